@@ -1,0 +1,72 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int cli_value(int argc, char **argv, int *i, const char **out, foil_err *err) {
+    if (*i + 1 >= argc) return foil_fail(err, "%s needs a value", argv[*i]);
+    *out = argv[++*i];
+    return 0;
+}
+
+int cli_common_option(cli_common *c, int argc, char **argv, int *i, foil_err *err) {
+    const char *a = argv[*i], *v = NULL;
+    if (strcmp(a, "--data") == 0 || strcmp(a, "--device") == 0 || strcmp(a, "--limit") == 0) {
+        if (cli_value(argc, argv, i, &v, err)) return -1;
+        if (a[2] == 'd' && a[3] == 'a') c->data = v;
+        else if (a[2] == 'd') c->device = v;
+        else {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*v == 0 || *end != 0 || n < 0 || n > 1L << 30)
+                return foil_fail(err, "--limit: expected a count >= 0, got '%s'", v);
+            c->limit = (int)n;
+        }
+        return 1;
+    }
+    if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+        c->quiet = 1;
+        return 1;
+    }
+    return 0;
+}
+
+const char *cli_data_dir(const cli_common *c, const char *fallback) {
+    if (c->data) return c->data;
+    const char *env = getenv("FOIL_DATA");
+    if (env && *env) return env;
+    return fallback ? fallback : "data/raw/mnist";
+}
+
+int cli_mkdirs(const char *path, foil_err *err) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return foil_fail(err, "%s: path too long", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return foil_fail(err, "%s: cannot create folder: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return foil_fail(err, "%s: cannot create folder: %s", buf, strerror(errno));
+    struct stat sb;
+    if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return foil_fail(err, "%s: not a folder", buf);
+    return 0;
+}
+
+int cli_error(const foil_err *err) {
+    fprintf(stderr, "foil: %s\n", err->msg);
+    return 1;
+}
+
+const char *cli_checksums_path(void) {
+    struct stat sb;
+    if (stat("data/mnist.sha256", &sb) == 0) return "data/mnist.sha256";
+    return FOIL_SOURCE_DIR "/data/mnist.sha256";
+}

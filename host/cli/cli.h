@@ -1,0 +1,38 @@
+/* Shared helpers of the foil command-line program. */
+#ifndef FOIL_CLI_H
+#define FOIL_CLI_H
+
+#include "foil/error.h"
+
+/* Common options every command takes. */
+typedef struct cli_common {
+    const char *data;   /* --data DIR (else FOIL_DATA, else the config/default) */
+    const char *device; /* --device auto|cpu|cuda */
+    int limit;          /* --limit N (0: all) */
+    int quiet;
+} cli_common;
+
+/* Parses a common option at argv[*i] (advancing *i past its value). Returns 1
+ * if it was one, 0 if not, -1 on a bad value (message in err). */
+int cli_common_option(cli_common *c, int argc, char **argv, int *i, foil_err *err);
+
+/* The value following argv[*i], or an error naming the option. */
+int cli_value(int argc, char **argv, int *i, const char **out, foil_err *err);
+
+/* The data folder: --data, else $FOIL_DATA, else fallback. */
+const char *cli_data_dir(const cli_common *c, const char *fallback);
+
+/* mkdir -p. */
+int cli_mkdirs(const char *path, foil_err *err);
+
+/* Prints "foil: <msg>" on stderr and returns exit code 1. */
+int cli_error(const foil_err *err);
+
+/* Path of data/mnist.sha256: the working folder's, else the source tree's. */
+const char *cli_checksums_path(void);
+
+int cmd_data(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
+#endif

@@ -1,0 +1,47 @@
+/* foil: adversarial robustness and explainability research engine. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char USAGE[] =
+    "foil " FOIL_VERSION ": train, attack and explain CNNs on MNIST-format data\n"
+    "\n"
+    "usage: foil <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  data fetch [--from DIR_OR_URL] [--data DIR]\n"
+    "                 fetch the four MNIST files into data/raw/mnist (or DIR) and\n"
+    "                 verify their SHA-256 (--from or $FOIL_MIRROR: a local folder or\n"
+    "                 a URL prefix; default: the public mirrors)\n"
+    "  train -c CONFIG -o OUTDIR [--resume] [key=value ...]\n"
+    "                 train a model; writes OUTDIR/model.safetensors, config.yaml,\n"
+    "                 metrics.json\n"
+    "  eval -m MODEL [--json FILE] [--csv FILE]\n"
+    "                 accuracy, per-class precision/recall/F1 and the confusion matrix\n"
+    "\n"
+    "options for every command:\n"
+    "  --data DIR     folder with the MNIST-format IDX files (gz or raw);\n"
+    "                 default $FOIL_DATA, else the config's data.dir, else data/raw/mnist\n"
+    "  --device D     auto, cpu or cuda (default auto)\n"
+    "  --limit N      use the first N test images\n"
+    "  -q, --quiet    no progress output\n"
+    "\n"
+    "Run 'foil <command> --help' for more.\n";
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(USAGE, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("foil %s\n", FOIL_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "data") == 0) return cmd_data(argc - 1, argv + 1);
+    if (strcmp(argv[1], "train") == 0) return cmd_train(argc - 1, argv + 1);
+    if (strcmp(argv[1], "eval") == 0) return cmd_eval(argc - 1, argv + 1);
+    fprintf(stderr, "foil: unknown command '%s' (try foil --help)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,134 @@
+/* Model shapes, parameter layout and initialisation. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "foil/model.h"
+#include "foil/philox.h"
+
+static int conv_out(const foil_layer_def *d, int in, int k, int stride, int pad_explicit,
+                    int *out, int *pad) {
+    if (d->pad_mode == FOIL_PAD_SAME) {
+        *out = (in + stride - 1) / stride; /* TensorFlow's 'same' */
+        int total = (*out - 1) * stride + k - in;
+        *pad = total > 0 ? total / 2 : 0;  /* any odd pixel goes to the bottom/right */
+        return 0;
+    }
+    *pad = d->pad_mode == FOIL_PAD_EXPLICIT ? pad_explicit : 0;
+    if (in + 2 * *pad < k) return -1;
+    *out = (in + 2 * *pad - k) / stride + 1;
+    return 0;
+}
+
+static int build_layer(foil_layer *l, int index, int c, int h, int w, size_t *nparams,
+                       foil_err *err) {
+    const foil_layer_def *d = &l->def;
+    l->in_c = c, l->in_h = h, l->in_w = w;
+    l->out_c = c, l->out_h = h, l->out_w = w;
+    switch (d->kind) {
+    case FOIL_LAYER_CONV2D:
+        if (conv_out(d, h, d->kernel_h, d->stride_h, d->pad_h, &l->out_h, &l->pad_h) ||
+            conv_out(d, w, d->kernel_w, d->stride_w, d->pad_w, &l->out_w, &l->pad_w))
+            return foil_fail(err, "layer %d (conv2d): kernel %dx%d does not fit the %dx%d input",
+                             index, d->kernel_h, d->kernel_w, h, w);
+        l->out_c = d->filters;
+        l->w_count = (size_t)d->filters * c * d->kernel_h * d->kernel_w;
+        l->b_count = (size_t)d->filters;
+        break;
+    case FOIL_LAYER_MAXPOOL:
+        if (h < d->pool || w < d->pool)
+            return foil_fail(err, "layer %d (maxpool): window %d does not fit the %dx%d input",
+                             index, d->pool, h, w);
+        l->out_h = (h - d->pool) / d->pool_stride + 1;
+        l->out_w = (w - d->pool) / d->pool_stride + 1;
+        break;
+    case FOIL_LAYER_FLATTEN:
+        l->out_c = c * h * w, l->out_h = 1, l->out_w = 1;
+        break;
+    case FOIL_LAYER_DENSE:
+        if (h != 1 || w != 1)
+            return foil_fail(err, "layer %d (dense): input is %dx%dx%d; add a flatten layer first",
+                             index, c, h, w);
+        l->out_c = d->units;
+        l->w_count = (size_t)d->units * c;
+        l->b_count = (size_t)d->units;
+        break;
+    default:
+        break;
+    }
+    l->w_off = *nparams;
+    l->b_off = l->w_off + l->w_count;
+    *nparams = l->b_off + l->b_count;
+    return 0;
+}
+
+int foil_model_build(foil_model *m, const foil_model_def *def, foil_err *err) {
+    memset(m, 0, sizeof *m);
+    m->def = *def;
+    if (def->nlayers < 1 || def->nlayers > FOIL_MAX_LAYERS)
+        return foil_fail(err, "model %s: needs 1 to %d layers", def->name, FOIL_MAX_LAYERS);
+    int c = def->in_c, h = def->in_h, w = def->in_w;
+    const size_t limit = (size_t)1 << 30; /* per-sample floats; keeps int32 indices safe */
+    m->in_size = (size_t)c * h * w;
+    m->max_act = m->in_size;
+    if (m->in_size > limit) return foil_fail(err, "model %s: input too large", def->name);
+    for (int i = 0; i < def->nlayers; i++) {
+        foil_layer *l = &m->layers[i];
+        l->def = def->layers[i];
+        if (build_layer(l, i, c, h, w, &m->nparams, err)) return -1;
+        c = l->out_c, h = l->out_h, w = l->out_w;
+        size_t act = (size_t)c * h * w;
+        if (act > limit || m->nparams > ((size_t)1 << 31))
+            return foil_fail(err, "model %s: layer %d is too large", def->name, i);
+        if (act > m->max_act) m->max_act = act;
+    }
+    if ((size_t)c * h * w != (size_t)def->classes)
+        return foil_fail(err, "model %s: the last layer gives %d values per sample, not the %d classes",
+                         def->name, c * h * w, def->classes);
+    return 0;
+}
+
+int foil_model_param_tensor(const foil_model *m, int t, char *name, size_t cap, int *ndim,
+                            int64_t shape[4], size_t *offset, size_t *count) {
+    int seen = 0;
+    for (int i = 0; i < m->def.nlayers; i++) {
+        const foil_layer *l = &m->layers[i];
+        if (l->w_count == 0) continue;
+        for (int part = 0; part < 2; part++, seen++) {
+            if (seen != t) continue;
+            snprintf(name, cap, "%d.%s", i, part ? "bias" : "weight");
+            *offset = part ? l->b_off : l->w_off;
+            *count = part ? l->b_count : l->w_count;
+            if (part) {
+                *ndim = 1;
+                shape[0] = (int64_t)l->b_count;
+            } else if (l->def.kind == FOIL_LAYER_CONV2D) {
+                *ndim = 4;
+                shape[0] = l->out_c, shape[1] = l->in_c;
+                shape[2] = l->def.kernel_h, shape[3] = l->def.kernel_w;
+            } else {
+                *ndim = 2;
+                shape[0] = l->out_c, shape[1] = l->in_c;
+            }
+            return 0;
+        }
+    }
+    return t < 0 ? seen : -1;
+}
+
+void foil_model_init_params(const foil_model *m, float *params, uint64_t seed) {
+    int t = 0;
+    for (int i = 0; i < m->def.nlayers; i++) {
+        const foil_layer *l = &m->layers[i];
+        if (l->w_count == 0) continue;
+        size_t fan_in = l->w_count / l->b_count;
+        float bound = (float)(1.0 / sqrt((double)fan_in));
+        for (int part = 0; part < 2; part++, t++) {
+            float *p = params + (part ? l->b_off : l->w_off);
+            size_t n = part ? l->b_count : l->w_count;
+            uint64_t stream = FOIL_STREAM(FOIL_RNG_INIT, t);
+            for (size_t j = 0; j < n; j++)
+                p[j] = (2.0f * foil_rng_uniform(seed, stream, j) - 1.0f) * bound;
+        }
+    }
+}

@@ -1,0 +1,232 @@
+/* Model definitions: YAML <-> foil_model_def. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "foil/model.h"
+
+static const char *const LAYER_NAMES[] = {"conv2d", "maxpool", "relu", "flatten", "dense",
+                                          "dropout", NULL};
+
+/* A size given as one integer or [h, w]. */
+static int parse_pair(const foil_config *cfg, foil_node *map, const char *key, int dflt,
+                      int min, int *h, int *w, foil_err *err) {
+    foil_node *n = foil_node_get(map, key);
+    if (!n || n->kind == FOIL_NODE_SCALAR) {
+        long v;
+        if (foil_cfg_int(cfg, map, key, dflt, min, 4096, &v, err)) return -1;
+        *h = *w = (int)v;
+        return 0;
+    }
+    if (n->kind != FOIL_NODE_SEQ || foil_node_count(n) != 2)
+        return foil_cfg_fail(cfg, n, err, "expected an integer or a list [height, width]");
+    long a, b;
+    if (foil_node_as_int(cfg, n->child, min, 4096, &a, err) ||
+        foil_node_as_int(cfg, n->child->next, min, 4096, &b, err))
+        return -1;
+    *h = (int)a;
+    *w = (int)b;
+    return 0;
+}
+
+static int parse_padding(const foil_config *cfg, foil_node *args, foil_layer_def *l,
+                         foil_err *err) {
+    foil_node *p = foil_node_get(args, "padding");
+    if (p && p->kind == FOIL_NODE_SCALAR && !p->quoted &&
+        (strcmp(p->value, "same") == 0 || strcmp(p->value, "valid") == 0)) {
+        l->pad_mode = strcmp(p->value, "same") == 0 ? FOIL_PAD_SAME : FOIL_PAD_VALID;
+        return 0;
+    }
+    if (!p) {
+        l->pad_mode = FOIL_PAD_VALID;
+        return 0;
+    }
+    if (p->kind == FOIL_NODE_SCALAR) {
+        char *end;
+        strtol(p->value, &end, 10);
+        if (*p->value == 0 || *end != 0)
+            return foil_cfg_fail(cfg, p, err,
+                                 "expected same, valid, an integer or [height, width], got '%s'",
+                                 p->value);
+    }
+    l->pad_mode = FOIL_PAD_EXPLICIT;
+    return parse_pair(cfg, args, "padding", 0, 0, &l->pad_h, &l->pad_w, err);
+}
+
+static int parse_layer_args(const foil_config *cfg, foil_node *args, foil_layer_def *l,
+                            foil_err *err) {
+    long v;
+    double d;
+    switch (l->kind) {
+    case FOIL_LAYER_CONV2D:
+        if (!foil_node_get(args, "filters")) return foil_cfg_fail(cfg, args, err, "conv2d needs filters");
+        if (foil_cfg_int(cfg, args, "filters", 0, 1, 65536, &v, err)) return -1;
+        l->filters = (int)v;
+        if (!foil_node_get(args, "kernel")) return foil_cfg_fail(cfg, args, err, "conv2d needs kernel");
+        if (parse_pair(cfg, args, "kernel", 3, 1, &l->kernel_h, &l->kernel_w, err)) return -1;
+        if (parse_pair(cfg, args, "stride", 1, 1, &l->stride_h, &l->stride_w, err)) return -1;
+        return parse_padding(cfg, args, l, err);
+    case FOIL_LAYER_MAXPOOL:
+        if (foil_cfg_int(cfg, args, "size", 2, 1, 4096, &v, err)) return -1;
+        l->pool = (int)v;
+        if (foil_cfg_int(cfg, args, "stride", l->pool, 1, 4096, &v, err)) return -1;
+        l->pool_stride = (int)v;
+        return 0;
+    case FOIL_LAYER_DENSE:
+        if (!foil_node_get(args, "units")) return foil_cfg_fail(cfg, args, err, "dense needs units");
+        if (foil_cfg_int(cfg, args, "units", 0, 1, 1 << 24, &v, err)) return -1;
+        l->units = (int)v;
+        return 0;
+    case FOIL_LAYER_DROPOUT:
+        if (foil_cfg_float(cfg, args, "rate", 0.5, 0.0, 0.99, &d, err)) return -1;
+        l->rate = (float)d;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* A layer is a bare name ("relu") or a one-key map ({conv2d: {...}}). */
+static int parse_layer(const foil_config *cfg, foil_node *item, foil_layer_def *l,
+                       foil_err *err) {
+    memset(l, 0, sizeof *l);
+    const char *name;
+    foil_node *args = NULL;
+    if (item->kind == FOIL_NODE_SCALAR) {
+        name = item->value;
+        item->used = 1;
+    } else if (item->kind == FOIL_NODE_MAP && foil_node_count(item) == 1) {
+        args = item->child;
+        name = args->key;
+        args->used = 1;
+        item->used = 1;
+    } else {
+        return foil_cfg_fail(cfg, item, err,
+                             "a layer is a name (relu) or a one-key map ({conv2d: {...}})");
+    }
+    int kind = -1;
+    for (int i = 0; LAYER_NAMES[i]; i++)
+        if (strcmp(name, LAYER_NAMES[i]) == 0) kind = i;
+    if (kind < 0)
+        return foil_cfg_fail(cfg, args ? args : item, err,
+                             "unknown layer '%s' (choose one of: conv2d, maxpool, relu, flatten, "
+                             "dense, dropout)", name);
+    l->kind = (foil_layer_kind)kind;
+    if (args && args->kind == FOIL_NODE_SCALAR && args->value[0] == 0) args = NULL;
+    if (args && args->kind != FOIL_NODE_MAP)
+        return foil_cfg_fail(cfg, args, err, "layer arguments must be a map");
+    if (!args) {
+        if (kind == FOIL_LAYER_CONV2D || kind == FOIL_LAYER_DENSE)
+            return foil_cfg_fail(cfg, item, err, "%s needs arguments", name);
+        /* defaults for bare maxpool / dropout */
+        l->pool = l->pool_stride = 2;
+        l->rate = 0.5f;
+        return 0;
+    }
+    return parse_layer_args(cfg, args, l, err);
+}
+
+int foil_model_def_parse(foil_model_def *def, const foil_config *cfg, foil_node *map,
+                         foil_err *err) {
+    memset(def, 0, sizeof *def);
+    const char *name;
+    if (foil_cfg_string(cfg, map, "name", "model", &name, err)) return -1;
+    snprintf(def->name, sizeof def->name, "%s", name);
+    long v;
+    if (foil_cfg_int(cfg, map, "classes", 10, 2, 1 << 16, &v, err)) return -1;
+    def->classes = (int)v;
+    foil_node *in = foil_node_get(map, "input");
+    if (!in) {
+        def->in_c = 1;
+        def->in_h = def->in_w = 28;
+    } else {
+        if (in->kind != FOIL_NODE_SEQ || foil_node_count(in) != 3)
+            return foil_cfg_fail(cfg, in, err, "expected [channels, height, width]");
+        long c, h, w;
+        if (foil_node_as_int(cfg, in->child, 1, 4096, &c, err) ||
+            foil_node_as_int(cfg, in->child->next, 1, 65536, &h, err) ||
+            foil_node_as_int(cfg, in->child->next->next, 1, 65536, &w, err))
+            return -1;
+        def->in_c = (int)c;
+        def->in_h = (int)h;
+        def->in_w = (int)w;
+    }
+    foil_node *layers;
+    if (foil_cfg_require(cfg, map, "layers", &layers, err)) return -1;
+    if (layers->kind != FOIL_NODE_SEQ || foil_node_count(layers) == 0)
+        return foil_cfg_fail(cfg, layers, err, "expected a non-empty list of layers");
+    if (foil_node_count(layers) > FOIL_MAX_LAYERS)
+        return foil_cfg_fail(cfg, layers, err, "at most %d layers", FOIL_MAX_LAYERS);
+    for (foil_node *it = layers->child; it; it = it->next)
+        if (parse_layer(cfg, it, &def->layers[def->nlayers++], err)) return -1;
+    return 0;
+}
+
+int foil_model_def_load(foil_model_def *def, const char *path, foil_err *err) {
+    foil_config cfg;
+    if (foil_config_load(&cfg, path, err)) return -1;
+    int rc = foil_model_def_parse(def, &cfg, cfg.root, err);
+    if (rc == 0) rc = foil_config_check_used(&cfg, cfg.root, err);
+    foil_config_free(&cfg);
+    return rc;
+}
+
+static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...) FOIL_PRINTF(4, 5);
+static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char line[256];
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !*buf) return;
+    if (*len + (size_t)n + 1 > *cap) {
+        size_t ncap = (*cap + (size_t)n + 1) * 2;
+        char *p = realloc(*buf, ncap);
+        if (!p) {
+            free(*buf);
+            *buf = NULL;
+            return;
+        }
+        *buf = p;
+        *cap = ncap;
+    }
+    memcpy(*buf + *len, line, (size_t)n + 1);
+    *len += (size_t)n;
+}
+
+char *foil_model_def_to_yaml(const foil_model_def *def) {
+    size_t len = 0, cap = 1024;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    s[0] = 0;
+    append(&s, &len, &cap, "name: \"%s\"\ninput: [%d, %d, %d]\nclasses: %d\nlayers:\n", def->name,
+           def->in_c, def->in_h, def->in_w, def->classes);
+    for (int i = 0; i < def->nlayers; i++) {
+        const foil_layer_def *l = &def->layers[i];
+        switch (l->kind) {
+        case FOIL_LAYER_CONV2D:
+            append(&s, &len, &cap,
+                   "  - conv2d: {filters: %d, kernel: [%d, %d], stride: [%d, %d], padding: ",
+                   l->filters, l->kernel_h, l->kernel_w, l->stride_h, l->stride_w);
+            if (l->pad_mode == FOIL_PAD_EXPLICIT)
+                append(&s, &len, &cap, "[%d, %d]}\n", l->pad_h, l->pad_w);
+            else
+                append(&s, &len, &cap, "%s}\n", l->pad_mode == FOIL_PAD_SAME ? "same" : "valid");
+            break;
+        case FOIL_LAYER_MAXPOOL:
+            append(&s, &len, &cap, "  - maxpool: {size: %d, stride: %d}\n", l->pool,
+                   l->pool_stride);
+            break;
+        case FOIL_LAYER_DENSE:
+            append(&s, &len, &cap, "  - dense: {units: %d}\n", l->units);
+            break;
+        case FOIL_LAYER_DROPOUT:
+            append(&s, &len, &cap, "  - dropout: {rate: %.9g}\n", (double)l->rate);
+            break;
+        default:
+            append(&s, &len, &cap, "  - %s\n", LAYER_NAMES[l->kind]);
+        }
+    }
+    return s;
+}

@@ -1,0 +1,245 @@
+/* The training loop and batched prediction, written once against the backend
+ * op table: data, parameters and optimizer state stay in backend memory; per
+ * step only the batch's indices go down and its losses come back. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "foil/checkpoint.h"
+#include "foil/philox.h"
+#include "foil/train.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int foil_device_data_upload(foil_device_data *dd, foil_backend *b, const foil_dataset *ds,
+                            foil_err *err) {
+    memset(dd, 0, sizeof *dd);
+    dd->n = ds->n;
+    dd->row = (size_t)ds->rows * ds->cols;
+    int32_t *labels = malloc(sizeof(int32_t) * (size_t)ds->n + 1);
+    dd->images = foil_alloc_floats(b, dd->row * (size_t)ds->n);
+    dd->labels = b->alloc(b, sizeof(int32_t) * (size_t)ds->n);
+    if (!labels || !dd->images || !dd->labels) {
+        free(labels);
+        foil_device_data_free(dd, b);
+        return foil_fail(err, "out of memory for a data set of %d images on %s", ds->n, b->name);
+    }
+    for (int i = 0; i < ds->n; i++) labels[i] = ds->labels[i];
+    int rc = b->upload(b, dd->images, ds->images, sizeof(float) * dd->row * (size_t)ds->n) ||
+             b->upload(b, dd->labels, labels, sizeof(int32_t) * (size_t)ds->n);
+    free(labels);
+    if (rc) {
+        foil_device_data_free(dd, b);
+        return foil_fail(err, "%s", b->err.msg);
+    }
+    return 0;
+}
+
+void foil_device_data_free(foil_device_data *dd, foil_backend *b) {
+    b->free(b, dd->images);
+    b->free(b, dd->labels);
+    dd->images = NULL;
+    dd->labels = NULL;
+}
+
+int foil_predict(foil_net *net, const foil_device_data *dd, int32_t *pred, float *probs,
+                 foil_err *err) {
+    const int classes = net->model->def.classes;
+    float *logits = malloc(sizeof(float) * (size_t)net->max_batch * classes);
+    if (!logits) return foil_fail(err, "out of memory");
+    int rc = 0;
+    for (int start = 0; start < dd->n && rc == 0; start += net->max_batch) {
+        int bs = dd->n - start < net->max_batch ? dd->n - start : net->max_batch;
+        const float *out;
+        rc = foil_net_forward(net, dd->images + (size_t)start * dd->row, bs, 0, 0, 0, &out, err);
+        if (rc == 0 && net->b->download(net->b, logits, out, sizeof(float) * (size_t)bs * classes))
+            rc = foil_fail(err, "%s", net->b->err.msg);
+        for (int i = 0; i < bs && rc == 0; i++) {
+            const float *x = logits + (size_t)i * classes;
+            int best = 0;
+            for (int j = 1; j < classes; j++) best = x[j] > x[best] ? j : best;
+            pred[start + i] = best;
+            if (probs) {
+                double sum = 0.0;
+                for (int j = 0; j < classes; j++) sum += exp((double)(x[j] - x[best]));
+                for (int j = 0; j < classes; j++)
+                    probs[(size_t)(start + i) * classes + j] =
+                        (float)(exp((double)(x[j] - x[best])) / sum);
+            }
+        }
+    }
+    free(logits);
+    return rc;
+}
+
+/* Fisher-Yates shuffle keyed by (seed, epoch): the same order on every backend. */
+static void shuffle(int32_t *perm, int n, uint64_t seed, int epoch) {
+    uint64_t stream = FOIL_STREAM(FOIL_RNG_SHUFFLE, (uint64_t)epoch);
+    for (int i = 0; i < n; i++) perm[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        uint32_t u = foil_rng_u32(seed, stream, (uint64_t)(n - 1 - i));
+        int j = (int)(((uint64_t)u * (uint64_t)(i + 1)) >> 32);
+        int32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}
+
+#include "train_state.h"
+
+typedef struct step_bufs {
+    int32_t *perm_host, *perm;  /* (n) */
+    float *x;                   /* (batch, row) */
+    int32_t *y;                 /* (batch) */
+    float *loss, *dlogits;      /* (batch), (batch, classes) */
+    float *loss_host;           /* (batch) */
+} step_bufs;
+
+static int bufs_alloc(step_bufs *s, foil_backend *b, int n, size_t row, int batch, int classes) {
+    memset(s, 0, sizeof *s);
+    s->perm_host = malloc(sizeof(int32_t) * (size_t)n);
+    s->loss_host = malloc(sizeof(float) * (size_t)batch);
+    s->perm = b->alloc(b, sizeof(int32_t) * (size_t)n);
+    s->x = foil_alloc_floats(b, row * (size_t)batch);
+    s->y = b->alloc(b, sizeof(int32_t) * (size_t)batch);
+    s->loss = foil_alloc_floats(b, (size_t)batch);
+    s->dlogits = foil_alloc_floats(b, (size_t)batch * classes);
+    return s->perm_host && s->loss_host && s->perm && s->x && s->y && s->loss && s->dlogits ? 0
+                                                                                           : -1;
+}
+
+static void bufs_free(step_bufs *s, foil_backend *b) {
+    free(s->perm_host);
+    free(s->loss_host);
+    b->free(b, s->perm);
+    b->free(b, s->x);
+    b->free(b, s->y);
+    b->free(b, s->loss);
+    b->free(b, s->dlogits);
+}
+
+/* One optimisation step on a gathered batch; returns the summed batch loss. */
+static int train_step(foil_net *net, train_state *ts, step_bufs *s, const foil_device_data *d,
+                      int start, int bs, double lr, const foil_recipe *r, double *loss_sum,
+                      foil_err *err) {
+    foil_backend *b = net->b;
+    const int classes = net->model->def.classes;
+    const float *logits;
+    if (b->gather_rows(b, s->x, d->images, s->perm + start, bs, d->row) ||
+        b->gather_labels(b, s->y, d->labels, s->perm + start, bs))
+        return foil_fail(err, "%s", b->err.msg);
+    if (foil_net_forward(net, s->x, bs, 1, r->seed, (uint64_t)ts->step, &logits, err)) return -1;
+    if (b->softmax_xent(b, s->loss, s->dlogits, logits, s->y, bs, classes, 1.0f / (float)bs))
+        return foil_fail(err, "%s", b->err.msg);
+    if (foil_net_backward(net, s->dlogits, 1, 0, err)) return -1;
+    if (train_state_step(ts, net, r, lr, err)) return -1;
+    if (b->download(b, s->loss_host, s->loss, sizeof(float) * (size_t)bs))
+        return foil_fail(err, "%s", b->err.msg);
+    for (int i = 0; i < bs; i++) *loss_sum += s->loss_host[i];
+    return 0;
+}
+
+static int evaluate(foil_net *net, const foil_device_data *test, int32_t *pred, double *acc,
+                    foil_err *err) {
+    if (foil_predict(net, test, pred, NULL, err)) return -1;
+    int32_t *labels = malloc(sizeof(int32_t) * (size_t)test->n + 1);
+    if (!labels) return foil_fail(err, "out of memory");
+    if (net->b->download(net->b, labels, test->labels, sizeof(int32_t) * (size_t)test->n)) {
+        free(labels);
+        return foil_fail(err, "%s", net->b->err.msg);
+    }
+    long correct = 0;
+    for (int i = 0; i < test->n; i++) correct += pred[i] == labels[i];
+    free(labels);
+    *acc = test->n ? (double)correct / test->n : 0.0;
+    return 0;
+}
+
+static int run_epoch(foil_net *net, train_state *ts, step_bufs *s, const foil_recipe *r,
+                     const foil_device_data *train, int epoch, double t_start, int epochs_left,
+                     const foil_train_options *opt, double *mean_loss, foil_err *err) {
+    double lr = r->lr * pow(r->lr_decay, (double)((epoch - 1) / r->lr_decay_epochs));
+    const int steps = (train->n + r->batch_size - 1) / r->batch_size;
+    shuffle(s->perm_host, train->n, r->seed, epoch);
+    if (net->b->upload(net->b, s->perm, s->perm_host, sizeof(int32_t) * (size_t)train->n))
+        return foil_fail(err, "%s", net->b->err.msg);
+    double loss_sum = 0.0, t_epoch = now_s();
+    for (int step = 0; step < steps; step++) {
+        int start = step * r->batch_size;
+        int bs = train->n - start < r->batch_size ? train->n - start : r->batch_size;
+        if (train_step(net, ts, s, train, start, bs, lr, r, &loss_sum, err)) return -1;
+        ts->step++;
+        *mean_loss = loss_sum / (start + bs);
+        if (!isfinite(*mean_loss))
+            return foil_fail(err, "training diverged: loss is %g at epoch %d step %d (lower the "
+                                  "learning rate?)", *mean_loss, epoch, step + 1);
+        if (opt->progress) {
+            double el = now_s() - t_epoch, ips = (start + bs) / (el > 0 ? el : 1e-9);
+            double total_left = (double)(train->n - start - bs) + (double)epochs_left * train->n;
+            foil_train_event ev = {.epoch = epoch, .epochs = r->epochs, .step = step + 1,
+                                   .steps = steps, .loss = *mean_loss, .images_per_s = ips,
+                                   .eta_s = total_left / ips};
+            (void)t_start;
+            opt->progress(opt->progress_user, &ev);
+        }
+    }
+    return 0;
+}
+
+int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *train,
+               const foil_device_data *test, const foil_train_options *opt,
+               foil_train_result *res, foil_err *err) {
+    memset(res, 0, sizeof *res);
+    step_bufs s;
+    train_state ts;
+    int32_t *pred = malloc(sizeof(int32_t) * (size_t)test->n + 1);
+    int rc = -1;
+    if (bufs_alloc(&s, net->b, train->n, train->row, r->batch_size, net->model->def.classes) ||
+        !pred) {
+        foil_fail(err, "out of memory for training buffers (batch %d)", r->batch_size);
+        bufs_free(&s, net->b);
+        free(pred);
+        return -1;
+    }
+    if (train_state_init(&ts, net, r, opt, err)) goto done;
+    double t0 = now_s();
+    for (int epoch = ts.epoch + 1; epoch <= r->epochs; epoch++) {
+        double te = now_s(), loss = 0.0, acc;
+        if (run_epoch(net, &ts, &s, r, train, epoch, t0, r->epochs - epoch, opt, &loss, err))
+            goto done;
+        double t_train = now_s() - te;
+        if (evaluate(net, test, pred, &acc, err)) goto done;
+        ts.epoch = epoch;
+        if (train_state_save(&ts, net, r, opt, acc, err)) goto done;
+        int k = res->epochs_run++;
+        res->epoch_loss[k] = loss;
+        res->epoch_accuracy[k] = acc;
+        res->epoch_seconds[k] = now_s() - te;
+        res->train_seconds += t_train;
+        res->test_accuracy = acc;
+        if (opt->progress) {
+            foil_train_event ev = {.epoch = epoch, .epochs = r->epochs, .epoch_done = 1,
+                                   .loss = loss, .test_accuracy = acc,
+                                   .epoch_seconds = res->epoch_seconds[k],
+                                   .images_per_s = train->n / (t_train > 0 ? t_train : 1e-9)};
+            opt->progress(opt->progress_user, &ev);
+        }
+    }
+    if (res->epochs_run == 0 && evaluate(net, test, pred, &res->test_accuracy, err)) goto done;
+    res->wall_seconds = now_s() - t0;
+    res->images_per_s = res->train_seconds > 0
+                            ? (double)train->n * res->epochs_run / res->train_seconds
+                            : 0.0;
+    rc = 0;
+done:
+    train_state_free(&ts, net->b);
+    bufs_free(&s, net->b);
+    free(pred);
+    return rc;
+}

@@ -1,0 +1,134 @@
+/* Optimizer state and checkpoints during training. Saving writes the state
+ * first and the model second, each atomically, both stamped with the epoch:
+ * a run killed between the two is detected on resume instead of mixing them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "foil/checkpoint.h"
+#include "train_state.h"
+
+static void paths(const foil_train_options *opt, char *model, char *state, size_t cap) {
+    snprintf(model, cap, "%s/model.safetensors", opt->outdir);
+    snprintf(state, cap, "%s/train_state.safetensors", opt->outdir);
+}
+
+static int load_state(train_state *ts, foil_net *net, const char *path, foil_err *err) {
+    foil_safetensors st;
+    if (foil_st_read(path, &st, err)) return -1;
+    int rc = -1;
+    foil_backend *b = net->b;
+    const foil_st_tensor *m = foil_st_find(&st, "m"), *v = foil_st_find(&st, "v");
+    const char *epoch = foil_st_meta(&st, "epoch"), *step = foil_st_meta(&st, "step");
+    size_t n = net->model->nparams;
+    if (!m || !v || !epoch || !step || m->count != n || v->count != n) {
+        foil_fail(err, "%s: not a training state for this model", path);
+    } else if (b->upload(b, ts->m, m->data, n * sizeof(float)) ||
+               b->upload(b, ts->v, v->data, n * sizeof(float))) {
+        foil_fail(err, "%s", b->err.msg);
+    } else {
+        ts->epoch = atoi(epoch);
+        ts->step = atol(step);
+        rc = 0;
+    }
+    foil_st_free(&st);
+    return rc;
+}
+
+static int load_model(foil_net *net, const char *path, int *epoch, foil_err *err) {
+    foil_model m;
+    float *params;
+    char *ep = NULL;
+    if (foil_model_load(path, &m, &params, "epoch", &ep, err)) return -1;
+    char *a = foil_model_def_to_yaml(&m.def), *b = foil_model_def_to_yaml(&net->model->def);
+    int rc = -1;
+    if (!a || !b || strcmp(a, b) != 0)
+        foil_fail(err, "%s: the checkpoint's model differs from the config's; cannot resume", path);
+    else if (!ep)
+        foil_fail(err, "%s: no epoch in the metadata; cannot resume", path);
+    else if (net->b->upload(net->b, net->params, params, m.nparams * sizeof(float)))
+        foil_fail(err, "%s", net->b->err.msg);
+    else {
+        *epoch = atoi(ep);
+        rc = 0;
+    }
+    free(a);
+    free(b);
+    free(ep);
+    free(params);
+    return rc;
+}
+
+int train_state_init(train_state *ts, foil_net *net, const foil_recipe *r,
+                     const foil_train_options *opt, foil_err *err) {
+    (void)r;
+    memset(ts, 0, sizeof *ts);
+    size_t n = net->model->nparams;
+    ts->m = foil_alloc_floats(net->b, n);
+    ts->v = foil_alloc_floats(net->b, n);
+    if (!ts->m || !ts->v) return foil_fail(err, "%s", net->b->err.msg);
+    if (!opt->resume) return 0;
+    char model[1200], state[1200];
+    paths(opt, model, state, sizeof model);
+    int model_epoch;
+    if (load_model(net, model, &model_epoch, err) || load_state(ts, net, state, err)) return -1;
+    if (model_epoch != ts->epoch)
+        return foil_fail(err, "%s (epoch %d) and %s (epoch %d) disagree; cannot resume", model,
+                         model_epoch, state, ts->epoch);
+    return 0;
+}
+
+int train_state_step(train_state *ts, foil_net *net, const foil_recipe *r, double lr,
+                     foil_err *err) {
+    foil_backend *b = net->b;
+    size_t n = net->model->nparams;
+    int rc;
+    if (r->optimizer == FOIL_OPT_SGD) {
+        foil_sgd_hparams hp = {(float)lr, (float)r->momentum, (float)r->weight_decay,
+                               r->nesterov};
+        rc = b->sgd_step(b, net->params, ts->m, net->grads, n, &hp);
+    } else {
+        foil_adam_hparams hp = {(float)lr, (float)r->beta1, (float)r->beta2, (float)r->eps,
+                                (float)r->weight_decay, (int)(ts->step + 1)};
+        rc = b->adam_step(b, net->params, ts->m, ts->v, net->grads, n, &hp);
+    }
+    return rc ? foil_fail(err, "%s", b->err.msg) : 0;
+}
+
+int train_state_save(const train_state *ts, foil_net *net, const foil_recipe *r,
+                     const foil_train_options *opt, double test_accuracy, foil_err *err) {
+    size_t n = net->model->nparams;
+    float *host = malloc(3 * n * sizeof(float) + 1);
+    if (!host) return foil_fail(err, "out of memory saving the checkpoint");
+    float *p = host, *m = host + n, *v = host + 2 * n;
+    foil_backend *b = net->b;
+    int rc = -1;
+    if (b->download(b, p, net->params, n * sizeof(float)) ||
+        b->download(b, m, ts->m, n * sizeof(float)) ||
+        b->download(b, v, ts->v, n * sizeof(float))) {
+        foil_fail(err, "%s", b->err.msg);
+        goto done;
+    }
+    char model[1200], state[1200], epoch[32], step[32], acc[32], seed[32];
+    paths(opt, model, state, sizeof model);
+    snprintf(epoch, sizeof epoch, "%d", ts->epoch);
+    snprintf(step, sizeof step, "%ld", ts->step);
+    snprintf(acc, sizeof acc, "%.6f", test_accuracy);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
+    foil_st_entry e[2] = {{"m", 1, {(int64_t)n}, m}, {"v", 1, {(int64_t)n}, v}};
+    const char *smeta[] = {"epoch", epoch, "step", step};
+    if (foil_st_write(state, e, 2, smeta, 2, err)) goto done;
+    const char *mmeta[] = {"epoch", epoch,     "step",   step, "test_accuracy", acc, "seed", seed,
+                           "config", opt->resolved_config ? opt->resolved_config : "",
+                           "foil_version", FOIL_VERSION};
+    rc = foil_model_save(model, net->model, p, mmeta, 6, err);
+done:
+    free(host);
+    return rc;
+}
+
+void train_state_free(train_state *ts, foil_backend *b) {
+    b->free(b, ts->m);
+    b->free(b, ts->v);
+    ts->m = ts->v = NULL;
+}

@@ -1,0 +1,25 @@
+/* Private to train.c: optimizer state, and saving/resuming it with the model. */
+#ifndef FOIL_TRAIN_STATE_H
+#define FOIL_TRAIN_STATE_H
+
+#include "foil/train.h"
+
+typedef struct train_state {
+    int epoch;     /* epochs completed */
+    long step;     /* optimizer steps taken (Adam's t - 1; dropout stream) */
+    float *m, *v;  /* Adam moments; SGD uses m as the velocity */
+} train_state;
+
+/* Allocates the optimizer state; with opt->resume loads the parameters from
+ * <outdir>/model.safetensors and the state from <outdir>/train_state.safetensors. */
+int train_state_init(train_state *ts, foil_net *net, const foil_recipe *r,
+                     const foil_train_options *opt, foil_err *err);
+/* One optimizer step on net->params from net->grads. */
+int train_state_step(train_state *ts, foil_net *net, const foil_recipe *r, double lr,
+                     foil_err *err);
+/* Writes <outdir>/train_state.safetensors then <outdir>/model.safetensors, atomically. */
+int train_state_save(const train_state *ts, foil_net *net, const foil_recipe *r,
+                     const foil_train_options *opt, double test_accuracy, foil_err *err);
+void train_state_free(train_state *ts, foil_backend *b);
+
+#endif

@@ -1,0 +1,116 @@
+/* The backend op table. Algorithms (training, attacks, explanations) are
+ * written once in host/ against these ops; the CPU backend (host/backend_cpu*.c)
+ * is the reference and the CUDA backend (cuda/) implements the same table.
+ *
+ * Conventions (as in llm.c): outputs first, then inputs, then sizes. Every
+ * pointer is backend memory (host memory for the CPU backend, device memory
+ * for CUDA) unless its name ends in _host. Layouts are NCHW; conv weights are
+ * (K, C, R, S) and dense weights (out, in), as in PyTorch, so checkpoints load
+ * there unchanged. Ops return 0, or -1 with a message in backend->err. */
+#ifndef FOIL_BACKEND_H
+#define FOIL_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "foil/error.h"
+
+typedef struct foil_conv_shape {
+    int n, c, h, w;       /* input (N, C, H, W) */
+    int k, r, s;          /* filters and kernel size: weights (K, C, R, S) */
+    int stride_h, stride_w;
+    int pad_h, pad_w;     /* zeros before row 0 / column 0; any extra padding at
+                             the bottom/right is implied by oh, ow */
+    int oh, ow;           /* output (N, K, OH, OW) */
+} foil_conv_shape;
+
+typedef struct foil_pool_shape {
+    int n, c, h, w;       /* input */
+    int size, stride;     /* square window, no padding */
+    int oh, ow;           /* output (N, C, OH, OW) */
+} foil_pool_shape;
+
+typedef struct foil_sgd_hparams {
+    float lr, momentum, weight_decay;
+    int nesterov;
+} foil_sgd_hparams;
+
+typedef struct foil_adam_hparams {
+    float lr, beta1, beta2, eps, weight_decay; /* weight_decay is decoupled (AdamW) */
+    int t;                                     /* step number, from 1 */
+} foil_adam_hparams;
+
+typedef struct foil_backend foil_backend;
+struct foil_backend {
+    const char *name; /* "cpu", "cuda" */
+    void *ctx;        /* the backend's own state (handles, workspaces) */
+    foil_err err;     /* message of the last failed op */
+
+    /* memory */
+    void *(*alloc)(foil_backend *b, size_t bytes); /* zeroed; NULL + err on failure */
+    void (*free)(foil_backend *b, void *p);
+    int (*upload)(foil_backend *b, void *dst, const void *src_host, size_t bytes);
+    int (*download)(foil_backend *b, void *dst_host, const void *src, size_t bytes);
+    int (*copy)(foil_backend *b, void *dst, const void *src, size_t bytes);
+    int (*fill)(foil_backend *b, float *x, float value, size_t n);
+    int (*sync)(foil_backend *b);
+
+    /* layers */
+    int (*conv2d_fwd)(foil_backend *b, float *out, const float *in, const float *w,
+                      const float *bias, const foil_conv_shape *cs);
+    int (*conv2d_bwd_data)(foil_backend *b, float *din, const float *dout, const float *w,
+                           const foil_conv_shape *cs);
+    int (*conv2d_bwd_filter)(foil_backend *b, float *dw, float *dbias, const float *dout,
+                             const float *in, const foil_conv_shape *cs);
+    int (*maxpool_fwd)(foil_backend *b, float *out, int32_t *argmax, const float *in,
+                       const foil_pool_shape *ps);
+    int (*maxpool_bwd)(foil_backend *b, float *din, const float *dout, const int32_t *argmax,
+                       const foil_pool_shape *ps);
+    int (*relu_fwd)(foil_backend *b, float *out, const float *in, size_t n);
+    int (*relu_bwd)(foil_backend *b, float *din, const float *dout, const float *out, size_t n);
+    int (*dense_fwd)(foil_backend *b, float *out, const float *in, const float *w,
+                     const float *bias, int n, int in_dim, int out_dim);
+    int (*dense_bwd_data)(foil_backend *b, float *din, const float *dout, const float *w, int n,
+                          int in_dim, int out_dim);
+    int (*dense_bwd_filter)(foil_backend *b, float *dw, float *dbias, const float *dout,
+                            const float *in, int n, int in_dim, int out_dim);
+    /* mask = (u >= rate) / (1 - rate) with u from the Philox stream, element i
+     * of the tensor using index i; out = in * mask */
+    int (*dropout_fwd)(foil_backend *b, float *out, float *mask, const float *in, float rate,
+                       uint64_t seed, uint64_t stream, size_t n);
+    int (*mul)(foil_backend *b, float *out, const float *x, const float *y, size_t n);
+
+    /* loss: loss[i] = -log softmax(logits[i])[labels[i]], computed stably;
+     * dlogits (may be NULL) = (softmax - onehot) * grad_scale. */
+    int (*softmax_xent)(foil_backend *b, float *loss, float *dlogits, const float *logits,
+                        const int32_t *labels, int n, int classes, float grad_scale);
+
+    /* optimizers, elementwise over n parameters */
+    int (*sgd_step)(foil_backend *b, float *w, float *velocity, const float *grad, size_t n,
+                    const foil_sgd_hparams *hp);
+    int (*adam_step)(foil_backend *b, float *w, float *m, float *v, const float *grad, size_t n,
+                     const foil_adam_hparams *hp);
+
+    /* dst[i, :] = src[idx[i], :] for i < n, rows of `row` floats (images) */
+    int (*gather_rows)(foil_backend *b, float *dst, const float *src, const int32_t *idx, int n,
+                       size_t row);
+    int (*gather_labels)(foil_backend *b, int32_t *dst, const int32_t *src, const int32_t *idx,
+                         int n);
+
+    void (*destroy)(foil_backend *b);
+};
+
+/* Creates the CPU reference backend (caller frees with b->destroy(b)). */
+foil_backend *foil_backend_cpu_create(foil_err *err);
+
+/* Device selection: "auto", "cpu" or "cuda". auto takes a usable GPU when the
+ * CUDA backend is built and a device is present, else the CPU with a notice on
+ * stderr. */
+foil_backend *foil_backend_create(const char *device, foil_err *err);
+
+/* Convenience wrappers that allocate/free typed buffers. */
+static inline float *foil_alloc_floats(foil_backend *b, size_t n) {
+    return n > ((size_t)-1) / sizeof(float) ? NULL : (float *)b->alloc(b, n * sizeof(float));
+}
+
+#endif

@@ -1,0 +1,132 @@
+/* Sequential CNNs: the definition (from YAML), the parameter layout (one
+ * contiguous buffer), and a network instance on a backend that runs forward
+ * and backward passes. */
+#ifndef FOIL_MODEL_H
+#define FOIL_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "foil/backend.h"
+#include "foil/config.h"
+#include "foil/error.h"
+
+#define FOIL_MAX_LAYERS 64
+
+typedef enum {
+    FOIL_LAYER_CONV2D,
+    FOIL_LAYER_MAXPOOL,
+    FOIL_LAYER_RELU,
+    FOIL_LAYER_FLATTEN,
+    FOIL_LAYER_DENSE,
+    FOIL_LAYER_DROPOUT
+} foil_layer_kind;
+
+typedef enum { FOIL_PAD_SAME, FOIL_PAD_VALID, FOIL_PAD_EXPLICIT } foil_pad_mode;
+
+typedef struct foil_layer_def {
+    foil_layer_kind kind;
+    int filters, kernel_h, kernel_w, stride_h, stride_w; /* conv2d */
+    foil_pad_mode pad_mode;
+    int pad_h, pad_w;    /* explicit padding (conv2d) */
+    int pool, pool_stride; /* maxpool window and stride */
+    int units;           /* dense */
+    float rate;          /* dropout */
+} foil_layer_def;
+
+typedef struct foil_model_def {
+    char name[64];
+    int in_c, in_h, in_w;
+    int classes;
+    int nlayers;
+    foil_layer_def layers[FOIL_MAX_LAYERS];
+} foil_model_def;
+
+/* A layer with its shapes and where its parameters sit. */
+typedef struct foil_layer {
+    foil_layer_def def;
+    int in_c, in_h, in_w;    /* input shape per sample */
+    int out_c, out_h, out_w; /* output shape per sample */
+    int pad_h, pad_w;        /* resolved top/left padding (conv2d) */
+    size_t w_off, w_count;   /* weights in the parameter buffer (0 count: none) */
+    size_t b_off, b_count;   /* bias */
+} foil_layer;
+
+typedef struct foil_model {
+    foil_model_def def;
+    foil_layer layers[FOIL_MAX_LAYERS];
+    size_t nparams;    /* floats in the parameter buffer */
+    size_t in_size;    /* floats per input sample */
+    size_t max_act;    /* largest per-sample activation (floats), input included */
+} foil_model;
+
+/* Parses a model definition from a config MAP node (the keys name, input,
+ * classes, layers). Errors name the file, line and key. */
+int foil_model_def_parse(foil_model_def *def, const foil_config *cfg, foil_node *map,
+                         foil_err *err);
+/* Loads a model definition file (configs/models/x.yaml). */
+int foil_model_def_load(foil_model_def *def, const char *path, foil_err *err);
+/* Writes the definition as YAML (round-trips through foil_model_def_parse);
+ * returns a malloc'd string. */
+char *foil_model_def_to_yaml(const foil_model_def *def);
+
+/* Computes shapes and the parameter layout; fails on shapes that do not fit
+ * (kernel larger than the input, dense before flatten, last layer not
+ * `classes` wide, ...). */
+int foil_model_build(foil_model *m, const foil_model_def *def, foil_err *err);
+
+/* Fills host params (nparams floats) like PyTorch's default init:
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, drawn from the
+ * Philox stream (seed, FOIL_RNG_INIT, tensor number). */
+void foil_model_init_params(const foil_model *m, float *params_host, uint64_t seed);
+
+/* Name of parameter tensor t ("3.weight", as PyTorch's nn.Sequential) and its
+ * shape; returns the number of parameter tensors when t < 0. */
+int foil_model_param_tensor(const foil_model *m, int t, char *name, size_t cap, int *ndim,
+                            int64_t shape[4], size_t *offset, size_t *count);
+
+/* Checkpoints: safetensors with the parameters and metadata "model" (the
+ * definition as YAML) plus any extra key/value pairs. Atomic. */
+int foil_model_save(const char *path, const foil_model *m, const float *params_host,
+                    const char *const *meta, int nmeta, foil_err *err);
+/* Loads a checkpoint: builds the model from its metadata and copies the
+ * parameters (malloc'd, nparams floats). meta_out (may be NULL) receives a
+ * malloc'd copy of the metadata value for meta_key (or NULL if absent). */
+int foil_model_load(const char *path, foil_model *m, float **params_host,
+                    const char *meta_key, char **meta_out, foil_err *err);
+
+/* A network on a backend, with buffers for batches of up to max_batch. */
+typedef struct foil_net {
+    const foil_model *model;
+    foil_backend *b;
+    int max_batch;
+    float *params;            /* (nparams) */
+    float *grads;             /* (nparams), written by backward */
+    float *act[FOIL_MAX_LAYERS];      /* owned output buffers, (max_batch, out) */
+    const float *out[FOIL_MAX_LAYERS]; /* outputs of the last forward (may alias) */
+    int32_t *argmax[FOIL_MAX_LAYERS]; /* max-pool switches */
+    float *mask[FOIL_MAX_LAYERS];     /* dropout masks */
+    int dropout_on[FOIL_MAX_LAYERS];  /* dropout was applied in the last forward */
+    float *dbuf[2];           /* gradient ping-pong, (max_batch, max_act) */
+    float *dx;                /* gradient w.r.t. the input, (max_batch, in_size) */
+    const float *input;       /* input of the last forward */
+    int n;                    /* batch size of the last forward */
+} foil_net;
+
+int foil_net_create(foil_net *net, const foil_model *m, foil_backend *b, int max_batch,
+                    foil_err *err);
+void foil_net_destroy(foil_net *net);
+
+/* Forward pass on n <= max_batch samples x (n, in_size). train turns dropout
+ * on, with masks from (seed, FOIL_RNG_DROPOUT, (step << 8) | layer).
+ * *logits (n, classes) stays valid until the next forward. */
+int foil_net_forward(foil_net *net, const float *x, int n, int train, uint64_t seed,
+                     uint64_t step, const float **logits, foil_err *err);
+
+/* Backward pass for the last forward, from dlogits (n, classes). Writes the
+ * parameter gradients to net->grads when param_grads, and the gradient w.r.t.
+ * the input to net->dx when input_grad (attacks and explanations). */
+int foil_net_backward(foil_net *net, const float *dlogits, int param_grads, int input_grad,
+                      foil_err *err);
+
+#endif

@@ -1,0 +1,95 @@
+/* Training recipes (YAML) and the training loop, written once against the
+ * backend op table. */
+#ifndef FOIL_TRAIN_H
+#define FOIL_TRAIN_H
+
+#include <stdint.h>
+
+#include "foil/config.h"
+#include "foil/data.h"
+#include "foil/model.h"
+
+typedef enum { FOIL_OPT_SGD, FOIL_OPT_ADAM } foil_optimizer_kind;
+
+typedef struct foil_recipe {
+    char name[64];
+    char model_path[1024];  /* where the definition came from ("" when inline) */
+    foil_model_def model;
+    char data_dir[1024];    /* data.dir; FOIL_DATA and --data override it */
+    int train_limit;        /* 0: all training images */
+    int test_limit;         /* 0: all test images */
+    int epochs, batch_size, eval_batch;
+    foil_optimizer_kind optimizer;
+    double lr, momentum, weight_decay, beta1, beta2, eps;
+    int nesterov;
+    double lr_decay;        /* lr *= lr_decay every lr_decay_epochs epochs */
+    int lr_decay_epochs;
+    uint64_t seed;
+    char device[16];        /* auto, cpu, cuda */
+} foil_recipe;
+
+/* Parses a training recipe from a loaded config (after overrides). Keys that
+ * belong to other commands (attack, explain, report) are left alone; unknown
+ * keys anywhere else are errors. Defaults are written into the tree so that
+ * emitting it gives the resolved config. */
+int foil_recipe_parse(foil_recipe *r, foil_config *cfg, foil_err *err);
+
+/* Data set copied to backend memory: images (n, rows*cols), labels (n). */
+typedef struct foil_device_data {
+    int n;
+    size_t row;
+    float *images;
+    int32_t *labels;
+} foil_device_data;
+
+int foil_device_data_upload(foil_device_data *dd, foil_backend *b, const foil_dataset *ds,
+                            foil_err *err);
+void foil_device_data_free(foil_device_data *dd, foil_backend *b);
+
+/* Predicted classes (argmax of the logits) for all n samples, in batches of
+ * net->max_batch. pred_host: (n). probs_host (may be NULL): (n, classes)
+ * softmax probabilities. */
+int foil_predict(foil_net *net, const foil_device_data *dd, int32_t *pred_host,
+                 float *probs_host, foil_err *err);
+
+/* One line of progress, for a bar on a TTY or a log line otherwise. */
+typedef struct foil_train_event {
+    int epoch, epochs;      /* 1-based */
+    int step, steps;        /* within the epoch, 1-based */
+    double loss;            /* running mean of this epoch's training loss */
+    double images_per_s;
+    double eta_s;           /* for the whole run */
+    int epoch_done;         /* set once per epoch, after evaluation */
+    double test_accuracy;   /* valid when epoch_done */
+    double epoch_seconds;
+} foil_train_event;
+
+typedef void (*foil_train_progress_fn)(void *user, const foil_train_event *ev);
+
+typedef struct foil_train_result {
+    double test_accuracy;   /* after the last epoch */
+    double wall_seconds;    /* training and evaluation */
+    double train_seconds;   /* training steps only */
+    double images_per_s;    /* training images per second */
+    int epochs_run;
+    double epoch_loss[1024];
+    double epoch_accuracy[1024];
+    double epoch_seconds[1024];
+} foil_train_result;
+
+/* Where to write (and resume from). Writes, atomically, after every epoch:
+ * <outdir>/model.safetensors and <outdir>/train_state.safetensors (optimizer
+ * state and the epoch reached). resume continues from them. */
+typedef struct foil_train_options {
+    const char *outdir;
+    int resume;
+    const char *resolved_config; /* YAML saved into the checkpoint metadata */
+    foil_train_progress_fn progress;
+    void *progress_user;
+} foil_train_options;
+
+int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *train,
+               const foil_device_data *test, const foil_train_options *opt,
+               foil_train_result *res, foil_err *err);
+
+#endif

@@ -1,0 +1,103 @@
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+tu_state tu;
+
+int tu_finish(const char *name) {
+    printf("%s: %d checks, %d failures\n", name, tu.checks, tu.failures);
+    if (tu.checks == 0) {
+        fprintf(stderr, "%s: no checks ran\n", name);
+        return 1;
+    }
+    return tu.failures ? 1 : 0;
+}
+
+void tu_skip(const char *reason) {
+    printf("SKIP: %s\n", reason);
+    exit(77);
+}
+
+const char *tu_tmpdir(void) {
+    static char dir[512];
+    if (!dir[0]) {
+        const char *env = getenv("FOIL_TEST_TMP");
+        char cmd[1200];
+        if (snprintf(dir, sizeof dir, "%s", env ? env : "/tmp/foil_test") >= (int)sizeof dir ||
+            snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir) >= (int)sizeof cmd ||
+            system(cmd) != 0) {
+            fprintf(stderr, "cannot create %s\n", dir);
+            exit(1);
+        }
+    }
+    return dir;
+}
+
+void tu_path(char *out, size_t cap, const char *name) {
+    if (snprintf(out, cap, "%s/%s", tu_tmpdir(), name) >= (int)cap) {
+        fprintf(stderr, "path too long: %s\n", name);
+        exit(1);
+    }
+}
+
+void tu_write_file(char *out, size_t cap, const char *name, const void *data, size_t len) {
+    tu_path(out, cap, name);
+    FILE *f = fopen(out, "wb");
+    if (!f || (len && fwrite(data, 1, len, f) != len) || fclose(f) != 0) {
+        fprintf(stderr, "cannot write %s\n", out);
+        exit(1);
+    }
+}
+
+void tu_write_gz(char *out, size_t cap, const char *name, const void *data, size_t len) {
+    tu_path(out, cap, name);
+    gzFile g = gzopen(out, "wb");
+    if (!g || (len && gzwrite(g, data, (unsigned)len) != (int)len) || gzclose(g) != Z_OK) {
+        fprintf(stderr, "cannot write %s\n", out);
+        exit(1);
+    }
+}
+
+int tu_run_foil(const char *args, char *stderr_last, size_t cap) {
+    const char *bin = getenv("FOIL_BIN");
+    if (!bin) bin = "foil";
+    char errfile[1024], cmd[8192];
+    tu_path(errfile, sizeof errfile, "last_stderr.txt");
+    snprintf(cmd, sizeof cmd, "'%s' %s >/dev/null 2>'%s' </dev/null", bin, args, errfile);
+    int st = system(cmd);
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    if (stderr_last && cap) {
+        stderr_last[0] = 0;
+        FILE *f = fopen(errfile, "r");
+        char line[2048];
+        while (f && fgets(line, sizeof line, f)) {
+            size_t n = strlen(line);
+            while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+            if (n) snprintf(stderr_last, cap, "%s", line);
+        }
+        if (f) fclose(f);
+    }
+    return code;
+}
+
+const char *tu_mnist_dir(void) {
+    const char *d = getenv("FOIL_TEST_DATA");
+    if (!d || !*d) return NULL;
+    char p[1200];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/t10k-images-idx3-ubyte.gz", d);
+    if (stat(p, &sb) == 0) return d;
+    snprintf(p, sizeof p, "%s/t10k-images-idx3-ubyte", d);
+    if (stat(p, &sb) == 0) return d;
+    return NULL;
+}
+
+void tu_source_path(char *out, size_t cap, const char *rel) {
+    const char *src = getenv("FOIL_SOURCE_DIR");
+    snprintf(out, cap, "%s/%s", src ? src : ".", rel);
+}

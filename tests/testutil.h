@@ -1,0 +1,55 @@
+/* Small test helpers shared by every tests/test_*.c: checks that count failures,
+ * a per-test scratch folder, and running the foil CLI to check exit codes and
+ * error lines. A test returns tu_finish() (0 all passed, 1 a check failed). */
+#ifndef FOIL_TESTUTIL_H
+#define FOIL_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct tu_state {
+    int checks;
+    int failures;
+} tu_state;
+
+extern tu_state tu;  /* per test executable; the only global, test code only */
+
+#define TU_CHECK(cond, ...)                                                   \
+    do {                                                                      \
+        tu.checks++;                                                          \
+        if (!(cond)) {                                                        \
+            tu.failures++;                                                    \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);   \
+            fprintf(stderr, __VA_ARGS__);                                     \
+            fputc('\n', stderr);                                              \
+        }                                                                     \
+    } while (0)
+
+/* Prints "N checks, M failures" and returns the process exit code. */
+int tu_finish(const char *name);
+
+/* Skips the whole test (exit 77) with a reason. */
+void tu_skip(const char *reason);
+
+/* The test's own scratch folder (created empty); path joined with name. */
+const char *tu_tmpdir(void);
+void tu_path(char *out, size_t cap, const char *name);
+
+/* Writes bytes to a file under the scratch folder; returns the full path in out. */
+void tu_write_file(char *out, size_t cap, const char *name, const void *data, size_t len);
+
+/* Writes gzip-compressed bytes to a file (zlib); returns the path in out. */
+void tu_write_gz(char *out, size_t cap, const char *name, const void *data, size_t len);
+
+/* Runs the foil CLI with a shell-quoted argument string, e.g.
+ * tu_run_foil("eval -m x.safetensors", err, sizeof err). Returns the exit code
+ * (or 128+signal), and the last line the program wrote to stderr. */
+int tu_run_foil(const char *args, char *stderr_last, size_t cap);
+
+/* Path to the real MNIST folder, or NULL when it is not there. */
+const char *tu_mnist_dir(void);
+
+/* Path of a file in the source tree, e.g. "configs/quickstart.yaml". */
+void tu_source_path(char *out, size_t cap, const char *rel);
+
+#endif
