@@ -181,5 +181,7 @@ foil_backend *foil_backend_cpu_create(foil_err *err) {
     b->gather_rows = cpu_gather_rows;
     b->gather_labels = cpu_gather_labels;
     b->destroy = cpu_destroy;
+    cpu_register_attack_ops(b);
+    cpu_register_explain_ops(b);
     return b;
 }

@@ -30,4 +30,8 @@ int cpu_dense_bwd_data(foil_backend *b, float *din, const float *dout, const flo
 int cpu_dense_bwd_filter(foil_backend *b, float *dw, float *dbias, const float *dout,
                          const float *in, int n, int in_dim, int out_dim);
 
+/* host/backend_cpu_attack.c and host/backend_cpu_explain.c */
+void cpu_register_attack_ops(foil_backend *b);
+void cpu_register_explain_ops(foil_backend *b);
+
 #endif

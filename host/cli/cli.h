@@ -34,5 +34,33 @@ const char *cli_checksums_path(void);
 int cmd_data(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_attack(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
+
+#include "foil/train.h"
+
+/* A checkpoint opened on a backend, ready for forward/backward passes. */
+typedef struct cli_model {
+    foil_model model;
+    foil_backend *b;
+    foil_net net;
+} cli_model;
+
+int cli_model_open(cli_model *cm, const char *path, const char *device, int max_batch,
+                   foil_err *err);
+void cli_model_close(cli_model *cm);
+
+/* The test split of a data folder, on the host and on the model's backend. */
+typedef struct cli_testset {
+    const char *dir;
+    foil_dataset ds;
+    foil_device_data dd;
+} cli_testset;
+
+/* Loads <dir>/t10k-* (first `limit` images when limit > 0), checks the image
+ * size against the model and uploads it. */
+int cli_testset_load(cli_testset *ts, const cli_model *cm, const char *dir, int limit,
+                     foil_err *err);
+void cli_testset_free(cli_testset *ts, const cli_model *cm);
 
 #endif

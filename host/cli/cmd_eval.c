@@ -5,7 +5,6 @@
 
 #include "cli.h"
 #include "foil/metrics.h"
-#include "foil/train.h"
 
 static const char HELP[] =
     "usage: foil eval -m MODEL [--json FILE] [--csv FILE] [--batch N] [--data DIR]\n"
@@ -48,41 +47,22 @@ static int parse_args(eval_args *a, int argc, char **argv, foil_err *err) {
     return 0;
 }
 
-typedef struct eval_job {
-    foil_model model;
-    float *params;
-    foil_dataset test;
-    foil_backend *b;
-    foil_device_data dtest;
-    foil_net net;
-    int32_t *pred;
-    foil_metrics mt;
-} eval_job;
-
-static int run(eval_job *j, const eval_args *a, foil_err *err) {
-    if (foil_model_load(a->model, &j->model, &j->params, NULL, NULL, err)) return -1;
-    const char *dir = cli_data_dir(&a->common, NULL);
-    if (foil_dataset_load(&j->test, dir, "t10k", a->common.limit, err)) return -1;
-    if ((size_t)j->test.rows * j->test.cols != j->model.in_size)
-        return foil_fail(err, "%s: images are %dx%d, the model takes %zu values", dir,
-                         j->test.rows, j->test.cols, j->model.in_size);
-    if (!(j->b = foil_backend_create(a->common.device, err))) return -1;
-    if (foil_device_data_upload(&j->dtest, j->b, &j->test, err) ||
-        foil_net_create(&j->net, &j->model, j->b, a->batch, err))
+static int run(const eval_args *a, cli_model *cm, cli_testset *ts, foil_metrics *mt,
+               foil_err *err) {
+    if (cli_model_open(cm, a->model, a->common.device, a->batch, err) ||
+        cli_testset_load(ts, cm, cli_data_dir(&a->common, NULL), a->common.limit, err))
         return -1;
-    if (j->b->upload(j->b, j->net.params, j->params, j->model.nparams * sizeof(float)))
-        return foil_fail(err, "%s", j->b->err.msg);
-    if (!(j->pred = malloc(sizeof(int32_t) * (size_t)j->test.n + 1)))
-        return foil_fail(err, "out of memory");
-    if (foil_predict(&j->net, &j->dtest, j->pred, NULL, err) ||
-        foil_metrics_compute(&j->mt, j->pred, j->test.labels, j->test.n, j->model.def.classes,
-                             err))
-        return -1;
-    printf("model %s (%s), %d test images from %s, device %s\n\n", j->model.def.name, a->model,
-           j->test.n, dir, j->b->name);
-    foil_metrics_print(&j->mt, stdout);
-    if (a->json && foil_metrics_write_json(&j->mt, a->json, err)) return -1;
-    if (a->csv && foil_metrics_write_csv(&j->mt, a->csv, err)) return -1;
+    int32_t *pred = malloc(sizeof(int32_t) * (size_t)ts->ds.n + 1);
+    if (!pred) return foil_fail(err, "out of memory");
+    int rc = foil_predict(&cm->net, &ts->dd, pred, NULL, err) ||
+             foil_metrics_compute(mt, pred, ts->ds.labels, ts->ds.n, cm->model.def.classes, err);
+    free(pred);
+    if (rc) return -1;
+    printf("model %s (%s), %d test images from %s, device %s\n\n", cm->model.def.name, a->model,
+           ts->ds.n, ts->dir, cm->b->name);
+    foil_metrics_print(mt, stdout);
+    if (a->json && foil_metrics_write_json(mt, a->json, err)) return -1;
+    if (a->csv && foil_metrics_write_csv(mt, a->csv, err)) return -1;
     return 0;
 }
 
@@ -94,18 +74,13 @@ int cmd_eval(int argc, char **argv) {
         }
     foil_err err = {{0}};
     eval_args a = {0};
-    eval_job j;
-    memset(&j, 0, sizeof j);
-    int rc = parse_args(&a, argc, argv, &err) || run(&j, &a, &err) ? 1 : 0;
+    cli_model cm = {0};
+    cli_testset ts = {0};
+    foil_metrics mt = {0};
+    int rc = parse_args(&a, argc, argv, &err) || run(&a, &cm, &ts, &mt, &err) ? 1 : 0;
     if (rc) cli_error(&err);
-    if (j.b) {
-        foil_net_destroy(&j.net);
-        foil_device_data_free(&j.dtest, j.b);
-        j.b->destroy(j.b);
-    }
-    foil_metrics_free(&j.mt);
-    foil_dataset_free(&j.test);
-    free(j.params);
-    free(j.pred);
+    foil_metrics_free(&mt);
+    cli_testset_free(&ts, &cm);
+    cli_model_close(&cm);
     return rc;
 }

@@ -42,6 +42,8 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "data") == 0) return cmd_data(argc - 1, argv + 1);
     if (strcmp(argv[1], "train") == 0) return cmd_train(argc - 1, argv + 1);
     if (strcmp(argv[1], "eval") == 0) return cmd_eval(argc - 1, argv + 1);
+    if (strcmp(argv[1], "attack") == 0) return cmd_attack(argc - 1, argv + 1);
+    if (strcmp(argv[1], "explain") == 0) return cmd_explain(argc - 1, argv + 1);
     fprintf(stderr, "foil: unknown command '%s' (try foil --help)\n", argv[1]);
     return 2;
 }

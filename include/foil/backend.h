@@ -40,6 +40,23 @@ typedef struct foil_adam_hparams {
     int t;                                     /* step number, from 1 */
 } foil_adam_hparams;
 
+typedef enum { FOIL_NORM_LINF, FOIL_NORM_L2 } foil_norm;
+typedef enum {
+    FOIL_STEP_SIGN,         /* x += step * sign(g)                     (FGSM, BIM, PGD) */
+    FOIL_STEP_L2,           /* x += step * g / ||g||_2                  (PGD-L2) */
+    FOIL_STEP_MOMENTUM_SIGN /* v = decay v + g / ||g||_1; x += step sign(v) (MI-FGSM) */
+} foil_step_rule;
+
+typedef struct foil_attack_hparams {
+    foil_norm norm;      /* the eps-ball the perturbation is projected onto */
+    foil_step_rule rule;
+    float eps;           /* radius, pixel units */
+    float step;          /* step size; negative descends (targeted attacks) */
+    float decay;         /* MI-FGSM momentum decay */
+} foil_attack_hparams;
+
+typedef enum { FOIL_TARGET_LOGIT, FOIL_TARGET_PROB } foil_target_mode;
+
 typedef struct foil_backend foil_backend;
 struct foil_backend {
     const char *name; /* "cpu", "cuda" */
@@ -96,6 +113,45 @@ struct foil_backend {
                        size_t row);
     int (*gather_labels)(foil_backend *b, int32_t *dst, const int32_t *src, const int32_t *idx,
                          int n);
+
+    /* ---- attacks (per-row ops: one row is one sample of `row` floats) ---- */
+    int (*argmax)(foil_backend *b, int32_t *out, const float *logits, int n, int classes);
+    /* out[i] = equal ? (a[i] == c[i]) : (a[i] != c[i]) */
+    int (*compare)(foil_backend *b, int32_t *out, const int32_t *a, const int32_t *c, int n,
+                   int equal);
+    /* Uniform random point of the eps-ball around x0, clipped to [0, 1]. Row i
+     * draws from stream (seed, FOIL_RNG_ATTACK, (restart << 32) | (first + i)),
+     * so the start of a sample does not depend on the batch it is in. */
+    int (*attack_random_start)(foil_backend *b, float *x_adv, const float *x0, int n,
+                               size_t row, const foil_attack_hparams *hp, uint64_t seed,
+                               uint64_t restart, int64_t first);
+    /* One step on rows with active[i] != 0 (all rows when active is NULL):
+     * direction from grad by hp->rule (velocity: MI-FGSM state, may be NULL
+     * otherwise), projection onto the eps-ball around x0, clip to [0, 1]. */
+    int (*attack_step)(foil_backend *b, float *x_adv, float *velocity, const float *grad,
+                       const float *x0, const int32_t *active, int n, size_t row,
+                       const foil_attack_hparams *hp);
+    /* dst[i, :] = src[i, :] where mask[i] != 0 */
+    int (*select_rows)(foil_backend *b, float *dst, const float *src, const int32_t *mask,
+                       int n, size_t row);
+
+    /* ---- explanations ---- */
+    /* value[i] = F_i, the explained output of sample i for class target[i]
+     * (its logit, or its softmax probability), and dlogits = dF_i/dlogits. */
+    int (*target_output)(foil_backend *b, float *value, float *dlogits, const float *logits,
+                         const int32_t *target, int n, int classes, foil_target_mode mode);
+    /* xs[i*m + k, :] = base[i, :] + alpha[k] * (x[i, :] - base[i, :]) */
+    int (*ig_interp)(foil_backend *b, float *xs, const float *x, const float *base,
+                     const float *alpha, int n, int m, size_t row);
+    /* attr[i, :] += sum_k w[k] * grads[i*m + k, :] */
+    int (*ig_accumulate)(foil_backend *b, float *attr, const float *grads, const float *w,
+                         int n, int m, size_t row);
+    /* out[i, j] = x[i, j] + sigma * N(0, 1), drawn from stream
+     * (seed, FOIL_RNG_NOISE, (draw << 32) | (first + i)), element j */
+    int (*gaussian_noise)(foil_backend *b, float *out, const float *x, float sigma,
+                          uint64_t seed, uint64_t draw, int64_t first, int n, size_t row);
+    /* out[i] = sum_j x[i, j] (accumulated in double on the CPU) */
+    int (*row_sum)(foil_backend *b, float *out, const float *x, int n, size_t row);
 
     void (*destroy)(foil_backend *b);
 };

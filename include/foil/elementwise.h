@@ -39,4 +39,30 @@ FOIL_HD float foil_dropout_mask(uint64_t seed, uint64_t stream, uint64_t i, floa
     return u >= rate ? 1.0f / (1.0f - rate) : 0.0f;
 }
 
+FOIL_HD float foil_clampf(float x, float lo, float hi) {
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* sign(0) = 0, as torch.sign: a zero gradient does not move the pixel. */
+FOIL_HD float foil_signf(float x) { return (float)(x > 0.0f) - (float)(x < 0.0f); }
+
+/* Linf projection of x onto the eps-box around x0, then into [0, 1]. */
+FOIL_HD float foil_project_linf(float x, float x0, float eps) {
+    return foil_clampf(foil_clampf(x, x0 - eps, x0 + eps), 0.0f, 1.0f);
+}
+
+/* The attack step direction for one element; `scale` is the per-row factor
+ * (1 / ||g||_2 for FOIL_STEP_L2, unused otherwise), v the MI-FGSM velocity
+ * already updated by the caller. */
+FOIL_HD float foil_step_direction(int rule, float g, float v, float scale) {
+    if (rule == 1) return g * scale; /* FOIL_STEP_L2 */
+    if (rule == 2) return foil_signf(v); /* FOIL_STEP_MOMENTUM_SIGN */
+    return foil_signf(g);
+}
+
+/* Factor that brings an L2 perturbation of norm `norm` into the eps-ball. */
+FOIL_HD float foil_l2_shrink(float norm, float eps) {
+    return norm > eps ? eps / norm : 1.0f;
+}
+
 #endif

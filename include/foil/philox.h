@@ -13,6 +13,7 @@
 #ifndef FOIL_PHILOX_H
 #define FOIL_PHILOX_H
 
+#include <math.h>
 #include <stdint.h>
 
 #if defined(__CUDACC__)
@@ -63,6 +64,17 @@ FOIL_HD float foil_u32_to_unit(uint32_t x) {
 
 FOIL_HD float foil_rng_uniform(uint64_t seed, uint64_t stream, uint64_t i) {
     return foil_u32_to_unit(foil_rng_u32(seed, stream, i));
+}
+
+/* Standard normal by Box-Muller: elements 2k and 2k+1 share block k (words
+ * 0 and 1). Uses logf/cosf/sinf, whose last bit may differ between glibc and
+ * CUDA, so cross-backend comparisons of normal draws need a tolerance. */
+FOIL_HD float foil_rng_normal(uint64_t seed, uint64_t stream, uint64_t i) {
+    foil_u32x4 r = foil_philox(seed, stream, i >> 1);
+    float u1 = ((float)(r.v[0] >> 8) + 1.0f) * (1.0f / 16777216.0f); /* (0, 1] */
+    float u2 = foil_u32_to_unit(r.v[1]);
+    float rad = sqrtf(-2.0f * logf(u1)), th = 6.2831853071795865f * u2;
+    return (i & 1) ? rad * sinf(th) : rad * cosf(th);
 }
 
 /* Stream ids: a purpose tag in the top byte, the rest says which use. */

@@ -1,0 +1,54 @@
+/* Opening a checkpoint and the test set on a backend, shared by the commands. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cli_model_open(cli_model *cm, const char *path, const char *device, int max_batch,
+                   foil_err *err) {
+    memset(cm, 0, sizeof *cm);
+    float *params;
+    if (foil_model_load(path, &cm->model, &params, NULL, NULL, err)) return -1;
+    int rc = -1;
+    if (!(cm->b = foil_backend_create(device, err))) goto done;
+    if (foil_net_create(&cm->net, &cm->model, cm->b, max_batch, err)) goto done;
+    if (cm->b->upload(cm->b, cm->net.params, params, cm->model.nparams * sizeof(float))) {
+        foil_fail(err, "%s", cm->b->err.msg);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(params);
+    if (rc) cli_model_close(cm);
+    return rc;
+}
+
+void cli_model_close(cli_model *cm) {
+    if (!cm->b) return;
+    foil_net_destroy(&cm->net);
+    cm->b->destroy(cm->b);
+    cm->b = NULL;
+}
+
+int cli_testset_load(cli_testset *ts, const cli_model *cm, const char *dir, int limit,
+                     foil_err *err) {
+    memset(ts, 0, sizeof *ts);
+    ts->dir = dir;
+    if (foil_dataset_load(&ts->ds, dir, "t10k", limit, err)) return -1;
+    if ((size_t)ts->ds.rows * ts->ds.cols != cm->model.in_size) {
+        foil_fail(err, "%s: images are %dx%d, the model takes %dx%dx%d", dir, ts->ds.rows,
+                  ts->ds.cols, cm->model.def.in_c, cm->model.def.in_h, cm->model.def.in_w);
+        foil_dataset_free(&ts->ds);
+        return -1;
+    }
+    if (foil_device_data_upload(&ts->dd, cm->b, &ts->ds, err)) {
+        foil_dataset_free(&ts->ds);
+        return -1;
+    }
+    return 0;
+}
+
+void cli_testset_free(cli_testset *ts, const cli_model *cm) {
+    if (cm->b) foil_device_data_free(&ts->dd, cm->b);
+    foil_dataset_free(&ts->ds);
+}
