@@ -7,6 +7,23 @@
 #include "backend_cpu.h"
 #include "foil/elementwise.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <pmmintrin.h>
+#include <xmmintrin.h>
+#endif
+
+/* Denormal floats cost ~100 cycles per operation on x86: late in training,
+ * Adam's second moments (g^2 of tiny gradients) and the activations' tails
+ * become denormal and halve the training speed. Flush them to zero, as GPUs
+ * effectively do. This sets the calling thread's MXCSR; OpenBLAS's worker
+ * threads keep their own setting. */
+static void flush_denormals(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+    _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+#endif
+}
+
 float *cpu_workspace(foil_backend *b, size_t floats) {
     cpu_ctx *ctx = b->ctx;
     if (floats > ctx->col_cap) {
@@ -154,6 +171,7 @@ foil_backend *foil_backend_cpu_create(foil_err *err) {
         foil_fail(err, "cpu: out of memory creating the backend");
         return NULL;
     }
+    flush_denormals();
     b->name = "cpu";
     b->ctx = ctx;
     b->alloc = cpu_alloc;

@@ -5,13 +5,38 @@
 
 #include "backend_cpu.h"
 
-/* col (C*R*S, OH*OW) from one image (C, H, W); out-of-image taps are zero. */
-static void im2col(float *col, const float *img, const foil_conv_shape *cs) {
-    const int ohw = cs->oh * cs->ow;
+/* Convolutions work on groups of images so that each sgemm is large enough to
+ * keep both cores busy: the group's im2col columns sit side by side in
+ * col (C*R*S, G*OH*OW) and the outputs in tmp (K, G*OH*OW). The group is
+ * sized to keep col under GROUP_FLOATS (16 MB). */
+#define GROUP_FLOATS ((size_t)4 << 20)
+
+typedef struct conv_group {
+    int crs, ohw, size;  /* C*R*S, OH*OW, images per group */
+    float *col, *tmp;    /* (crs, size*ohw), (k, size*ohw) */
+} conv_group;
+
+static int group_init(foil_backend *b, conv_group *g, const foil_conv_shape *cs) {
+    g->crs = cs->c * cs->r * cs->s;
+    g->ohw = cs->oh * cs->ow;
+    size_t per_image = (size_t)g->crs * g->ohw;
+    g->size = per_image >= GROUP_FLOATS ? 1 : (int)(GROUP_FLOATS / per_image);
+    if (g->size > cs->n) g->size = cs->n;
+    size_t cols = (size_t)g->size * g->ohw;
+    float *ws = cpu_workspace(b, cols * (size_t)(g->crs + cs->k));
+    if (!ws) return -1;
+    g->col = ws;
+    g->tmp = ws + cols * (size_t)g->crs;
+    return 0;
+}
+
+/* Columns [ld offset, +OH*OW) of col (C*R*S, ld) from one image (C, H, W);
+ * out-of-image taps are zero. */
+static void im2col(float *col, size_t ld, const float *img, const foil_conv_shape *cs) {
     for (int c = 0; c < cs->c; c++)
         for (int r = 0; r < cs->r; r++)
             for (int s = 0; s < cs->s; s++) {
-                float *row = col + (size_t)((c * cs->r + r) * cs->s + s) * ohw;
+                float *row = col + (size_t)((c * cs->r + r) * cs->s + s) * ld;
                 for (int oy = 0; oy < cs->oh; oy++) {
                     int iy = oy * cs->stride_h - cs->pad_h + r;
                     float *dst = row + oy * cs->ow;
@@ -28,13 +53,12 @@ static void im2col(float *col, const float *img, const foil_conv_shape *cs) {
             }
 }
 
-/* The adjoint of im2col: adds col back into the image (C, H, W). */
-static void col2im_add(float *img, const float *col, const foil_conv_shape *cs) {
-    const int ohw = cs->oh * cs->ow;
+/* The adjoint of im2col: adds columns of col (C*R*S, ld) into the image. */
+static void col2im_add(float *img, const float *col, size_t ld, const foil_conv_shape *cs) {
     for (int c = 0; c < cs->c; c++)
         for (int r = 0; r < cs->r; r++)
             for (int s = 0; s < cs->s; s++) {
-                const float *row = col + (size_t)((c * cs->r + r) * cs->s + s) * ohw;
+                const float *row = col + (size_t)((c * cs->r + r) * cs->s + s) * ld;
                 for (int oy = 0; oy < cs->oh; oy++) {
                     int iy = oy * cs->stride_h - cs->pad_h + r;
                     if (iy < 0 || iy >= cs->h) continue;
@@ -48,58 +72,77 @@ static void col2im_add(float *img, const float *col, const foil_conv_shape *cs) 
             }
 }
 
+/* tmp (K, gn*OHW) <-> the group's NCHW tensor (gn, K, OH*OW) */
+static void nchw_to_tmp(float *tmp, const float *x, int gn, int k, int ohw) {
+    size_t ld = (size_t)gn * ohw;
+    for (int i = 0; i < gn; i++)
+        for (int q = 0; q < k; q++)
+            memcpy(tmp + q * ld + (size_t)i * ohw, x + ((size_t)i * k + q) * ohw,
+                   sizeof(float) * (size_t)ohw);
+}
+
 int cpu_conv2d_fwd(foil_backend *b, float *out, const float *in, const float *w,
                    const float *bias, const foil_conv_shape *cs) {
-    const int crs = cs->c * cs->r * cs->s, ohw = cs->oh * cs->ow;
-    float *col = cpu_workspace(b, (size_t)crs * ohw);
-    if (!col) return -1;
-    for (int n = 0; n < cs->n; n++) {
-        const float *img = in + (size_t)n * cs->c * cs->h * cs->w;
-        float *o = out + (size_t)n * cs->k * ohw; /* (K, OH*OW) */
-        im2col(col, img, cs);
-        for (int k = 0; k < cs->k; k++)
-            for (int i = 0; i < ohw; i++) o[(size_t)k * ohw + i] = bias ? bias[k] : 0.0f;
-        /* out (K, OHW) += W (K, CRS) @ col (CRS, OHW) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cs->k, ohw, crs, 1.0f, w, crs,
-                    col, ohw, 1.0f, o, ohw);
+    conv_group g;
+    if (group_init(b, &g, cs)) return -1;
+    const size_t img = (size_t)cs->c * cs->h * cs->w;
+    for (int g0 = 0; g0 < cs->n; g0 += g.size) {
+        int gn = cs->n - g0 < g.size ? cs->n - g0 : g.size;
+        size_t ld = (size_t)gn * g.ohw;
+        for (int i = 0; i < gn; i++) im2col(g.col + (size_t)i * g.ohw, ld, in + (g0 + i) * img, cs);
+        /* tmp (K, L) = W (K, CRS) @ col (CRS, L) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cs->k, (int)ld, g.crs, 1.0f, w,
+                    g.crs, g.col, (int)ld, 0.0f, g.tmp, (int)ld);
+        for (int i = 0; i < gn; i++)
+            for (int q = 0; q < cs->k; q++) {
+                float *o = out + ((size_t)(g0 + i) * cs->k + q) * g.ohw;
+                const float *t = g.tmp + q * ld + (size_t)i * g.ohw;
+                float bq = bias ? bias[q] : 0.0f;
+                for (int j = 0; j < g.ohw; j++) o[j] = t[j] + bq;
+            }
     }
     return 0;
 }
 
 int cpu_conv2d_bwd_data(foil_backend *b, float *din, const float *dout, const float *w,
                         const foil_conv_shape *cs) {
-    const int crs = cs->c * cs->r * cs->s, ohw = cs->oh * cs->ow;
-    const size_t img_size = (size_t)cs->c * cs->h * cs->w;
-    float *col = cpu_workspace(b, (size_t)crs * ohw);
-    if (!col) return -1;
-    memset(din, 0, sizeof(float) * img_size * (size_t)cs->n);
-    for (int n = 0; n < cs->n; n++) {
-        /* col (CRS, OHW) = W^T (CRS, K) @ dout (K, OHW) */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, crs, ohw, cs->k, 1.0f, w, crs,
-                    dout + (size_t)n * cs->k * ohw, ohw, 0.0f, col, ohw);
-        col2im_add(din + (size_t)n * img_size, col, cs);
+    conv_group g;
+    if (group_init(b, &g, cs)) return -1;
+    const size_t img = (size_t)cs->c * cs->h * cs->w;
+    memset(din, 0, sizeof(float) * img * (size_t)cs->n);
+    for (int g0 = 0; g0 < cs->n; g0 += g.size) {
+        int gn = cs->n - g0 < g.size ? cs->n - g0 : g.size;
+        size_t ld = (size_t)gn * g.ohw;
+        nchw_to_tmp(g.tmp, dout + (size_t)g0 * cs->k * g.ohw, gn, cs->k, g.ohw);
+        /* col (CRS, L) = W^T (CRS, K) @ tmp (K, L) */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g.crs, (int)ld, cs->k, 1.0f, w,
+                    g.crs, g.tmp, (int)ld, 0.0f, g.col, (int)ld);
+        for (int i = 0; i < gn; i++)
+            col2im_add(din + (g0 + i) * img, g.col + (size_t)i * g.ohw, ld, cs);
     }
     return 0;
 }
 
 int cpu_conv2d_bwd_filter(foil_backend *b, float *dw, float *dbias, const float *dout,
                           const float *in, const foil_conv_shape *cs) {
-    const int crs = cs->c * cs->r * cs->s, ohw = cs->oh * cs->ow;
-    float *col = cpu_workspace(b, (size_t)crs * ohw);
-    if (!col) return -1;
-    memset(dw, 0, sizeof(float) * (size_t)cs->k * crs);
+    conv_group g;
+    if (group_init(b, &g, cs)) return -1;
+    const size_t img = (size_t)cs->c * cs->h * cs->w;
+    memset(dw, 0, sizeof(float) * (size_t)cs->k * g.crs);
     if (dbias) memset(dbias, 0, sizeof(float) * (size_t)cs->k);
-    for (int n = 0; n < cs->n; n++) {
-        const float *d = dout + (size_t)n * cs->k * ohw;
-        im2col(col, in + (size_t)n * cs->c * cs->h * cs->w, cs);
-        /* dW (K, CRS) += dout (K, OHW) @ col^T (OHW, CRS) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cs->k, crs, ohw, 1.0f, d, ohw, col,
-                    ohw, 1.0f, dw, crs);
+    for (int g0 = 0; g0 < cs->n; g0 += g.size) {
+        int gn = cs->n - g0 < g.size ? cs->n - g0 : g.size;
+        size_t ld = (size_t)gn * g.ohw;
+        nchw_to_tmp(g.tmp, dout + (size_t)g0 * cs->k * g.ohw, gn, cs->k, g.ohw);
+        for (int i = 0; i < gn; i++) im2col(g.col + (size_t)i * g.ohw, ld, in + (g0 + i) * img, cs);
+        /* dW (K, CRS) += tmp (K, L) @ col^T (L, CRS) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cs->k, g.crs, (int)ld, 1.0f, g.tmp,
+                    (int)ld, g.col, (int)ld, 1.0f, dw, g.crs);
         if (dbias)
-            for (int k = 0; k < cs->k; k++) {
+            for (int q = 0; q < cs->k; q++) {
                 float sum = 0.0f;
-                for (int i = 0; i < ohw; i++) sum += d[(size_t)k * ohw + i];
-                dbias[k] += sum;
+                for (size_t j = 0; j < ld; j++) sum += g.tmp[q * ld + j];
+                dbias[q] += sum;
             }
     }
     return 0;

@@ -1,0 +1,198 @@
+/* Sweep configs: config tree -> foil_sweep. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "foil/sweep.h"
+
+static const char *const OTHER_SECTIONS[] = {"train", "explain", "report", NULL};
+
+static void mark_used(foil_node *n) {
+    for (; n; n = n->next) {
+        n->used = 1;
+        mark_used(n->child);
+    }
+}
+
+/* A list of eps values, each >= 0. */
+static int parse_eps(const foil_config *cfg, foil_node *list, float *eps, int *n, foil_err *err) {
+    if (list->kind != FOIL_NODE_SEQ || foil_node_count(list) == 0)
+        return foil_cfg_fail(cfg, list, err, "expected a non-empty list of eps values");
+    if (foil_node_count(list) > FOIL_SWEEP_MAX_EPS)
+        return foil_cfg_fail(cfg, list, err, "at most %d eps values", FOIL_SWEEP_MAX_EPS);
+    *n = 0;
+    for (foil_node *it = list->child; it; it = it->next) {
+        double v;
+        it->used = 1;
+        if (foil_node_as_float(cfg, it, 0.0, 1e6, &v, err)) return -1;
+        eps[(*n)++] = (float)v;
+    }
+    return 0;
+}
+
+static int parse_target(const foil_config *cfg, foil_node *args, foil_attack_spec *s,
+                        foil_err *err) {
+    foil_node *t = foil_node_get(args, "target");
+    if (!t) return 0;
+    if (t->kind != FOIL_NODE_SCALAR)
+        return foil_cfg_fail(cfg, t, err, "expected none, least_likely, next, random or a class");
+    static const char *const RULES[] = {"none", "", "least_likely", "next", "random", NULL};
+    for (int i = 0; RULES[i]; i++)
+        if (i != 1 && strcmp(t->value, RULES[i]) == 0) {
+            s->target = (foil_target_rule)i;
+            return 0;
+        }
+    long k;
+    if (foil_node_as_int(cfg, t, 0, FOIL_MAX_CLASSES - 1, &k, err))
+        return foil_cfg_fail(cfg, t, err,
+                             "unknown target '%s' (choose one of: none, least_likely, next, "
+                             "random, or a class number)", t->value);
+    s->target = FOIL_TARGET_CLASS;
+    s->target_class = (int)k;
+    return 0;
+}
+
+static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep_attack *a,
+                             foil_err *err) {
+    foil_attack_spec *s = &a->spec;
+    static const int STEPS[FOIL_ATTACK_COUNT] = {1, 10, 40, 40, 10};
+    static const char *const LABELS[] = {"true", "predicted", NULL};
+    long v;
+    double d;
+    int labels;
+    const char *label;
+    if (foil_cfg_string(cfg, args, "label", foil_attack_name(s->kind), &label, err)) return -1;
+    snprintf(a->label, sizeof a->label, "%s", label);
+    if (s->kind != FOIL_ATTACK_FGSM) {
+        if (foil_cfg_int(cfg, args, "steps", STEPS[s->kind], 1, 100000, &v, err)) return -1;
+        s->steps = (int)v;
+        if (foil_cfg_float(cfg, args, "step", 0.0, 0.0, 1e6, &d, err)) return -1;
+        s->step = (float)d;
+        int rs = s->kind == FOIL_ATTACK_PGD || s->kind == FOIL_ATTACK_PGD_L2;
+        if (foil_cfg_bool(cfg, args, "random_start", rs, &s->random_start, err)) return -1;
+        if (foil_cfg_int(cfg, args, "restarts", 1, 1, 1000, &v, err)) return -1;
+        s->restarts = (int)v;
+        if (foil_cfg_bool(cfg, args, "early_stop", 0, &s->early_stop, err)) return -1;
+    } else {
+        s->steps = 1;
+        s->restarts = 1;
+    }
+    if (s->kind == FOIL_ATTACK_MIFGSM) {
+        if (foil_cfg_float(cfg, args, "decay", 1.0, 0.0, 10.0, &d, err)) return -1;
+        s->decay = (float)d;
+    }
+    if (foil_cfg_enum(cfg, args, "labels", 0, LABELS, &labels, err)) return -1;
+    s->use_predicted = labels == 1;
+    if (parse_target(cfg, args, s, err)) return -1;
+    foil_node *eps = foil_node_get(args, "eps");
+    if (eps && parse_eps(cfg, eps, a->eps, &a->neps, err)) return -1;
+    return 0;
+}
+
+/* An attack is a name (fgsm) or a one-key map ({pgd: {steps: 40}}). */
+static int parse_attack(const foil_config *cfg, foil_node *item, foil_sweep_attack *a,
+                        foil_err *err) {
+    memset(a, 0, sizeof *a);
+    foil_node *args = NULL;
+    const char *name;
+    item->used = 1;
+    if (item->kind == FOIL_NODE_SCALAR) {
+        name = item->value;
+    } else if (item->kind == FOIL_NODE_MAP && foil_node_count(item) == 1) {
+        args = item->child;
+        args->used = 1;
+        name = args->key;
+    } else {
+        return foil_cfg_fail(cfg, item, err, "an attack is a name (fgsm) or {name: {...}}");
+    }
+    if (foil_attack_parse_name(name, &a->spec.kind))
+        return foil_cfg_fail(cfg, args ? args : item, err,
+                             "unknown attack '%s' (choose one of: fgsm, bim, pgd, pgd_l2, mifgsm)",
+                             name);
+    if (args && args->kind == FOIL_NODE_SCALAR && args->value[0] == 0) args = NULL;
+    if (args && args->kind != FOIL_NODE_MAP)
+        return foil_cfg_fail(cfg, args, err, "attack arguments must be a map");
+    return parse_attack_args(cfg, args ? args : NULL, a, err);
+}
+
+static int parse_examples(const foil_config *cfg, foil_sweep *sw, foil_err *err) {
+    foil_node *e = foil_node_get(cfg->root, "examples");
+    long v;
+    if (!e || e->kind == FOIL_NODE_SCALAR) {
+        if (foil_cfg_int(cfg, cfg->root, "examples", 8, 0, FOIL_SWEEP_MAX_EXAMPLES, &v, err))
+            return -1;
+        sw->nexamples = (int)v;
+        for (int i = 0; i < sw->nexamples; i++) sw->examples[i] = i;
+        return 0;
+    }
+    if (e->kind != FOIL_NODE_SEQ || foil_node_count(e) > FOIL_SWEEP_MAX_EXAMPLES)
+        return foil_cfg_fail(cfg, e, err, "expected a count or a list of at most %d test indices",
+                             FOIL_SWEEP_MAX_EXAMPLES);
+    for (foil_node *it = e->child; it; it = it->next) {
+        it->used = 1;
+        if (foil_node_as_int(cfg, it, 0, 1L << 30, &v, err)) return -1;
+        sw->examples[sw->nexamples++] = (int)v;
+    }
+    return 0;
+}
+
+static int parse_header(foil_sweep *sw, foil_config *cfg, foil_err *err) {
+    static const char *const DEVICES[] = {"auto", "cpu", "cuda", NULL};
+    const char *s;
+    long v;
+    int dev;
+    if (foil_cfg_string(cfg, cfg->root, "name", "sweep", &s, err)) return -1;
+    snprintf(sw->name, sizeof sw->name, "%s", s);
+    if (foil_cfg_int(cfg, cfg->root, "seed", 0, 0, 0x7FFFFFFFFFFFFFFFL, &v, err)) return -1;
+    sw->seed = (uint64_t)v;
+    if (foil_cfg_enum(cfg, cfg->root, "device", 0, DEVICES, &dev, err)) return -1;
+    snprintf(sw->device, sizeof sw->device, "%s", DEVICES[dev]);
+    if (foil_cfg_string(cfg, cfg->root, "model", "", &s, err)) return -1;
+    snprintf(sw->model_path, sizeof sw->model_path, "%s", s);
+    foil_node *d = foil_node_get(cfg->root, "data");
+    snprintf(sw->data_dir, sizeof sw->data_dir, "data/raw/mnist");
+    if (d) {
+        if (d->kind != FOIL_NODE_MAP) return foil_cfg_fail(cfg, d, err, "expected a map");
+        if (foil_cfg_string(cfg, d, "dir", "data/raw/mnist", &s, err)) return -1;
+        snprintf(sw->data_dir, sizeof sw->data_dir, "%s", s);
+        if (foil_cfg_int(cfg, d, "test_limit", 0, 0, 1L << 30, &v, err)) return -1;
+        sw->test_limit = (int)v;
+        foil_node *tl = foil_node_get(d, "train_limit"); /* a recipe key; not ours */
+        if (tl) tl->used = 1;
+    }
+    if (foil_cfg_int(cfg, cfg->root, "batch_size", 500, 1, 65536, &v, err)) return -1;
+    sw->batch_size = (int)v;
+    return foil_cfg_bool(cfg, cfg->root, "save_idx", 0, &sw->save_idx, err);
+}
+
+int foil_sweep_parse(foil_sweep *sw, foil_config *cfg, foil_err *err) {
+    memset(sw, 0, sizeof *sw);
+    if (parse_header(sw, cfg, err) || parse_examples(cfg, sw, err)) return -1;
+    float eps[FOIL_SWEEP_MAX_EPS];
+    int neps = 0;
+    foil_node *e = foil_node_get(cfg->root, "eps");
+    if (e && parse_eps(cfg, e, eps, &neps, err)) return -1;
+    foil_node *list;
+    if (foil_cfg_require(cfg, cfg->root, "attacks", &list, err)) return -1;
+    if (list->kind != FOIL_NODE_SEQ || foil_node_count(list) == 0)
+        return foil_cfg_fail(cfg, list, err, "expected a non-empty list of attacks");
+    if (foil_node_count(list) > FOIL_SWEEP_MAX_ATTACKS)
+        return foil_cfg_fail(cfg, list, err, "at most %d attacks", FOIL_SWEEP_MAX_ATTACKS);
+    for (foil_node *it = list->child; it; it = it->next) {
+        foil_sweep_attack *a = &sw->attacks[sw->nattacks++];
+        if (parse_attack(cfg, it, a, err)) return -1;
+        a->spec.seed = sw->seed;
+        if (a->neps == 0) {
+            if (neps == 0)
+                return foil_cfg_fail(cfg, it, err, "no eps values: give eps at the top level "
+                                                   "or in the attack");
+            memcpy(a->eps, eps, sizeof(float) * (size_t)neps);
+            a->neps = neps;
+        }
+    }
+    for (int i = 0; OTHER_SECTIONS[i]; i++) {
+        foil_node *n = foil_node_get(cfg->root, OTHER_SECTIONS[i]);
+        if (n) mark_used(n->child);
+    }
+    return foil_config_check_used(cfg, cfg->root, err);
+}

@@ -1,0 +1,186 @@
+/* Sweep outputs: example grids (PNG), the examples index, IDX files of the
+ * adversarial sets, and the results table as CSV, JSON and Markdown. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "foil/checkpoint.h"
+#include "foil/image.h"
+#include "sweep_internal.h"
+
+#define CELL 28
+#define SCALE 3
+#define GAP 4
+
+static int ensure_dir(const char *path, foil_err *err) {
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return foil_fail(err, "%s: cannot create folder: %s", path, strerror(errno));
+    return 0;
+}
+
+static int append(sweep_state *st, const char *fmt, ...) FOIL_PRINTF(2, 3);
+static int append(sweep_state *st, const char *fmt, ...) {
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof line) return -1;
+    if (st->index_len + (size_t)n + 1 > st->index_cap) {
+        size_t cap = (st->index_cap + (size_t)n + 1) * 2;
+        char *p = realloc(st->index_csv, cap);
+        if (!p) return -1;
+        st->index_csv = p;
+        st->index_cap = cap;
+    }
+    memcpy(st->index_csv + st->index_len, line, (size_t)n + 1);
+    st->index_len += (size_t)n;
+    return 0;
+}
+
+/* One row per example: clean | adversarial | perturbation (blue-white-red,
+ * full colour at eps for Linf attacks, at the largest change otherwise). */
+int sweep_save_examples(sweep_state *st, const foil_sweep *sw, const foil_sweep_io *io,
+                        const foil_sweep_row *r, foil_err *err) {
+    if (sw->nexamples == 0) return 0;
+    const int w = io->test->cols, h = io->test->rows, c = r->classes;
+    const size_t row = (size_t)w * h;
+    char dir[1200], path[1400], file[128];
+    snprintf(dir, sizeof dir, "%s/examples", io->outdir);
+    snprintf(file, sizeof file, "%s_eps%.3f.png", r->label, (double)r->eps);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    if (ensure_dir(dir, err)) return -1;
+    foil_image img;
+    if (foil_image_create(&img, 3 * w * SCALE + 4 * GAP, sw->nexamples * (h * SCALE + GAP) + GAP,
+                          255, 255, 255, err))
+        return -1;
+    float *delta = malloc(sizeof(float) * row);
+    if (!delta) {
+        foil_image_free(&img);
+        return foil_fail(err, "out of memory");
+    }
+    float limit = r->kind == FOIL_ATTACK_PGD_L2 ? 0.0f : r->eps;
+    int rc = 0;
+    for (int e = 0; e < sw->nexamples && rc == 0; e++) {
+        int idx = sw->examples[e], y = GAP + e * (h * SCALE + GAP);
+        const float *x0 = io->test->images + (size_t)idx * row, *xa = st->examples_adv + (size_t)e * row;
+        for (size_t j = 0; j < row; j++) delta[j] = xa[j] - x0[j];
+        foil_image_draw_gray(&img, GAP, y, x0, h, w, SCALE);
+        foil_image_draw_gray(&img, 2 * GAP + w * SCALE, y, xa, h, w, SCALE);
+        foil_image_draw_diverging(&img, 3 * GAP + 2 * w * SCALE, y, delta, h, w, SCALE, limit);
+        int cp = st->clean_pred[idx];
+        rc = append(st, "%s,%s,%.6g,%s,%d,%d,%d,%d,%.4f,%d,%.4f\n", foil_attack_name(r->kind),
+                    r->label, (double)r->eps, file, e, idx, io->test->labels[idx], cp,
+                    (double)st->clean_prob[(size_t)idx * c + cp], st->adv_pred[idx],
+                    (double)st->adv_conf[idx]);
+        if (rc) foil_fail(err, "out of memory");
+    }
+    if (rc == 0) rc = foil_png_write(path, &img, err);
+    free(delta);
+    foil_image_free(&img);
+    return rc;
+}
+
+int sweep_write_example_index(sweep_state *st, const foil_sweep_io *io, foil_err *err) {
+    if (!st->index_csv) return 0;
+    static const char HEADER[] = "attack,variant,eps,file,row,index,label,clean_pred,"
+                                 "clean_conf,adv_pred,adv_conf\n";
+    size_t hl = strlen(HEADER);
+    char *text = malloc(hl + st->index_len + 1), path[1200];
+    if (!text) return foil_fail(err, "out of memory");
+    memcpy(text, HEADER, hl);
+    memcpy(text + hl, st->index_csv, st->index_len + 1);
+    snprintf(path, sizeof path, "%s/examples/index.csv", io->outdir);
+    int rc = foil_write_file_atomic(path, text, hl + st->index_len, err);
+    free(text);
+    free(st->index_csv);
+    st->index_csv = NULL;
+    st->index_len = st->index_cap = 0;
+    return rc;
+}
+
+/* The adversarial test set as IDX images (rounded to bytes: re-reading gives
+ * perturbations within 1/510 of the float ones). */
+int sweep_save_idx(sweep_state *st, const foil_sweep_io *io, const foil_sweep_row *r,
+                   foil_err *err) {
+    if (!st->all_adv) return 0;
+    char dir[1200], path[1400];
+    snprintf(dir, sizeof dir, "%s/adversarial", io->outdir);
+    snprintf(path, sizeof path, "%s/%s_eps%.3f-images-idx3-ubyte", dir, r->label, (double)r->eps);
+    if (ensure_dir(dir, err)) return -1;
+    return foil_idx_write_images(path, st->all_adv, io->test->n, io->test->rows, io->test->cols,
+                                 err);
+}
+
+int foil_sweep_write_csv(const foil_sweep_row *rows, int n, const char *path, foil_err *err) {
+    int classes = n > 0 ? rows[0].classes : 0;
+    size_t cap = 512 + (size_t)(n + 1) * (400 + 16 * (size_t)classes), len = 0;
+    char *buf = malloc(cap);
+    if (!buf) return foil_fail(err, "%s: out of memory", path);
+    len += (size_t)snprintf(buf + len, cap - len,
+                            "attack,variant,eps,n,accuracy,macro_recall,success_rate,target_rate,"
+                            "least_recalled_class,linf_mean,linf_max,l2_mean,l2_max,l0_mean,"
+                            "l0_max,seconds");
+    for (int k = 0; k < classes; k++) len += (size_t)snprintf(buf + len, cap - len, ",recall_%d", k);
+    len += (size_t)snprintf(buf + len, cap - len, "\n");
+    for (int i = 0; i < n; i++) {
+        const foil_sweep_row *r = &rows[i];
+        len += (size_t)snprintf(buf + len, cap - len,
+                                "%s,%s,%.6g,%d,%.6f,%.6f,%.6f,%.6f,%d,%.6f,%.6f,%.6f,%.6f,%.2f,%.0f,%.3f",
+                                foil_attack_name(r->kind), r->label, (double)r->eps, r->n,
+                                r->accuracy, r->macro_recall, r->success_rate, r->target_rate,
+                                r->least_class, r->linf_mean, r->linf_max, r->l2_mean, r->l2_max,
+                                r->l0_mean, r->l0_max, r->seconds);
+        for (int k = 0; k < classes; k++)
+            len += (size_t)snprintf(buf + len, cap - len, ",%.6f", r->recall[k]);
+        len += (size_t)snprintf(buf + len, cap - len, "\n");
+    }
+    int rc = foil_write_file_atomic(path, buf, len, err);
+    free(buf);
+    return rc;
+}
+
+int foil_sweep_write_json(const foil_sweep_row *rows, int n, const char *path, foil_err *err) {
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        const foil_sweep_row *r = &rows[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "attack", foil_attack_name(r->kind));
+        cJSON_AddStringToObject(o, "variant", r->label);
+        cJSON_AddNumberToObject(o, "eps", r->eps);
+        cJSON_AddNumberToObject(o, "n", r->n);
+        cJSON_AddNumberToObject(o, "accuracy", r->accuracy);
+        cJSON_AddNumberToObject(o, "macro_recall", r->macro_recall);
+        cJSON_AddNumberToObject(o, "success_rate", r->success_rate);
+        if (r->target_rate >= 0) cJSON_AddNumberToObject(o, "target_rate", r->target_rate);
+        cJSON_AddNumberToObject(o, "least_recalled_class", r->least_class);
+        cJSON *rec = cJSON_CreateArray();
+        for (int k = 0; k < r->classes; k++) cJSON_AddItemToArray(rec, cJSON_CreateNumber(r->recall[k]));
+        cJSON_AddItemToObject(o, "recall", rec);
+        const char *keys[] = {"linf_mean", "linf_max", "l2_mean", "l2_max", "l0_mean", "l0_max", "seconds"};
+        const double vals[] = {r->linf_mean, r->linf_max, r->l2_mean, r->l2_max, r->l0_mean, r->l0_max, r->seconds};
+        for (int k = 0; k < 7; k++) cJSON_AddNumberToObject(o, keys[k], vals[k]);
+        cJSON_AddItemToArray(arr, o);
+    }
+    char *text = cJSON_Print(arr);
+    cJSON_Delete(arr);
+    if (!text) return foil_fail(err, "%s: out of memory", path);
+    int rc = foil_write_file_atomic(path, text, strlen(text), err);
+    cJSON_free(text);
+    return rc;
+}
+
+void foil_sweep_print(const foil_sweep_row *rows, int n, FILE *out) {
+    fprintf(out, "| attack | eps | accuracy | macro recall | least recalled | success rate | "
+                 "Linf max | L2 mean | seconds |\n|---|---|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < n; i++) {
+        const foil_sweep_row *r = &rows[i];
+        fprintf(out, "| %s | %.3g | %.4f | %.4f | %d (%.3f) | %.4f | %.4f | %.3f | %.1f |\n",
+                r->label, (double)r->eps, r->accuracy, r->macro_recall, r->least_class,
+                r->recall[r->least_class], r->success_rate, r->linf_max, r->l2_mean, r->seconds);
+    }
+}

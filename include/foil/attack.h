@@ -1,0 +1,81 @@
+/* Adversarial attacks, written once against the backend op table: FGSM
+ * (untargeted and targeted), BIM / I-FGSM, PGD-Linf (random start, per-sample
+ * worst-case restarts, per-sample early stop), PGD-L2 and MI-FGSM. All work in
+ * [0, 1] pixel space with eps in pixel units, on batches kept on the device. */
+#ifndef FOIL_ATTACK_H
+#define FOIL_ATTACK_H
+
+#include <stdint.h>
+
+#include "foil/model.h"
+
+typedef enum {
+    FOIL_ATTACK_FGSM,
+    FOIL_ATTACK_BIM,
+    FOIL_ATTACK_PGD,
+    FOIL_ATTACK_PGD_L2,
+    FOIL_ATTACK_MIFGSM,
+    FOIL_ATTACK_COUNT
+} foil_attack_kind;
+
+/* Lower-case names as used in configs and CSV files: fgsm, bim, pgd, pgd_l2, mifgsm. */
+const char *foil_attack_name(foil_attack_kind kind);
+int foil_attack_parse_name(const char *name, foil_attack_kind *kind);
+
+typedef enum {
+    FOIL_TARGET_NONE,         /* untargeted: move away from the label */
+    FOIL_TARGET_CLASS,        /* a fixed class */
+    FOIL_TARGET_LEAST_LIKELY, /* the class with the lowest clean logit */
+    FOIL_TARGET_NEXT,         /* (label + 1) mod classes */
+    FOIL_TARGET_RANDOM        /* a random class other than the label (seeded) */
+} foil_target_rule;
+
+typedef struct foil_attack_spec {
+    foil_attack_kind kind;
+    float eps;
+    float step;         /* step size; <= 0: the default for the attack (see attack.c) */
+    int steps;          /* iterations (FGSM: 1) */
+    int random_start;   /* uniform start in the eps-ball */
+    int restarts;       /* >= 1; the worst case per sample is kept */
+    int early_stop;     /* freeze a sample once it is misclassified (or on target) */
+    float decay;        /* MI-FGSM momentum decay */
+    foil_target_rule target;
+    int target_class;   /* FOIL_TARGET_CLASS */
+    int use_predicted;  /* attack the model's clean predictions instead of the labels */
+    uint64_t seed;
+} foil_attack_spec;
+
+/* The step size the attack uses for this spec. */
+float foil_attack_step_size(const foil_attack_spec *s);
+
+/* Device buffers for attacking batches of up to max_batch samples. */
+typedef struct foil_attack_work {
+    int max_batch, classes;
+    size_t row;
+    float *cur;         /* (max_batch, row) the current restart */
+    float *velocity;    /* (max_batch, row) MI-FGSM */
+    float *loss;        /* (max_batch) */
+    float *dlogits;     /* (max_batch, classes) */
+    int32_t *goal;      /* (max_batch) the label to move away from, or the target */
+    int32_t *pred;      /* (max_batch) */
+    int32_t *active;    /* (max_batch) early-stop mask */
+    int32_t *mask;      /* (max_batch) restart selection */
+    float *loss_host;   /* (max_batch) */
+    int32_t *pred_host, *mask_host, *best_adv_host; /* (max_batch) */
+    float *best_loss_host;                          /* (max_batch) */
+    float *logits_host;                             /* (max_batch, classes) */
+} foil_attack_work;
+
+int foil_attack_work_create(foil_attack_work *w, foil_net *net, foil_err *err);
+void foil_attack_work_destroy(foil_attack_work *w, foil_backend *b);
+
+/* Attacks n <= net->max_batch samples x0 (n, row) with labels (n), both in
+ * backend memory, writing x_adv (n, row). first is the global index of sample
+ * 0 (the random start of a sample depends on its index, not its batch).
+ * target_out_host (may be NULL) receives the target classes of a targeted
+ * attack. */
+int foil_attack_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *spec,
+                    float *x_adv, const float *x0, const int32_t *labels, int n, int64_t first,
+                    int32_t *target_out_host, foil_err *err);
+
+#endif

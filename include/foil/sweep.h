@@ -1,0 +1,82 @@
+/* Epsilon sweeps: for each attack and each eps, attack the test set and report
+ * accuracy, macro and per-class recall, the least-recalled class, the attack
+ * success rate among initially correct samples, and perturbation norms. */
+#ifndef FOIL_SWEEP_H
+#define FOIL_SWEEP_H
+
+#include <stdio.h>
+
+#include "foil/attack.h"
+#include "foil/config.h"
+#include "foil/data.h"
+#include "foil/train.h"
+
+#define FOIL_SWEEP_MAX_ATTACKS 16
+#define FOIL_SWEEP_MAX_EPS 64
+#define FOIL_SWEEP_MAX_EXAMPLES 64
+#define FOIL_MAX_CLASSES 64
+
+typedef struct foil_sweep_attack {
+    foil_attack_spec spec;  /* spec.eps is set per eps */
+    char label[32];         /* display name, e.g. "pgd40" (default: the attack name) */
+    int neps;
+    float eps[FOIL_SWEEP_MAX_EPS];
+} foil_sweep_attack;
+
+typedef struct foil_sweep {
+    char name[64];
+    char model_path[1024];  /* "" when the command line gives -m */
+    char data_dir[1024];
+    char device[16];
+    int test_limit;
+    int batch_size;
+    uint64_t seed;
+    int nattacks;
+    foil_sweep_attack attacks[FOIL_SWEEP_MAX_ATTACKS];
+    int nexamples;          /* test images shown in the example grids */
+    int examples[FOIL_SWEEP_MAX_EXAMPLES];
+    int save_idx;           /* write every adversarial set as an IDX file */
+} foil_sweep;
+
+/* Parses a sweep file (keys name, seed, device, model, data, batch_size, eps,
+ * attacks, examples, save_idx at the top level). Sections of other commands
+ * (train, explain, report) are left alone; other unknown keys are errors. */
+int foil_sweep_parse(foil_sweep *sw, foil_config *cfg, foil_err *err);
+
+typedef struct foil_sweep_row {
+    foil_attack_kind kind;
+    char label[32];
+    float eps;
+    int n, classes;
+    double accuracy, macro_recall;
+    double recall[FOIL_MAX_CLASSES];
+    int least_class;        /* the least-recalled class */
+    double success_rate;    /* misclassified after attack among initially correct */
+    double target_rate;     /* targeted attacks: share on target; else -1 */
+    double linf_mean, linf_max, l2_mean, l2_max, l0_mean, l0_max;
+    double seconds;
+} foil_sweep_row;
+
+/* Everything a sweep runs on: the network, the test set on the host (for
+ * norms and metrics) and in backend memory, and where to write. */
+typedef struct foil_sweep_io {
+    foil_net *net;
+    const foil_dataset *test;
+    const foil_device_data *dtest;
+    const char *outdir;
+    int quiet;
+} foil_sweep_io;
+
+/* Runs every (attack, eps); rows (nattacks * sum of neps, in order) are
+ * malloc'd into *rows. Writes example grids and, with save_idx, IDX files. */
+int foil_sweep_run(const foil_sweep *sw, const foil_sweep_io *io, foil_sweep_row **rows,
+                   int *nrows, foil_err *err);
+
+/* sweep.csv (header: attack,variant,eps,n,accuracy,macro_recall,success_rate,
+ * target_rate,least_recalled_class,linf_mean,linf_max,l2_mean,l2_max,l0_mean,
+ * l0_max,seconds,recall_0..recall_{C-1}), sweep.json, and a Markdown table. */
+int foil_sweep_write_csv(const foil_sweep_row *rows, int n, const char *path, foil_err *err);
+int foil_sweep_write_json(const foil_sweep_row *rows, int n, const char *path, foil_err *err);
+void foil_sweep_print(const foil_sweep_row *rows, int n, FILE *out);
+
+#endif

@@ -1,0 +1,141 @@
+/* foil attack end to end on synthetic data: sweep.csv has the documented
+ * columns and one row per attack x eps, eps = 0 gives the clean accuracy,
+ * PGD lowers accuracy, example grids and the IDX export read back, and bad
+ * sweep configs get one-line errors. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "foil/data.h"
+#include "foil/image.h"
+#include "synth.h"
+#include "testutil.h"
+
+static const char RECIPE[] =
+    "name: tiny\nseed: 5\nmodel:\n  input: [1, 28, 28]\n  layers:\n"
+    "    - conv2d: {filters: 4, kernel: 5, stride: 2, padding: same}\n    - relu\n"
+    "    - flatten\n    - dense: {units: 10}\n"
+    "train: {epochs: 2, batch_size: 32, lr: 0.003}\n";
+
+static const char SWEEP[] =
+    "name: s\nseed: 1\nbatch_size: 64\neps: [0, 0.1, 0.3]\n"
+    "attacks:\n  - fgsm\n  - pgd: {steps: 10, step: 0.05, label: pgd10}\n"
+    "  - pgd_l2: {steps: 5, eps: [0, 3]}\nexamples: [0, 5, 99]\nsave_idx: true\n";
+
+/* Splits a CSV line in place; returns the number of fields. */
+static int split(char *line, char **fields, int max) {
+    int n = 0;
+    for (char *p = line; n < max;) {
+        fields[n++] = p;
+        char *c = strchr(p, ',');
+        if (!c) break;
+        *c = 0;
+        p = c + 1;
+    }
+    char *nl = strchr(fields[n - 1], '\n');
+    if (nl) *nl = 0;
+    return n;
+}
+
+static int column(char **header, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(header[i], name) == 0) return i;
+    return -1;
+}
+
+static void check_csv(const char *path) {
+    FILE *f = fopen(path, "r");
+    TU_CHECK(f != NULL, "%s exists", path);
+    if (!f) return;
+    char hline[4096], line[4096], *h[64], *v[64];
+    int nh = fgets(hline, sizeof hline, f) ? split(hline, h, 64) : 0;
+    const char *need[] = {"attack", "eps", "accuracy", "macro_recall", "success_rate", "linf_max",
+                          "l2_mean", "recall_0", "recall_9"};
+    for (int i = 0; i < 9; i++) TU_CHECK(column(h, nh, need[i]) >= 0, "column %s", need[i]);
+    int ca = column(h, nh, "attack"), ce = column(h, nh, "eps"), cacc = column(h, nh, "accuracy");
+    int rows = 0;
+    double acc[8] = {0}, clean = -1;
+    while (fgets(line, sizeof line, f) && rows < 8) {
+        int nv = split(line, v, 64);
+        TU_CHECK(nv == nh, "row %d has %d fields, header %d", rows, nv, nh);
+        for (int i = 0; i < nv; i++)
+            if (strncmp(h[i], "recall_", 7) == 0 || !strcmp(h[i], "accuracy") ||
+                !strcmp(h[i], "success_rate"))
+                TU_CHECK(atof(v[i]) >= 0 && atof(v[i]) <= 1, "%s in [0, 1]", h[i]);
+        acc[rows] = atof(v[cacc]);
+        if (atof(v[ce]) == 0 && clean < 0) clean = acc[rows];
+        if (atof(v[ce]) == 0) TU_CHECK(acc[rows] == clean, "eps 0 gives the clean accuracy");
+        if (rows == 3) TU_CHECK(!strcmp(v[ca], "pgd"), "attack names are lower case: %s", v[ca]);
+        rows++;
+    }
+    fclose(f);
+    TU_CHECK(rows == 8, "3 + 3 + 2 rows, got %d", rows);
+    printf("clean %.3f, fgsm@0.3 %.3f, pgd10@0.3 %.3f, pgd_l2@3 %.3f\n", clean, acc[2], acc[5], acc[7]);
+    TU_CHECK(acc[5] < clean && acc[5] <= acc[2] + 0.05, "PGD lowers accuracy, at least as much as FGSM");
+}
+
+static void check_files(const char *out) {
+    char path[1200];
+    foil_image img = {0};
+    foil_err err;
+    snprintf(path, sizeof path, "%s/examples/pgd10_eps0.300.png", out);
+    TU_CHECK(foil_png_read(path, &img, &err) == 0, "example grid reads back: %s", err.msg);
+    TU_CHECK(img.w > 3 * 28 && img.h > 3 * 28, "grid %dx%d holds 3 rows of 3 images", img.w, img.h);
+    foil_image_free(&img);
+    snprintf(path, sizeof path, "%s/examples/index.csv", out);
+    FILE *f = fopen(path, "r");
+    int lines = 0;
+    char line[1024];
+    while (f && fgets(line, sizeof line, f)) lines++;
+    if (f) fclose(f);
+    TU_CHECK(lines == 1 + 8 * 3, "index.csv: header and 3 examples per grid, got %d lines", lines);
+    float *px = NULL;
+    int n, r, c;
+    snprintf(path, sizeof path, "%s/adversarial/fgsm_eps0.300-images-idx3-ubyte", out);
+    TU_CHECK(foil_idx_read_images(path, &px, &n, &r, &c, &err) == 0 && n == 120 && r == 28,
+             "adversarial IDX reads back: %s", err.msg);
+    free(px);
+}
+
+static void expect_error(const char *what, const char *model, const char *sweep_text,
+                         const char *word) {
+    char cfg[1024], args[4096], last[2048];
+    tu_write_file(cfg, sizeof cfg, "bad.yaml", sweep_text, strlen(sweep_text));
+    snprintf(args, sizeof args, "attack -q -m '%s' -c '%s' -o '%s/bad'", model, cfg, tu_tmpdir());
+    int rc = tu_run_foil(args, last, sizeof last);
+    TU_CHECK(rc == 1 && strstr(last, word), "%s: exit %d, '%s' in: %s", what, rc, word, last);
+    printf("%-22s -> %s\n", what, last);
+}
+
+int main(void) {
+    synth_dataset("synth", 1000, 120);
+    char data[1024], cfg[1024], sweep[1024], args[4096], last[2048], model[1200], out[1200];
+    tu_path(data, sizeof data, "synth");
+    setenv("FOIL_DATA", data, 1);
+    tu_write_file(cfg, sizeof cfg, "tiny.yaml", RECIPE, strlen(RECIPE));
+    tu_write_file(sweep, sizeof sweep, "sweep.yaml", SWEEP, strlen(SWEEP));
+    snprintf(args, sizeof args, "train -q -c '%s' -o '%s/m'", cfg, tu_tmpdir());
+    TU_CHECK(tu_run_foil(args, last, sizeof last) == 0, "train: %s", last);
+    snprintf(model, sizeof model, "%s/m/model.safetensors", tu_tmpdir());
+    snprintf(out, sizeof out, "%s/sweep", tu_tmpdir());
+    snprintf(args, sizeof args, "attack -q -m '%s' -c '%s' -o '%s'", model, sweep, out);
+    TU_CHECK(tu_run_foil(args, last, sizeof last) == 0, "attack: %s", last);
+    char csv[1300];
+    snprintf(csv, sizeof csv, "%s/sweep.csv", out);
+    check_csv(csv);
+    check_files(out);
+
+    snprintf(args, sizeof args, "attack -q -m '%s' -o '%s/oneoff' --attack pgd --eps 0,0.2 --steps 3 --limit 50",
+             model, tu_tmpdir());
+    TU_CHECK(tu_run_foil(args, last, sizeof last) == 0, "one-off attack from flags: %s", last);
+
+    expect_error("unknown attack", model, "eps: [0.1]\nattacks: [deepfool]\n", "deepfool");
+    expect_error("negative eps", model, "eps: [0.1, -0.2]\nattacks: [fgsm]\n", "-0.2");
+    expect_error("steps = 0", model, "eps: [0.1]\nattacks: [{pgd: {steps: 0}}]\n", "steps");
+    expect_error("unknown key", model, "eps: [0.1]\nattacks: [fgsm]\nepz: 3\n", "epz");
+    expect_error("missing checkpoint", "/nonexistent/m.safetensors", "eps: [0.1]\nattacks: [fgsm]\n",
+                 "/nonexistent/m.safetensors");
+    expect_error("example past the end", model, "eps: [0.1]\nattacks: [fgsm]\nexamples: [500]\n",
+                 "500");
+    return tu_finish("test_sweep");
+}
