@@ -41,7 +41,7 @@ static int bench_model(const char *path, const bench_cfg *c, foil_err *err) {
     foil_model_def def;
     foil_model m;
     if (foil_model_def_load(&def, path, err) || foil_model_build(&m, &def, err)) return -1;
-    foil_backend *b = foil_backend_create(c->device, err);
+    foil_backend *b = foil_backend_create(c->device, NULL, err);
     if (!b) return -1;
     foil_net net;
     foil_attack_work w;

@@ -4,16 +4,19 @@
 
 #include "foil/backend.h"
 
-foil_backend *foil_backend_create(const char *device, foil_err *err) {
+foil_backend *foil_backend_create(const char *device, foil_err *notice, foil_err *err) {
+    if (notice) notice->msg[0] = 0;
     if (!device || strcmp(device, "auto") == 0) {
-        /* The CUDA backend is not built yet (issue 5); auto means the CPU. */
+        foil_err why = {{0}};
+        foil_backend *b = foil_backend_cuda_create(0, &why);
+        if (b) return b;
+#ifdef FOIL_HAVE_CUDA
+        if (notice) foil_fail(notice, "%s; running on the CPU", why.msg);
+#endif
         return foil_backend_cpu_create(err);
     }
     if (strcmp(device, "cpu") == 0) return foil_backend_cpu_create(err);
-    if (strcmp(device, "cuda") == 0) {
-        foil_fail(err, "--device cuda: this foil was built without the CUDA backend");
-        return NULL;
-    }
+    if (strcmp(device, "cuda") == 0) return foil_backend_cuda_create(0, err);
     foil_fail(err, "--device: unknown device '%s' (choose one of: auto, cpu, cuda)", device);
     return NULL;
 }

@@ -66,6 +66,12 @@ static int cpu_sync(foil_backend *b) {
     return 0;
 }
 
+static int cpu_set_precision(foil_backend *b, int tf32) {
+    (void)b;
+    (void)tf32; /* the CPU computes in fp32 always */
+    return 0;
+}
+
 static int cpu_relu_fwd(foil_backend *b, float *out, const float *in, size_t n) {
     (void)b;
     for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
@@ -174,6 +180,7 @@ foil_backend *foil_backend_cpu_create(foil_err *err) {
     flush_denormals();
     b->name = "cpu";
     b->ctx = ctx;
+    b->set_precision = cpu_set_precision;
     b->alloc = cpu_alloc;
     b->free = cpu_free;
     b->upload = cpu_memcpy;

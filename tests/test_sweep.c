@@ -75,7 +75,7 @@ static void check_csv(const char *path) {
 }
 
 static void check_files(const char *out) {
-    char path[1200];
+    char path[2048];
     foil_image img = {0};
     foil_err err;
     snprintf(path, sizeof path, "%s/examples/pgd10_eps0.300.png", out);

@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "foil/backend.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,4 +71,11 @@ const char *cli_checksums_path(void) {
     struct stat sb;
     if (stat("data/mnist.sha256", &sb) == 0) return "data/mnist.sha256";
     return FOIL_SOURCE_DIR "/data/mnist.sha256";
+}
+
+foil_backend *cli_backend_create(const char *device, foil_err *err) {
+    foil_err notice;
+    foil_backend *b = foil_backend_create(device, &notice, err);
+    if (b && notice.msg[0]) fprintf(stderr, "foil: note: %s\n", notice.msg);
+    return b;
 }

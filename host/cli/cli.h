@@ -25,6 +25,10 @@ const char *cli_data_dir(const cli_common *c, const char *fallback);
 /* mkdir -p. */
 int cli_mkdirs(const char *path, foil_err *err);
 
+/* foil_backend_create, printing "foil: note: ..." when auto falls back to
+ * the CPU although the CUDA backend is built. */
+struct foil_backend *cli_backend_create(const char *device, foil_err *err);
+
 /* Prints "foil: <msg>" on stderr and returns exit code 1. */
 int cli_error(const foil_err *err);
 

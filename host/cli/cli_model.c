@@ -10,7 +10,7 @@ int cli_model_open(cli_model *cm, const char *path, const char *device, int max_
     float *params;
     if (foil_model_load(path, &cm->model, &params, NULL, NULL, err)) return -1;
     int rc = -1;
-    if (!(cm->b = foil_backend_create(device, err))) goto done;
+    if (!(cm->b = cli_backend_create(device, err))) goto done;
     if (foil_net_create(&cm->net, &cm->model, cm->b, max_batch, err)) goto done;
     if (cm->b->upload(cm->b, cm->net.params, params, cm->model.nparams * sizeof(float))) {
         foil_fail(err, "%s", cm->b->err.msg);

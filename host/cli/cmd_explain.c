@@ -1,11 +1,174 @@
-/* foil explain: placeholder until the explanations land (issue 4). */
+/* foil explain -m MODEL -o OUTDIR [-c CONFIG] [flags] [key=value ...] */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
+#include "explain_run.h"
+#include "foil/checkpoint.h"
+
+static const char HELP[] =
+    "usage: foil explain -m MODEL -o OUTDIR [-c CONFIG] [--method M] [--steps N]\n"
+    "                    [--rule R] [--baseline B] [--target T] [--limit N]\n"
+    "                    [--indices i,j,k] [--data DIR] [--device D] [-q] [key=value ...]\n"
+    "\n"
+    "Explains the model's output for test images with gradient attributions and\n"
+    "writes into OUTDIR:\n"
+    "  explain.csv                 one row per image: index, label, predicted, target,\n"
+    "                              f_x, f_baseline, attr_sum, completeness_delta,\n"
+    "                              relative_delta, steps (nan where it does not apply)\n"
+    "  attributions.safetensors    attributions and inputs (n, C, H, W); indices,\n"
+    "                              labels, predicted, targets, f_x, f_baseline,\n"
+    "                              relative_delta, steps (n) as float32; the method\n"
+    "                              and resolved config in __metadata__\n"
+    "  img_NNNNN.png               digit | heatmap (blue < 0 < red) | overlay, per image\n"
+    "  config.yaml                 the resolved config (printed too)\n"
+    "and a Markdown summary of the completeness errors on stdout.\n"
+    "\n"
+    "  --method M    saliency | grad_x_input | ig | smoothgrad       (explain.method)\n"
+    "  --steps N     IG path points (gradient evaluations per image) (explain.steps)\n"
+    "  --rule R      left | right | midpoint | trapezoid | gauss-legendre (explain.rule)\n"
+    "  --baseline B  black | white | uniform | blur | FILE (an IDX3 image file, its\n"
+    "                first image; or raw float32 named *.f32 / *.raw)  (explain.baseline)\n"
+    "  --target T    label | predicted | a class number             (explain.target)\n"
+    "  --limit N     the first N test images; --indices i,j,k these  (explain.images)\n"
+    "Other keys: explain.output (logit | prob), explain.tolerance (> 0: double the\n"
+    "steps until |relative delta| < tolerance, up to explain.max_steps),\n"
+    "explain.smoothgrad.samples / .sigma (SmoothGrad over any method),\n"
+    "explain.blur_sigma, explain.chunk, explain.batch, explain.heatmaps, explain.scale,\n"
+    "seed; see configs/explain/ig.yaml. -m overrides the config's model.\n";
+
+typedef struct explain_args {
+    const char *model, *config, *outdir;
+    cli_common common;
+} explain_args;
+
+/* The flag that maps to a config key, or NULL. */
+static const char *flag_key(const char *o) {
+    static const char *const MAP[][2] = {{"--method", "explain.method"},
+                                         {"--steps", "explain.steps"},
+                                         {"--rule", "explain.rule"},
+                                         {"--baseline", "explain.baseline"},
+                                         {"--target", "explain.target"},
+                                         {"--indices", "explain.images"}};
+    for (size_t i = 0; i < sizeof MAP / sizeof *MAP; i++)
+        if (strcmp(o, MAP[i][0]) == 0) return MAP[i][1];
+    return NULL;
+}
+
+/* 1: -m, 2: -c, 3: -o (or their long forms), 0: another argument. */
+static int path_option(const char *o) {
+    static const char *const OPTS[] = {"-m", "--model", "-c", "--config", "-o", "--out"};
+    for (int i = 0; i < 6; i++)
+        if (strcmp(o, OPTS[i]) == 0) return 1 + i / 2;
+    return 0;
+}
+
+/* "3,14,159" -> "[3,14,159]", rejecting anything but indices. */
+static int indices_list(char *out, size_t cap, const char *v, foil_err *err) {
+    int ok = *v != 0 && *v != ',';
+    for (const char *p = v; *p && ok; p++)
+        ok = (*p >= '0' && *p <= '9') || (*p == ',' && p[1] != ',' && p[1] != 0);
+    if (!ok || snprintf(out, cap, "[%s]", v) >= (int)cap)
+        return foil_fail(err, "--indices: expected comma-separated test image indices, got '%s'",
+                         v);
+    return 0;
+}
+
+static int apply(foil_config *cfg, const char *key, const char *value, foil_err *err) {
+    char buf[2200];
+    if (snprintf(buf, sizeof buf, "%s=%s", key, value) >= (int)sizeof buf)
+        return foil_fail(err, "%s: value too long", key);
+    return foil_config_override(cfg, buf, err);
+}
+
+/* Flags and key=value overrides, in command-line order, onto the config. */
+static int apply_args(explain_args *a, foil_config *cfg, int argc, char **argv, foil_err *err) {
+    int indices = 0;
+    for (int i = 1; i < argc; i++) {
+        int r = cli_common_option(&a->common, argc, argv, &i, err);
+        const char *o = argv[i], *key = flag_key(o), *v;
+        char list[2100];
+        if (r < 0) return -1;
+        if (r || path_option(o)) {
+            i += !r; /* parse_args took their values */
+        } else if (key) {
+            if (cli_value(argc, argv, &i, &v, err)) return -1;
+            indices |= !strcmp(o, "--indices");
+            if (!strcmp(o, "--indices") && indices_list(list, sizeof list, v, err)) return -1;
+            if (apply(cfg, key, !strcmp(o, "--indices") ? list : v, err)) return -1;
+        } else if (o[0] != '-' && strchr(o, '=')) {
+            if (foil_config_override(cfg, o, err)) return -1;
+        } else {
+            return foil_fail(err, "explain: unknown option '%s' (try foil explain --help)", o);
+        }
+    }
+    if (indices && a->common.limit)
+        return foil_fail(err, "explain: --limit and --indices do not go together");
+    return 0;
+}
+
+static int parse_args(explain_args *a, foil_config *cfg, int argc, char **argv, foil_err *err) {
+    for (int i = 1; i < argc; i++) {
+        int k = path_option(argv[i]);
+        const char **dst = k == 1 ? &a->model : k == 2 ? &a->config : k == 3 ? &a->outdir : NULL;
+        if (dst && cli_value(argc, argv, &i, dst, err)) return -1;
+    }
+    if (!a->outdir) return foil_fail(err, "explain: needs -o OUTDIR");
+    if (a->config ? foil_config_load(cfg, a->config, err)
+                  : foil_config_parse(cfg, "<command line>", "{}", 2, err))
+        return -1;
+    if (apply_args(a, cfg, argc, argv, err)) return -1;
+    const char *data = a->common.data ? a->common.data : getenv("FOIL_DATA");
+    char limit[32];
+    snprintf(limit, sizeof limit, "%d", a->common.limit);
+    if ((a->model && apply(cfg, "model", a->model, err)) ||
+        (data && *data && apply(cfg, "data.dir", data, err)) ||
+        (a->common.device && apply(cfg, "device", a->common.device, err)) ||
+        (a->common.limit && apply(cfg, "explain.images", limit, err)))
+        return -1;
+    return 0;
+}
+
+/* Writes and prints the resolved config, then checks what the config needs. */
+static int setup(explain_run *r, const explain_args *a, foil_config *cfg, foil_err *err) {
+    if (foil_explain_config_parse(&r->c, cfg, err)) return -1;
+    if (!(r->resolved = foil_config_emit_string(cfg->root))) return foil_fail(err, "out of memory");
+    if (!r->c.model_path[0]) return foil_fail(err, "explain: needs -m MODEL (or model: in the config)");
+    if (cli_mkdirs(a->outdir, err)) return -1;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/config.yaml", a->outdir);
+    if (foil_write_file_atomic(path, r->resolved, strlen(r->resolved), err)) return -1;
+    if (!a->common.quiet) printf("# resolved config (%s)\n%s\n", path, r->resolved);
+    fflush(stdout);
+    return 0;
+}
 
 int cmd_explain(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "foil: explain is not implemented yet\n");
-    return 1;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(HELP, stdout);
+            return 0;
+        }
+    foil_err err = {{0}};
+    explain_args a = {0};
+    foil_config cfg = {0};
+    explain_run *r = calloc(1, sizeof *r);
+    int rc = 1;
+    if (!r) {
+        foil_fail(&err, "out of memory");
+        goto out;
+    }
+    if (parse_args(&a, &cfg, argc, argv, &err) || setup(r, &a, &cfg, &err)) goto out;
+    r->outdir = a.outdir;
+    r->quiet = a.common.quiet;
+    if (explain_run_all(r, &err) || explain_write_outputs(r, &err)) goto out;
+    explain_print_summary(r, stdout);
+    rc = 0;
+out:
+    if (rc) cli_error(&err);
+    if (r) explain_run_free(r);
+    free(r);
+    foil_config_free(&cfg);
+    return rc;
 }

@@ -156,7 +156,7 @@ static int setup(train_job *j, const train_args *a, foil_config *cfg, foil_err *
         return foil_fail(err, "%s: images are %dx%d but the model takes %dx%dx%d", j->r.data_dir,
                          j->train.rows, j->train.cols, j->r.model.in_c, j->r.model.in_h,
                          j->r.model.in_w);
-    if (!(j->b = foil_backend_create(j->r.device, err))) return -1;
+    if (!(j->b = cli_backend_create(j->r.device, err))) return -1;
     if (foil_device_data_upload(&j->dtrain, j->b, &j->train, err) ||
         foil_device_data_upload(&j->dtest, j->b, &j->test, err))
         return -1;

@@ -15,6 +15,10 @@
 
 #include "foil/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct foil_conv_shape {
     int n, c, h, w;       /* input (N, C, H, W) */
     int k, r, s;          /* filters and kernel size: weights (K, C, R, S) */
@@ -62,6 +66,10 @@ struct foil_backend {
     const char *name; /* "cpu", "cuda" */
     void *ctx;        /* the backend's own state (handles, workspaces) */
     foil_err err;     /* message of the last failed op */
+
+    /* fp32 by default; tf32 != 0 lets cuDNN/cuBLAS use TF32 tensor cores
+     * (looser agreement with the CPU). The CPU backend ignores it. */
+    int (*set_precision)(foil_backend *b, int tf32);
 
     /* memory */
     void *(*alloc)(foil_backend *b, size_t bytes); /* zeroed; NULL + err on failure */
@@ -159,10 +167,19 @@ struct foil_backend {
 /* Creates the CPU reference backend (caller frees with b->destroy(b)). */
 foil_backend *foil_backend_cpu_create(foil_err *err);
 
+/* Creates the CUDA backend on GPU `device`; NULL with a clear message when
+ * foil was built without CUDA or no usable GPU is present. */
+foil_backend *foil_backend_cuda_create(int device, foil_err *err);
+
 /* Device selection: "auto", "cpu" or "cuda". auto takes a usable GPU when the
- * CUDA backend is built and a device is present, else the CPU with a notice on
- * stderr. */
-foil_backend *foil_backend_create(const char *device, foil_err *err);
+ * CUDA backend is built and a device is present, else the CPU; when auto
+ * falls back although the CUDA backend is built, `notice` (may be NULL)
+ * receives why, for the caller to show; otherwise notice->msg is empty. */
+foil_backend *foil_backend_create(const char *device, foil_err *notice, foil_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 /* Convenience wrappers that allocate/free typed buffers. */
 static inline float *foil_alloc_floats(foil_backend *b, size_t n) {

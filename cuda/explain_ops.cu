@@ -1,0 +1,4 @@
+/* CUDA explain ops: not written yet (issue 5/6). */
+#include "cuda_common.h"
+
+extern "C" void cuda_register_explain_ops(foil_backend *b) { (void)b; }

@@ -1,0 +1,175 @@
+/* foil explain outputs: explain.csv, attributions.safetensors, the PNG
+ * heatmaps and the Markdown summary. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "explain_run.h"
+#include "foil/checkpoint.h"
+#include "foil/image.h"
+
+#define GAP 4 /* pixels between the panels of a heatmap */
+
+typedef struct text {
+    char *s;
+    size_t len, cap;
+} text;
+
+static int put(text *t, const char *fmt, ...) FOIL_PRINTF(2, 3);
+static int put(text *t, const char *fmt, ...) {
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof line) return -1;
+    if (t->len + (size_t)n + 1 > t->cap) {
+        size_t cap = (t->cap + (size_t)n + 1) * 2;
+        char *p = realloc(t->s, cap);
+        if (!p) return -1;
+        t->s = p, t->cap = cap;
+    }
+    memcpy(t->s + t->len, line, (size_t)n + 1);
+    t->len += (size_t)n;
+    return 0;
+}
+
+static int write_csv(const explain_run *r, foil_err *err) {
+    text t = {0};
+    int bad = put(&t, "index,label,predicted,target,f_x,f_baseline,attr_sum,"
+                      "completeness_delta,relative_delta,steps\n");
+    for (int i = 0; i < r->n && !bad; i++) {
+        const foil_explain_stats *s = &r->stats[i];
+        bad = put(&t, "%d,%d,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%d\n", r->index[i], r->label[i],
+                  r->pred[i], r->target[i], (double)s->f_x, (double)s->f_baseline,
+                  (double)s->attr_sum, (double)s->delta, (double)s->rel_delta, s->steps);
+    }
+    char path[1200];
+    snprintf(path, sizeof path, "%s/explain.csv", r->outdir);
+    int rc = bad ? foil_fail(err, "%s: out of memory", path)
+                 : foil_write_file_atomic(path, t.s, t.len, err);
+    free(t.s);
+    return rc;
+}
+
+/* Per-image columns as float32 tensors (safetensors here holds F32 only;
+ * indices up to 2^24 are exact). */
+static int write_tensors(const explain_run *r, foil_err *err) {
+    const int n = r->n, c = r->cm.model.def.in_c, h = r->cm.model.def.in_h, w = r->cm.model.def.in_w;
+    float *cols = malloc(sizeof(float) * 8 * (size_t)n);
+    if (!cols) return foil_fail(err, "out of memory");
+    for (int i = 0; i < n; i++) {
+        const foil_explain_stats *s = &r->stats[i];
+        float v[8] = {(float)r->index[i], (float)r->label[i], (float)r->pred[i],
+                      (float)r->target[i], s->f_x, s->f_baseline, s->rel_delta, (float)s->steps};
+        for (int k = 0; k < 8; k++) cols[(size_t)k * n + i] = v[k];
+    }
+    static const char *const NAMES[8] = {"indices", "labels", "predicted", "targets",
+                                         "f_x", "f_baseline", "relative_delta", "steps"};
+    foil_st_entry e[10] = {{"attributions", 4, {n, c, h, w}, r->attr},
+                           {"inputs", 4, {n, c, h, w}, r->inputs}};
+    for (int k = 0; k < 8; k++) e[2 + k] = (foil_st_entry){NAMES[k], 1, {n}, cols + (size_t)k * n};
+    const foil_explain_spec *s = &r->c.spec;
+    char steps[32];
+    snprintf(steps, sizeof steps, "%d", s->steps);
+    const char *meta[] = {"method",   foil_explain_method_name(s->method),
+                          "rule",     foil_quad_rule_name(s->rule),
+                          "steps",    steps,
+                          "baseline", s->baseline == FOIL_BASELINE_IMAGE ? r->c.baseline_path
+                                                                         : foil_baseline_name(s->baseline),
+                          "output",   s->output == FOIL_TARGET_PROB ? "prob" : "logit",
+                          "model",    r->c.model_path,
+                          "config",   r->resolved};
+    char path[1200];
+    snprintf(path, sizeof path, "%s/attributions.safetensors", r->outdir);
+    int rc = foil_st_write(path, e, 10, meta, 7, err);
+    free(cols);
+    return rc;
+}
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Percentile q in [0, 1] of sorted values, linearly interpolated (as numpy). */
+static double percentile(const float *sorted, int n, double q) {
+    double pos = q * (n - 1);
+    int lo = (int)floor(pos), hi = lo + 1 < n ? lo + 1 : lo;
+    return sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
+}
+
+/* Colour limit of a heatmap: the 99th percentile of |attr|, so that a few
+ * extreme pixels do not wash out the rest (0: the map's maximum). */
+static float heat_limit(const float *a, size_t row, float *scratch) {
+    for (size_t j = 0; j < row; j++) scratch[j] = fabsf(a[j]);
+    qsort(scratch, row, sizeof(float), cmp_float);
+    return (float)percentile(scratch, (int)row, 0.99);
+}
+
+/* digit | heatmap | overlay; channels are averaged (digit) and summed (attributions). */
+static int heatmap(const explain_run *r, int i, float *buf, foil_err *err) {
+    const int c = r->cm.model.def.in_c, h = r->cm.model.def.in_h, w = r->cm.model.def.in_w;
+    const int s = r->c.scale;
+    const size_t plane = (size_t)h * w;
+    float *digit = buf, *attr = buf + plane, *scratch = buf + 2 * plane;
+    memset(buf, 0, sizeof(float) * 2 * plane);
+    for (int ch = 0; ch < c; ch++)
+        for (size_t j = 0; j < plane; j++) {
+            digit[j] += r->inputs[(size_t)i * r->row + ch * plane + j] / (float)c;
+            attr[j] += r->attr[(size_t)i * r->row + ch * plane + j];
+        }
+    float limit = heat_limit(attr, plane, scratch);
+    foil_image img;
+    if (foil_image_create(&img, 3 * w * s + 4 * GAP, h * s + 2 * GAP, 255, 255, 255, err))
+        return -1;
+    foil_image_draw_gray(&img, GAP, GAP, digit, h, w, s);
+    foil_image_draw_diverging(&img, 2 * GAP + w * s, GAP, attr, h, w, s, limit);
+    foil_image_draw_overlay(&img, 3 * GAP + 2 * w * s, GAP, digit, attr, h, w, s, limit, 0.8f);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/img_%05d.png", r->outdir, r->index[i]);
+    int rc = foil_png_write(path, &img, err);
+    foil_image_free(&img);
+    return rc;
+}
+
+int explain_write_outputs(const explain_run *r, foil_err *err) {
+    if (write_csv(r, err) || write_tensors(r, err)) return -1;
+    if (!r->c.heatmaps) return 0;
+    const size_t plane = (size_t)r->cm.model.def.in_h * r->cm.model.def.in_w;
+    float *buf = malloc(sizeof(float) * 3 * plane);
+    if (!buf) return foil_fail(err, "out of memory");
+    int rc = 0;
+    for (int i = 0; i < r->n && rc == 0; i++) rc = heatmap(r, i, buf, err);
+    free(buf);
+    return rc;
+}
+
+void explain_print_summary(const explain_run *r, FILE *out) {
+    const foil_explain_spec *s = &r->c.spec;
+    float *rel = malloc(sizeof(float) * (size_t)r->n + 1);
+    int nrel = 0;
+    double steps = 0.0;
+    for (int i = 0; i < r->n; i++) {
+        steps += r->stats[i].steps;
+        if (rel && !isnan(r->stats[i].rel_delta)) rel[nrel++] = fabsf(r->stats[i].rel_delta);
+    }
+    if (rel) qsort(rel, (size_t)nrel, sizeof(float), cmp_float);
+    fprintf(out, "\n| method | rule | steps | baseline | output | images | mean steps | "
+                 "median abs rel delta | p95 abs rel delta | max abs rel delta | images/s |\n"
+                 "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|\n");
+    fprintf(out, "| %s | %s | %d | %s | %s | %d | %.1f | ", foil_explain_method_name(s->method),
+            s->method == FOIL_EXPLAIN_IG ? foil_quad_rule_name(s->rule) : "-",
+            s->method == FOIL_EXPLAIN_IG ? s->steps : 1,
+            s->baseline == FOIL_BASELINE_IMAGE ? "file" : foil_baseline_name(s->baseline),
+            s->output == FOIL_TARGET_PROB ? "prob" : "logit", r->n, steps / r->n);
+    if (nrel)
+        fprintf(out, "%.3g | %.3g | %.3g | ", percentile(rel, nrel, 0.5),
+                percentile(rel, nrel, 0.95), (double)rel[nrel - 1]);
+    else
+        fprintf(out, "n/a | n/a | n/a | ");
+    fprintf(out, "%.1f |\n\nper image: %s/explain.csv; attributions: %s/attributions.safetensors\n",
+            r->seconds > 0 ? r->n / r->seconds : 0.0, r->outdir, r->outdir);
+    free(rel);
+}
