@@ -1,0 +1,200 @@
+/* Whole algorithms on the GPU against the CPU reference (skipped without a
+ * GPU): a training run from the same initial weights (loss curve and final
+ * weights), a GPU-trained checkpoint evaluated on the CPU, PGD with a fixed
+ * seed (adversarial predictions and perturbations), and eps = 0 giving the
+ * clean predictions exactly. Tolerances (fp32, TF32 off):
+ *   - epoch losses within 1e-3 relative, final weights NMSE < 1e-6: float
+ *     summation order differs (cuDNN/cuBLAS vs OpenBLAS) and training
+ *     amplifies it a little over ~100 steps;
+ *   - PGD: >= 99.5% of samples get the same adversarial prediction, and
+ *     >= 99% of pixels the same value to 1e-5 (a sign flip of a near-zero
+ *     gradient moves a pixel by a whole step, so a few may differ). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "foil/attack.h"
+#include "foil/checkpoint.h"
+#include "foil/train.h"
+#include "parity.h"
+#include "synth.h"
+
+static const char MODEL[] =
+    "name: tiny\ninput: [1, 28, 28]\nclasses: 10\nlayers:\n"
+    "  - conv2d: {filters: 8, kernel: 5, stride: 1, padding: same}\n  - relu\n"
+    "  - maxpool: {size: 2}\n  - conv2d: {filters: 8, kernel: 4, stride: 2, padding: same}\n"
+    "  - relu\n  - dropout: {rate: 0.25}\n  - flatten\n  - dense: {units: 32}\n  - relu\n"
+    "  - dense: {units: 10}\n";
+
+typedef struct run {
+    foil_backend *b;
+    foil_net net;
+    foil_device_data train, test;
+    foil_train_result res;
+} run;
+
+static void load_model(foil_model *m) {
+    char path[1024];
+    foil_err err;
+    tu_write_file(path, sizeof path, "tiny_model.yaml", MODEL, strlen(MODEL));
+    foil_model_def def;
+    TU_CHECK(foil_model_def_load(&def, path, &err) == 0 && foil_model_build(m, &def, &err) == 0,
+             "model: %s", err.msg);
+}
+
+static void start(run *r, foil_backend *b, const foil_model *m, const foil_dataset *tr,
+                  const foil_dataset *te, const float *init) {
+    foil_err err;
+    r->b = b;
+    TU_CHECK(foil_net_create(&r->net, m, b, 100, &err) == 0, "net: %s", err.msg);
+    TU_CHECK(foil_device_data_upload(&r->train, b, tr, &err) == 0 &&
+                 foil_device_data_upload(&r->test, b, te, &err) == 0, "data: %s", err.msg);
+    b->upload(b, r->net.params, init, m->nparams * sizeof(float));
+}
+
+static void train(run *r, const foil_recipe *rec, const char *dir) {
+    char out[1024];
+    foil_err err;
+    tu_path(out, sizeof out, dir);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", out);
+    TU_CHECK(system(cmd) == 0, "mkdir");
+    foil_train_options opt = {out, 0, "", NULL, NULL};
+    TU_CHECK(foil_train(rec, &r->net, &r->train, &r->test, &opt, &r->res, &err) == 0,
+             "%s training: %s", r->b->name, err.msg);
+}
+
+static void finish(run *r) {
+    foil_net_destroy(&r->net);
+    foil_device_data_free(&r->train, r->b);
+    foil_device_data_free(&r->test, r->b);
+}
+
+static void test_training(foil_backend *cpu, foil_backend *gpu, const foil_model *m,
+                          const foil_dataset *tr, const foil_dataset *te) {
+    printf("training: 2 epochs of 600 images, same initial weights\n");
+    float *init = malloc(m->nparams * sizeof(float));
+    foil_model_init_params(m, init, 17);
+    foil_recipe rec = {.epochs = 2, .batch_size = 50, .eval_batch = 100,
+                       .optimizer = FOIL_OPT_ADAM, .lr = 2e-3, .beta1 = 0.9, .beta2 = 0.999,
+                       .eps = 1e-8, .lr_decay = 1.0, .lr_decay_epochs = 1, .seed = 5};
+    run c = {0}, g = {0};
+    start(&c, cpu, m, tr, te, init);
+    start(&g, gpu, m, tr, te, init);
+    train(&c, &rec, "cpu_run");
+    train(&g, &rec, "gpu_run");
+    for (int e = 0; e < c.res.epochs_run; e++) {
+        double lc = c.res.epoch_loss[e], lg = g.res.epoch_loss[e];
+        printf("  epoch %d: loss cpu %.6f gpu %.6f, accuracy cpu %.4f gpu %.4f\n", e + 1, lc, lg,
+               c.res.epoch_accuracy[e], g.res.epoch_accuracy[e]);
+        TU_CHECK(fabs(lc - lg) <= 1e-3 * fabs(lc), "epoch %d loss %g vs %g", e + 1, lc, lg);
+    }
+    float *wc = malloc(m->nparams * sizeof(float));
+    cpu->download(cpu, wc, c.net.params, m->nparams * sizeof(float));
+    parity_check(gpu, "final weights", wc, g.net.params, m->nparams, 1e-3, 5e-2, 1e-6);
+
+    /* the GPU's checkpoint, evaluated on the CPU, gives the GPU's accuracy */
+    char path[1200];
+    float *params;
+    foil_model m2;
+    foil_err err;
+    snprintf(path, sizeof path, "%s/gpu_run/model.safetensors", tu_tmpdir());
+    TU_CHECK(foil_model_load(path, &m2, &params, NULL, NULL, &err) == 0, "load: %s", err.msg);
+    cpu->upload(cpu, c.net.params, params, m->nparams * sizeof(float));
+    int32_t *pred = malloc(sizeof(int32_t) * (size_t)te->n);
+    TU_CHECK(foil_predict(&c.net, &c.test, pred, NULL, &err) == 0, "%s", err.msg);
+    long right = 0;
+    for (int i = 0; i < te->n; i++) right += pred[i] == te->labels[i];
+    double acc = (double)right / te->n;
+    printf("  GPU checkpoint: accuracy %.4f on the GPU, %.4f on the CPU\n",
+           g.res.test_accuracy, acc);
+    TU_CHECK(fabs(acc - g.res.test_accuracy) <= 0.0005, "GPU-trained checkpoint on the CPU");
+    free(pred);
+    free(params);
+    free(wc);
+    free(init);
+    finish(&c);
+    finish(&g);
+}
+
+static void attack_both(foil_backend *cpu, foil_backend *gpu, const foil_model *m,
+                        const foil_dataset *te, const float *params, const foil_attack_spec *s,
+                        float *adv_c, float *adv_g_host, int32_t *pc, int32_t *pg) {
+    foil_backend *bs[2] = {cpu, gpu};
+    for (int k = 0; k < 2; k++) {
+        foil_backend *b = bs[k];
+        foil_net net;
+        foil_attack_work w;
+        foil_device_data d;
+        foil_err err;
+        TU_CHECK(foil_net_create(&net, m, b, te->n, &err) == 0 &&
+                     foil_attack_work_create(&w, &net, &err) == 0 &&
+                     foil_device_data_upload(&d, b, te, &err) == 0, "%s", err.msg);
+        b->upload(b, net.params, params, m->nparams * sizeof(float));
+        float *adv = foil_alloc_floats(b, (size_t)te->n * m->in_size);
+        TU_CHECK(foil_attack_run(&net, &w, s, adv, d.images, d.labels, te->n, 0, NULL, &err) == 0,
+                 "%s attack: %s", b->name, err.msg);
+        const float *logits;
+        foil_net_forward(&net, adv, te->n, 0, 0, 0, &logits, &err);
+        int32_t *pred = b->alloc(b, sizeof(int32_t) * (size_t)te->n);
+        b->argmax(b, pred, logits, te->n, m->def.classes);
+        b->download(b, k ? pg : pc, pred, sizeof(int32_t) * (size_t)te->n);
+        b->download(b, k ? adv_g_host : adv_c, adv, sizeof(float) * (size_t)te->n * m->in_size);
+        b->free(b, pred);
+        b->free(b, adv);
+        foil_device_data_free(&d, b);
+        foil_attack_work_destroy(&w, b);
+        foil_net_destroy(&net);
+    }
+}
+
+static void test_pgd(foil_backend *cpu, foil_backend *gpu, const foil_model *m,
+                     const foil_dataset *te) {
+    float *params = malloc(m->nparams * sizeof(float));
+    foil_model_init_params(m, params, 23);
+    size_t total = (size_t)te->n * m->in_size;
+    float *ac = malloc(total * sizeof(float)), *ag = malloc(total * sizeof(float));
+    int32_t *pc = malloc(sizeof(int32_t) * (size_t)te->n), *pg = malloc(sizeof(int32_t) * (size_t)te->n);
+    const float eps[2] = {0.0f, 0.1f};
+    for (int e = 0; e < 2; e++) {
+        foil_attack_spec s = {.kind = FOIL_ATTACK_PGD, .eps = eps[e], .step = 0.01f, .steps = 20,
+                              .random_start = 1, .restarts = 2, .seed = 3};
+        attack_both(cpu, gpu, m, te, params, &s, ac, ag, pc, pg);
+        int same = 0;
+        size_t close = 0;
+        for (int i = 0; i < te->n; i++) same += pc[i] == pg[i];
+        for (size_t j = 0; j < total; j++) close += fabsf(ac[j] - ag[j]) <= 1e-5f;
+        printf("PGD-20 eps %.2f: %d of %d predictions agree, %.4f of pixels within 1e-5\n",
+               (double)eps[e], same, te->n, (double)close / total);
+        if (eps[e] == 0.0f)
+            TU_CHECK(same == te->n && close == total, "eps 0: identical images and predictions");
+        TU_CHECK(same >= te->n * 995 / 1000, "PGD predictions agree on %d of %d", same, te->n);
+        TU_CHECK(close >= total * 99 / 100, "PGD pixels agree: %zu of %zu", close, total);
+    }
+    free(params);
+    free(ac);
+    free(ag);
+    free(pc);
+    free(pg);
+}
+
+int main(void) {
+    foil_backend *gpu = parity_gpu_or_skip();
+    foil_err err;
+    foil_backend *cpu = foil_backend_cpu_create(&err);
+    synth_dataset("synth", 600, 400);
+    char dir[1024];
+    tu_path(dir, sizeof dir, "synth");
+    foil_dataset tr, te;
+    TU_CHECK(foil_dataset_load(&tr, dir, "train", 0, &err) == 0 &&
+                 foil_dataset_load(&te, dir, "t10k", 0, &err) == 0, "data: %s", err.msg);
+    foil_model m;
+    load_model(&m);
+    test_training(cpu, gpu, &m, &tr, &te);
+    test_pgd(cpu, gpu, &m, &te);
+    foil_dataset_free(&tr);
+    foil_dataset_free(&te);
+    gpu->destroy(gpu);
+    cpu->destroy(cpu);
+    return tu_finish("test_gpu_algorithms");
+}
