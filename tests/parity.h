@@ -14,7 +14,7 @@
 #include "testutil.h"
 
 /* The CUDA backend, or exit 77 (skipped) when there is none. */
-static foil_backend *parity_gpu_or_skip(void) {
+static inline foil_backend *parity_gpu_or_skip(void) {
     foil_err err;
     foil_backend *b = foil_backend_cuda_create(0, &err);
     if (!b) tu_skip(err.msg);
@@ -22,14 +22,14 @@ static foil_backend *parity_gpu_or_skip(void) {
 }
 
 /* n floats uniform in [lo, hi) from a Philox stream. */
-static float *parity_random(size_t n, float lo, float hi, uint64_t stream) {
+static inline float *parity_random(size_t n, float lo, float hi, uint64_t stream) {
     float *x = malloc(sizeof(float) * (n ? n : 1));
     for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * foil_rng_uniform(1234, stream, i);
     return x;
 }
 
 /* A device copy of host data. */
-static void *parity_upload(foil_backend *b, const void *host, size_t bytes) {
+static inline void *parity_upload(foil_backend *b, const void *host, size_t bytes) {
     void *d = b->alloc(b, bytes);
     if (!d || b->upload(b, d, host, bytes)) {
         fprintf(stderr, "upload failed: %s\n", b->err.msg);
@@ -39,7 +39,7 @@ static void *parity_upload(foil_backend *b, const void *host, size_t bytes) {
 }
 
 /* A device buffer filled with NaN, so elements an op forgets stay NaN. */
-static float *parity_poisoned(foil_backend *b, size_t n) {
+static inline float *parity_poisoned(foil_backend *b, size_t n) {
     float *d = foil_alloc_floats(b, n);
     if (!d || b->fill(b, d, NAN, n)) {
         fprintf(stderr, "alloc/fill failed: %s\n", b->err.msg);
@@ -50,7 +50,7 @@ static float *parity_poisoned(foil_backend *b, size_t n) {
 
 /* Downloads n floats of gpu and compares them with cpu: fails on NaN/Inf, on
  * NMSE above nmse_tol, or on an element with |g - c| > atol + rtol * |c|. */
-static void parity_check(foil_backend *g, const char *name, const float *cpu, const float *gpu,
+static inline void parity_check(foil_backend *g, const char *name, const float *cpu, const float *gpu,
                          size_t n, double atol, double rtol, double nmse_tol) {
     float *h = malloc(sizeof(float) * (n ? n : 1));
     if (g->download(g, h, gpu, sizeof(float) * n)) {
@@ -82,7 +82,7 @@ static void parity_check(foil_backend *g, const char *name, const float *cpu, co
 }
 
 /* Integer outputs must match exactly. */
-static void parity_check_i32(foil_backend *g, const char *name, const int32_t *cpu,
+static inline void parity_check_i32(foil_backend *g, const char *name, const int32_t *cpu,
                              const int32_t *gpu, size_t n) {
     int32_t *h = malloc(sizeof(int32_t) * (n ? n : 1));
     size_t bad = 0;

@@ -156,14 +156,17 @@ void explain_print_summary(const explain_run *r, FILE *out) {
         if (rel && !isnan(r->stats[i].rel_delta)) rel[nrel++] = fabsf(r->stats[i].rel_delta);
     }
     if (rel) qsort(rel, (size_t)nrel, sizeof(float), cmp_float);
-    fprintf(out, "\n| method | rule | steps | baseline | output | images | mean steps | "
+    char smooth[64] = "-";
+    if (s->smooth_samples > 0)
+        snprintf(smooth, sizeof smooth, "%d x sigma %.3g", s->smooth_samples, (double)s->smooth_sigma);
+    fprintf(out, "\n| method | rule | steps | baseline | output | smoothgrad | images | mean steps | "
                  "median abs rel delta | p95 abs rel delta | max abs rel delta | images/s |\n"
-                 "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|\n");
-    fprintf(out, "| %s | %s | %d | %s | %s | %d | %.1f | ", foil_explain_method_name(s->method),
+                 "|---|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|\n");
+    fprintf(out, "| %s | %s | %d | %s | %s | %s | %d | %.1f | ", foil_explain_method_name(s->method),
             s->method == FOIL_EXPLAIN_IG ? foil_quad_rule_name(s->rule) : "-",
             s->method == FOIL_EXPLAIN_IG ? s->steps : 1,
             s->baseline == FOIL_BASELINE_IMAGE ? "file" : foil_baseline_name(s->baseline),
-            s->output == FOIL_TARGET_PROB ? "prob" : "logit", r->n, steps / r->n);
+            s->output == FOIL_TARGET_PROB ? "prob" : "logit", smooth, r->n, steps / r->n);
     if (nrel)
         fprintf(out, "%.3g | %.3g | %.3g | ", percentile(rel, nrel, 0.5),
                 percentile(rel, nrel, 0.95), (double)rel[nrel - 1]);

@@ -24,10 +24,12 @@ static int load_limit(const foil_explain_config *c) {
 }
 
 /* Path points one image evaluates per forward pass, so the network is built
- * for batch x points samples. */
-static int points_per_image(const foil_explain_spec *s) {
+ * for batch x points samples; at most 4096 samples in all (the library fits
+ * its chunks to what the network holds). */
+static int points_per_image(const foil_explain_spec *s, int batch) {
     if (s->method != FOIL_EXPLAIN_IG) return 1;
-    return s->chunk > 0 && s->chunk < s->steps ? s->chunk : s->steps;
+    int p = s->chunk > 0 && s->chunk < s->steps ? s->chunk : s->steps, cap = 4096 / batch;
+    return p < cap ? p : (cap > 1 ? cap : 1);
 }
 
 static int choose_images(explain_run *r, foil_err *err) {
@@ -67,7 +69,7 @@ static int open_all(explain_run *r, int *batch, foil_err *err) {
     const foil_explain_config *c = &r->c;
     int known = wanted(c);
     *batch = known > 0 && known < c->batch ? known : c->batch;
-    int max_batch = *batch * points_per_image(&c->spec);
+    int max_batch = *batch * points_per_image(&c->spec, *batch);
     if (cli_model_open(&r->cm, c->model_path, c->device, max_batch, err) ||
         cli_testset_load(&r->ts, &r->cm, c->data_dir, load_limit(c), err) ||
         choose_images(r, err))

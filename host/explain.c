@@ -1,0 +1,248 @@
+/* Saliency, gradient x input, Integrated Gradients and SmoothGrad on batches
+ * in backend memory. The IG chunk loop is interp -> forward -> target output
+ * -> backward -> accumulate, all on the backend; per batch only the targets,
+ * the quadrature (m floats) and the per-image values cross to the host. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "explain_internal.h"
+
+/* One set of images to explain: the whole batch, or the images the adaptive
+ * steps are still refining (compacted). */
+typedef struct ex_problem {
+    const float *x, *base;     /* (n, row) backend */
+    const int32_t *tgt;        /* (n) backend */
+    const int32_t *tgt_host;   /* (n) */
+    const int64_t *index;      /* (n) data set indices, or NULL for 0..n-1 */
+    int n;
+} ex_problem;
+
+/* Uploads the rule's m nodes and weights, growing the buffers as needed;
+ * kept from batch to batch (Gauss-Legendre costs O(m^2) to compute). */
+static int set_quadrature(foil_explain_work *w, foil_quad_rule rule, int m, foil_err *err) {
+    foil_backend *b = w->b;
+    if (w->q_m == m && w->q_rule == (int)rule) return 0;
+    w->q_m = 0;
+    if (m > w->quad_cap) {
+        b->free(b, w->alpha);
+        b->free(b, w->weight);
+        free(w->qa), free(w->qw), free(w->qf);
+        w->alpha = foil_alloc_floats(b, (size_t)m);
+        w->weight = foil_alloc_floats(b, (size_t)m);
+        w->qa = malloc(sizeof(double) * (size_t)m);
+        w->qw = malloc(sizeof(double) * (size_t)m);
+        w->qf = malloc(sizeof(float) * 2 * (size_t)m);
+        w->quad_cap = w->alpha && w->weight && w->qa && w->qw && w->qf ? m : 0;
+        if (!w->quad_cap) return foil_fail(err, "out of memory for %d quadrature points", m);
+    }
+    if (foil_quadrature(rule, m, w->qa, w->qw, err)) return -1;
+    for (int k = 0; k < m; k++) w->qf[k] = (float)w->qa[k], w->qf[m + k] = (float)w->qw[k];
+    EX_OP(b, b->upload(b, w->alpha, w->qf, sizeof(float) * (size_t)m), err);
+    EX_OP(b, b->upload(b, w->weight, w->qf + m, sizeof(float) * (size_t)m), err);
+    w->q_m = m, w->q_rule = (int)rule;
+    return 0;
+}
+
+/* The target of each of n x m path points (image-major), uploaded only when
+ * the layout changes: at most twice per IG pass (full chunks, the last one). */
+static int set_rep(foil_explain_work *w, const ex_problem *p, int m, foil_err *err) {
+    if (w->rep_n == p->n && w->rep_m == m) return 0;
+    for (int i = 0; i < p->n; i++)
+        for (int k = 0; k < m; k++) w->rep_host[i * m + k] = p->tgt_host[i];
+    EX_OP(w->b, w->b->upload(w->b, w->rep, w->rep_host, sizeof(int32_t) * (size_t)(p->n * m)),
+          err);
+    w->rep_n = p->n, w->rep_m = m;
+    return 0;
+}
+
+/* F at `count` inputs into value (count), backend memory. */
+static int f_at(foil_explain_work *w, foil_target_mode mode, float *value, const float *xin,
+                const int32_t *tgt, int count, foil_err *err) {
+    const float *logits;
+    if (foil_net_forward(w->net, xin, count, 0, 0, 0, &logits, err)) return -1;
+    EX_OP(w->b, w->b->target_output(w->b, value, w->dlogits, logits, tgt, count, w->classes, mode),
+          err);
+    return 0;
+}
+
+/* dF/dx at `count` inputs into net->dx (count, row). */
+static int grad_at(foil_explain_work *w, foil_target_mode mode, const float *xin,
+                   const int32_t *tgt, int count, foil_err *err) {
+    if (f_at(w, mode, w->values, xin, tgt, count, err)) return -1;
+    return foil_net_backward(w->net, w->dlogits, 0, 1, err);
+}
+
+/* out *= xin - base. The backend has no subtraction, so x and the baseline
+ * go side by side into `pair` and one accumulate with weights (1, -1) over
+ * the two n*row halves forms the difference. */
+static int times_diff(foil_explain_work *w, float *out, const float *xin, const float *base,
+                      int n, foil_err *err) {
+    foil_backend *b = w->b;
+    const size_t len = (size_t)n * w->row;
+    EX_OP(b, b->copy(b, w->pair, xin, len * sizeof(float)), err);
+    EX_OP(b, b->copy(b, w->pair + len, base, len * sizeof(float)), err);
+    EX_OP(b, b->fill(b, w->diff, 0.0f, len), err);
+    EX_OP(b, b->ig_accumulate(b, w->diff, w->pair, w->consts, 1, 2, len), err);
+    EX_OP(b, b->mul(b, out, out, w->diff, len), err);
+    return 0;
+}
+
+/* Path points per image per forward: the chunk, bounded by what the network
+ * holds for n images and by m. */
+static int plan_chunk(const foil_explain_work *w, const foil_explain_spec *s, int n, int m) {
+    int mc = w->max_batch / n;
+    if (s->chunk > 0 && s->chunk < mc) mc = s->chunk;
+    return mc < m ? mc : m;
+}
+
+/* IG at m points (quadrature already uploaded) for inputs xin of problem p. */
+static int ig(foil_explain_work *w, const foil_explain_spec *s, float *out, const float *xin,
+              const ex_problem *p, int m, foil_err *err) {
+    foil_backend *b = w->b;
+    const int n = p->n, mc = plan_chunk(w, s, n, m);
+    EX_OP(b, b->fill(b, out, 0.0f, (size_t)n * w->row), err);
+    w->rep_n = 0; /* the targets may differ from the last call's */
+    for (int k0 = 0; k0 < m; k0 += mc) {
+        int c = m - k0 < mc ? m - k0 : mc;
+        if (set_rep(w, p, c, err)) return -1;
+        EX_OP(b, b->ig_interp(b, w->xs, xin, p->base, w->alpha + k0, n, c, w->row), err);
+        if (grad_at(w, s->output, w->xs, w->rep, n * c, err)) return -1;
+        EX_OP(b, b->ig_accumulate(b, out, w->net->dx, w->weight + k0, n, c, w->row), err);
+    }
+    return times_diff(w, out, xin, p->base, n, err);
+}
+
+/* The method once, on inputs xin (the images or a noisy copy). */
+static int method_once(foil_explain_work *w, const foil_explain_spec *s, float *out,
+                       const float *xin, const ex_problem *p, int m, foil_err *err) {
+    foil_backend *b = w->b;
+    if (s->method == FOIL_EXPLAIN_IG) return ig(w, s, out, xin, p, m, err);
+    if (grad_at(w, s->output, xin, p->tgt, p->n, err)) return -1;
+    EX_OP(b, b->copy(b, out, w->net->dx, sizeof(float) * (size_t)p->n * w->row), err);
+    if (s->method == FOIL_EXPLAIN_GRAD_X_INPUT) return times_diff(w, out, xin, p->base, p->n, err);
+    return 0;
+}
+
+/* out = x + sigma N(0, 1) for SmoothGrad draw `draw`; one op call per run of
+ * consecutive data set indices, since the op numbers rows from `first`. */
+static int noisy_copy(foil_explain_work *w, const foil_explain_spec *s, const ex_problem *p,
+                      int draw, foil_err *err) {
+    foil_backend *b = w->b;
+    for (int i = 0, j; i < p->n; i = j) {
+        for (j = i + 1; p->index && j < p->n && p->index[j] == p->index[j - 1] + 1;) j++;
+        if (!p->index) j = p->n;
+        int64_t first = p->index ? p->index[i] : 0;
+        EX_OP(b, b->gaussian_noise(b, w->noisy + (size_t)i * w->row, p->x + (size_t)i * w->row,
+                                   s->smooth_sigma, s->seed, (uint64_t)draw, first, j - i, w->row),
+              err);
+    }
+    return 0;
+}
+
+/* attr (n, row) = the method at m points averaged over the SmoothGrad draws,
+ * w->fx (n) = F averaged over the same inputs. */
+static int evaluate(foil_explain_work *w, const foil_explain_spec *s, float *attr,
+                    const ex_problem *p, int m, foil_err *err) {
+    foil_backend *b = w->b;
+    const int n = p->n, draws = s->smooth_samples > 0 ? s->smooth_samples : 1;
+    const float *inv_draws = w->consts + 2;
+    EX_OP(b, b->fill(b, w->fx, 0.0f, (size_t)n), err);
+    if (draws > 1) EX_OP(b, b->fill(b, attr, 0.0f, (size_t)n * w->row), err);
+    for (int d = 0; d < draws; d++) {
+        const float *xin = p->x;
+        if (s->smooth_samples > 0) {
+            if (noisy_copy(w, s, p, d, err)) return -1;
+            xin = w->noisy;
+        }
+        if (method_once(w, s, draws > 1 ? w->one : attr, xin, p, m, err)) return -1;
+        if (draws > 1) EX_OP(b, b->ig_accumulate(b, attr, w->one, inv_draws, n, 1, w->row), err);
+        if (f_at(w, s->output, w->values, xin, p->tgt, n, err)) return -1;
+        EX_OP(b, b->ig_accumulate(b, w->fx, w->values, inv_draws, n, 1, 1), err);
+    }
+    return 0;
+}
+
+/* Downloads F(x) and sum(attr) of problem p into stats[map[j]] (map NULL:
+ * identity) and derives the completeness deltas. */
+static int collect(foil_explain_work *w, const foil_explain_spec *s, const float *attr, int n,
+                   int m, const int *map, foil_explain_stats *stats, foil_err *err) {
+    foil_backend *b = w->b;
+    EX_OP(b, b->row_sum(b, w->sums, attr, n, w->row), err);
+    EX_OP(b, b->download(b, w->sum_host, w->sums, sizeof(float) * (size_t)n), err);
+    EX_OP(b, b->download(b, w->fx_host, w->fx, sizeof(float) * (size_t)n), err);
+    const int completeness = s->method == FOIL_EXPLAIN_IG || s->method == FOIL_EXPLAIN_GRAD_X_INPUT;
+    for (int j = 0; j < n; j++) {
+        foil_explain_stats *st = &stats[map ? map[j] : j];
+        double fx = w->fx_host[j], fb = st->f_baseline, diff = fx - fb;
+        double floor = FOIL_EXPLAIN_REL_FLOOR * fmax(1.0, fmax(fabs(fx), fabs(fb)));
+        double delta = (double)w->sum_host[j] - diff;
+        st->f_x = (float)fx;
+        st->attr_sum = w->sum_host[j];
+        st->delta = completeness ? (float)delta : NAN;
+        st->rel_delta = completeness ? (float)(delta / fmax(fabs(diff), floor)) : NAN;
+        st->steps = m;
+    }
+    return 0;
+}
+
+/* Images whose |relative delta| is not yet below the tolerance (NaN is not). */
+static int unconverged(foil_explain_work *w, const foil_explain_spec *s, int n,
+                       const foil_explain_stats *stats) {
+    int na = 0;
+    for (int i = 0; i < n; i++)
+        if (!(fabsf(stats[i].rel_delta) < s->tolerance)) w->active[na++] = i;
+    return na;
+}
+
+/* Doubles the steps of the unconverged images, compacted into cx/cbase, until
+ * they converge or the next doubling would pass max_steps. */
+static int refine(foil_explain_work *w, const foil_explain_spec *s, float *attr,
+                  const ex_problem *p, int m, foil_explain_stats *stats, foil_err *err) {
+    foil_backend *b = w->b;
+    const size_t rb = sizeof(float) * w->row;
+    for (int na = unconverged(w, s, p->n, stats); na > 0 && m <= s->max_steps / 2;
+         na = unconverged(w, s, p->n, stats)) {
+        m *= 2;
+        if (set_quadrature(w, s->rule, m, err)) return -1;
+        for (int j = 0; j < na; j++) {
+            int i = w->active[j];
+            EX_OP(b, b->copy(b, w->cx + j * w->row, p->x + i * w->row, rb), err);
+            EX_OP(b, b->copy(b, w->cbase + j * w->row, p->base + i * w->row, rb), err);
+            w->ctarget_host[j] = p->tgt_host[i];
+            w->cindex[j] = p->index ? p->index[i] : i;
+        }
+        EX_OP(b, b->upload(b, w->ctargets, w->ctarget_host, sizeof(int32_t) * (size_t)na), err);
+        ex_problem c = {w->cx, w->cbase, w->ctargets, w->ctarget_host, w->cindex, na};
+        if (evaluate(w, s, w->cattr, &c, m, err) ||
+            collect(w, s, w->cattr, na, m, w->active, stats, err))
+            return -1;
+        for (int j = 0; j < na; j++)
+            EX_OP(b, b->copy(b, attr + w->active[j] * w->row, w->cattr + j * w->row, rb), err);
+    }
+    return 0;
+}
+
+int foil_explain_batch(foil_explain_work *w, const foil_explain_spec *s, float *attr,
+                       const float *x, const int32_t *target_host, const int64_t *index_host,
+                       int n, foil_explain_stats *stats, foil_err *err) {
+    foil_backend *b = w->b;
+    if (n < 1 || n > w->max_images)
+        return foil_fail(err, "explain: batch of %d images, at most %d", n, w->max_images);
+    if (foil_explain_spec_check(s, err)) return -1;
+    const float inv_draws = 1.0f / (float)(s->smooth_samples > 0 ? s->smooth_samples : 1);
+    EX_OP(b, b->upload(b, w->consts + 2, &inv_draws, sizeof(float)), err);
+    EX_OP(b, b->upload(b, w->targets, target_host, sizeof(int32_t) * (size_t)n), err);
+    if (ex_fill_baseline(w, s, w->base, x, index_host, n, err) ||
+        f_at(w, s->output, w->fb, w->base, w->targets, n, err))
+        return -1;
+    EX_OP(b, b->download(b, w->fx_host, w->fb, sizeof(float) * (size_t)n), err);
+    for (int i = 0; i < n; i++) stats[i].f_baseline = w->fx_host[i];
+    ex_problem p = {x, w->base, w->targets, target_host, index_host, n};
+    const int ig_method = s->method == FOIL_EXPLAIN_IG, m = ig_method ? s->steps : 1;
+    if (ig_method && set_quadrature(w, s->rule, m, err)) return -1;
+    if (evaluate(w, s, attr, &p, m, err) || collect(w, s, attr, n, m, NULL, stats, err))
+        return -1;
+    if (ig_method && s->tolerance > 0.0) return refine(w, s, attr, &p, m, stats, err);
+    return 0;
+}

@@ -1,0 +1,191 @@
+/* Explain configs: config tree -> foil_explain_config. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "foil/explain.h"
+
+/* Sections read by other commands; `foil explain` leaves them alone. */
+static const char *const OTHER_SECTIONS[] = {"train", "attack", "report", "sweep", NULL};
+
+static void mark_used(foil_node *n) {
+    for (; n; n = n->next) {
+        n->used = 1;
+        mark_used(n->child);
+    }
+}
+
+/* A map under `parent` (created with `key=value` when absent, so that the
+ * resolved config shows the defaults). */
+static int section(foil_config *cfg, foil_node *parent, const char *path, const char *key,
+                   const char *first, foil_node **out, foil_err *err) {
+    foil_node *n = foil_node_get(parent, key);
+    *out = NULL;
+    if (!n) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s.%s", path, first);
+        if (foil_config_override(cfg, buf, err)) return -1;
+        n = foil_node_get(parent, key);
+    }
+    if (!n || n->kind != FOIL_NODE_MAP) return foil_cfg_fail(cfg, n, err, "expected a map");
+    *out = n;
+    return 0;
+}
+
+static int parse_header(foil_explain_config *c, foil_config *cfg, foil_err *err) {
+    static const char *const DEVICES[] = {"auto", "cpu", "cuda", NULL};
+    const char *s;
+    long v;
+    int dev;
+    foil_node *d;
+    if (foil_cfg_string(cfg, cfg->root, "name", "explain", &s, err)) return -1;
+    snprintf(c->name, sizeof c->name, "%s", s);
+    if (foil_cfg_int(cfg, cfg->root, "seed", 0, 0, 0x7FFFFFFFFFFFFFFFL, &v, err)) return -1;
+    c->spec.seed = (uint64_t)v;
+    if (foil_cfg_enum(cfg, cfg->root, "device", 0, DEVICES, &dev, err)) return -1;
+    snprintf(c->device, sizeof c->device, "%s", DEVICES[dev]);
+    if (foil_cfg_string(cfg, cfg->root, "model", "", &s, err)) return -1;
+    snprintf(c->model_path, sizeof c->model_path, "%s", s);
+    if (section(cfg, cfg->root, "data", "data", "dir=data/raw/mnist", &d, err)) return -1;
+    if (foil_cfg_string(cfg, d, "dir", "data/raw/mnist", &s, err)) return -1;
+    snprintf(c->data_dir, sizeof c->data_dir, "%s", s);
+    if (foil_cfg_int(cfg, d, "test_limit", 0, 0, 1L << 30, &v, err)) return -1;
+    c->test_limit = (int)v;
+    foil_node *tl = foil_node_get(d, "train_limit"); /* a recipe key; not ours */
+    if (tl) tl->used = 1;
+    return 0;
+}
+
+/* target: label | predicted | a class number */
+static int parse_target(foil_explain_config *c, foil_config *cfg, foil_node *e, foil_err *err) {
+    const char *s;
+    if (foil_cfg_string(cfg, e, "target", "label", &s, err)) return -1;
+    if (strcmp(s, "label") == 0) c->target = FOIL_CLASS_LABEL;
+    else if (strcmp(s, "predicted") == 0) c->target = FOIL_CLASS_PREDICTED;
+    else {
+        long k;
+        foil_node *t = foil_node_get(e, "target");
+        if (foil_node_as_int(cfg, t, 0, 65535, &k, err))
+            return foil_cfg_fail(cfg, t, err, "unknown target '%s' (choose one of: label, "
+                                 "predicted, or a class number)", s);
+        c->target = FOIL_CLASS_GIVEN;
+        c->target_class = (int)k;
+    }
+    return 0;
+}
+
+/* baseline: black | white | uniform | blur | a file name */
+static int parse_baseline(foil_explain_config *c, foil_config *cfg, foil_node *e, foil_err *err) {
+    const char *s;
+    double sigma;
+    if (foil_cfg_string(cfg, e, "baseline", "black", &s, err)) return -1;
+    if (foil_baseline_parse(s, &c->spec.baseline) != 0) {
+        FILE *f = fopen(s, "rb");
+        if (!f)
+            return foil_cfg_fail(cfg, foil_node_get(e, "baseline"), err,
+                                 "unknown baseline '%s' (choose one of: black, white, uniform, "
+                                 "blur, or an image file)", s);
+        fclose(f);
+        c->spec.baseline = FOIL_BASELINE_IMAGE;
+        snprintf(c->baseline_path, sizeof c->baseline_path, "%s", s);
+    }
+    if (foil_cfg_float(cfg, e, "blur_sigma", 3.0, 0.0, 1000.0, &sigma, err)) return -1;
+    c->spec.blur_sigma = (float)sigma;
+    return 0;
+}
+
+/* images: N (the first N; 0: all) or a list of test set indices */
+static int parse_images(foil_explain_config *c, foil_config *cfg, foil_node *e, foil_err *err) {
+    foil_node *n = foil_node_get(e, "images");
+    long v;
+    if (!n || n->kind == FOIL_NODE_SCALAR) {
+        if (foil_cfg_int(cfg, e, "images", 16, 0, 1L << 30, &v, err)) return -1;
+        c->image_count = (int)v;
+        return 0;
+    }
+    if (n->kind != FOIL_NODE_SEQ || foil_node_count(n) == 0)
+        return foil_cfg_fail(cfg, n, err, "expected a count or a non-empty list of test indices");
+    c->nlist = 0;
+    if (!(c->image_list = malloc(sizeof(int) * (size_t)foil_node_count(n))))
+        return foil_fail(err, "out of memory");
+    for (foil_node *it = n->child; it; it = it->next) {
+        it->used = 1;
+        if (foil_node_as_int(cfg, it, 0, (1L << 31) - 1, &v, err)) return -1;
+        c->image_list[c->nlist++] = (int)v;
+    }
+    return 0;
+}
+
+static int parse_smoothgrad(foil_explain_config *c, foil_config *cfg, foil_node *e,
+                            foil_err *err) {
+    foil_node *sg;
+    long v;
+    double d;
+    const int dflt = c->spec.method == FOIL_EXPLAIN_SMOOTHGRAD ? 16 : 0;
+    char first[64];
+    snprintf(first, sizeof first, "samples=%d", dflt);
+    if (section(cfg, e, "explain.smoothgrad", "smoothgrad", first, &sg, err)) return -1;
+    if (foil_cfg_int(cfg, sg, "samples", dflt, 0, 1 << 20, &v, err)) return -1;
+    c->spec.smooth_samples = (int)v;
+    if (foil_cfg_float(cfg, sg, "sigma", 0.15, 0.0, 100.0, &d, err)) return -1;
+    c->spec.smooth_sigma = (float)d;
+    return 0;
+}
+
+static int parse_explain(foil_explain_config *c, foil_config *cfg, foil_err *err) {
+    static const char *const METHODS[] = {"saliency", "grad_x_input", "ig", "smoothgrad", NULL};
+    static const char *const RULES[] = {"left", "right", "midpoint", "trapezoid",
+                                        "gauss-legendre", NULL};
+    static const char *const OUTPUTS[] = {"logit", "prob", NULL};
+    foil_explain_spec *s = &c->spec;
+    foil_node *e;
+    long v;
+    int k;
+    if (section(cfg, cfg->root, "explain", "explain", "method=ig", &e, err)) return -1;
+    if (foil_cfg_enum(cfg, e, "method", FOIL_EXPLAIN_IG, METHODS, &k, err)) return -1;
+    s->method = (foil_explain_method)k;
+    if (foil_cfg_enum(cfg, e, "output", 0, OUTPUTS, &k, err)) return -1;
+    s->output = k ? FOIL_TARGET_PROB : FOIL_TARGET_LOGIT;
+    if (parse_target(c, cfg, e, err)) return -1;
+    if (foil_cfg_int(cfg, e, "steps", 64, 1, FOIL_EXPLAIN_MAX_STEPS, &v, err)) return -1;
+    s->steps = (int)v;
+    if (foil_cfg_enum(cfg, e, "rule", FOIL_RULE_GAUSS_LEGENDRE, RULES, &k, err)) return -1;
+    s->rule = (foil_quad_rule)k;
+    if (parse_baseline(c, cfg, e, err)) return -1;
+    if (foil_cfg_float(cfg, e, "tolerance", 0.0, 0.0, 1e6, &s->tolerance, err)) return -1;
+    if (foil_cfg_int(cfg, e, "max_steps", 1024, 1, FOIL_EXPLAIN_MAX_STEPS, &v, err)) return -1;
+    s->max_steps = (int)v;
+    if (foil_cfg_int(cfg, e, "chunk", 32, 0, 1 << 20, &v, err)) return -1;
+    s->chunk = (int)v;
+    if (parse_smoothgrad(c, cfg, e, err) || parse_images(c, cfg, e, err)) return -1;
+    if (foil_cfg_int(cfg, e, "batch", 8, 1, 4096, &v, err)) return -1;
+    c->batch = (int)v;
+    if (foil_cfg_bool(cfg, e, "heatmaps", 1, &c->heatmaps, err)) return -1;
+    if (foil_cfg_int(cfg, e, "scale", 4, 1, 32, &v, err)) return -1;
+    c->scale = (int)v;
+    if (s->rule == FOIL_RULE_TRAPEZOID && s->steps < 2 && s->method == FOIL_EXPLAIN_IG)
+        return foil_cfg_fail(cfg, foil_node_get(e, "steps"), err,
+                             "the trapezoid rule needs at least 2 steps");
+    if (s->tolerance > 0.0 && s->max_steps < s->steps)
+        return foil_cfg_fail(cfg, foil_node_get(e, "max_steps"), err,
+                             "%d is below steps (%d)", s->max_steps, s->steps);
+    return 0;
+}
+
+int foil_explain_config_parse(foil_explain_config *c, foil_config *cfg, foil_err *err) {
+    memset(c, 0, sizeof *c);
+    if (parse_header(c, cfg, err) || parse_explain(c, cfg, err)) return -1;
+    for (int i = 0; OTHER_SECTIONS[i]; i++) {
+        foil_node *n = foil_node_get(cfg->root, OTHER_SECTIONS[i]);
+        if (!n) continue;
+        n->used = 1; /* another command checks this section */
+        mark_used(n->child);
+    }
+    return foil_config_check_used(cfg, cfg->root, err);
+}
+
+void foil_explain_config_free(foil_explain_config *c) {
+    free(c->image_list);
+    c->image_list = NULL;
+    c->nlist = 0;
+}

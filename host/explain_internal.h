@@ -1,0 +1,53 @@
+/* Private to host/explain*.c: the explanation work buffers. */
+#ifndef FOIL_EXPLAIN_INTERNAL_H
+#define FOIL_EXPLAIN_INTERNAL_H
+
+#include "foil/explain.h"
+
+#define EX_OP(b, call, err)                                                        \
+    do {                                                                           \
+        if ((call) != 0) return foil_fail(err, "%s", (b)->err.msg);                \
+    } while (0)
+
+struct foil_explain_work {
+    foil_net *net;
+    foil_backend *b;
+    int max_images, max_batch, classes;
+    int c, h, w;      /* image shape; row = c * h * w */
+    size_t row;
+    /* backend, (max_images, row) each */
+    float *base;      /* baselines of the batch */
+    float *noisy;     /* x + noise (one SmoothGrad draw) */
+    float *one;       /* the method's attributions for one draw */
+    float *diff;      /* x - baseline */
+    float *cx, *cbase, *cattr; /* the images still refined by the adaptive steps */
+    float *pair;      /* (2, max_images, row): x then baseline, to form x - baseline */
+    /* backend, per path point */
+    float *xs;        /* (max_batch, row) path points */
+    float *dlogits;   /* (max_batch, classes) */
+    float *values;    /* (max_batch) F at each point */
+    int32_t *rep;     /* (max_batch) the target of each point */
+    /* backend, per image */
+    int32_t *targets, *ctargets, *pred; /* (max_images) */
+    float *fx, *fb, *sums;              /* (max_images) F(x), F(baseline), sum(attr) */
+    float *consts;    /* (3): 1, -1, 1 / draws */
+    float *alpha, *weight; /* (quad_cap) quadrature on the backend ... */
+    int quad_cap;
+    int q_rule, q_m;       /* ... of this rule and size (q_m 0: none yet) */
+    /* host */
+    float *host;               /* (max_images, row) baseline scratch */
+    int32_t *rep_host;         /* (max_batch) */
+    double *qa, *qw;           /* (quad_cap) */
+    float *qf;                 /* (2, quad_cap) the same in float, for the upload */
+    int rep_n, rep_m;          /* layout rep holds (n images x m points); 0: none */
+    int *active;               /* (max_images) images still refined, by batch position */
+    int32_t *ctarget_host;     /* (max_images) their targets */
+    int64_t *cindex;           /* (max_images) their data set indices */
+    float *fx_host, *sum_host; /* (max_images) */
+};
+
+/* host/explain_baseline.c */
+int ex_fill_baseline(foil_explain_work *w, const foil_explain_spec *s, float *base,
+                     const float *x, const int64_t *index_host, int n, foil_err *err);
+
+#endif

@@ -1,0 +1,170 @@
+/* Gradient attributions, written once against the backend op table: vanilla
+ * gradient saliency, gradient x input, Integrated Gradients (Sundararajan et
+ * al. 2017) with five quadrature rules and five baselines, and SmoothGrad
+ * (Smilkov et al. 2017) over any of them. Batches stay in backend memory; IG
+ * streams its path points in chunks, so memory does not grow with the steps.
+ *
+ * The explained output F is the logit or the softmax probability of a target
+ * class. Completeness: IG attributions sum to F(x) - F(baseline) up to the
+ * quadrature error, reported per image as
+ *   delta          = sum(attr) - (F(x) - F(baseline))
+ *   relative delta = delta / max(|F(x) - F(baseline)|, FOIL_EXPLAIN_REL_FLOOR * max(1, |F(x)|, |F(baseline)|)) */
+#ifndef FOIL_EXPLAIN_H
+#define FOIL_EXPLAIN_H
+
+#include <stdint.h>
+
+#include "foil/model.h"
+
+#define FOIL_EXPLAIN_REL_FLOOR 1e-4
+/* Most IG points per image (Gauss-Legendre nodes take ~2 s to compute here). */
+#define FOIL_EXPLAIN_MAX_STEPS 16384
+
+typedef enum {
+    FOIL_EXPLAIN_SALIENCY,     /* attr = dF/dx */
+    FOIL_EXPLAIN_GRAD_X_INPUT, /* attr = dF/dx * (x - baseline): one-point IG, black = the usual */
+    FOIL_EXPLAIN_IG,           /* Integrated Gradients */
+    FOIL_EXPLAIN_SMOOTHGRAD,   /* SmoothGrad of the saliency (needs smooth_samples >= 1) */
+    FOIL_EXPLAIN_METHOD_COUNT
+} foil_explain_method;
+
+/* Quadrature of the IG path integral over alpha in [0, 1] with m points
+ * (m gradient evaluations per image for every rule):
+ *   left      alpha_k = k / m,           w = 1 / m
+ *   right     alpha_k = (k + 1) / m,     w = 1 / m
+ *   midpoint  alpha_k = (k + 1/2) / m,   w = 1 / m
+ *   trapezoid alpha_k = k / (m - 1),     w = 1 / (m - 1), halved at both ends (m >= 2)
+ *   gauss-legendre: the m roots of P_m mapped to [0, 1] (exact for polynomials
+ *                   of degree 2m - 1), by Newton iteration in double. */
+typedef enum {
+    FOIL_RULE_LEFT,
+    FOIL_RULE_RIGHT,
+    FOIL_RULE_MIDPOINT,
+    FOIL_RULE_TRAPEZOID,
+    FOIL_RULE_GAUSS_LEGENDRE,
+    FOIL_RULE_COUNT
+} foil_quad_rule;
+
+typedef enum {
+    FOIL_BASELINE_BLACK,   /* all 0 */
+    FOIL_BASELINE_WHITE,   /* all 1 */
+    FOIL_BASELINE_UNIFORM, /* U[0, 1) per pixel, from (seed, FOIL_RNG_NOISE, (0xFFFFFF << 32) | index) */
+    FOIL_BASELINE_BLUR,    /* the image blurred with a Gaussian of blur_sigma pixels */
+    FOIL_BASELINE_IMAGE,   /* a given image (baseline_image) */
+    FOIL_BASELINE_COUNT
+} foil_baseline_kind;
+
+/* Which class is explained. */
+typedef enum { FOIL_CLASS_LABEL, FOIL_CLASS_PREDICTED, FOIL_CLASS_GIVEN } foil_class_rule;
+
+/* Names as used in configs, flags and files ("gauss-legendre", "grad_x_input", ...). */
+const char *foil_explain_method_name(foil_explain_method m);
+const char *foil_quad_rule_name(foil_quad_rule r);
+const char *foil_baseline_name(foil_baseline_kind k);
+int foil_explain_method_parse(const char *name, foil_explain_method *m);
+int foil_quad_rule_parse(const char *name, foil_quad_rule *r);
+/* black, white, uniform, blur; anything else is not a keyword (-1). */
+int foil_baseline_parse(const char *name, foil_baseline_kind *k);
+
+/* Nodes alpha (ascending, in [0, 1]) and weights (summing to 1) of a rule
+ * with m points; 1 <= m <= FOIL_EXPLAIN_MAX_STEPS (trapezoid: m >= 2). */
+int foil_quadrature(foil_quad_rule rule, int m, double *alpha, double *weight, foil_err *err);
+
+typedef struct foil_explain_spec {
+    foil_explain_method method;
+    foil_target_mode output;     /* F = the target's logit or softmax probability */
+    int steps;                   /* IG: path points per image */
+    foil_quad_rule rule;         /* IG */
+    int chunk;                   /* IG: at most this many path points of an image per
+                                    forward pass (0: as many as the network holds) */
+    double tolerance;            /* IG: > 0 doubles the steps of an image until its
+                                    |relative delta| < tolerance, up to max_steps */
+    int max_steps;
+    foil_baseline_kind baseline; /* IG and grad_x_input */
+    float blur_sigma;            /* FOIL_BASELINE_BLUR, pixels */
+    const float *baseline_image; /* FOIL_BASELINE_IMAGE: host, (in_size) */
+    int smooth_samples;          /* SmoothGrad: noisy copies x + N(0, sigma^2) averaged;
+                                    0 = off (the method on x itself) */
+    float smooth_sigma;          /* noise std in pixel units (inputs are in [0, 1]) */
+    uint64_t seed;               /* uniform baseline and SmoothGrad noise */
+} foil_explain_spec;
+
+/* Checks a spec (steps, rule, sizes); the message names the bad field. */
+int foil_explain_spec_check(const foil_explain_spec *s, foil_err *err);
+
+/* Per-image results (host). With SmoothGrad, f_x is the mean of F over the
+ * noisy copies (the quantity the averaged attributions sum to). For saliency
+ * completeness does not apply: delta and rel_delta are NaN. */
+typedef struct foil_explain_stats {
+    float f_x, f_baseline;
+    float attr_sum;
+    float delta, rel_delta;
+    int steps;  /* path points used (1 for the gradient methods) */
+} foil_explain_stats;
+
+/* Backend buffers for explaining up to max_images images at a time with a
+ * network; max_images <= net->max_batch, and IG evaluates
+ * max(1, net->max_batch / n) path points per image per forward pass. */
+typedef struct foil_explain_work foil_explain_work;
+
+int foil_explain_work_create(foil_explain_work **w, foil_net *net, int max_images,
+                             foil_err *err);
+void foil_explain_work_destroy(foil_explain_work *w);
+
+/* The classes to explain for n images x (n, in_size) in backend memory:
+ * the labels (labels_host, n), the predictions, or `cls`. pred_host (n)
+ * receives the predicted classes, target_host (n) the chosen ones. */
+int foil_explain_targets(foil_explain_work *w, foil_class_rule rule, int cls, const float *x,
+                         const int32_t *labels_host, int n, int32_t *pred_host,
+                         int32_t *target_host, foil_err *err);
+
+/* The baseline of each image into base (n, in_size), backend memory. index_host
+ * (n): data set index of each image (seeds the uniform baseline; NULL: 0..n-1). */
+int foil_explain_baseline(foil_explain_work *w, const foil_explain_spec *s, float *base,
+                          const float *x, const int64_t *index_host, int n, foil_err *err);
+
+/* Attributions attr (n, in_size) for n <= max_images images x (n, in_size),
+ * both backend memory, for classes target_host (n). index_host (n): data set
+ * index of each image, so that its noise does not depend on the batch it is
+ * in (NULL: 0..n-1). stats (n, host) receives the per-image values. */
+int foil_explain_batch(foil_explain_work *w, const foil_explain_spec *s, float *attr,
+                       const float *x, const int32_t *target_host, const int64_t *index_host,
+                       int n, foil_explain_stats *stats, foil_err *err);
+
+/* An explain config (configs/explain/NAME.yaml): top-level name, seed, device,
+ * model (checkpoint), data {dir, test_limit}, and an `explain` section; the
+ * sections train, attack, report and sweep belong to other commands and are
+ * left alone. See configs/explain/ig.yaml for every key and its default. */
+typedef struct foil_explain_config {
+    char name[64];
+    char device[16];
+    char model_path[1024];   /* "" when the config names none (-m gives it) */
+    char data_dir[1024];
+    int test_limit;
+    foil_explain_spec spec;
+    foil_class_rule target;
+    int target_class;        /* FOIL_CLASS_GIVEN */
+    char baseline_path[1024]; /* FOIL_BASELINE_IMAGE; the CLI loads it */
+    int image_count;         /* images: N, the first N test images (0: all) ... */
+    int *image_list;         /* ... or images: [i, j, ...], these (malloc'd, nlist) */
+    int nlist;
+    int batch;               /* images per batch */
+    int heatmaps, scale;     /* write PNG heatmaps, pixel scale */
+} foil_explain_config;
+
+/* Parses a loaded config (after overrides); defaults go into the tree, so
+ * emitting it afterwards gives the resolved config. Unknown keys are errors. */
+int foil_explain_config_parse(foil_explain_config *c, foil_config *cfg, foil_err *err);
+void foil_explain_config_free(foil_explain_config *c);
+
+/* Host helpers. Gaussian blur of a (c, h, w) image, per channel, separable,
+ * truncated at 3 sigma, weights renormalised at the borders (a constant image
+ * stays constant); sigma <= 0 copies. */
+int foil_blur(float *out, const float *in, int c, int h, int w, float sigma, foil_err *err);
+
+/* A baseline image from a file: an IDX3 image file (gzip or raw; its first
+ * image) or, for names ending in .f32 or .raw, exactly in_size little-endian
+ * float32 values. *out: (in_size) malloc'd. Values must be finite. */
+int foil_baseline_load(const char *path, size_t in_size, float **out, foil_err *err);
+
+#endif
