@@ -359,3 +359,17 @@ int foil_config_check_used(const foil_config *cfg, const foil_node *node, foil_e
     }
     return 0;
 }
+
+static void mark_subtree_used(foil_node *n) {
+    for (; n; n = n->next) {
+        n->used = 1;
+        mark_subtree_used(n->child);
+    }
+}
+
+void foil_config_skip_sections(foil_node *root, const char *const *sections) {
+    for (int i = 0; sections[i]; i++) {
+        foil_node *n = foil_node_get(root, sections[i]);
+        if (n) mark_subtree_used(n->child);
+    }
+}

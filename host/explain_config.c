@@ -8,13 +8,6 @@
 /* Sections read by other commands; `foil explain` leaves them alone. */
 static const char *const OTHER_SECTIONS[] = {"train", "attack", "report", "sweep", NULL};
 
-static void mark_used(foil_node *n) {
-    for (; n; n = n->next) {
-        n->used = 1;
-        mark_used(n->child);
-    }
-}
-
 /* A map under `parent` (created with `key=value` when absent, so that the
  * resolved config shows the defaults). */
 static int section(foil_config *cfg, foil_node *parent, const char *path, const char *key,
@@ -175,12 +168,7 @@ static int parse_explain(foil_explain_config *c, foil_config *cfg, foil_err *err
 int foil_explain_config_parse(foil_explain_config *c, foil_config *cfg, foil_err *err) {
     memset(c, 0, sizeof *c);
     if (parse_header(c, cfg, err) || parse_explain(c, cfg, err)) return -1;
-    for (int i = 0; OTHER_SECTIONS[i]; i++) {
-        foil_node *n = foil_node_get(cfg->root, OTHER_SECTIONS[i]);
-        if (!n) continue;
-        n->used = 1; /* another command checks this section */
-        mark_used(n->child);
-    }
+    foil_config_skip_sections(cfg->root, OTHER_SECTIONS);
     return foil_config_check_used(cfg, cfg->root, err);
 }
 

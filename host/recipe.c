@@ -8,13 +8,6 @@
 /* Sections read by other commands; `foil train` leaves them alone. */
 static const char *const OTHER_SECTIONS[] = {"attack", "explain", "report", "sweep", NULL};
 
-static void mark_used(foil_node *n) {
-    for (; n; n = n->next) {
-        n->used = 1;
-        mark_used(n->child);
-    }
-}
-
 static int file_exists(const char *p) {
     struct stat sb;
     return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
@@ -108,11 +101,6 @@ int foil_recipe_parse(foil_recipe *r, foil_config *cfg, foil_err *err) {
     snprintf(r->device, sizeof r->device, "%s", DEVICES[dev]);
     if (parse_model(r, cfg, err) || parse_data(r, cfg, err) || parse_train(r, cfg, err))
         return -1;
-    for (int i = 0; OTHER_SECTIONS[i]; i++) {
-        foil_node *n = foil_node_get(cfg->root, OTHER_SECTIONS[i]);
-        if (!n) continue;
-        n->used = 1; /* another command checks this section */
-        mark_used(n->child);
-    }
+    foil_config_skip_sections(cfg->root, OTHER_SECTIONS);
     return foil_config_check_used(cfg, cfg->root, err);
 }

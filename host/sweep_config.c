@@ -7,12 +7,8 @@
 
 static const char *const OTHER_SECTIONS[] = {"train", "explain", "report", NULL};
 
-static void mark_used(foil_node *n) {
-    for (; n; n = n->next) {
-        n->used = 1;
-        mark_used(n->child);
-    }
-}
+/* The keys of the sweep itself: at the top level of a sweep file, or in the
+ * `attack` section of a config shared with other commands (foil shift, run). */
 
 /* A list of eps values, each >= 0. */
 static int parse_eps(const foil_config *cfg, foil_node *list, float *eps, int *n, foil_err *err) {
@@ -115,11 +111,11 @@ static int parse_attack(const foil_config *cfg, foil_node *item, foil_sweep_atta
     return parse_attack_args(cfg, args ? args : NULL, a, err);
 }
 
-static int parse_examples(const foil_config *cfg, foil_sweep *sw, foil_err *err) {
-    foil_node *e = foil_node_get(cfg->root, "examples");
+static int parse_examples(const foil_config *cfg, foil_node *sec, foil_sweep *sw, foil_err *err) {
+    foil_node *e = foil_node_get(sec, "examples");
     long v;
     if (!e || e->kind == FOIL_NODE_SCALAR) {
-        if (foil_cfg_int(cfg, cfg->root, "examples", 8, 0, FOIL_SWEEP_MAX_EXAMPLES, &v, err))
+        if (foil_cfg_int(cfg, sec, "examples", 8, 0, FOIL_SWEEP_MAX_EXAMPLES, &v, err))
             return -1;
         sw->nexamples = (int)v;
         for (int i = 0; i < sw->nexamples; i++) sw->examples[i] = i;
@@ -136,7 +132,7 @@ static int parse_examples(const foil_config *cfg, foil_sweep *sw, foil_err *err)
     return 0;
 }
 
-static int parse_header(foil_sweep *sw, foil_config *cfg, foil_err *err) {
+static int parse_header(foil_sweep *sw, foil_config *cfg, foil_node *sec, foil_err *err) {
     static const char *const DEVICES[] = {"auto", "cpu", "cuda", NULL};
     const char *s;
     long v;
@@ -160,20 +156,23 @@ static int parse_header(foil_sweep *sw, foil_config *cfg, foil_err *err) {
         foil_node *tl = foil_node_get(d, "train_limit"); /* a recipe key; not ours */
         if (tl) tl->used = 1;
     }
-    if (foil_cfg_int(cfg, cfg->root, "batch_size", 500, 1, 65536, &v, err)) return -1;
+    if (foil_cfg_int(cfg, sec, "batch_size", 500, 1, 65536, &v, err)) return -1;
     sw->batch_size = (int)v;
-    return foil_cfg_bool(cfg, cfg->root, "save_idx", 0, &sw->save_idx, err);
+    return foil_cfg_bool(cfg, sec, "save_idx", 0, &sw->save_idx, err);
 }
 
 int foil_sweep_parse(foil_sweep *sw, foil_config *cfg, foil_err *err) {
     memset(sw, 0, sizeof *sw);
-    if (parse_header(sw, cfg, err) || parse_examples(cfg, sw, err)) return -1;
+    foil_node *sec = foil_node_get(cfg->root, "attack");
+    if (sec && sec->kind != FOIL_NODE_MAP) return foil_cfg_fail(cfg, sec, err, "expected a map");
+    if (!sec) sec = cfg->root;
+    if (parse_header(sw, cfg, sec, err) || parse_examples(cfg, sec, sw, err)) return -1;
     float eps[FOIL_SWEEP_MAX_EPS];
     int neps = 0;
-    foil_node *e = foil_node_get(cfg->root, "eps");
+    foil_node *e = foil_node_get(sec, "eps");
     if (e && parse_eps(cfg, e, eps, &neps, err)) return -1;
     foil_node *list;
-    if (foil_cfg_require(cfg, cfg->root, "attacks", &list, err)) return -1;
+    if (foil_cfg_require(cfg, sec, "attacks", &list, err)) return -1;
     if (list->kind != FOIL_NODE_SEQ || foil_node_count(list) == 0)
         return foil_cfg_fail(cfg, list, err, "expected a non-empty list of attacks");
     if (foil_node_count(list) > FOIL_SWEEP_MAX_ATTACKS)
@@ -190,9 +189,6 @@ int foil_sweep_parse(foil_sweep *sw, foil_config *cfg, foil_err *err) {
             a->neps = neps;
         }
     }
-    for (int i = 0; OTHER_SECTIONS[i]; i++) {
-        foil_node *n = foil_node_get(cfg->root, OTHER_SECTIONS[i]);
-        if (n) mark_used(n->child);
-    }
+    foil_config_skip_sections(cfg->root, OTHER_SECTIONS);
     return foil_config_check_used(cfg, cfg->root, err);
 }

@@ -40,6 +40,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_attack(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
+int cmd_shift(int argc, char **argv);
 
 #include "foil/train.h"
 

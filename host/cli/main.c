@@ -26,6 +26,9 @@ static const char USAGE[] =
     "          [--baseline B] [--target T] [--indices i,j,k] [key=value ...]\n"
     "                 gradient attributions (IG, saliency, SmoothGrad) for test images;\n"
     "                 writes OUTDIR/explain.csv, attributions.safetensors, img_*.png\n"
+    "  shift -m MODEL -c CONFIG -o OUTDIR [--limit N] [--topk F]\n"
+    "                 how IG attributions move under attack, per attack x eps\n"
+    "                 (OUTDIR/shift.csv, shift.json, shift/*.png)\n"
     "\n"
     "options for every command:\n"
     "  --data DIR     folder with the MNIST-format IDX files (gz or raw);\n"
@@ -51,6 +54,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "eval") == 0) return cmd_eval(argc - 1, argv + 1);
     if (strcmp(argv[1], "attack") == 0) return cmd_attack(argc - 1, argv + 1);
     if (strcmp(argv[1], "explain") == 0) return cmd_explain(argc - 1, argv + 1);
+    if (strcmp(argv[1], "shift") == 0) return cmd_shift(argc - 1, argv + 1);
     fprintf(stderr, "foil: unknown command '%s' (try foil --help)\n", argv[1]);
     return 2;
 }

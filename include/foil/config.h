@@ -84,6 +84,11 @@ int foil_cfg_fail(const foil_config *cfg, const foil_node *node, foil_err *err,
  * "configs/x.yaml:9: unknown key 'train.lr_decay'". */
 int foil_config_check_used(const foil_config *cfg, const foil_node *node, foil_err *err);
 
+/* Marks the named top-level sections (NULL-terminated list) and everything
+ * under them as used: sections that belong to another command, which checks
+ * them itself. */
+void foil_config_skip_sections(foil_node *root, const char *const *sections);
+
 /* Writes the tree as block-style YAML (comments are not kept). */
 int foil_config_emit(const foil_node *root, FILE *out);
 /* Same into a malloc'd NUL-terminated string. */

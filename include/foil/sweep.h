@@ -38,9 +38,11 @@ typedef struct foil_sweep {
     int save_idx;           /* write every adversarial set as an IDX file */
 } foil_sweep;
 
-/* Parses a sweep file (keys name, seed, device, model, data, batch_size, eps,
- * attacks, examples, save_idx at the top level). Sections of other commands
- * (train, explain, report) are left alone; other unknown keys are errors. */
+/* Parses a sweep file: name, seed, device, model, data at the top level, and
+ * batch_size, eps, attacks, examples, save_idx at the top level too or in an
+ * `attack` section (configs shared with foil shift and foil run). Sections of
+ * other commands (train, explain, report) are left alone; other unknown keys
+ * are errors. */
 int foil_sweep_parse(foil_sweep *sw, foil_config *cfg, foil_err *err);
 
 typedef struct foil_sweep_row {
