@@ -54,7 +54,7 @@ void cuda_register_layer_ops(foil_backend *b);   /* conv, pool, dense (cuDNN, cu
 void cuda_register_elementwise_ops(foil_backend *b); /* relu, dropout, loss, optim, gather */
 void cuda_register_attack_ops(foil_backend *b);
 void cuda_register_explain_ops(foil_backend *b);
-/* Frees the conv plans (cuda/conv.cu). */
+/* Frees the conv plans (cuda/conv_plan.cu). */
 void cuda_conv_plans_free(cuda_ctx *ctx);
 
 #ifdef __cplusplus

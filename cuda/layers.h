@@ -1,0 +1,42 @@
+/* Private to the CUDA layer ops (conv_plan.cu, conv.cu, layers.cu): the conv
+ * plan cache and the entry points layers.cu registers. */
+#ifndef FOIL_CUDA_LAYERS_H
+#define FOIL_CUDA_LAYERS_H
+
+#include "cuda_common.h"
+
+#define LAYER_THREADS 256u /* threads per block for the layer kernels */
+
+/* The cached plan for this shape in the current precision mode, made (or its
+ * algorithms re-chosen after a TF32 switch) on first use. The pointer is valid
+ * until the next call (the cache may grow). */
+int cuda_conv_plan_get(foil_backend *b, const foil_conv_shape *cs, cuda_conv_plan **out);
+
+/* Whether cuDNN runs on an explicitly zero-padded copy of the input (ctx->pad_buf)
+ * because the padding is not symmetric. Then the padded tensor is
+ * (n, c, h + pad_h + pad_b, w + pad_w + pad_r) and cuDNN pads nothing; pad_b and
+ * pad_r may be negative (rows no window reads are cropped). Otherwise pad_b ==
+ * pad_h and pad_r == pad_w: a padded plan always differs in one of them, since
+ * equal padding on both sides is exactly what cuDNN does itself. */
+static inline int cuda_conv_plan_padded(const cuda_conv_plan *p) {
+    return p->pad_b != p->shape.pad_h || p->pad_r != p->shape.pad_w;
+}
+
+/* conv.cu */
+int cuda_conv2d_fwd(foil_backend *b, float *out, const float *in, const float *w,
+                    const float *bias, const foil_conv_shape *cs);
+int cuda_conv2d_bwd_data(foil_backend *b, float *din, const float *dout, const float *w,
+                         const foil_conv_shape *cs);
+int cuda_conv2d_bwd_filter(foil_backend *b, float *dw, float *dbias, const float *dout,
+                           const float *in, const foil_conv_shape *cs);
+
+/* End of an op made of library calls (cuDNN, cuBLAS), which LAUNCH_CHECK does
+ * not see: in debug mode (FOIL_CUDA_SYNC=1) synchronise so that an
+ * asynchronous failure is reported by the op that caused it. */
+static inline int cuda_layer_op_done(foil_backend *b) {
+    cuda_ctx *ctx = cuda_ctx_of(b);
+    if (ctx->debug_sync) CUDA_CHECK(b, cudaStreamSynchronize(ctx->stream));
+    return 0;
+}
+
+#endif
