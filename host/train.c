@@ -10,6 +10,7 @@
 #include "foil/checkpoint.h"
 #include "foil/philox.h"
 #include "foil/train.h"
+#include "train_state.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -91,8 +92,6 @@ static void shuffle(int32_t *perm, int n, uint64_t seed, int epoch) {
     }
 }
 
-#include "train_state.h"
-
 typedef struct step_bufs {
     int32_t *perm_host, *perm;  /* (n) */
     float *x;                   /* (batch, row) */
@@ -162,7 +161,7 @@ static int evaluate(foil_net *net, const foil_device_data *test, int32_t *pred, 
 }
 
 static int run_epoch(foil_net *net, train_state *ts, step_bufs *s, const foil_recipe *r,
-                     const foil_device_data *train, int epoch, double t_start, int epochs_left,
+                     const foil_device_data *train, int epoch, int epochs_left,
                      const foil_train_options *opt, double *mean_loss, foil_err *err) {
     double lr = r->lr * pow(r->lr_decay, (double)((epoch - 1) / r->lr_decay_epochs));
     const int steps = (train->n + r->batch_size - 1) / r->batch_size;
@@ -185,7 +184,6 @@ static int run_epoch(foil_net *net, train_state *ts, step_bufs *s, const foil_re
             foil_train_event ev = {.epoch = epoch, .epochs = r->epochs, .step = step + 1,
                                    .steps = steps, .loss = *mean_loss, .images_per_s = ips,
                                    .eta_s = total_left / ips};
-            (void)t_start;
             opt->progress(opt->progress_user, &ev);
         }
     }
@@ -211,7 +209,7 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
     double t0 = now_s();
     for (int epoch = ts.epoch + 1; epoch <= r->epochs; epoch++) {
         double te = now_s(), loss = 0.0, acc;
-        if (run_epoch(net, &ts, &s, r, train, epoch, t0, r->epochs - epoch, opt, &loss, err))
+        if (run_epoch(net, &ts, &s, r, train, epoch, r->epochs - epoch, opt, &loss, err))
             goto done;
         double t_train = now_s() - te;
         if (evaluate(net, test, pred, &acc, err)) goto done;

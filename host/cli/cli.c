@@ -79,3 +79,24 @@ foil_backend *cli_backend_create(const char *device, foil_err *err) {
     if (b && notice.msg[0]) fprintf(stderr, "foil: note: %s\n", notice.msg);
     return b;
 }
+
+int cli_override(foil_config *cfg, const char *key, const char *value, foil_err *err) {
+    if (!value) return 0;
+    char buf[2200];
+    if (snprintf(buf, sizeof buf, "%s=%s", key, value) >= (int)sizeof buf)
+        return foil_fail(err, "%s: value too long", key);
+    return foil_config_override(cfg, buf, err);
+}
+
+int cli_apply_common(foil_config *cfg, const cli_common *c, const char *model,
+                     const char *limit_key, foil_err *err) {
+    const char *data = c->data ? c->data : getenv("FOIL_DATA");
+    char limit[32];
+    snprintf(limit, sizeof limit, "%d", c->limit);
+    return cli_override(cfg, "model", model, err) ||
+                   cli_override(cfg, "data.dir", data && *data ? data : NULL, err) ||
+                   cli_override(cfg, "device", c->device, err) ||
+                   cli_override(cfg, limit_key, c->limit ? limit : NULL, err)
+               ? -1
+               : 0;
+}

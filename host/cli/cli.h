@@ -2,6 +2,7 @@
 #ifndef FOIL_CLI_H
 #define FOIL_CLI_H
 
+#include "foil/config.h"
 #include "foil/error.h"
 
 /* Common options every command takes. */
@@ -18,6 +19,15 @@ int cli_common_option(cli_common *c, int argc, char **argv, int *i, foil_err *er
 
 /* The value following argv[*i], or an error naming the option. */
 int cli_value(int argc, char **argv, int *i, const char **out, foil_err *err);
+
+/* Applies "key=value" to the config (nothing when value is NULL). */
+int cli_override(foil_config *cfg, const char *key, const char *value, foil_err *err);
+
+/* The overrides every command that reads a config shares: model=MODEL (when
+ * given), data.dir from --data or $FOIL_DATA, device from --device, and
+ * <limit_key>=N from --limit. */
+int cli_apply_common(foil_config *cfg, const cli_common *c, const char *model,
+                     const char *limit_key, foil_err *err);
 
 /* The data folder: --data, else $FOIL_DATA, else fallback. */
 const char *cli_data_dir(const cli_common *c, const char *fallback);

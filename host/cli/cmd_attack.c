@@ -79,26 +79,11 @@ static int parse_args(attack_args *a, foil_config *cfg, int argc, char **argv, f
     if (one_off(a, name, steps, step, rs, err)) return -1;
     char buf[1200];
     if (a->one_off && foil_config_override(cfg, a->one_off, err)) return -1;
-    if (eps) {
-        snprintf(buf, sizeof buf, "eps=[%s]", eps);
-        if (foil_config_override(cfg, buf, err)) return -1;
-    }
+    snprintf(buf, sizeof buf, "[%s]", eps ? eps : "");
+    if (cli_override(cfg, "eps", eps ? buf : NULL, err)) return -1;
     for (int i = 0; i < nover; i++)
         if (foil_config_override(cfg, over[i], err)) return -1;
-    const char *data = a->common.data ? a->common.data : getenv("FOIL_DATA");
-    const char *kv[4][2] = {{"model", a->model}, {"data.dir", data && *data ? data : NULL},
-                            {"device", a->common.device}, {"data.test_limit", NULL}};
-    char limit[32];
-    if (a->common.limit) {
-        snprintf(limit, sizeof limit, "%d", a->common.limit);
-        kv[3][1] = limit;
-    }
-    for (int i = 0; i < 4; i++) {
-        if (!kv[i][1]) continue;
-        snprintf(buf, sizeof buf, "%s=%s", kv[i][0], kv[i][1]);
-        if (foil_config_override(cfg, buf, err)) return -1;
-    }
-    return 0;
+    return cli_apply_common(cfg, &a->common, a->model, "data.test_limit", err);
 }
 
 static int write_outputs(const foil_sweep_row *rows, int n, const char *outdir, foil_err *err) {

@@ -75,13 +75,6 @@ static int indices_list(char *out, size_t cap, const char *v, foil_err *err) {
     return 0;
 }
 
-static int apply(foil_config *cfg, const char *key, const char *value, foil_err *err) {
-    char buf[2200];
-    if (snprintf(buf, sizeof buf, "%s=%s", key, value) >= (int)sizeof buf)
-        return foil_fail(err, "%s: value too long", key);
-    return foil_config_override(cfg, buf, err);
-}
-
 /* Flags and key=value overrides, in command-line order, onto the config. */
 static int apply_args(explain_args *a, foil_config *cfg, int argc, char **argv, foil_err *err) {
     int indices = 0;
@@ -96,7 +89,7 @@ static int apply_args(explain_args *a, foil_config *cfg, int argc, char **argv, 
             if (cli_value(argc, argv, &i, &v, err)) return -1;
             indices |= !strcmp(o, "--indices");
             if (!strcmp(o, "--indices") && indices_list(list, sizeof list, v, err)) return -1;
-            if (apply(cfg, key, !strcmp(o, "--indices") ? list : v, err)) return -1;
+            if (cli_override(cfg, key, !strcmp(o, "--indices") ? list : v, err)) return -1;
         } else if (o[0] != '-' && strchr(o, '=')) {
             if (foil_config_override(cfg, o, err)) return -1;
         } else {
@@ -119,15 +112,7 @@ static int parse_args(explain_args *a, foil_config *cfg, int argc, char **argv, 
                   : foil_config_parse(cfg, "<command line>", "{}", 2, err))
         return -1;
     if (apply_args(a, cfg, argc, argv, err)) return -1;
-    const char *data = a->common.data ? a->common.data : getenv("FOIL_DATA");
-    char limit[32];
-    snprintf(limit, sizeof limit, "%d", a->common.limit);
-    if ((a->model && apply(cfg, "model", a->model, err)) ||
-        (data && *data && apply(cfg, "data.dir", data, err)) ||
-        (a->common.device && apply(cfg, "device", a->common.device, err)) ||
-        (a->common.limit && apply(cfg, "explain.images", limit, err)))
-        return -1;
-    return 0;
+    return cli_apply_common(cfg, &a->common, a->model, "explain.images", err);
 }
 
 /* Writes and prints the resolved config, then checks what the config needs. */

@@ -55,18 +55,7 @@ static int parse_args(shift_args *a, foil_config *cfg, int argc, char **argv, fo
     if (foil_config_load(cfg, a->config, err)) return -1;
     for (int i = 0; i < nover; i++)
         if (foil_config_override(cfg, over[i], err)) return -1;
-    const char *data = a->common.data ? a->common.data : getenv("FOIL_DATA");
-    char buf[1200], limit[32];
-    snprintf(limit, sizeof limit, "%d", a->common.limit);
-    const char *kv[4][2] = {{"model", a->model}, {"data.dir", data && *data ? data : NULL},
-                            {"device", a->common.device},
-                            {"explain.images", a->common.limit ? limit : NULL}};
-    for (int i = 0; i < 4; i++) {
-        if (!kv[i][1]) continue;
-        snprintf(buf, sizeof buf, "%s=%s", kv[i][0], kv[i][1]);
-        if (foil_config_override(cfg, buf, err)) return -1;
-    }
-    return 0;
+    return cli_apply_common(cfg, &a->common, a->model, "explain.images", err);
 }
 
 /* The images: explain.images as a count (first N) or a list. */
