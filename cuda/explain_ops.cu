@@ -1,4 +1,239 @@
-/* CUDA explain ops: not written yet (issue 5/6). */
-#include "cuda_common.h"
+/* CUDA explanation ops: the explained output and its gradient with respect to
+ * the logits, Integrated Gradients path points and accumulation, Gaussian
+ * noise (baselines, SmoothGrad) and row sums. Same math, order of summation
+ * within an element and Philox streams as host/backend_cpu_explain.c. Layout
+ * as in ggml: kernels, launchers, op entry points.
+ *
+ * A target outside [0, classes) makes that row's value and dlogits NaN; in
+ * debug-sync mode (FOIL_CUDA_SYNC=1) the op also returns -1 with the CPU's
+ * message (see the top of elementwise_ops.cu for why only then).
+ *
+ * Where the CPU computes a*b + c in float, the kernels use __fmul_rn /
+ * __fadd_rn so that nvcc does not contract it to an fma (see attack_ops.cu). */
+#include <math.h>
 
-extern "C" void cuda_register_explain_ops(foil_backend *b) { (void)b; }
+#include "cuda_common.h"
+#include "foil/philox.h"
+
+#define EX_THREADS 256u              /* threads per block; block_sum assumes exactly this */
+#define EX_WARPS (EX_THREADS / 32u)  /* rows per block in the warp-per-row kernel */
+#define FULL_MASK 0xFFFFFFFFu
+
+/* elementwise_ops.cu: debug-mode validation of class indices */
+int cuda_label_check_begin(foil_backend *b, unsigned **bad_row);
+int cuda_label_check_end(foil_backend *b, const unsigned *bad_row, const int32_t *labels,
+                         const char *op, const char *what, int classes);
+
+/* ---- kernels ------------------------------------------------------------- */
+
+/* Fixed-order reductions (copies of those in elementwise_ops.cu and
+ * attack_ops.cu: device code is not linked across .cu files without -rdc). */
+static __device__ float warp_max(float v) {
+    for (int off = 16; off > 0; off >>= 1) {
+        float o = __shfl_xor_sync(FULL_MASK, v, off);
+        v = o > v ? o : v;
+    }
+    return v;
+}
+
+static __device__ double warp_sum(double v) {
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(FULL_MASK, v, off);
+    return v;
+}
+
+template <unsigned THREADS>
+static __device__ double block_sum(double v, double *buf) {
+    static_assert((THREADS & (THREADS - 1)) == 0, "THREADS must be a power of two");
+    const unsigned t = threadIdx.x;
+    buf[t] = v;
+    __syncthreads();
+    for (unsigned s = THREADS / 2; s > 0; s >>= 1) {
+        if (t < s) buf[t] += buf[t + s];
+        __syncthreads();
+    }
+    double total = buf[0];
+    __syncthreads();
+    return total;
+}
+
+/* One warp per row, lanes over the classes. logits, dlogits (n, classes) (dlogits
+ * may be NULL); value, target (n). The softmax denominator is in double. */
+static __global__ void k_target_output(float *value, float *dlogits, const float *logits,
+                                       const int32_t *target, int n, int classes, int prob,
+                                       unsigned *bad_row) {
+    const int lane = (int)(threadIdx.x & 31u);
+    const int64_t stride = (int64_t)gridDim.x * EX_WARPS;
+    for (int64_t i = (int64_t)blockIdx.x * EX_WARPS + threadIdx.x / 32u; i < n; i += stride) {
+        const float *z = logits + (size_t)i * classes;
+        float *d = dlogits ? dlogits + (size_t)i * classes : NULL;
+        const int t = target[i];
+        if (t < 0 || t >= classes) {
+            if (lane == 0) {
+                value[i] = NAN;
+                if (bad_row) atomicMin(bad_row, (unsigned)i);
+            }
+            for (int j = lane; d && j < classes; j += 32) d[j] = NAN;
+            continue;
+        }
+        if (!prob) { /* the logit itself: dF/dz = onehot */
+            if (lane == 0) value[i] = z[t];
+            for (int j = lane; d && j < classes; j += 32) d[j] = j == t ? 1.0f : 0.0f;
+            continue;
+        }
+        float mx = -INFINITY;
+        for (int j = lane; j < classes; j += 32) mx = z[j] > mx ? z[j] : mx;
+        mx = warp_max(mx);
+        double sum = 0.0;
+        for (int j = lane; j < classes; j += 32) sum += exp((double)(z[j] - mx));
+        sum = warp_sum(sum);
+        const double pt = exp((double)(z[t] - mx)) / sum;
+        if (lane == 0) value[i] = (float)pt;
+        for (int j = lane; d && j < classes; j += 32) { /* d p_t / d z_j = p_t (onehot - p_j) */
+            double pj = exp((double)(z[j] - mx)) / sum;
+            d[j] = (float)(pt * ((j == t ? 1.0 : 0.0) - pj));
+        }
+    }
+}
+
+/* One block per output row r = i*m + k. xs (n*m, row); x, base (n, row); alpha (m). */
+static __global__ void k_ig_interp(float *xs, const float *x, const float *base,
+                                   const float *alpha, int n, int m, size_t row) {
+    const int64_t rows = (int64_t)n * m;
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const int64_t i = r / m;
+        const float a = alpha[r % m];
+        const float *xi = x + (size_t)i * row, *bi = base + (size_t)i * row;
+        float *out = xs + (size_t)r * row;
+        for (size_t j = threadIdx.x; j < row; j += blockDim.x)
+            out[j] = __fadd_rn(bi[j], __fmul_rn(a, __fsub_rn(xi[j], bi[j])));
+    }
+}
+
+/* One block per sample i, threads over the row; each element sums its m path
+ * points in order, in double, as the CPU. attr (n, row); grads (n*m, row); w (m).
+ * Reads of grads[(i*m + k)*row + j] are coalesced across the threads. */
+static __global__ void k_ig_accumulate(float *attr, const float *grads, const float *w, int n,
+                                       int m, size_t row) {
+    for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
+        float *a = attr + (size_t)i * row;
+        const float *g = grads + (size_t)i * m * row;
+        for (size_t j = threadIdx.x; j < row; j += blockDim.x) {
+            double s = 0.0;
+            for (int k = 0; k < m; k++) s += (double)w[k] * g[(size_t)k * row + j];
+            a[j] = (float)((double)a[j] + s);
+        }
+    }
+}
+
+/* out, x (n, row); row i draws from stream (seed, NOISE, draw<<32 | first+i). */
+static __global__ void k_gaussian_noise(float *out, const float *x, float sigma, uint64_t seed,
+                                        uint64_t draw, int64_t first, int n, size_t row) {
+    for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
+        const uint64_t stream = FOIL_STREAM(FOIL_RNG_NOISE, (draw << 32) | (uint64_t)(first + i));
+        const float *xi = x + (size_t)i * row;
+        float *o = out + (size_t)i * row;
+        for (size_t j = threadIdx.x; j < row; j += blockDim.x)
+            o[j] = __fadd_rn(xi[j], __fmul_rn(sigma, foil_rng_normal(seed, stream, j)));
+    }
+}
+
+/* One block per row, double accumulation, fixed-order tree. out (n); x (n, row). */
+static __global__ void k_row_sum(float *out, const float *x, int n, size_t row) {
+    __shared__ double buf[EX_THREADS];
+    for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
+        const float *xi = x + (size_t)i * row;
+        double s = 0.0;
+        for (size_t j = threadIdx.x; j < row; j += blockDim.x) s += xi[j];
+        s = block_sum<EX_THREADS>(s, buf);
+        if (threadIdx.x == 0) out[i] = (float)s;
+    }
+}
+
+/* ---- launchers (launch only; the entry point checks) --------------------- */
+
+static void launch_target_output(cudaStream_t s, float *value, float *dlogits,
+                                 const float *logits, const int32_t *target, int n, int classes,
+                                 foil_target_mode mode, unsigned *bad_row) {
+    k_target_output<<<cuda_blocks((size_t)n, EX_WARPS), EX_THREADS, 0, s>>>(
+        value, dlogits, logits, target, n, classes, mode == FOIL_TARGET_PROB, bad_row);
+}
+
+static void launch_ig_interp(cudaStream_t s, float *xs, const float *x, const float *base,
+                             const float *alpha, int n, int m, size_t row) {
+    k_ig_interp<<<cuda_blocks((size_t)n * (size_t)m, 1u), EX_THREADS, 0, s>>>(xs, x, base, alpha,
+                                                                            n, m, row);
+}
+
+static void launch_ig_accumulate(cudaStream_t s, float *attr, const float *grads,
+                                 const float *w, int n, int m, size_t row) {
+    k_ig_accumulate<<<cuda_blocks((size_t)n, 1u), EX_THREADS, 0, s>>>(attr, grads, w, n, m, row);
+}
+
+static void launch_gaussian_noise(cudaStream_t s, float *out, const float *x, float sigma,
+                                  uint64_t seed, uint64_t draw, int64_t first, int n,
+                                  size_t row) {
+    k_gaussian_noise<<<cuda_blocks((size_t)n, 1u), EX_THREADS, 0, s>>>(out, x, sigma, seed, draw,
+                                                                       first, n, row);
+}
+
+static void launch_row_sum(cudaStream_t s, float *out, const float *x, int n, size_t row) {
+    k_row_sum<<<cuda_blocks((size_t)n, 1u), EX_THREADS, 0, s>>>(out, x, n, row);
+}
+
+/* ---- op entry points ----------------------------------------------------- */
+
+static cudaStream_t stream_of(foil_backend *b) { return cuda_ctx_of(b)->stream; }
+
+static int cuda_target_output(foil_backend *b, float *value, float *dlogits,
+                              const float *logits, const int32_t *target, int n, int classes,
+                              foil_target_mode mode) {
+    if (n <= 0) return 0;
+    if (classes <= 0)
+        return foil_fail(&b->err, "target_output: %d classes (must be positive)", classes);
+    unsigned *bad_row;
+    if (cuda_label_check_begin(b, &bad_row)) return -1;
+    launch_target_output(stream_of(b), value, dlogits, logits, target, n, classes, mode,
+                         bad_row);
+    LAUNCH_CHECK(b, "target_output");
+    return cuda_label_check_end(b, bad_row, target, "target_output", "target", classes);
+}
+
+static int cuda_ig_interp(foil_backend *b, float *xs, const float *x, const float *base,
+                          const float *alpha, int n, int m, size_t row) {
+    if (n <= 0 || m <= 0 || !row) return 0;
+    launch_ig_interp(stream_of(b), xs, x, base, alpha, n, m, row);
+    LAUNCH_CHECK(b, "ig_interp");
+    return 0;
+}
+
+static int cuda_ig_accumulate(foil_backend *b, float *attr, const float *grads, const float *w,
+                              int n, int m, size_t row) {
+    if (n <= 0 || !row) return 0;
+    if (m < 0) m = 0; /* the CPU adds nothing then */
+    launch_ig_accumulate(stream_of(b), attr, grads, w, n, m, row);
+    LAUNCH_CHECK(b, "ig_accumulate");
+    return 0;
+}
+
+static int cuda_gaussian_noise(foil_backend *b, float *out, const float *x, float sigma,
+                               uint64_t seed, uint64_t draw, int64_t first, int n, size_t row) {
+    if (n <= 0 || !row) return 0;
+    launch_gaussian_noise(stream_of(b), out, x, sigma, seed, draw, first, n, row);
+    LAUNCH_CHECK(b, "gaussian_noise");
+    return 0;
+}
+
+static int cuda_row_sum(foil_backend *b, float *out, const float *x, int n, size_t row) {
+    if (n <= 0) return 0;
+    launch_row_sum(stream_of(b), out, x, n, row); /* row 0: sums of nothing, 0 */
+    LAUNCH_CHECK(b, "row_sum");
+    return 0;
+}
+
+extern "C" void cuda_register_explain_ops(foil_backend *b) {
+    b->target_output = cuda_target_output;
+    b->ig_interp = cuda_ig_interp;
+    b->ig_accumulate = cuda_ig_accumulate;
+    b->gaussian_noise = cuda_gaussian_noise;
+    b->row_sum = cuda_row_sum;
+}
