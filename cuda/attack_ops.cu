@@ -16,29 +16,12 @@
 #include <math.h>
 
 #include "cuda_common.h"
+#include "reduce.cuh"
 #include "foil/elementwise.h"
 
 #define AT_THREADS 256u /* threads per block; block_sum assumes exactly this */
 
 /* ---- kernels ------------------------------------------------------------- */
-
-/* Sum of v over the block (blockDim.x == THREADS) in a fixed order; every
- * thread gets the total. buf: THREADS doubles of shared memory. (A copy lives
- * in explain_ops.cu: device code is not linked across .cu files without -rdc.) */
-template <unsigned THREADS>
-static __device__ double block_sum(double v, double *buf) {
-    static_assert((THREADS & (THREADS - 1)) == 0, "THREADS must be a power of two");
-    const unsigned t = threadIdx.x;
-    buf[t] = v;
-    __syncthreads();
-    for (unsigned s = THREADS / 2; s > 0; s >>= 1) {
-        if (t < s) buf[t] += buf[t + s];
-        __syncthreads();
-    }
-    double total = buf[0];
-    __syncthreads(); /* buf is free for the next call */
-    return total;
-}
 
 /* One thread per row: classes is small (10), and a sequential scan gives the
  * CPU's tie rule (the first maximum wins) trivially. logits (n, classes). */

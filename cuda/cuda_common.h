@@ -59,6 +59,14 @@ void cuda_conv_plans_free(cuda_ctx *ctx);
 
 #ifdef __cplusplus
 }
+
+/* Debug-mode validation of class indices (cuda/elementwise_ops.cu; C++
+ * linkage): begin hands out a device flag (NULL outside FOIL_CUDA_SYNC mode)
+ * that kernels lower to the first bad row; end turns it into the CPU
+ * backend's message. */
+int cuda_label_check_begin(foil_backend *b, unsigned **bad_row);
+int cuda_label_check_end(foil_backend *b, const unsigned *bad_row, const int32_t *labels,
+                         const char *op, const char *what, int classes);
 #endif
 
 static inline cuda_ctx *cuda_ctx_of(foil_backend *b) { return (cuda_ctx *)b->ctx; }

@@ -18,11 +18,11 @@
 #include <math.h>
 
 #include "cuda_common.h"
+#include "reduce.cuh"
 #include "foil/elementwise.h"
 
 #define EW_THREADS 256u               /* threads per block (8 warps) */
 #define EW_WARPS (EW_THREADS / 32u)   /* rows per block in the warp-per-row kernels */
-#define FULL_MASK 0xFFFFFFFFu
 
 /* Grid-stride loop over n elements. */
 #define GRID_STRIDE(i, n)                                                      \
@@ -55,21 +55,6 @@ static __global__ void k_dropout_fwd(float *out, float *mask, const float *in, f
 
 static __global__ void k_mul(float *out, const float *x, const float *y, size_t n) {
     GRID_STRIDE(i, n) out[i] = x[i] * y[i];
-}
-
-/* Butterfly reductions over a warp: every lane ends with the same value, and
- * the order of the additions is fixed, so results are identical run to run. */
-static __device__ float warp_max(float v) {
-    for (int off = 16; off > 0; off >>= 1) {
-        float o = __shfl_xor_sync(FULL_MASK, v, off);
-        v = o > v ? o : v;
-    }
-    return v;
-}
-
-static __device__ double warp_sum(double v) {
-    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(FULL_MASK, v, off);
-    return v;
 }
 
 /* One warp per row (classes is 10 for MNIST: a block per row would idle 246

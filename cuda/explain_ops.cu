@@ -13,48 +13,13 @@
 #include <math.h>
 
 #include "cuda_common.h"
+#include "reduce.cuh"
 #include "foil/philox.h"
 
 #define EX_THREADS 256u              /* threads per block; block_sum assumes exactly this */
 #define EX_WARPS (EX_THREADS / 32u)  /* rows per block in the warp-per-row kernel */
-#define FULL_MASK 0xFFFFFFFFu
-
-/* elementwise_ops.cu: debug-mode validation of class indices */
-int cuda_label_check_begin(foil_backend *b, unsigned **bad_row);
-int cuda_label_check_end(foil_backend *b, const unsigned *bad_row, const int32_t *labels,
-                         const char *op, const char *what, int classes);
 
 /* ---- kernels ------------------------------------------------------------- */
-
-/* Fixed-order reductions (copies of those in elementwise_ops.cu and
- * attack_ops.cu: device code is not linked across .cu files without -rdc). */
-static __device__ float warp_max(float v) {
-    for (int off = 16; off > 0; off >>= 1) {
-        float o = __shfl_xor_sync(FULL_MASK, v, off);
-        v = o > v ? o : v;
-    }
-    return v;
-}
-
-static __device__ double warp_sum(double v) {
-    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(FULL_MASK, v, off);
-    return v;
-}
-
-template <unsigned THREADS>
-static __device__ double block_sum(double v, double *buf) {
-    static_assert((THREADS & (THREADS - 1)) == 0, "THREADS must be a power of two");
-    const unsigned t = threadIdx.x;
-    buf[t] = v;
-    __syncthreads();
-    for (unsigned s = THREADS / 2; s > 0; s >>= 1) {
-        if (t < s) buf[t] += buf[t + s];
-        __syncthreads();
-    }
-    double total = buf[0];
-    __syncthreads();
-    return total;
-}
 
 /* One warp per row, lanes over the classes. logits, dlogits (n, classes) (dlogits
  * may be NULL); value, target (n). The softmax denominator is in double. */
