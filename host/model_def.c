@@ -1,10 +1,10 @@
 /* Model definitions: YAML <-> foil_model_def. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "foil/model.h"
+#include "foil/strbuf.h"
 
 static const char *const LAYER_NAMES[] = {"conv2d", "maxpool", "relu", "flatten", "dense",
                                           "dropout", NULL};
@@ -172,61 +172,33 @@ int foil_model_def_load(foil_model_def *def, const char *path, foil_err *err) {
     return rc;
 }
 
-static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...) FOIL_PRINTF(4, 5);
-static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char line[256];
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (n < 0 || !*buf) return;
-    if (*len + (size_t)n + 1 > *cap) {
-        size_t ncap = (*cap + (size_t)n + 1) * 2;
-        char *p = realloc(*buf, ncap);
-        if (!p) {
-            free(*buf);
-            *buf = NULL;
-            return;
-        }
-        *buf = p;
-        *cap = ncap;
-    }
-    memcpy(*buf + *len, line, (size_t)n + 1);
-    *len += (size_t)n;
-}
-
 char *foil_model_def_to_yaml(const foil_model_def *def) {
-    size_t len = 0, cap = 1024;
-    char *s = malloc(cap);
-    if (!s) return NULL;
-    s[0] = 0;
-    append(&s, &len, &cap, "name: \"%s\"\ninput: [%d, %d, %d]\nclasses: %d\nlayers:\n", def->name,
-           def->in_c, def->in_h, def->in_w, def->classes);
+    foil_strbuf sb = {0}, *s = &sb;
+    foil_sb_put(s, "name: \"%s\"\ninput: [%d, %d, %d]\nclasses: %d\nlayers:\n", def->name,
+                def->in_c, def->in_h, def->in_w, def->classes);
     for (int i = 0; i < def->nlayers; i++) {
         const foil_layer_def *l = &def->layers[i];
         switch (l->kind) {
         case FOIL_LAYER_CONV2D:
-            append(&s, &len, &cap,
-                   "  - conv2d: {filters: %d, kernel: [%d, %d], stride: [%d, %d], padding: ",
-                   l->filters, l->kernel_h, l->kernel_w, l->stride_h, l->stride_w);
+            foil_sb_put(s, "  - conv2d: {filters: %d, kernel: [%d, %d], stride: [%d, %d], padding: ",
+                        l->filters, l->kernel_h, l->kernel_w, l->stride_h, l->stride_w);
             if (l->pad_mode == FOIL_PAD_EXPLICIT)
-                append(&s, &len, &cap, "[%d, %d]}\n", l->pad_h, l->pad_w);
+                foil_sb_put(s, "[%d, %d]}\n", l->pad_h, l->pad_w);
             else
-                append(&s, &len, &cap, "%s}\n", l->pad_mode == FOIL_PAD_SAME ? "same" : "valid");
+                foil_sb_put(s, "%s}\n", l->pad_mode == FOIL_PAD_SAME ? "same" : "valid");
             break;
         case FOIL_LAYER_MAXPOOL:
-            append(&s, &len, &cap, "  - maxpool: {size: %d, stride: %d}\n", l->pool,
-                   l->pool_stride);
+            foil_sb_put(s, "  - maxpool: {size: %d, stride: %d}\n", l->pool, l->pool_stride);
             break;
         case FOIL_LAYER_DENSE:
-            append(&s, &len, &cap, "  - dense: {units: %d}\n", l->units);
+            foil_sb_put(s, "  - dense: {units: %d}\n", l->units);
             break;
         case FOIL_LAYER_DROPOUT:
-            append(&s, &len, &cap, "  - dropout: {rate: %.9g}\n", (double)l->rate);
+            foil_sb_put(s, "  - dropout: {rate: %.9g}\n", (double)l->rate);
             break;
         default:
-            append(&s, &len, &cap, "  - %s\n", LAYER_NAMES[l->kind]);
+            foil_sb_put(s, "  - %s\n", LAYER_NAMES[l->kind]);
         }
     }
-    return s;
+    return foil_sb_take(s);
 }

@@ -68,6 +68,7 @@ void sweep_state_free(sweep_state *st, foil_backend *b) {
     free(st->logits_host);
     free(st->examples_adv);
     free(st->all_adv);
+    foil_sb_free(&st->index);
     memset(st, 0, sizeof *st);
 }
 

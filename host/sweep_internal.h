@@ -2,6 +2,7 @@
 #ifndef FOIL_SWEEP_INTERNAL_H
 #define FOIL_SWEEP_INTERNAL_H
 
+#include "foil/strbuf.h"
 #include "foil/sweep.h"
 
 typedef struct sweep_state {
@@ -16,8 +17,7 @@ typedef struct sweep_state {
     float *logits_host;      /* (batch, classes) */
     float *examples_adv;     /* (nexamples, row) adversarial example images */
     float *all_adv;          /* (n, row) when save_idx */
-    char *index_csv;         /* examples/index.csv being built */
-    size_t index_len, index_cap;
+    foil_strbuf index;       /* examples/index.csv being built */
 } sweep_state;
 
 int sweep_state_init(sweep_state *st, const foil_sweep *sw, const foil_sweep_io *io,

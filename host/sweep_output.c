@@ -3,7 +3,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,26 +18,6 @@
 static int ensure_dir(const char *path, foil_err *err) {
     if (mkdir(path, 0755) != 0 && errno != EEXIST)
         return foil_fail(err, "%s: cannot create folder: %s", path, strerror(errno));
-    return 0;
-}
-
-static int append(sweep_state *st, const char *fmt, ...) FOIL_PRINTF(2, 3);
-static int append(sweep_state *st, const char *fmt, ...) {
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof line) return -1;
-    if (st->index_len + (size_t)n + 1 > st->index_cap) {
-        size_t cap = (st->index_cap + (size_t)n + 1) * 2;
-        char *p = realloc(st->index_csv, cap);
-        if (!p) return -1;
-        st->index_csv = p;
-        st->index_cap = cap;
-    }
-    memcpy(st->index_csv + st->index_len, line, (size_t)n + 1);
-    st->index_len += (size_t)n;
     return 0;
 }
 
@@ -73,8 +52,8 @@ int sweep_save_examples(sweep_state *st, const foil_sweep *sw, const foil_sweep_
         foil_image_draw_gray(&img, 2 * GAP + w * SCALE, y, xa, h, w, SCALE);
         foil_image_draw_diverging(&img, 3 * GAP + 2 * w * SCALE, y, delta, h, w, SCALE, limit);
         int cp = st->clean_pred[idx];
-        rc = append(st, "%s,%s,%.6g,%s,%d,%d,%d,%d,%.4f,%d,%.4f\n", foil_attack_name(r->kind),
-                    r->label, (double)r->eps, file, e, idx, io->test->labels[idx], cp,
+        rc = foil_sb_put(&st->index, "%s,%s,%.6g,%s,%d,%d,%d,%d,%.4f,%d,%.4f\n", foil_attack_name(r->kind),
+                              r->label, (double)r->eps, file, e, idx, io->test->labels[idx], cp,
                     (double)st->clean_prob[(size_t)idx * c + cp], st->adv_pred[idx],
                     (double)st->adv_conf[idx]);
         if (rc) foil_fail(err, "out of memory");
@@ -86,20 +65,18 @@ int sweep_save_examples(sweep_state *st, const foil_sweep *sw, const foil_sweep_
 }
 
 int sweep_write_example_index(sweep_state *st, const foil_sweep_io *io, foil_err *err) {
-    if (!st->index_csv) return 0;
-    static const char HEADER[] = "attack,variant,eps,file,row,index,label,clean_pred,"
-                                 "clean_conf,adv_pred,adv_conf\n";
-    size_t hl = strlen(HEADER);
-    char *text = malloc(hl + st->index_len + 1), path[1200];
-    if (!text) return foil_fail(err, "out of memory");
-    memcpy(text, HEADER, hl);
-    memcpy(text + hl, st->index_csv, st->index_len + 1);
+    if (!st->index.s) return 0;
+    char path[1200];
     snprintf(path, sizeof path, "%s/examples/index.csv", io->outdir);
-    int rc = foil_write_file_atomic(path, text, hl + st->index_len, err);
-    free(text);
-    free(st->index_csv);
-    st->index_csv = NULL;
-    st->index_len = st->index_cap = 0;
+    char *body = foil_sb_take(&st->index);
+    foil_strbuf text = {0};
+    foil_sb_put(&text, "attack,variant,eps,file,row,index,label,clean_pred,clean_conf,adv_pred,"
+                       "adv_conf\n%s", body ? body : "");
+    int rc = !body || text.failed
+                 ? foil_fail(err, "out of memory")
+                 : foil_write_file_atomic(path, text.s, text.len, err);
+    free(body);
+    foil_sb_free(&text);
     return rc;
 }
 

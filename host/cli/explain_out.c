@@ -1,47 +1,23 @@
 /* foil explain outputs: explain.csv, attributions.safetensors, the PNG
  * heatmaps and the Markdown summary. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "explain_run.h"
 #include "foil/checkpoint.h"
 #include "foil/image.h"
+#include "foil/strbuf.h"
 
 #define GAP 4 /* pixels between the panels of a heatmap */
 
-typedef struct text {
-    char *s;
-    size_t len, cap;
-} text;
-
-static int put(text *t, const char *fmt, ...) FOIL_PRINTF(2, 3);
-static int put(text *t, const char *fmt, ...) {
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof line) return -1;
-    if (t->len + (size_t)n + 1 > t->cap) {
-        size_t cap = (t->cap + (size_t)n + 1) * 2;
-        char *p = realloc(t->s, cap);
-        if (!p) return -1;
-        t->s = p, t->cap = cap;
-    }
-    memcpy(t->s + t->len, line, (size_t)n + 1);
-    t->len += (size_t)n;
-    return 0;
-}
-
 static int write_csv(const explain_run *r, foil_err *err) {
-    text t = {0};
-    int bad = put(&t, "index,label,predicted,target,f_x,f_baseline,attr_sum,"
+    foil_strbuf t = {0};
+    int bad = foil_sb_put(&t, "index,label,predicted,target,f_x,f_baseline,attr_sum,"
                       "completeness_delta,relative_delta,steps\n");
     for (int i = 0; i < r->n && !bad; i++) {
         const foil_explain_stats *s = &r->stats[i];
-        bad = put(&t, "%d,%d,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%d\n", r->index[i], r->label[i],
+        bad = foil_sb_put(&t, "%d,%d,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%d\n", r->index[i], r->label[i],
                   r->pred[i], r->target[i], (double)s->f_x, (double)s->f_baseline,
                   (double)s->attr_sum, (double)s->delta, (double)s->rel_delta, s->steps);
     }
@@ -49,7 +25,7 @@ static int write_csv(const explain_run *r, foil_err *err) {
     snprintf(path, sizeof path, "%s/explain.csv", r->outdir);
     int rc = bad ? foil_fail(err, "%s: out of memory", path)
                  : foil_write_file_atomic(path, t.s, t.len, err);
-    free(t.s);
+    foil_sb_free(&t);
     return rc;
 }
 
