@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -372,4 +373,16 @@ void foil_config_skip_sections(foil_node *root, const char *const *sections) {
         foil_node *n = foil_node_get(root, sections[i]);
         if (n) mark_subtree_used(n->child);
     }
+}
+
+int foil_cfg_device(const foil_config *cfg, char *device, size_t cap, int *tf32, foil_err *err) {
+    static const char *const DEVICES[] = {"auto", "cpu", "cuda", NULL};
+    static const char *const PRECISIONS[] = {"fp32", "tf32", NULL};
+    int dev, prec;
+    if (foil_cfg_enum(cfg, cfg->root, "device", 0, DEVICES, &dev, err) ||
+        foil_cfg_enum(cfg, cfg->root, "precision", 0, PRECISIONS, &prec, err))
+        return -1;
+    snprintf(device, cap, "%s", DEVICES[dev]);
+    *tf32 = prec == 1;
+    return 0;
 }

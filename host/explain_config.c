@@ -26,17 +26,14 @@ static int section(foil_config *cfg, foil_node *parent, const char *path, const 
 }
 
 static int parse_header(foil_explain_config *c, foil_config *cfg, foil_err *err) {
-    static const char *const DEVICES[] = {"auto", "cpu", "cuda", NULL};
     const char *s;
     long v;
-    int dev;
     foil_node *d;
     if (foil_cfg_string(cfg, cfg->root, "name", "explain", &s, err)) return -1;
     snprintf(c->name, sizeof c->name, "%s", s);
     if (foil_cfg_int(cfg, cfg->root, "seed", 0, 0, 0x7FFFFFFFFFFFFFFFL, &v, err)) return -1;
     c->spec.seed = (uint64_t)v;
-    if (foil_cfg_enum(cfg, cfg->root, "device", 0, DEVICES, &dev, err)) return -1;
-    snprintf(c->device, sizeof c->device, "%s", DEVICES[dev]);
+    if (foil_cfg_device(cfg, c->device, sizeof c->device, &c->tf32, err)) return -1;
     if (foil_cfg_string(cfg, cfg->root, "model", "", &s, err)) return -1;
     snprintf(c->model_path, sizeof c->model_path, "%s", s);
     if (section(cfg, cfg->root, "data", "data", "dir=data/raw/mnist", &d, err)) return -1;

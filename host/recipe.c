@@ -89,16 +89,13 @@ static int parse_train(foil_recipe *r, foil_config *cfg, foil_err *err) {
 
 int foil_recipe_parse(foil_recipe *r, foil_config *cfg, foil_err *err) {
     memset(r, 0, sizeof *r);
-    static const char *const DEVICES[] = {"auto", "cpu", "cuda", NULL};
     const char *name;
     long seed;
-    int dev;
     if (foil_cfg_string(cfg, cfg->root, "name", "run", &name, err)) return -1;
     snprintf(r->name, sizeof r->name, "%s", name);
     if (foil_cfg_int(cfg, cfg->root, "seed", 1, 0, 0x7FFFFFFFFFFFFFFFL, &seed, err)) return -1;
     r->seed = (uint64_t)seed;
-    if (foil_cfg_enum(cfg, cfg->root, "device", 0, DEVICES, &dev, err)) return -1;
-    snprintf(r->device, sizeof r->device, "%s", DEVICES[dev]);
+    if (foil_cfg_device(cfg, r->device, sizeof r->device, &r->tf32, err)) return -1;
     if (parse_model(r, cfg, err) || parse_data(r, cfg, err) || parse_train(r, cfg, err))
         return -1;
     foil_config_skip_sections(cfg->root, OTHER_SECTIONS);

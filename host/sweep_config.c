@@ -133,16 +133,13 @@ static int parse_examples(const foil_config *cfg, foil_node *sec, foil_sweep *sw
 }
 
 static int parse_header(foil_sweep *sw, foil_config *cfg, foil_node *sec, foil_err *err) {
-    static const char *const DEVICES[] = {"auto", "cpu", "cuda", NULL};
     const char *s;
     long v;
-    int dev;
     if (foil_cfg_string(cfg, cfg->root, "name", "sweep", &s, err)) return -1;
     snprintf(sw->name, sizeof sw->name, "%s", s);
     if (foil_cfg_int(cfg, cfg->root, "seed", 0, 0, 0x7FFFFFFFFFFFFFFFL, &v, err)) return -1;
     sw->seed = (uint64_t)v;
-    if (foil_cfg_enum(cfg, cfg->root, "device", 0, DEVICES, &dev, err)) return -1;
-    snprintf(sw->device, sizeof sw->device, "%s", DEVICES[dev]);
+    if (foil_cfg_device(cfg, sw->device, sizeof sw->device, &sw->tf32, err)) return -1;
     if (foil_cfg_string(cfg, cfg->root, "model", "", &s, err)) return -1;
     snprintf(sw->model_path, sizeof sw->model_path, "%s", s);
     foil_node *d = foil_node_get(cfg->root, "data");

@@ -29,6 +29,13 @@ int cli_common_option(cli_common *c, int argc, char **argv, int *i, foil_err *er
         }
         return 1;
     }
+    if (strcmp(a, "--precision") == 0) {
+        if (cli_value(argc, argv, i, &v, err)) return -1;
+        if (strcmp(v, "fp32") != 0 && strcmp(v, "tf32") != 0)
+            return foil_fail(err, "--precision: expected fp32 or tf32, got '%s'", v);
+        c->precision = v;
+        return 1;
+    }
     if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
         c->quiet = 1;
         return 1;
@@ -73,10 +80,15 @@ const char *cli_checksums_path(void) {
     return FOIL_SOURCE_DIR "/data/mnist.sha256";
 }
 
-foil_backend *cli_backend_create(const char *device, foil_err *err) {
+foil_backend *cli_backend_create(const char *device, int tf32, foil_err *err) {
     foil_err notice;
     foil_backend *b = foil_backend_create(device, &notice, err);
     if (b && notice.msg[0]) fprintf(stderr, "foil: note: %s\n", notice.msg);
+    if (b && tf32 && b->set_precision(b, 1)) {
+        foil_fail(err, "precision tf32: %s", b->err.msg);
+        b->destroy(b);
+        return NULL;
+    }
     return b;
 }
 
@@ -96,6 +108,7 @@ int cli_apply_common(foil_config *cfg, const cli_common *c, const char *model,
     return cli_override(cfg, "model", model, err) ||
                    cli_override(cfg, "data.dir", data && *data ? data : NULL, err) ||
                    cli_override(cfg, "device", c->device, err) ||
+                   cli_override(cfg, "precision", c->precision, err) ||
                    cli_override(cfg, limit_key, c->limit ? limit : NULL, err)
                ? -1
                : 0;

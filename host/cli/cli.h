@@ -9,6 +9,7 @@
 typedef struct cli_common {
     const char *data;   /* --data DIR (else FOIL_DATA, else the config/default) */
     const char *device; /* --device auto|cpu|cuda */
+    const char *precision; /* --precision fp32|tf32 */
     int limit;          /* --limit N (0: all) */
     int quiet;
 } cli_common;
@@ -24,8 +25,8 @@ int cli_value(int argc, char **argv, int *i, const char **out, foil_err *err);
 int cli_override(foil_config *cfg, const char *key, const char *value, foil_err *err);
 
 /* The overrides every command that reads a config shares: model=MODEL (when
- * given), data.dir from --data or $FOIL_DATA, device from --device, and
- * <limit_key>=N from --limit. */
+ * given), data.dir from --data or $FOIL_DATA, device from --device,
+ * precision from --precision and <limit_key>=N from --limit. */
 int cli_apply_common(foil_config *cfg, const cli_common *c, const char *model,
                      const char *limit_key, foil_err *err);
 
@@ -36,8 +37,8 @@ const char *cli_data_dir(const cli_common *c, const char *fallback);
 int cli_mkdirs(const char *path, foil_err *err);
 
 /* foil_backend_create, printing "foil: note: ..." when auto falls back to
- * the CPU although the CUDA backend is built. */
-struct foil_backend *cli_backend_create(const char *device, foil_err *err);
+ * the CPU although the CUDA backend is built, with TF32 math when tf32. */
+struct foil_backend *cli_backend_create(const char *device, int tf32, foil_err *err);
 
 /* Prints "foil: <msg>" on stderr and returns exit code 1. */
 int cli_error(const foil_err *err);
@@ -51,6 +52,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_attack(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_shift(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #include "foil/train.h"
 
@@ -61,8 +63,8 @@ typedef struct cli_model {
     foil_net net;
 } cli_model;
 
-int cli_model_open(cli_model *cm, const char *path, const char *device, int max_batch,
-                   foil_err *err);
+int cli_model_open(cli_model *cm, const char *path, const char *device, int tf32,
+                   int max_batch, foil_err *err);
 void cli_model_close(cli_model *cm);
 
 /* The test split of a data folder, on the host and on the model's backend. */

@@ -4,13 +4,13 @@
 
 #include "cli.h"
 
-int cli_model_open(cli_model *cm, const char *path, const char *device, int max_batch,
-                   foil_err *err) {
+int cli_model_open(cli_model *cm, const char *path, const char *device, int tf32,
+                   int max_batch, foil_err *err) {
     memset(cm, 0, sizeof *cm);
     float *params;
     if (foil_model_load(path, &cm->model, &params, NULL, NULL, err)) return -1;
     int rc = -1;
-    if (!(cm->b = cli_backend_create(device, err))) goto done;
+    if (!(cm->b = cli_backend_create(device, tf32, err))) goto done;
     if (foil_net_create(&cm->net, &cm->model, cm->b, max_batch, err)) goto done;
     if (cm->b->upload(cm->b, cm->net.params, params, cm->model.nparams * sizeof(float))) {
         foil_fail(err, "%s", cm->b->err.msg);

@@ -117,7 +117,7 @@ static int run(attack_args *a, foil_config *cfg, foil_err *err) {
     if (foil_write_file_atomic(path, resolved, strlen(resolved), err)) goto done;
     if (!a->common.quiet) printf("# resolved config (%s)\n%s\n", path, resolved);
     fflush(stdout);
-    if (cli_model_open(&cm, sw->model_path, sw->device, sw->batch_size, err) ||
+    if (cli_model_open(&cm, sw->model_path, sw->device, sw->tf32, sw->batch_size, err) ||
         cli_testset_load(&ts, &cm, sw->data_dir, sw->test_limit, err))
         goto done;
     foil_sweep_io io = {&cm.net, &ts.ds, &ts.dd, a->outdir, a->common.quiet};

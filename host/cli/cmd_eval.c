@@ -49,7 +49,8 @@ static int parse_args(eval_args *a, int argc, char **argv, foil_err *err) {
 
 static int run(const eval_args *a, cli_model *cm, cli_testset *ts, foil_metrics *mt,
                foil_err *err) {
-    if (cli_model_open(cm, a->model, a->common.device, a->batch, err) ||
+    if (cli_model_open(cm, a->model, a->common.device,
+                       a->common.precision && !strcmp(a->common.precision, "tf32"), a->batch, err) ||
         cli_testset_load(ts, cm, cli_data_dir(&a->common, NULL), a->common.limit, err))
         return -1;
     int32_t *pred = malloc(sizeof(int32_t) * (size_t)ts->ds.n + 1);

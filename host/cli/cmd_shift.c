@@ -111,7 +111,7 @@ static int run(shift_job *j, const shift_args *a, foil_config *cfg, foil_err *er
         points = spec->chunk > 0 && spec->chunk < spec->steps ? spec->chunk : spec->steps;
     if (points * batch > 4096) points = 4096 / batch > 0 ? 4096 / batch : 1;
     int nimages;
-    if (cli_model_open(&j->cm, j->ec.model_path, j->ec.device, batch * points, err) ||
+    if (cli_model_open(&j->cm, j->ec.model_path, j->ec.device, j->ec.tf32, batch * points, err) ||
         cli_testset_load(&j->ts, &j->cm, j->ec.data_dir, j->ec.test_limit, err) ||
         choose_images(&j->ec, j->ts.ds.n, &j->images, &nimages, err))
         return -1;

@@ -10,6 +10,10 @@ static const char USAGE[] =
     "usage: foil <command> [options]\n"
     "\n"
     "commands:\n"
+    "  run CONFIG [-o RUNDIR] [key=value ...]\n"
+    "                 the whole study: train (or reuse), eval, attack sweep, IG,\n"
+    "                 explanation shift; writes RUNDIR/report.html (runs/<name>)\n"
+    "  devices        the backends usable here (cpu, and cuda when a GPU is usable)\n"
     "  data fetch [--from DIR_OR_URL] [--data DIR]\n"
     "                 fetch the four MNIST files into data/raw/mnist (or DIR) and\n"
     "                 verify their SHA-256 (--from or $FOIL_MIRROR: a local folder or\n"
@@ -34,10 +38,26 @@ static const char USAGE[] =
     "  --data DIR     folder with the MNIST-format IDX files (gz or raw);\n"
     "                 default $FOIL_DATA, else the config's data.dir, else data/raw/mnist\n"
     "  --device D     auto, cpu or cuda (default auto)\n"
+    "  --precision P  fp32 or tf32 (TF32 tensor cores for GPU convolutions and\n"
+    "                 GEMMs; default fp32, the CPU is always fp32)\n"
     "  --limit N      use the first N test images\n"
     "  -q, --quiet    no progress output\n"
     "\n"
     "Run 'foil <command> --help' for more.\n";
+
+/* foil devices: the backends this build can use here, one per line. */
+static int cmd_devices(void) {
+    foil_err err = {{0}};
+    printf("cpu\n");
+    foil_backend *b = foil_backend_cuda_create(0, &err);
+    if (!b) {
+        printf("# no cuda: %s\n", err.msg);
+        return 0;
+    }
+    printf("cuda\n");
+    b->destroy(b);
+    return 0;
+}
 
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -55,6 +75,8 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "attack") == 0) return cmd_attack(argc - 1, argv + 1);
     if (strcmp(argv[1], "explain") == 0) return cmd_explain(argc - 1, argv + 1);
     if (strcmp(argv[1], "shift") == 0) return cmd_shift(argc - 1, argv + 1);
+    if (strcmp(argv[1], "run") == 0) return cmd_run(argc - 1, argv + 1);
+    if (strcmp(argv[1], "devices") == 0) return cmd_devices();
     fprintf(stderr, "foil: unknown command '%s' (try foil --help)\n", argv[1]);
     return 2;
 }

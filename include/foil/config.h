@@ -68,6 +68,10 @@ int foil_cfg_string(const foil_config *cfg, foil_node *map, const char *key, con
 /* choices is NULL-terminated; *out is the index. Error lists the choices. */
 int foil_cfg_enum(const foil_config *cfg, foil_node *map, const char *key, int dflt,
                   const char *const *choices, int *out, foil_err *err);
+/* The top-level `device` (auto, cpu, cuda; default auto) and `precision`
+ * (fp32, tf32; default fp32: TF32 tensor-core math for cuDNN convolutions and
+ * cuBLAS GEMMs on the GPU, no effect on the CPU) keys. */
+int foil_cfg_device(const foil_config *cfg, char *device, size_t cap, int *tf32, foil_err *err);
 /* A required key that must exist. */
 int foil_cfg_require(const foil_config *cfg, foil_node *map, const char *key, foil_node **out,
                      foil_err *err);

@@ -138,6 +138,7 @@ int foil_explain_batch(foil_explain_work *w, const foil_explain_spec *s, float *
 typedef struct foil_explain_config {
     char name[64];
     char device[16];
+    int tf32;                /* precision: tf32 */
     char model_path[1024];   /* "" when the config names none (-m gives it) */
     char data_dir[1024];
     int test_limit;

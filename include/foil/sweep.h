@@ -28,6 +28,7 @@ typedef struct foil_sweep {
     char model_path[1024];  /* "" when the command line gives -m */
     char data_dir[1024];
     char device[16];
+    int tf32;               /* precision: tf32 */
     int test_limit;
     int batch_size;
     uint64_t seed;

@@ -26,6 +26,7 @@ typedef struct foil_recipe {
     int lr_decay_epochs;
     uint64_t seed;
     char device[16];        /* auto, cpu, cuda */
+    int tf32;               /* precision: tf32 (GPU only) */
 } foil_recipe;
 
 /* Parses a training recipe from a loaded config (after overrides). Keys that

@@ -1,0 +1,120 @@
+/* foil run: one command from a study config to an HTML report. Shared by
+ * host/cli/cmd_run.c and the host/cli/run_*.c helpers. */
+#ifndef FOIL_CLI_RUN_H
+#define FOIL_CLI_RUN_H
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "explain_run.h"
+#include "foil/report.h"
+#include "foil/sweep.h"
+#include "run_train.h"
+
+
+#define RUN_MAX_OVERRIDES 256
+
+typedef struct run_args {
+    const char *config;   /* the study */
+    const char *rundir;   /* -o; NULL: runs/<name> */
+    const char *over[RUN_MAX_OVERRIDES];
+    int nover;
+    cli_common common;
+} run_args;
+
+/* The `report` section of a study (read by foil run only; the other
+ * commands skip it). */
+typedef struct run_opts {
+    int attack_images;   /* test images the sweep attacks (0: all of data.test_limit) */
+    int grid_eps;        /* eps values per attack shown as example grids */
+    int shift;           /* run the explanation-shift step */
+    double topk;         /* pixel share for the shift's top-k IoU */
+} run_opts;
+
+/* A parsed config and the `model` node it hid (see run_config_derive). */
+typedef struct run_cfg {
+    foil_config cfg;
+    foil_node *hidden;
+} run_cfg;
+
+/* Step results as written by an earlier or this run (RUNDIR/state.json):
+ * {"steps": {"<step>": {"fingerprint", "seconds", "device"}}}. */
+typedef struct run_state {
+    char path[1100];
+    cJSON *root;
+} run_state;
+
+typedef struct run_ctx {
+    run_args a;
+    run_opts o;
+    char rundir[1024];
+    char ckpt[1100];         /* <rundir>/model.safetensors */
+    char ckpt_sha[65];
+    char device[64];         /* backend of the last step that opened one */
+    train_job *train;        /* the parsed recipe */
+    foil_sweep *sweep;       /* attack section, model = ckpt */
+    char *sweep_resolved;
+    explain_run *explain;    /* explain section, model = ckpt */
+    foil_sweep *shift_sweep; /* both sections, for the shift */
+    foil_explain_config *shift_ec;
+    char *shift_resolved;
+    run_state st;
+    foil_report *report;     /* step timings gathered on the way */
+} run_ctx;
+
+/* host/cli/run_config.c */
+int run_config_load(run_cfg *rc, const run_args *a, foil_err *err);
+/* Loads the study again with `model` pointing at the checkpoint (an inline
+ * definition is set aside, keeping its place) and, when test_limit > 0,
+ * data.test_limit set to it. */
+int run_config_derive(run_cfg *rc, const run_args *a, const char *ckpt, int test_limit,
+                      foil_err *err);
+void run_config_free(run_cfg *rc);
+int run_opts_parse(run_opts *o, const run_args *a, foil_err *err);
+/* Parses every section (errors before any work) into ctx. */
+int run_prepare(run_ctx *c, foil_err *err);
+void run_prepared_free(run_ctx *c);
+
+/* host/cli/run_state.c */
+int run_state_load(run_state *s, const char *rundir, foil_err *err);
+int run_state_matches(const run_state *s, const char *step, const char *fingerprint);
+double run_state_seconds(const run_state *s, const char *step);
+const char *run_state_device(const run_state *s);
+int run_state_forget(run_state *s, const char *step, foil_err *err);
+int run_state_record(run_state *s, const char *step, const char *fingerprint, double seconds,
+                     const char *device, foil_err *err);
+void run_state_free(run_state *s);
+/* Whether every <rundir>/<name> of the NULL-terminated list is a file. */
+int run_files_exist(const char *rundir, const char *const *names);
+int run_file_exists(const char *path);
+/* Removes temporary files that an interrupted run left in the run folder. */
+void run_clean_stale(const char *rundir);
+/* A whole text file (at most 64 MiB), malloc'd and NUL-terminated; NULL on failure. */
+char *run_read_text(const char *path);
+
+/* host/cli/run_steps.c: each writes its outputs under c->rundir. */
+int run_step_train(run_ctx *c, int resume, foil_err *err);
+int run_step_eval(run_ctx *c, foil_err *err);
+int run_step_sweep(run_ctx *c, foil_err *err);
+int run_step_explain(run_ctx *c, foil_err *err);
+int run_step_shift(run_ctx *c, foil_err *err);
+
+/* host/cli/run_report.c: reads the results back and writes report.html. */
+int run_write_report(run_ctx *c, foil_err *err);
+
+/* host/cli/run_summary.c: RUNDIR/summary.md, the headline table in Markdown. */
+int run_write_summary(const run_ctx *c, const foil_report *r, foil_err *err);
+
+/* host/cli/run_facts.c: the run table (model, data, device, precision, seed,
+ * version, commit, ...). */
+void run_report_facts(const run_ctx *c, foil_report *r);
+/* The commit of a git checkout (40 hex digits) and its branch ("" when
+ * detached), read from .git without running git; -1 when there is none. */
+int run_git_commit(const char *source_dir, char sha[41], char *branch, size_t cap);
+
+/* host/cli/run_load.c: results read back from their files. */
+int run_load_metrics(const char *path, foil_metrics *m, foil_err *err);
+int run_load_sweep(const char *path, foil_sweep_row **rows, int *n, foil_err *err);
+int run_load_shift(const char *path, foil_shift_row **rows, int *n, foil_err *err);
+
+#endif

@@ -1,0 +1,225 @@
+/* foil run: the study config, loaded once per step with the command line's
+ * overrides, and every section parsed before any work starts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run.h"
+
+/* A scalar for an override: plain when it is safely plain, else quoted. */
+static void yaml_scalar(char *out, size_t cap, const char *s) {
+    int plain = *s != 0;
+    for (const char *p = s; *p && plain; p++)
+        plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                strchr("_./+~", *p) || (*p == '-' && p != s);
+    if (plain) {
+        snprintf(out, cap, "%s", s);
+        return;
+    }
+    size_t n = 0;
+    if (cap < 3) return;
+    out[n++] = '"';
+    for (; *s && n + 3 < cap; s++) {
+        if (*s == '"' || *s == '\\') out[n++] = '\\';
+        out[n++] = *s;
+    }
+    out[n++] = '"';
+    out[n] = 0;
+}
+
+static int set_key(foil_config *cfg, const char *key, const char *value, foil_err *err) {
+    char v[2200], buf[2400];
+    yaml_scalar(v, sizeof v, value);
+    if (snprintf(buf, sizeof buf, "%s=%s", key, v) >= (int)sizeof buf)
+        return foil_fail(err, "%s: value too long", key);
+    return foil_config_override(cfg, buf, err);
+}
+
+int run_config_load(run_cfg *rc, const run_args *a, foil_err *err) {
+    memset(rc, 0, sizeof *rc);
+    if (foil_config_load(&rc->cfg, a->config, err)) return -1;
+    for (int i = 0; i < a->nover; i++)
+        if (foil_config_override(&rc->cfg, a->over[i], err)) return -1;
+    const char *data = a->common.data ? a->common.data : getenv("FOIL_DATA");
+    char limit[32];
+    snprintf(limit, sizeof limit, "%d", a->common.limit);
+    if ((data && *data && set_key(&rc->cfg, "data.dir", data, err)) ||
+        (a->common.device && set_key(&rc->cfg, "device", a->common.device, err)) ||
+        (a->common.precision && set_key(&rc->cfg, "precision", a->common.precision, err)) ||
+        (a->common.limit && set_key(&rc->cfg, "data.test_limit", limit, err)))
+        return -1;
+    return 0;
+}
+
+static foil_node *child(foil_node *map, const char *key, foil_node **prev) {
+    foil_node *p = NULL, *c = map && map->kind == FOIL_NODE_MAP ? map->child : NULL;
+    for (; c && (!c->key || strcmp(c->key, key) != 0); c = c->next) p = c;
+    if (prev) *prev = p;
+    return c;
+}
+
+static void unlink_node(foil_node *map, foil_node *n, foil_node *prev) {
+    if (prev) prev->next = n->next;
+    else map->child = n->next;
+    n->next = NULL;
+}
+
+static void insert_after(foil_node *map, foil_node *n, foil_node *prev) {
+    n->next = prev ? prev->next : map->child;
+    if (prev) prev->next = n;
+    else map->child = n;
+}
+
+/* `model` names the checkpoint; the definition (a file name or an inline
+ * map, which an override cannot replace) is set aside in rc->hidden. */
+static int point_at_checkpoint(run_cfg *rc, const char *ckpt, foil_err *err) {
+    foil_node *root = rc->cfg.root, *prev, *m = child(root, "model", &prev);
+    if (m) unlink_node(root, m, prev);
+    rc->hidden = m;
+    if (set_key(&rc->cfg, "model", ckpt, err)) return -1;
+    if (!m) return 0;
+    foil_node *before = NULL, *last = root->child;
+    while (last && last->next) before = last, last = last->next;
+    unlink_node(root, last, before);
+    insert_after(root, last, prev);
+    return 0;
+}
+
+/* data.test_limit = min(its value, limit) (0 counts as all). */
+static int limit_test_set(run_cfg *rc, int limit, foil_err *err) {
+    foil_node *t = child(child(rc->cfg.root, "data", NULL), "test_limit", NULL);
+    long now = t && t->kind == FOIL_NODE_SCALAR ? atol(t->value) : 0;
+    if (now > 0 && now <= limit) return 0;
+    char v[32];
+    snprintf(v, sizeof v, "%d", limit);
+    return set_key(&rc->cfg, "data.test_limit", v, err);
+}
+
+int run_config_derive(run_cfg *rc, const run_args *a, const char *ckpt, int test_limit,
+                      foil_err *err) {
+    if (run_config_load(rc, a, err) || point_at_checkpoint(rc, ckpt, err)) return -1;
+    return test_limit > 0 ? limit_test_set(rc, test_limit, err) : 0;
+}
+
+void run_config_free(run_cfg *rc) {
+    if (rc->hidden && rc->cfg.root) { /* back in the tree, which frees it */
+        foil_node *last = rc->cfg.root->child;
+        while (last && last->next) last = last->next;
+        insert_after(rc->cfg.root, rc->hidden, last);
+    }
+    rc->hidden = NULL;
+    foil_config_free(&rc->cfg);
+}
+
+static int parse_report(run_opts *o, const foil_config *cfg, foil_node *r, foil_err *err) {
+    long images, grids;
+    if (r->kind != FOIL_NODE_MAP) return foil_cfg_fail(cfg, r, err, "expected a map");
+    if (foil_cfg_int(cfg, r, "attack_images", 0, 0, 1L << 30, &images, err) ||
+        foil_cfg_int(cfg, r, "grid_eps", 3, 1, FOIL_SWEEP_MAX_EPS, &grids, err) ||
+        foil_cfg_bool(cfg, r, "shift", 1, &o->shift, err) ||
+        foil_cfg_float(cfg, r, "topk", 0.1, 1e-6, 1.0, &o->topk, err))
+        return -1;
+    o->attack_images = (int)images;
+    o->grid_eps = (int)grids;
+    return foil_config_check_used(cfg, r, err);
+}
+
+int run_opts_parse(run_opts *o, const run_args *a, foil_err *err) {
+    run_cfg rc;
+    *o = (run_opts){0, 3, 1, 0.1};
+    int code = run_config_load(&rc, a, err);
+    foil_node *r = code ? NULL : foil_node_get(rc.cfg.root, "report");
+    if (r) code = parse_report(o, &rc.cfg, r, err);
+    run_config_free(&rc);
+    return code;
+}
+
+/* Whether the study has a top-level section. */
+static int has_section(const run_args *a, const char *name, foil_err *err) {
+    run_cfg rc;
+    int code = run_config_load(&rc, a, err);
+    int has = code ? -1 : child(rc.cfg.root, name, NULL) != NULL;
+    run_config_free(&rc);
+    return has;
+}
+
+static const char *const NOT_TRAIN[] = {"attack", "explain", "report", "sweep", NULL};
+static const char *const NOT_SWEEP[] = {"train", "explain", "report", NULL};
+static const char *const NOT_EXPLAIN[] = {"train", "attack", "report", "sweep", NULL};
+static const char *const NOT_SHIFT[] = {"train", "report", NULL};
+
+static int prepare_train(run_ctx *c, foil_err *err) {
+    run_cfg rc;
+    int code = run_config_load(&rc, &c->a, err) ||
+               train_job_parse(c->train, &rc.cfg, NOT_TRAIN, err) ? -1 : 0;
+    run_config_free(&rc);
+    if (code) return -1;
+    if (c->a.rundir) snprintf(c->rundir, sizeof c->rundir, "%s", c->a.rundir);
+    else snprintf(c->rundir, sizeof c->rundir, "runs/%s", c->train->r.name);
+    snprintf(c->ckpt, sizeof c->ckpt, "%s/model.safetensors", c->rundir);
+    return 0;
+}
+
+static int prepare_sweep(run_ctx *c, foil_err *err) {
+    run_cfg rc;
+    if (!(c->sweep = calloc(1, sizeof *c->sweep))) return foil_fail(err, "out of memory");
+    int code = run_config_derive(&rc, &c->a, c->ckpt, c->o.attack_images, err) ||
+               foil_sweep_parse(c->sweep, &rc.cfg, err) ? -1 : 0;
+    if (!code && !(c->sweep_resolved = run_emit_without(rc.cfg.root, NOT_SWEEP)))
+        code = foil_fail(err, "out of memory");
+    run_config_free(&rc);
+    return code;
+}
+
+static int prepare_explain(run_ctx *c, foil_err *err) {
+    run_cfg rc;
+    if (!(c->explain = calloc(1, sizeof *c->explain))) return foil_fail(err, "out of memory");
+    int code = run_config_derive(&rc, &c->a, c->ckpt, 0, err) ||
+               foil_explain_config_parse(&c->explain->c, &rc.cfg, err) ? -1 : 0;
+    if (!code && !(c->explain->resolved = run_emit_without(rc.cfg.root, NOT_EXPLAIN)))
+        code = foil_fail(err, "out of memory");
+    run_config_free(&rc);
+    return code;
+}
+
+/* The shift reads both sections from one tree, as foil shift does. */
+static int prepare_shift(run_ctx *c, foil_err *err) {
+    run_cfg rc;
+    c->shift_sweep = calloc(1, sizeof *c->shift_sweep);
+    c->shift_ec = calloc(1, sizeof *c->shift_ec);
+    if (!c->shift_sweep || !c->shift_ec) return foil_fail(err, "out of memory");
+    int code = run_config_derive(&rc, &c->a, c->ckpt, 0, err) ||
+               foil_sweep_parse(c->shift_sweep, &rc.cfg, err) ||
+               foil_explain_config_parse(c->shift_ec, &rc.cfg, err) ? -1 : 0;
+    if (!code && !(c->shift_resolved = run_emit_without(rc.cfg.root, NOT_SHIFT)))
+        code = foil_fail(err, "out of memory");
+    run_config_free(&rc);
+    return code;
+}
+
+int run_prepare(run_ctx *c, foil_err *err) {
+    if (run_opts_parse(&c->o, &c->a, err)) return -1;
+    if (!(c->train = calloc(1, sizeof *c->train))) return foil_fail(err, "out of memory");
+    if (prepare_train(c, err)) return -1;
+    int attack = has_section(&c->a, "attack", err), explain = has_section(&c->a, "explain", err);
+    if (attack < 0 || explain < 0) return -1;
+    if (attack && prepare_sweep(c, err)) return -1;
+    if (explain && prepare_explain(c, err)) return -1;
+    if (attack && explain && c->o.shift && prepare_shift(c, err)) return -1;
+    return 0;
+}
+
+void run_prepared_free(run_ctx *c) {
+    if (c->train) train_job_free(c->train);
+    free(c->train);
+    free(c->sweep);
+    free(c->sweep_resolved);
+    if (c->explain) explain_run_free(c->explain);
+    free(c->explain);
+    if (c->shift_ec) foil_explain_config_free(c->shift_ec);
+    free(c->shift_ec);
+    free(c->shift_sweep);
+    free(c->shift_resolved);
+    c->train = NULL, c->sweep = c->shift_sweep = NULL, c->explain = NULL, c->shift_ec = NULL;
+    c->sweep_resolved = c->shift_resolved = NULL;
+}

@@ -1,0 +1,179 @@
+/* foil run: the steps after the config is parsed. Each opens the checkpoint
+ * and the test set itself, writes its files atomically under the run folder
+ * and leaves what it printed to the caller's -q. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "foil/checkpoint.h"
+#include "foil/metrics.h"
+#include "foil/shift.h"
+#include "run.h"
+
+/* <rundir>/<sub>, created, with its resolved config.yaml. */
+static int step_dir(const run_ctx *c, const char *sub, const char *resolved, char *dir,
+                    size_t cap, foil_err *err) {
+    char path[1300];
+    snprintf(dir, cap, "%s/%s", c->rundir, sub);
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    if (cli_mkdirs(dir, err)) return -1;
+    return foil_write_file_atomic(path, resolved, strlen(resolved), err);
+}
+
+static void note_device(run_ctx *c, const foil_backend *b) {
+    snprintf(c->device, sizeof c->device, "%s", b->name);
+}
+
+int run_step_train(run_ctx *c, int resume, foil_err *err) {
+    train_job *j = c->train;
+    foil_train_result *res = calloc(1, sizeof *res);
+    if (!res) return foil_fail(err, "out of memory");
+    int rc = train_job_open(j, c->rundir, resume, 1, err) ||
+             train_job_run(j, c->rundir, resume, c->a.common.quiet, res, err) ? -1 : 0;
+    if (rc == 0) {
+        note_device(c, j->b);
+        printf("train: test accuracy %.4f after %d epoch(s), %.0f train images/s\n",
+               res->test_accuracy, j->r.epochs, res->images_per_s);
+    }
+    train_job_close(j); /* the training set is large; later steps load the test set */
+    free(res);
+    return rc;
+}
+
+static int eval_run(run_ctx *c, cli_model *cm, cli_testset *ts, foil_metrics *mt, foil_err *err) {
+    const foil_recipe *r = &c->train->r;
+    char path[1200];
+    if (cli_model_open(cm, c->ckpt, r->device, r->tf32, r->eval_batch, err) ||
+        cli_testset_load(ts, cm, r->data_dir, r->test_limit, err))
+        return -1;
+    note_device(c, cm->b);
+    int32_t *pred = malloc(sizeof(int32_t) * (size_t)ts->ds.n + 1);
+    if (!pred) return foil_fail(err, "out of memory");
+    int rc = foil_predict(&cm->net, &ts->dd, pred, NULL, err) ||
+             foil_metrics_compute(mt, pred, ts->ds.labels, ts->ds.n, cm->model.def.classes, err);
+    free(pred);
+    if (rc) return -1;
+    snprintf(path, sizeof path, "%s/eval.json", c->rundir);
+    if (foil_metrics_write_json(mt, path, err)) return -1;
+    snprintf(path, sizeof path, "%s/eval.csv", c->rundir);
+    if (foil_metrics_write_csv(mt, path, err)) return -1;
+    if (!c->a.common.quiet) foil_metrics_print(mt, stdout);
+    printf("eval: accuracy %.4f on %d test images\n", mt->accuracy, mt->n);
+    return 0;
+}
+
+int run_step_eval(run_ctx *c, foil_err *err) {
+    cli_model cm = {0};
+    cli_testset ts = {0};
+    foil_metrics mt = {0};
+    int rc = eval_run(c, &cm, &ts, &mt, err);
+    foil_metrics_free(&mt);
+    cli_testset_free(&ts, &cm);
+    cli_model_close(&cm);
+    return rc;
+}
+
+static int write_sweep(const foil_sweep_row *rows, int n, const char *dir, int quiet,
+                       foil_err *err) {
+    char path[1300];
+    snprintf(path, sizeof path, "%s/sweep.csv", dir);
+    if (foil_sweep_write_csv(rows, n, path, err)) return -1;
+    snprintf(path, sizeof path, "%s/sweep.json", dir);
+    if (foil_sweep_write_json(rows, n, path, err)) return -1;
+    if (!quiet) foil_sweep_print(rows, n, stdout);
+    return 0;
+}
+
+int run_step_sweep(run_ctx *c, foil_err *err) {
+    const foil_sweep *sw = c->sweep;
+    cli_model cm = {0};
+    cli_testset ts = {0};
+    foil_sweep_row *rows = NULL;
+    char dir[1200];
+    int nrows = 0, rc = -1;
+    if (step_dir(c, "sweep", c->sweep_resolved, dir, sizeof dir, err) ||
+        cli_model_open(&cm, sw->model_path, sw->device, sw->tf32, sw->batch_size, err) ||
+        cli_testset_load(&ts, &cm, sw->data_dir, sw->test_limit, err))
+        goto done;
+    note_device(c, cm.b);
+    foil_sweep_io io = {&cm.net, &ts.ds, &ts.dd, dir, c->a.common.quiet};
+    if (foil_sweep_run(sw, &io, &rows, &nrows, err) ||
+        write_sweep(rows, nrows, dir, c->a.common.quiet, err))
+        goto done;
+    printf("sweep: %d attack x eps rows on %d test images\n", nrows, ts.ds.n);
+    rc = 0;
+done:
+    free(rows);
+    cli_testset_free(&ts, &cm);
+    cli_model_close(&cm);
+    return rc;
+}
+
+int run_step_explain(run_ctx *c, foil_err *err) {
+    explain_run *r = c->explain;
+    char dir[1200];
+    if (step_dir(c, "explain", r->resolved, dir, sizeof dir, err)) return -1;
+    r->outdir = dir;
+    r->quiet = c->a.common.quiet;
+    int rc = explain_run_all(r, err) || explain_write_outputs(r, err) ? -1 : 0;
+    if (rc == 0 && !r->quiet) explain_print_summary(r, stdout);
+    if (r->cm.b) note_device(c, r->cm.b);
+    if (rc == 0) printf("explain: %d images\n", r->n);
+    r->outdir = NULL; /* dir goes out of scope */
+    return rc;
+}
+
+/* explain.images: the first N test images or a list. */
+static int shift_images(const foil_explain_config *ec, int total, int32_t **out, int *n,
+                        foil_err *err) {
+    *n = ec->image_list ? ec->nlist : (ec->image_count && ec->image_count < total ? ec->image_count : total);
+    if (!(*out = malloc(sizeof(int32_t) * (size_t)(*n > 0 ? *n : 1))))
+        return foil_fail(err, "out of memory");
+    for (int i = 0; i < *n; i++) {
+        int idx = ec->image_list ? ec->image_list[i] : i;
+        if (idx >= total)
+            return foil_fail(err, "explain.images: image %d is past the end of the test set "
+                                  "(%d images)", idx, total);
+        (*out)[i] = idx;
+    }
+    return 0;
+}
+
+static int shift_run(run_ctx *c, cli_model *cm, cli_testset *ts, int32_t **images,
+                     foil_shift_row **rows, foil_err *err) {
+    const foil_explain_config *ec = c->shift_ec;
+    char dir[1200], path[1300];
+    int batch = ec->batch, points = 1, nimages, nrows;
+    if (ec->spec.method == FOIL_EXPLAIN_IG)
+        points = ec->spec.chunk > 0 && ec->spec.chunk < ec->spec.steps ? ec->spec.chunk : ec->spec.steps;
+    if (points * batch > 4096) points = 4096 / batch > 0 ? 4096 / batch : 1;
+    if (step_dir(c, "shift", c->shift_resolved, dir, sizeof dir, err) ||
+        cli_model_open(cm, c->ckpt, ec->device, ec->tf32, batch * points, err) ||
+        cli_testset_load(ts, cm, ec->data_dir, ec->test_limit, err) ||
+        shift_images(ec, ts->ds.n, images, &nimages, err))
+        return -1;
+    note_device(c, cm->b);
+    foil_shift_io io = {&cm->net, &ts->ds, &ts->dd, *images, nimages,
+                        batch < nimages ? batch : nimages, c->o.topk, 4, dir, c->a.common.quiet};
+    if (foil_shift_run(c->shift_sweep, &ec->spec, &io, rows, &nrows, err)) return -1;
+    snprintf(path, sizeof path, "%s/shift.csv", dir);
+    if (foil_shift_write_csv(*rows, nrows, path, err)) return -1;
+    snprintf(path, sizeof path, "%s/shift.json", dir);
+    if (foil_shift_write_json(*rows, nrows, path, err)) return -1;
+    if (!c->a.common.quiet) foil_shift_print(*rows, nrows, stdout);
+    printf("shift: %d attack x eps rows on %d images\n", nrows, nimages);
+    return 0;
+}
+
+int run_step_shift(run_ctx *c, foil_err *err) {
+    cli_model cm = {0};
+    cli_testset ts = {0};
+    int32_t *images = NULL;
+    foil_shift_row *rows = NULL;
+    int rc = shift_run(c, &cm, &ts, &images, &rows, err);
+    free(images);
+    free(rows);
+    cli_testset_free(&ts, &cm);
+    cli_model_close(&cm);
+    return rc;
+}

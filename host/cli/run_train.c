@@ -1,0 +1,163 @@
+/* The training job shared by `foil train` and `foil run`. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "foil/checkpoint.h"
+#include "run_train.h"
+
+enum { MAX_TOP_KEYS = 256 };
+
+static int dropped(const char *key, const char *const *drop) {
+    for (int i = 0; drop && key && drop[i]; i++)
+        if (strcmp(key, drop[i]) == 0) return 1;
+    return 0;
+}
+
+/* Relinks the root's children without the dropped ones, emits, and restores
+ * the original links. */
+char *run_emit_without(foil_node *root, const char *const *drop) {
+    foil_node *all[MAX_TOP_KEYS], *c;
+    int n = 0;
+    for (c = root->child; c && n < MAX_TOP_KEYS; c = c->next) all[n++] = c;
+    if (c) return foil_config_emit_string(root); /* absurdly many keys: keep them all */
+    foil_node *head = NULL, **tail = &head;
+    for (int i = 0; i < n; i++) {
+        if (dropped(all[i]->key, drop)) continue;
+        *tail = all[i];
+        tail = &all[i]->next;
+    }
+    *tail = NULL;
+    root->child = head;
+    char *text = foil_config_emit_string(root);
+    root->child = n ? all[0] : NULL;
+    for (int i = 0; i < n; i++) all[i]->next = i + 1 < n ? all[i + 1] : NULL;
+    return text;
+}
+
+typedef struct progress {
+    int tty, quiet;
+} progress;
+
+static void on_progress(void *user, const foil_train_event *ev) {
+    const progress *p = user;
+    if (p->quiet) return;
+    if (ev->epoch_done) {
+        fprintf(stderr, "%sepoch %d/%d: loss %.4f, test accuracy %.4f, %.1f s, %.0f images/s\n",
+                p->tty ? "\r\033[K" : "", ev->epoch, ev->epochs, ev->loss, ev->test_accuracy,
+                ev->epoch_seconds, ev->images_per_s);
+        return;
+    }
+    if (p->tty) {
+        int width = 30, done = (int)((double)width * ev->step / ev->steps);
+        char bar[32];
+        for (int i = 0; i < width; i++) bar[i] = i < done ? '=' : (i == done ? '>' : ' ');
+        bar[width] = 0;
+        fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %3d%% loss %.4f %.0f img/s ETA %.0fs", ev->epoch,
+                ev->epochs, bar, 100 * ev->step / ev->steps, ev->loss, ev->images_per_s,
+                ev->eta_s);
+    } else if (ev->step == ev->steps || ev->step % ((ev->steps + 9) / 10) == 0) {
+        fprintf(stderr, "epoch %d/%d step %d/%d: loss %.4f, %.0f images/s, ETA %.0f s\n",
+                ev->epoch, ev->epochs, ev->step, ev->steps, ev->loss, ev->images_per_s,
+                ev->eta_s);
+    }
+}
+
+static int write_metrics(const char *path, const foil_recipe *r, const foil_train_result *res,
+                         const char *device, int ntrain, int ntest, foil_err *err) {
+    cJSON *o = cJSON_CreateObject(), *epochs = cJSON_CreateArray();
+    cJSON_AddNumberToObject(o, "test_accuracy", res->test_accuracy);
+    cJSON_AddStringToObject(o, "model", r->model.name);
+    cJSON_AddStringToObject(o, "device", device);
+    cJSON_AddNumberToObject(o, "seed", (double)r->seed);
+    cJSON_AddNumberToObject(o, "train_images", ntrain);
+    cJSON_AddNumberToObject(o, "test_images", ntest);
+    cJSON_AddNumberToObject(o, "epochs_run", res->epochs_run);
+    cJSON_AddNumberToObject(o, "wall_seconds", res->wall_seconds);
+    cJSON_AddNumberToObject(o, "train_seconds", res->train_seconds);
+    cJSON_AddNumberToObject(o, "train_images_per_s", res->images_per_s);
+    for (int i = 0; i < res->epochs_run; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "loss", res->epoch_loss[i]);
+        cJSON_AddNumberToObject(e, "test_accuracy", res->epoch_accuracy[i]);
+        cJSON_AddNumberToObject(e, "seconds", res->epoch_seconds[i]);
+        cJSON_AddItemToArray(epochs, e);
+    }
+    cJSON_AddItemToObject(o, "epochs", epochs);
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!text) return foil_fail(err, "%s: out of memory", path);
+    int rc = foil_write_file_atomic(path, text, strlen(text), err);
+    cJSON_free(text);
+    return rc;
+}
+
+int train_job_parse(train_job *j, foil_config *cfg, const char *const *drop, foil_err *err) {
+    if (foil_recipe_parse(&j->r, cfg, err)) return -1;
+    if (!(j->resolved = run_emit_without(cfg->root, drop))) return foil_fail(err, "out of memory");
+    if (foil_model_build(&j->model, &j->r.model, err))
+        return foil_fail_prefix(err, "%s", j->r.model_path[0] ? j->r.model_path : cfg->path);
+    return 0;
+}
+
+int train_job_open(train_job *j, const char *outdir, int resume, int quiet, foil_err *err) {
+    if (cli_mkdirs(outdir, err)) return -1;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/config.yaml", outdir);
+    if (foil_write_file_atomic(path, j->resolved, strlen(j->resolved), err)) return -1;
+    if (!quiet) printf("# resolved config (%s)\n%s\n", path, j->resolved);
+    fflush(stdout);
+    if (foil_dataset_load(&j->train, j->r.data_dir, "train", j->r.train_limit, err) ||
+        foil_dataset_load(&j->test, j->r.data_dir, "t10k", j->r.test_limit, err))
+        return -1;
+    if ((size_t)j->train.rows * j->train.cols != j->model.in_size)
+        return foil_fail(err, "%s: images are %dx%d but the model takes %dx%dx%d", j->r.data_dir,
+                         j->train.rows, j->train.cols, j->r.model.in_c, j->r.model.in_h,
+                         j->r.model.in_w);
+    if (!(j->b = cli_backend_create(j->r.device, j->r.tf32, err))) return -1;
+    if (foil_device_data_upload(&j->dtrain, j->b, &j->train, err) ||
+        foil_device_data_upload(&j->dtest, j->b, &j->test, err))
+        return -1;
+    int maxb = j->r.batch_size > j->r.eval_batch ? j->r.batch_size : j->r.eval_batch;
+    if (foil_net_create(&j->net, &j->model, j->b, maxb, err)) return -1;
+    if (resume) return 0; /* parameters come from the checkpoint */
+    float *init = malloc(j->model.nparams * sizeof(float) + 1);
+    if (!init) return foil_fail(err, "out of memory");
+    foil_model_init_params(&j->model, init, j->r.seed);
+    int rc = j->b->upload(j->b, j->net.params, init, j->model.nparams * sizeof(float));
+    free(init);
+    return rc ? foil_fail(err, "%s", j->b->err.msg) : 0;
+}
+
+int train_job_run(train_job *j, const char *outdir, int resume, int quiet,
+                  foil_train_result *res, foil_err *err) {
+    progress p = {isatty(2), quiet};
+    foil_train_options opt = {outdir, resume, j->resolved, on_progress, &p};
+    if (!quiet)
+        fprintf(stderr, "train: %s, %zu parameters, %d train / %d test images, device %s\n",
+                j->model.def.name, j->model.nparams, j->train.n, j->test.n, j->b->name);
+    if (foil_train(&j->r, &j->net, &j->dtrain, &j->dtest, &opt, res, err)) return -1;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/metrics.json", outdir);
+    return write_metrics(path, &j->r, res, j->b->name, j->train.n, j->test.n, err);
+}
+
+void train_job_close(train_job *j) {
+    if (j->b) {
+        foil_net_destroy(&j->net);
+        foil_device_data_free(&j->dtrain, j->b);
+        foil_device_data_free(&j->dtest, j->b);
+        j->b->destroy(j->b);
+        j->b = NULL;
+    }
+    foil_dataset_free(&j->train);
+    foil_dataset_free(&j->test);
+}
+
+void train_job_free(train_job *j) {
+    train_job_close(j);
+    free(j->resolved);
+    j->resolved = NULL;
+}

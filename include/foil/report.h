@@ -1,0 +1,91 @@
+/* The HTML report of a study (foil run): one self-contained page with inline
+ * CSS and SVG plots and no script from the network; images are PNG files
+ * beside the page, referenced by relative paths. Sections:
+ *   run      model, data, device, precision, seed, version, commit; step timings
+ *   clean    accuracy, per-class precision/recall/F1, the confusion matrix
+ *   attacks  robust accuracy vs eps per attack (SVG line plot), the sweep
+ *            table, per-class recall vs eps as a heatmap table, example grids
+ *   explain  IG heatmaps of clean images, the completeness error
+ *   shift    the explanation-shift table, Spearman vs eps (SVG), IG of clean
+ *            and adversarial images
+ * A section whose data is absent says so instead of failing. */
+#ifndef FOIL_REPORT_H
+#define FOIL_REPORT_H
+
+#include <stddef.h>
+
+#include "foil/metrics.h"
+#include "foil/shift.h"
+#include "foil/sweep.h"
+
+#define FOIL_REPORT_MAX_FACTS 24
+#define FOIL_REPORT_MAX_STEPS 8
+#define FOIL_REPORT_MAX_IMAGES 64
+#define FOIL_REPORT_MAX_LINKS 24
+
+typedef struct foil_report_fact { /* one row of the run table */
+    char label[48];
+    char value[464];
+} foil_report_fact;
+
+typedef struct foil_report_step {
+    char name[32];
+    double seconds;   /* < 0: not run */
+    int reused;       /* outputs of an earlier run, inputs unchanged */
+} foil_report_step;
+
+typedef struct foil_report_image {
+    char path[256];   /* relative to the page */
+    char caption[128];
+    char group[32];   /* a gallery starts a new line when the group changes */
+} foil_report_image;
+
+typedef struct foil_report_images {
+    int n;
+    foil_report_image items[FOIL_REPORT_MAX_IMAGES];
+} foil_report_images;
+
+/* Completeness of the clean IG attributions: |relative delta| over the images. */
+typedef struct foil_report_completeness {
+    int n;            /* images with a defined delta; 0: none */
+    int steps;        /* IG points per image */
+    char method[64];  /* e.g. "ig, gauss-legendre, black baseline" */
+    double median, p95, max;
+} foil_report_completeness;
+
+typedef struct foil_report {
+    char title[128];
+    char generated[64];                 /* date and time, shown in the header */
+    int nfacts;
+    foil_report_fact facts[FOIL_REPORT_MAX_FACTS];
+    int nsteps;
+    foil_report_step steps[FOIL_REPORT_MAX_STEPS];
+    const foil_metrics *clean;          /* NULL: no evaluation */
+    const foil_sweep_row *sweep;        /* nsweep rows, in sweep order */
+    int nsweep;
+    const foil_shift_row *shift;
+    int nshift;
+    foil_report_images examples;        /* sweep grids: clean | adversarial | perturbation */
+    foil_report_images heatmaps;        /* clean IG: digit | heatmap | overlay */
+    foil_report_images shift_grids;     /* clean | IG | adversarial | IG (true) | IG (pred) | delta */
+    foil_report_completeness completeness;
+    int nlinks;                         /* result files: path + caption */
+    foil_report_image links[FOIL_REPORT_MAX_LINKS];
+} foil_report;
+
+/* Adds a fact / step / image (silently ignored past the array sizes; text is
+ * truncated to the field). */
+void foil_report_fact_add(foil_report *r, const char *label, const char *fmt, ...)
+    FOIL_PRINTF(3, 4);
+void foil_report_step_add(foil_report *r, const char *name, double seconds, int reused);
+void foil_report_image_add(foil_report_images *set, const char *path, const char *caption,
+                           const char *group);
+void foil_report_link_add(foil_report *r, const char *path, const char *caption);
+
+/* The page as a malloc'd NUL-terminated string (NULL when out of memory). */
+char *foil_report_html(const foil_report *r);
+
+/* Writes the page atomically (temporary file, fsync, rename). */
+int foil_report_write(const foil_report *r, const char *path, foil_err *err);
+
+#endif

@@ -1,0 +1,253 @@
+/* foil run end to end on synthetic data with a tiny inline model: the report
+ * and every file it references, reuse of the checkpoint and of unchanged
+ * steps, a changed attack key redoing the sweep only, resuming after Ctrl-C,
+ * one-line config errors, and (when Debian's chromium is installed) the page
+ * rendered headless with all its images loaded. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "synth.h"
+#include "testutil.h"
+
+static const char STUDY[] =
+    "name: tiny_study\n"
+    "seed: 3\n"
+    "device: cpu\n"
+    "model:\n"
+    "  name: tiny\n"
+    "  input: [1, 28, 28]\n"
+    "  classes: 10\n"
+    "  layers:\n"
+    "    - conv2d: {filters: 4, kernel: 5, stride: 2, padding: same}\n"
+    "    - relu\n"
+    "    - maxpool: {size: 2}\n"
+    "    - flatten\n"
+    "    - dense: {units: 10}\n"
+    "train: {epochs: 2, batch_size: 32, optimizer: adam, lr: 0.01}\n"
+    "attack:\n"
+    "  batch_size: 100\n"
+    "  eps: [0, 0.1, 0.3]\n"
+    "  attacks:\n"
+    "    - fgsm\n"
+    "    - pgd: {steps: 3, step: 0.1, label: pgd3}\n"
+    "  examples: 4\n"
+    "explain: {steps: 8, images: 4, batch: 4, chunk: 8}\n"
+    "report: {grid_eps: 2}\n";
+
+/* Runs foil with stdout and stderr into <tmp>/out.txt, loaded into out. */
+static int foil(const char *args, char *out, size_t cap) {
+    const char *bin = getenv("FOIL_BIN");
+    char path[1024], cmd[8192];
+    tu_path(path, sizeof path, "out.txt");
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>&1 </dev/null", bin ? bin : "foil", args, path);
+    int st = system(cmd);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+    out[n] = 0;
+    if (f) fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) n = 0;
+    if (buf) buf[n] = 0;
+    fclose(f);
+    if (len) *len = (size_t)n;
+    return buf;
+}
+
+static int exists(const char *dir, const char *rel) {
+    char path[2048];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* Every src='...' and href='...' that is not an anchor names a file beside
+ * the page; nothing points at the network. Returns the number of images. */
+static int check_references(const char *html, const char *dir) {
+    int images = 0;
+    static const char *const ATTRS[] = {"src='", "href='"};
+    for (int a = 0; a < 2; a++)
+        for (const char *p = strstr(html, ATTRS[a]); p; p = strstr(p + 1, ATTRS[a])) {
+            const char *v = p + strlen(ATTRS[a]), *end = strchr(v, '\'');
+            char rel[1024];
+            if (!end || end - v >= (long)sizeof rel) continue;
+            snprintf(rel, sizeof rel, "%.*s", (int)(end - v), v);
+            if (rel[0] == '#') continue;
+            TU_CHECK(!strstr(rel, "://"), "no network reference: %s", rel);
+            TU_CHECK(exists(dir, rel), "referenced file exists: %s", rel);
+            images += a == 0;
+        }
+    TU_CHECK(!strstr(html, "src=\"") && !strstr(html, "href=\"http"), "all references checked");
+    return images;
+}
+
+static void check_report(const char *dir, int want_images) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    char *html = slurp(path, NULL);
+    TU_CHECK(html != NULL, "report.html written");
+    if (!html) return;
+    static const char *const KEYS[] = {
+        "<!DOCTYPE html>", "id='run'", "id='clean'", "id='attacks'", "id='explain'", "id='shift'",
+        "Clean accuracy", "Confusion matrix", "Robust accuracy vs eps", "Per-class recall vs eps",
+        "Most fragile digit", "Completeness error", "Explanation shift", "Spearman", "<svg",
+        "</svg>", "fp32", "precision", "seed", "foil version", "commit", "pgd3", "</html>"};
+    for (size_t i = 0; i < sizeof KEYS / sizeof *KEYS; i++)
+        TU_CHECK(strstr(html, KEYS[i]) != NULL, "the page holds '%s'", KEYS[i]);
+    int images = check_references(html, dir);
+    TU_CHECK(images == want_images, "%d images on the page (%d)", want_images, images);
+    free(html);
+}
+
+static void file_id(const char *path, struct stat *sb) {
+    memset(sb, 0, sizeof *sb);
+    TU_CHECK(stat(path, sb) == 0, "%s exists", path);
+}
+
+static int same_file(const struct stat *a, const struct stat *b) {
+    return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+           a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ino == b->st_ino;
+}
+
+static void check_reuse(const char *base, const char *dir) {
+    char args[8192], out[65536], ckpt[1200], ckpt_bytes_path[1200];
+    struct stat before, after;
+    snprintf(ckpt, sizeof ckpt, "%s/model.safetensors", dir);
+    file_id(ckpt, &before);
+    size_t n0, n1;
+    char *bytes0 = slurp(ckpt, &n0);
+    TU_CHECK(foil(base, out, sizeof out) == 0, "second run: %s", out);
+    TU_CHECK(strstr(out, "train: reusing") != NULL, "the second run reuses the checkpoint");
+    static const char *const SAME[] = {"eval: unchanged", "sweep: unchanged",
+                                       "explain: unchanged", "shift: unchanged"};
+    for (int i = 0; i < 4; i++) TU_CHECK(strstr(out, SAME[i]) != NULL, "second run: '%s'", SAME[i]);
+    file_id(ckpt, &after);
+    snprintf(ckpt_bytes_path, sizeof ckpt_bytes_path, "%s", ckpt);
+    char *bytes1 = slurp(ckpt_bytes_path, &n1);
+    TU_CHECK(same_file(&before, &after) && bytes0 && bytes1 && n0 == n1 && !memcmp(bytes0, bytes1, n0),
+             "the checkpoint is untouched");
+    free(bytes0);
+    free(bytes1);
+
+    snprintf(args, sizeof args, "%s 'attack.eps=[0, 0.2]'", base);
+    TU_CHECK(foil(args, out, sizeof out) == 0, "changed attack eps: %s", out);
+    TU_CHECK(strstr(out, "train: reusing") && strstr(out, "eval: unchanged") &&
+                 strstr(out, "explain: unchanged"), "a changed attack key keeps training: %s", out);
+    TU_CHECK(!strstr(out, "sweep: unchanged") && !strstr(out, "shift: unchanged"),
+             "a changed attack key redoes the sweep and the shift");
+    file_id(ckpt, &after);
+    TU_CHECK(same_file(&before, &after), "the checkpoint is still untouched");
+    snprintf(args, sizeof args, "%s/sweep/sweep.csv", dir);
+    char *csv = slurp(args, NULL);
+    TU_CHECK(csv && strstr(csv, "fgsm,fgsm,0.2,") && !strstr(csv, "fgsm,fgsm,0.1,"),
+             "sweep.csv holds the new eps");
+    free(csv);
+    check_report(dir, 2 + 4 + 2); /* one eps > 0 now */
+}
+
+/* Ctrl-C during training (after the first epoch's checkpoint), then a rerun
+ * that resumes. Inconclusive (not failed) when training finished first. */
+static void check_interrupt(const char *cfg, const char *data) {
+    char dir[1024], ckpt[1200], out[65536], args[4096];
+    tu_path(dir, sizeof dir, "interrupted");
+    snprintf(ckpt, sizeof ckpt, "%s/model.safetensors", dir);
+    snprintf(args, sizeof args, "run '%s' -o '%s' --data '%s' -q train.epochs=40", cfg, dir, data);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char cmd[8192];
+        snprintf(cmd, sizeof cmd, "exec '%s' %s >/dev/null 2>&1", getenv("FOIL_BIN"), args);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    struct timespec nap = {0, 5000000};
+    for (int i = 0; i < 4000 && !exists(dir, "model.safetensors"); i++) nanosleep(&nap, NULL);
+    kill(pid, SIGINT);
+    int st;
+    waitpid(pid, &st, 0);
+    if (!WIFSIGNALED(st)) {
+        printf("interrupt: the run ended before Ctrl-C (inconclusive)\n");
+        return;
+    }
+    TU_CHECK(foil(args, out, sizeof out) == 0, "rerun after Ctrl-C: %s", out);
+    TU_CHECK(strstr(out, "train: resuming") != NULL, "the rerun resumes training: %s", out);
+    TU_CHECK(exists(dir, "report.html"), "the rerun finishes the report");
+}
+
+static void expect_error(const char *cfg, const char *data, const char *extra, const char *word) {
+    char args[4096], out[65536], dir[1024];
+    tu_path(dir, sizeof dir, "bad");
+    snprintf(args, sizeof args, "run '%s' -o '%s' --data '%s' -q %s", cfg, dir, data, extra);
+    int rc = foil(args, out, sizeof out);
+    int lines = 0;
+    for (const char *p = out; *p; p++) lines += *p == '\n';
+    TU_CHECK(rc == 1 && lines == 1 && strstr(out, word) && !strncmp(out, "foil: ", 6),
+             "%s: exit %d, one line naming '%s': %s", extra, rc, word, out);
+    printf("%-32s -> %s", extra, out);
+}
+
+/* Headless Chromium: the page loads, every image decodes, a screenshot. */
+static void check_browser(const char *dir) {
+    if (system("command -v chromium >/dev/null 2>&1") != 0) {
+        const char *need = getenv("FOIL_REQUIRE_BROWSER");
+        TU_CHECK(!need || !*need, "FOIL_REQUIRE_BROWSER is set but chromium is not installed");
+        printf("chromium not installed: headless rendering skipped\n");
+        return;
+    }
+    char cmd[8192], dom[1200], shot[1200], profile[1024];
+    snprintf(dom, sizeof dom, "%s/dom.html", tu_tmpdir());
+    snprintf(shot, sizeof shot, "%s/report.png", tu_tmpdir());
+    tu_path(profile, sizeof profile, "chromium-profile");
+    const char *flags = "--headless --no-sandbox --disable-gpu --no-first-run "
+                        "--allow-file-access-from-files --virtual-time-budget=5000";
+    snprintf(cmd, sizeof cmd, "timeout 120 chromium %s --user-data-dir='%s' --dump-dom "
+             "'file://%s/report.html' >'%s' 2>/dev/null", flags, profile, dir, dom);
+    TU_CHECK(system(cmd) == 0, "chromium --dump-dom");
+    char *text = slurp(dom, NULL);
+    TU_CHECK(text && strstr(text, "data-images-broken=\"0\"") &&
+                 strstr(text, "data-images-loaded=\"12\""), "all 12 images load in the browser");
+    free(text);
+    snprintf(cmd, sizeof cmd, "timeout 120 chromium %s --user-data-dir='%s' --window-size=1280,2400 "
+             "--screenshot='%s' 'file://%s/report.html' >/dev/null 2>&1", flags, profile, shot, dir);
+    struct stat sb;
+    TU_CHECK(system(cmd) == 0 && stat(shot, &sb) == 0 && sb.st_size > 20000,
+             "a screenshot of the page: %s", shot);
+}
+
+int main(void) {
+    synth_dataset("synth", 600, 100);
+    char data[1024], cfg[1024], dir[1024], base[4096], out[65536];
+    tu_path(data, sizeof data, "synth");
+    tu_write_file(cfg, sizeof cfg, "study.yaml", STUDY, sizeof STUDY - 1);
+    tu_path(dir, sizeof dir, "run");
+    snprintf(base, sizeof base, "run '%s' -o '%s' --data '%s' -q", cfg, dir, data);
+    int rc = foil(base, out, sizeof out);
+    TU_CHECK(rc == 0, "foil run: exit %d: %s", rc, out);
+    char want[1200];
+    snprintf(want, sizeof want, "report: %s/report.html\n", dir);
+    TU_CHECK(strstr(out, want) != NULL, "says where the report is");
+    check_report(dir, 4 + 4 + 4); /* grids: 2 attacks x 2 eps; heatmaps; shift grids */
+    check_browser(dir);
+    check_reuse(base, dir);
+    check_interrupt(cfg, data);
+    expect_error(cfg, data, "train.epochs=0", "train.epochs");
+    expect_error(cfg, data, "explain.colour=red", "explain.colour");
+    expect_error(cfg, data, "'attack.attacks=[fgsmm]'", "fgsmm");
+    expect_error(cfg, data, "report.grid_eps=0", "report.grid_eps");
+    expect_error("/nonexistent/study.yaml", data, "", "study.yaml");
+    TU_CHECK(foil("run --help", out, sizeof out) == 0 && strstr(out, "usage: foil run"), "--help");
+    return tu_finish("test_run");
+}
