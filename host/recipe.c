@@ -73,7 +73,7 @@ static int parse_train(foil_recipe *r, foil_config *cfg, foil_err *err) {
     r->eval_batch = (int)v;
     if (foil_cfg_enum(cfg, t, "optimizer", FOIL_OPT_ADAM, OPTS, &opt, err)) return -1;
     r->optimizer = (foil_optimizer_kind)opt;
-    if (foil_cfg_float(cfg, t, "lr", 1e-3, 1e-12, 10.0, &r->lr, err) ||
+    if (foil_cfg_float(cfg, t, "lr", 1e-3, 1e-12, 1e6, &r->lr, err) ||
         foil_cfg_float(cfg, t, "momentum", 0.9, 0.0, 0.999999, &r->momentum, err) ||
         foil_cfg_bool(cfg, t, "nesterov", 0, &r->nesterov, err) ||
         foil_cfg_float(cfg, t, "weight_decay", 0.0, 0.0, 1.0, &r->weight_decay, err) ||

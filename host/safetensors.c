@@ -70,12 +70,31 @@ static int sync_parent_dir(const char *path) {
     return rc;
 }
 
+/* A path that exists and is not a regular file (a device such as /dev/stdout
+ * or /dev/full, a FIFO) is written in place: there is nothing to replace
+ * atomically, and renaming over a device node would destroy it. */
+static int write_parts_special(const char *path, const part *parts, int nparts, foil_err *err) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return foil_fail(err, "%s: cannot open for writing: %s", path, strerror(errno));
+    int ok = 1;
+    for (int i = 0; i < nparts && ok; i++) ok = write_all(fd, parts[i].data, parts[i].len) == 0;
+    int e = errno;
+    if (close(fd) != 0 && ok) ok = 0, e = errno;
+    return ok ? 0 : foil_fail(err, "%s: write failed: %s", path, strerror(e));
+}
+
 /* Writes the parts to "<path>.tmp.<pid>", fsyncs and renames it over path. */
 static int write_parts_atomic(const char *path, const part *parts, int nparts, foil_err *err) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        if (S_ISDIR(sb.st_mode)) return foil_fail(err, "%s: is a folder, not a file", path);
+        return write_parts_special(path, parts, nparts, err);
+    }
     size_t cap = strlen(path) + 32;
     char *tmp = malloc(cap);
     if (!tmp) return foil_fail(err, "%s: out of memory", path);
     snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid());
+    unlink(tmp); /* only a dead process with our pid can have left it */
 
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {

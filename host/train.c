@@ -160,6 +160,9 @@ static int evaluate(foil_net *net, const foil_device_data *test, int32_t *pred, 
     return 0;
 }
 
+/* Runs epoch `epoch` from step ts->epoch_step (non-zero when resuming an
+ * interrupted epoch). Returns 0 when the epoch is done, 1 when opt->stop
+ * stopped it (ts->epoch_step: the steps done), -1 on error. */
 static int run_epoch(foil_net *net, train_state *ts, step_bufs *s, const foil_recipe *r,
                      const foil_device_data *train, int epoch, int epochs_left,
                      const foil_train_options *opt, double *mean_loss, foil_err *err) {
@@ -169,17 +172,28 @@ static int run_epoch(foil_net *net, train_state *ts, step_bufs *s, const foil_re
     if (net->b->upload(net->b, s->perm, s->perm_host, sizeof(int32_t) * (size_t)train->n))
         return foil_fail(err, "%s", net->b->err.msg);
     double loss_sum = 0.0, t_epoch = now_s();
-    for (int step = 0; step < steps; step++) {
+    const int first = ts->epoch_step * r->batch_size; /* images done before a resume */
+    for (int step = ts->epoch_step; step < steps; step++) {
         int start = step * r->batch_size;
         int bs = train->n - start < r->batch_size ? train->n - start : r->batch_size;
         if (train_step(net, ts, s, train, start, bs, lr, r, &loss_sum, err)) return -1;
+        *mean_loss = loss_sum / (start + bs - first);
+        if (!isfinite(*mean_loss)) {
+            char kept[96] = "no checkpoint written";
+            if (ts->saved && ts->saved_epoch_step)
+                snprintf(kept, sizeof kept, "kept the checkpoint of epoch %d step %d",
+                         ts->saved_epoch + 1, ts->saved_epoch_step);
+            else if (ts->saved)
+                snprintf(kept, sizeof kept, "kept the checkpoint of epoch %d", ts->saved_epoch);
+            return foil_fail(err, "training diverged: loss is %s at epoch %d step %d (lower the "
+                                  "learning rate?); %s", isnan(*mean_loss) ? "NaN" : "Inf", epoch,
+                             step + 1, kept);
+        }
         ts->step++;
-        *mean_loss = loss_sum / (start + bs);
-        if (!isfinite(*mean_loss))
-            return foil_fail(err, "training diverged: loss is %g at epoch %d step %d (lower the "
-                                  "learning rate?)", *mean_loss, epoch, step + 1);
+        ts->epoch_step = step + 1;
+        if (opt->stop && *opt->stop && step + 1 < steps) return 1;
         if (opt->progress) {
-            double el = now_s() - t_epoch, ips = (start + bs) / (el > 0 ? el : 1e-9);
+            double el = now_s() - t_epoch, ips = (start + bs - first) / (el > 0 ? el : 1e-9);
             double total_left = (double)(train->n - start - bs) + (double)epochs_left * train->n;
             foil_train_event ev = {.epoch = epoch, .epochs = r->epochs, .step = step + 1,
                                    .steps = steps, .loss = *mean_loss, .images_per_s = ips,
@@ -209,12 +223,26 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
     double t0 = now_s();
     for (int epoch = ts.epoch + 1; epoch <= r->epochs; epoch++) {
         double te = now_s(), loss = 0.0, acc;
-        if (run_epoch(net, &ts, &s, r, train, epoch, r->epochs - epoch, opt, &loss, err))
+        int ran = run_epoch(net, &ts, &s, r, train, epoch, r->epochs - epoch, opt, &loss, err);
+        if (ran < 0) goto done;
+        if (ran > 0) {
+            double last = res->epochs_run ? res->test_accuracy : NAN;
+            if (train_state_save(&ts, net, r, opt, last, err)) goto done;
+            res->interrupted = 1;
+            foil_fail(err, "interrupted in epoch %d after step %d; saved a checkpoint to resume "
+                           "from", epoch, ts.epoch_step);
             goto done;
+        }
         double t_train = now_s() - te;
         if (evaluate(net, test, pred, &acc, err)) goto done;
         ts.epoch = epoch;
+        ts.epoch_step = 0;
         if (train_state_save(&ts, net, r, opt, acc, err)) goto done;
+        if (opt->stop && *opt->stop && epoch < r->epochs) {
+            res->interrupted = 1;
+            foil_fail(err, "interrupted after epoch %d; saved a checkpoint to resume from", epoch);
+            goto done;
+        }
         int k = res->epochs_run++;
         res->epoch_loss[k] = loss;
         res->epoch_accuracy[k] = acc;

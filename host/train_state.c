@@ -1,6 +1,10 @@
-/* Optimizer state and checkpoints during training. Saving writes the state
- * first and the model second, each atomically, both stamped with the epoch:
- * a run killed between the two is detected on resume instead of mixing them. */
+/* Optimizer state and checkpoints during training. Saving keeps the previous
+ * optimizer state as train_state.prev.safetensors, writes the new state, then
+ * the model, each atomically and all stamped with the optimizer step; the
+ * previous state goes once the model is written. A run killed anywhere in
+ * between leaves a model whose step matches one of the two states, and
+ * resuming picks that one: the pair is never mixed. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +12,35 @@
 #include "foil/checkpoint.h"
 #include "train_state.h"
 
-static void paths(const foil_train_options *opt, char *model, char *state, size_t cap) {
-    snprintf(model, cap, "%s/model.safetensors", opt->outdir);
-    snprintf(state, cap, "%s/train_state.safetensors", opt->outdir);
+static void paths(const char *outdir, char *model, char *state, char *prev, size_t cap) {
+    snprintf(model, cap, "%s/model.safetensors", outdir);
+    snprintf(state, cap, "%s/train_state.safetensors", outdir);
+    snprintf(prev, cap, "%s/train_state.prev.safetensors", outdir);
+}
+
+/* The "step" stamp of a checkpoint or state file; -1 when unreadable. */
+static long file_step(const char *path) {
+    foil_safetensors st;
+    foil_err e;
+    if (foil_st_read(path, &st, &e)) return -1;
+    const char *s = foil_st_meta(&st, "step");
+    long step = s ? atol(s) : -1;
+    foil_st_free(&st);
+    return step;
+}
+
+/* The state file that belongs to the model (step), or NULL. */
+static const char *matching_state(long step, const char *state, const char *prev) {
+    if (step >= 0 && file_step(state) == step) return state;
+    if (step >= 0 && file_step(prev) == step) return prev;
+    return NULL;
+}
+
+int foil_train_can_resume(const char *outdir) {
+    char model[1200], state[1200], prev[1200];
+    paths(outdir, model, state, prev, sizeof model);
+    long step = file_step(model);
+    return step > 0 && matching_state(step, state, prev) != NULL;
 }
 
 static int load_state(train_state *ts, foil_net *net, const char *path, foil_err *err) {
@@ -20,6 +50,7 @@ static int load_state(train_state *ts, foil_net *net, const char *path, foil_err
     foil_backend *b = net->b;
     const foil_st_tensor *m = foil_st_find(&st, "m"), *v = foil_st_find(&st, "v");
     const char *epoch = foil_st_meta(&st, "epoch"), *step = foil_st_meta(&st, "step");
+    const char *epoch_step = foil_st_meta(&st, "epoch_step");
     size_t n = net->model->nparams;
     if (!m || !v || !epoch || !step || m->count != n || v->count != n) {
         foil_fail(err, "%s: not a training state for this model", path);
@@ -29,32 +60,35 @@ static int load_state(train_state *ts, foil_net *net, const char *path, foil_err
     } else {
         ts->epoch = atoi(epoch);
         ts->step = atol(step);
+        ts->epoch_step = epoch_step ? atoi(epoch_step) : 0;
+        ts->saved = 1, ts->saved_epoch = ts->epoch, ts->saved_epoch_step = ts->epoch_step;
         rc = 0;
     }
     foil_st_free(&st);
     return rc;
 }
 
-static int load_model(foil_net *net, const char *path, int *epoch, foil_err *err) {
+/* The optimizer step count stamps both files: equal counts mean one save. */
+static int load_model(foil_net *net, const char *path, long *step, foil_err *err) {
     foil_model m;
     float *params;
-    char *ep = NULL;
-    if (foil_model_load(path, &m, &params, "epoch", &ep, err)) return -1;
+    char *st = NULL;
+    if (foil_model_load(path, &m, &params, "step", &st, err)) return -1;
     char *a = foil_model_def_to_yaml(&m.def), *b = foil_model_def_to_yaml(&net->model->def);
     int rc = -1;
     if (!a || !b || strcmp(a, b) != 0)
         foil_fail(err, "%s: the checkpoint's model differs from the config's; cannot resume", path);
-    else if (!ep)
-        foil_fail(err, "%s: no epoch in the metadata; cannot resume", path);
+    else if (!st)
+        foil_fail(err, "%s: no step in the metadata; cannot resume", path);
     else if (net->b->upload(net->b, net->params, params, m.nparams * sizeof(float)))
         foil_fail(err, "%s", net->b->err.msg);
     else {
-        *epoch = atoi(ep);
+        *step = atol(st);
         rc = 0;
     }
     free(a);
     free(b);
-    free(ep);
+    free(st);
     free(params);
     return rc;
 }
@@ -68,13 +102,15 @@ int train_state_init(train_state *ts, foil_net *net, const foil_recipe *r,
     ts->v = foil_alloc_floats(net->b, n);
     if (!ts->m || !ts->v) return foil_fail(err, "%s", net->b->err.msg);
     if (!opt->resume) return 0;
-    char model[1200], state[1200];
-    paths(opt, model, state, sizeof model);
-    int model_epoch;
-    if (load_model(net, model, &model_epoch, err) || load_state(ts, net, state, err)) return -1;
-    if (model_epoch != ts->epoch)
-        return foil_fail(err, "%s (epoch %d) and %s (epoch %d) disagree; cannot resume", model,
-                         model_epoch, state, ts->epoch);
+    char model[1200], state[1200], prev[1200];
+    paths(opt->outdir, model, state, prev, sizeof model);
+    long model_step;
+    if (load_model(net, model, &model_step, err)) return -1;
+    const char *use = matching_state(model_step, state, prev);
+    if (!use)
+        return foil_fail(err, "%s: no optimizer state of its step %ld (%s is missing or from "
+                         "another run); cannot resume", model, model_step, state);
+    if (load_state(ts, net, use, err)) return -1;
     return 0;
 }
 
@@ -95,7 +131,7 @@ int train_state_step(train_state *ts, foil_net *net, const foil_recipe *r, doubl
     return rc ? foil_fail(err, "%s", b->err.msg) : 0;
 }
 
-int train_state_save(const train_state *ts, foil_net *net, const foil_recipe *r,
+int train_state_save(train_state *ts, foil_net *net, const foil_recipe *r,
                      const foil_train_options *opt, double test_accuracy, foil_err *err) {
     size_t n = net->model->nparams;
     float *host = malloc(3 * n * sizeof(float) + 1);
@@ -109,19 +145,30 @@ int train_state_save(const train_state *ts, foil_net *net, const foil_recipe *r,
         foil_fail(err, "%s", b->err.msg);
         goto done;
     }
-    char model[1200], state[1200], epoch[32], step[32], acc[32], seed[32];
-    paths(opt, model, state, sizeof model);
+    char model[1200], state[1200], prev[1200];
+    char epoch[32], epoch_step[32], step[32], acc[32], seed[32];
+    paths(opt->outdir, model, state, prev, sizeof model);
     snprintf(epoch, sizeof epoch, "%d", ts->epoch);
+    snprintf(epoch_step, sizeof epoch_step, "%d", ts->epoch_step);
     snprintf(step, sizeof step, "%ld", ts->step);
     snprintf(acc, sizeof acc, "%.6f", test_accuracy);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
     foil_st_entry e[2] = {{"m", 1, {(int64_t)n}, m}, {"v", 1, {(int64_t)n}, v}};
-    const char *smeta[] = {"epoch", epoch, "step", step};
-    if (foil_st_write(state, e, 2, smeta, 2, err)) goto done;
-    const char *mmeta[] = {"epoch", epoch,     "step",   step, "test_accuracy", acc, "seed", seed,
+    const char *smeta[] = {"epoch", epoch, "epoch_step", epoch_step, "step", step};
+    if (rename(state, prev) != 0 && errno != ENOENT) {
+        foil_fail(err, "%s: cannot keep it as %s: %s", state, prev, strerror(errno));
+        goto done;
+    }
+    if (foil_st_write(state, e, 2, smeta, 3, err)) goto done;
+    const char *mmeta[] = {"epoch", epoch, "epoch_step", epoch_step, "step", step,
+                           "test_accuracy", acc, "seed", seed,
                            "config", opt->resolved_config ? opt->resolved_config : "",
                            "foil_version", FOIL_VERSION};
-    rc = foil_model_save(model, net->model, p, mmeta, 6, err);
+    rc = foil_model_save(model, net->model, p, mmeta, 7, err);
+    if (rc == 0) {
+        ts->saved = 1, ts->saved_epoch = ts->epoch, ts->saved_epoch_step = ts->epoch_step;
+        remove(prev);
+    }
 done:
     free(host);
     return rc;

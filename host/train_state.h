@@ -5,8 +5,11 @@
 #include "foil/train.h"
 
 typedef struct train_state {
-    int epoch;     /* epochs completed */
-    long step;     /* optimizer steps taken (Adam's t - 1; dropout stream) */
+    int epoch;       /* epochs completed */
+    int epoch_step;  /* steps done in epoch `epoch + 1` (saved when interrupted) */
+    long step;       /* optimizer steps taken (Adam's t - 1; dropout stream) */
+    int saved;       /* a checkpoint of this run is on disk (saved or resumed from) */
+    int saved_epoch, saved_epoch_step; /* where it stands */
     float *m, *v;  /* Adam moments; SGD uses m as the velocity */
 } train_state;
 
@@ -17,8 +20,9 @@ int train_state_init(train_state *ts, foil_net *net, const foil_recipe *r,
 /* One optimizer step on net->params from net->grads. */
 int train_state_step(train_state *ts, foil_net *net, const foil_recipe *r, double lr,
                      foil_err *err);
-/* Writes <outdir>/train_state.safetensors then <outdir>/model.safetensors, atomically. */
-int train_state_save(const train_state *ts, foil_net *net, const foil_recipe *r,
+/* Writes <outdir>/train_state.safetensors then <outdir>/model.safetensors,
+ * atomically, both stamped with epoch, epoch_step and step. */
+int train_state_save(train_state *ts, foil_net *net, const foil_recipe *r,
                      const foil_train_options *opt, double test_accuracy, foil_err *err);
 void train_state_free(train_state *ts, foil_backend *b);
 

@@ -59,7 +59,7 @@ static void train(run *r, const foil_recipe *rec, const char *dir) {
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", out);
     TU_CHECK(system(cmd) == 0, "mkdir");
-    foil_train_options opt = {out, 0, "", NULL, NULL};
+    foil_train_options opt = {.outdir = out, .resolved_config = ""};
     TU_CHECK(foil_train(rec, &r->net, &r->train, &r->test, &opt, &r->res, &err) == 0,
              "%s training: %s", r->b->name, err.msg);
 }

@@ -159,8 +159,9 @@ static void check_reuse(const char *base, const char *dir) {
     check_report(dir, 2 + 4 + 2); /* one eps > 0 now */
 }
 
-/* Ctrl-C during training (after the first epoch's checkpoint), then a rerun
- * that resumes. Inconclusive (not failed) when training finished first. */
+/* Ctrl-C during training (after the first epoch's checkpoint): foil saves
+ * and exits 130; a rerun resumes. Inconclusive (not failed) when training
+ * finished first. */
 static void check_interrupt(const char *cfg, const char *data) {
     char dir[1024], ckpt[1200], out[65536], args[4096];
     tu_path(dir, sizeof dir, "interrupted");
@@ -178,10 +179,11 @@ static void check_interrupt(const char *cfg, const char *data) {
     kill(pid, SIGINT);
     int st;
     waitpid(pid, &st, 0);
-    if (!WIFSIGNALED(st)) {
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         printf("interrupt: the run ended before Ctrl-C (inconclusive)\n");
         return;
     }
+    TU_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 130, "Ctrl-C in training: exit 130 after saving");
     TU_CHECK(foil(args, out, sizeof out) == 0, "rerun after Ctrl-C: %s", out);
     TU_CHECK(strstr(out, "train: resuming") != NULL, "the rerun resumes training: %s", out);
     TU_CHECK(exists(dir, "report.html"), "the rerun finishes the report");

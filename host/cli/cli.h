@@ -2,6 +2,8 @@
 #ifndef FOIL_CLI_H
 #define FOIL_CLI_H
 
+#include <signal.h>
+
 #include "foil/config.h"
 #include "foil/error.h"
 
@@ -39,6 +41,14 @@ int cli_mkdirs(const char *path, foil_err *err);
 /* foil_backend_create, printing "foil: note: ..." when auto falls back to
  * the CPU although the CUDA backend is built, with TF32 math when tf32. */
 struct foil_backend *cli_backend_create(const char *device, int tf32, foil_err *err);
+
+/* SIGINT/SIGTERM handling around training (host/cli/cli_signal.c): begin
+ * returns the flag for foil_train_options.stop; end restores the defaults. */
+volatile sig_atomic_t *cli_stop_begin(void);
+void cli_stop_end(void);
+
+/* Exit status of a run stopped by SIGINT/SIGTERM after saving (128 + 2). */
+#define CLI_EXIT_INTERRUPTED 130
 
 /* Prints "foil: <msg>" on stderr and returns exit code 1. */
 int cli_error(const foil_err *err);

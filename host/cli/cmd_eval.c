@@ -59,11 +59,11 @@ static int run(const eval_args *a, cli_model *cm, cli_testset *ts, foil_metrics 
              foil_metrics_compute(mt, pred, ts->ds.labels, ts->ds.n, cm->model.def.classes, err);
     free(pred);
     if (rc) return -1;
+    if (a->json && foil_metrics_write_json(mt, a->json, err)) return -1;
+    if (a->csv && foil_metrics_write_csv(mt, a->csv, err)) return -1;
     printf("model %s (%s), %d test images from %s, device %s\n\n", cm->model.def.name, a->model,
            ts->ds.n, ts->dir, cm->b->name);
     foil_metrics_print(mt, stdout);
-    if (a->json && foil_metrics_write_json(mt, a->json, err)) return -1;
-    if (a->csv && foil_metrics_write_csv(mt, a->csv, err)) return -1;
     return 0;
 }
 

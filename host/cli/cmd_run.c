@@ -1,10 +1,11 @@
 /* foil run CONFIG [-o RUNDIR] [key=value ...]: the whole study, from a config
  * to RUNDIR/report.html. Steps whose inputs did not change are reused.
  *
- * Interrupting (Ctrl-C) needs no handler: every file is written to a
- * temporary name and renamed, so a killed run leaves whole files only; a
- * step is recorded in state.json after its last file, so the next run redoes
- * the interrupted step and training resumes after its last finished epoch. */
+ * Interrupting: during training, Ctrl-C (or SIGTERM) stops after the current
+ * step and saves a checkpoint to resume from (exit 130); in the other steps
+ * it ends the process, which is safe too: every file is written to a
+ * temporary name and renamed, and a step is recorded in state.json after its
+ * last file, so the next run redoes the interrupted step only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,35 +110,35 @@ enum { TRAIN_FRESH, TRAIN_RESUME, TRAIN_REUSE };
 
 /* What the checkpoint in the run folder allows: reuse when it was trained
  * with the same resolved config to the last epoch, resume an interrupted run
- * of the same config, else train afresh. *epoch: the epochs it holds. */
-static int checkpoint_status(const run_ctx *c, int *epoch) {
+ * of the same config (also mid-epoch), else train afresh. *epoch and
+ * *epoch_step: where it stands. */
+static int checkpoint_status(const run_ctx *c, int *epoch, int *epoch_step) {
     foil_safetensors st;
     foil_err e;
-    char state[1200];
-    *epoch = -1;
+    *epoch = -1, *epoch_step = 0;
     if (!run_file_exists(c->ckpt) || foil_st_read(c->ckpt, &st, &e)) return TRAIN_FRESH;
     const char *cfg = foil_st_meta(&st, "config"), *ep = foil_st_meta(&st, "epoch");
-    int same = cfg && strcmp(cfg, c->train->resolved) == 0;
-    *epoch = same && ep ? atoi(ep) : -1;
+    const char *es = foil_st_meta(&st, "epoch_step"), *sp = foil_st_meta(&st, "step");
+    int same = cfg && ep && sp && strcmp(cfg, c->train->resolved) == 0;
+    *epoch = same ? atoi(ep) : -1;
+    *epoch_step = same && es ? atoi(es) : 0;
+    long step = same ? atol(sp) : -1;
     foil_st_free(&st);
     if (*epoch >= c->train->r.epochs) return TRAIN_REUSE;
-    if (*epoch < 1) return TRAIN_FRESH;
-    snprintf(state, sizeof state, "%s/train_state.safetensors", c->rundir);
-    if (foil_st_read(state, &st, &e)) return TRAIN_FRESH;
-    ep = foil_st_meta(&st, "epoch");
-    int match = ep && atoi(ep) == *epoch;
-    foil_st_free(&st);
-    return match ? TRAIN_RESUME : TRAIN_FRESH;
+    return step >= 1 && foil_train_can_resume(c->rundir) ? TRAIN_RESUME : TRAIN_FRESH;
 }
 
 static int train(run_ctx *c, foil_err *err) {
-    int epoch, status = checkpoint_status(c, &epoch);
+    int epoch, epoch_step, status = checkpoint_status(c, &epoch, &epoch_step);
     if (status == TRAIN_REUSE) {
         printf("train: reusing %s (trained with this config)\n", c->ckpt);
         foil_report_step_add(c->report, "train", run_state_seconds(&c->st, "train"), 1);
         return 0;
     }
-    if (status == TRAIN_RESUME)
+    if (status == TRAIN_RESUME && epoch_step)
+        printf("train: resuming %s in epoch %d of %d after step %d\n", c->ckpt, epoch + 1,
+               c->train->r.epochs, epoch_step);
+    else if (status == TRAIN_RESUME)
         printf("train: resuming %s after epoch %d of %d\n", c->ckpt, epoch, c->train->r.epochs);
     else if (run_file_exists(c->ckpt))
         printf("train: %s was trained with another config; training afresh\n", c->ckpt);
@@ -227,7 +228,12 @@ int cmd_run(int argc, char **argv) {
     int rc = !c ? (foil_fail(&err, "out of memory"), 1)
                 : parse_args(&c->a, argc, argv, &err) || run_all(c, &err) ? 1 : 0;
     fflush(stdout);
-    if (rc) cli_error(&err);
+    if (rc && c && c->interrupted) {
+        fprintf(stderr, "foil: %s; run the same command again to continue\n", err.msg);
+        rc = CLI_EXIT_INTERRUPTED;
+    } else if (rc) {
+        cli_error(&err);
+    }
     if (c) {
         run_prepared_free(c);
         run_state_free(&c->st);

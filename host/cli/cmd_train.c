@@ -19,7 +19,11 @@ static const char HELP[] =
     "  metrics.json             test_accuracy, per-epoch loss/accuracy/time\n"
     "key=value overrides any config key, e.g. train.epochs=3 train.lr=0.0005.\n"
     "--limit N evaluates on the first N test images (data.test_limit).\n"
-    "--resume continues from OUTDIR's checkpoint after its last finished epoch.\n";
+    "--resume continues from OUTDIR's checkpoint: after its last finished epoch, or\n"
+    "mid-epoch after Ctrl-C. Ctrl-C (or SIGTERM) stops after the current step and\n"
+    "saves a checkpoint to resume from (exit 130); a second Ctrl-C ends at once.\n"
+    "A diverging loss (NaN or Inf) stops training with an error and keeps the last\n"
+    "checkpoint.\n";
 
 typedef struct train_args {
     const char *config, *outdir;
@@ -78,7 +82,12 @@ int cmd_train(int argc, char **argv) {
            res->test_accuracy, j->r.epochs, res->wall_seconds, res->images_per_s, a.outdir);
     rc = 0;
 out:
-    if (rc) cli_error(&err);
+    if (rc && res && res->interrupted) {
+        fprintf(stderr, "foil: %s; continue with the same command and --resume\n", err.msg);
+        rc = CLI_EXIT_INTERRUPTED;
+    } else if (rc) {
+        cli_error(&err);
+    }
     if (j) train_job_free(j);
     free(j);
     free(res);

@@ -60,6 +60,7 @@ typedef struct run_ctx {
     char *shift_resolved;
     run_state st;
     foil_report *report;     /* step timings gathered on the way */
+    int interrupted;         /* training stopped by SIGINT/SIGTERM, checkpoint saved */
 } run_ctx;
 
 /* host/cli/run_config.c */

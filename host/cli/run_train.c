@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "foil/checkpoint.h"
-#include "run_train.h"
+#include "run.h"
 
 enum { MAX_TOP_KEYS = 256 };
 
@@ -104,6 +104,7 @@ int train_job_parse(train_job *j, foil_config *cfg, const char *const *drop, foi
 
 int train_job_open(train_job *j, const char *outdir, int resume, int quiet, foil_err *err) {
     if (cli_mkdirs(outdir, err)) return -1;
+    run_clean_stale(outdir);
     char path[1200];
     snprintf(path, sizeof path, "%s/config.yaml", outdir);
     if (foil_write_file_atomic(path, j->resolved, strlen(j->resolved), err)) return -1;
@@ -134,11 +135,13 @@ int train_job_open(train_job *j, const char *outdir, int resume, int quiet, foil
 int train_job_run(train_job *j, const char *outdir, int resume, int quiet,
                   foil_train_result *res, foil_err *err) {
     progress p = {isatty(2), quiet};
-    foil_train_options opt = {outdir, resume, j->resolved, on_progress, &p};
+    foil_train_options opt = {outdir, resume, j->resolved, on_progress, &p, cli_stop_begin()};
     if (!quiet)
         fprintf(stderr, "train: %s, %zu parameters, %d train / %d test images, device %s\n",
                 j->model.def.name, j->model.nparams, j->train.n, j->test.n, j->b->name);
-    if (foil_train(&j->r, &j->net, &j->dtrain, &j->dtest, &opt, res, err)) return -1;
+    int rc = foil_train(&j->r, &j->net, &j->dtrain, &j->dtest, &opt, res, err);
+    cli_stop_end();
+    if (rc) return -1;
     char path[1200];
     snprintf(path, sizeof path, "%s/metrics.json", outdir);
     return write_metrics(path, &j->r, res, j->b->name, j->train.n, j->test.n, err);

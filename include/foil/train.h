@@ -3,6 +3,7 @@
 #ifndef FOIL_TRAIN_H
 #define FOIL_TRAIN_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "foil/config.h"
@@ -73,6 +74,7 @@ typedef struct foil_train_result {
     double train_seconds;   /* training steps only */
     double images_per_s;    /* training images per second */
     int epochs_run;
+    int interrupted;        /* stopped by opt->stop, checkpoint saved */
     double epoch_loss[1024];
     double epoch_accuracy[1024];
     double epoch_seconds[1024];
@@ -87,7 +89,15 @@ typedef struct foil_train_options {
     const char *resolved_config; /* YAML saved into the checkpoint metadata */
     foil_train_progress_fn progress;
     void *progress_user;
+    /* When set (by a SIGINT/SIGTERM handler), training stops after the
+     * current step and saves a checkpoint it can resume from, mid-epoch;
+     * foil_train then fails with "interrupted ..." and res->interrupted. */
+    volatile sig_atomic_t *stop;
 } foil_train_options;
+
+/* Whether outdir holds a checkpoint and the optimizer state saved with it
+ * (what foil_train_options.resume needs). */
+int foil_train_can_resume(const char *outdir);
 
 int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *train,
                const foil_device_data *test, const foil_train_options *opt,

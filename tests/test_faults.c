@@ -1,0 +1,387 @@
+/* Faults, each through the real foil binary:
+ *   - Ctrl-C (SIGINT) during training saves a checkpoint (exit 130), and
+ *     --resume then gives bit-identical weights to an uninterrupted run;
+ *   - SIGKILL while the optimizer state or the model is being written leaves
+ *     the previous checkpoint intact, loadable and resumable;
+ *   - a diverging loss (NaN) stops training with one line and keeps the last
+ *     checkpoint byte for byte;
+ *   - a full disk (/dev/full) and a read-only folder are one-line errors;
+ *   - an allocation that cannot succeed (an absurd batch under a memory
+ *     limit) is a one-line error, not a crash. */
+#include <dirent.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "foil/checkpoint.h"
+#include "foil/model.h"
+#include "synth.h"
+#include "testutil.h"
+
+/* Wide enough that one Ctrl-C lands mid-epoch: 2000 images in batches of 2. */
+static const char SMALL[] =
+    "name: faults\nseed: 5\ndevice: cpu\n"
+    "model:\n  name: small\n  input: [1, 28, 28]\n  classes: 10\n  layers:\n"
+    "    - conv2d: {filters: 16, kernel: 5, stride: 1, padding: same}\n"
+    "    - relu\n    - maxpool: {size: 2}\n    - flatten\n    - dense: {units: 10}\n"
+    "train: {epochs: 2, batch_size: 2, optimizer: adam, lr: 0.001}\n";
+
+/* Linear (no ReLU to die): plain SGD with a huge step diverges to NaN. */
+static const char LINEAR[] =
+    "name: linear\nseed: 5\ndevice: cpu\n"
+    "model:\n  name: linear\n  input: [1, 28, 28]\n  classes: 10\n  layers:\n"
+    "    - conv2d: {filters: 4, kernel: 5, stride: 2, padding: same}\n"
+    "    - flatten\n    - dense: {units: 10}\n"
+    "train: {epochs: 1, batch_size: 32, optimizer: sgd, lr: 0.00001}\n";
+
+/* 13 MB of parameters, 200 images per epoch: much of the time goes into
+ * writing checkpoints, where SIGKILL is aimed. */
+static const char WIDE[] =
+    "name: wide\nseed: 5\ndevice: cpu\n"
+    "model:\n  name: wide\n  input: [1, 28, 28]\n  classes: 10\n  layers:\n"
+    "    - flatten\n    - dense: {units: 4096}\n    - relu\n    - dense: {units: 10}\n"
+    "data: {train_limit: 200}\n"
+    "train: {epochs: 1000, batch_size: 50, optimizer: adam, lr: 0.0001}\n";
+
+/* Starts `foil ARGS` (a shell-quoted string) with stdout and stderr into the
+ * scratch file log; as_mb > 0 caps its address space, uid > 0 runs it as
+ * that user. The pid is foil's own (the shell execs it). */
+static pid_t spawn(const char *args, const char *log, long as_mb, uid_t uid) {
+    char path[1024], cmd[8192];
+    tu_path(path, sizeof path, log);
+    if (uid > 0) { /* the log must be writable by that user */
+        FILE *f = fopen(path, "w");
+        if (f) fclose(f);
+        chmod(path, 0666);
+    }
+    const char *bin = getenv("FOIL_BIN");
+    snprintf(cmd, sizeof cmd, "exec '%s' %s >'%s' 2>&1 </dev/null", bin ? bin : "foil", args, path);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (as_mb > 0) {
+            struct rlimit rl = {(rlim_t)as_mb << 20, (rlim_t)as_mb << 20};
+            if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(126);
+        }
+        if (uid > 0 && (setgid((gid_t)uid) != 0 || setuid(uid) != 0)) _exit(126);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_code(pid_t pid) {
+    int st;
+    if (waitpid(pid, &st, 0) != pid) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void read_log(const char *log, char *out, size_t cap) {
+    char path[1024];
+    tu_path(path, sizeof path, log);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+    out[n] = 0;
+    if (f) fclose(f);
+}
+
+/* Runs foil to the end; its output in out. */
+static int run(const char *args, long as_mb, uid_t uid, char *out, size_t cap) {
+    int code = wait_code(spawn(args, "log.txt", as_mb, uid));
+    read_log("log.txt", out, cap);
+    return code;
+}
+
+static int lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* One line "foil: ..." holding every word. */
+static int one_line_error(const char *out, const char *w1, const char *w2) {
+    return lines(out) == 1 && strncmp(out, "foil: ", 6) == 0 && strstr(out, w1) &&
+           (!w2 || strstr(out, w2));
+}
+
+static int exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) n = 0;
+    fclose(f);
+    *len = buf ? (size_t)n : 0;
+    return buf;
+}
+
+static int same_bytes(const char *a, const char *b) {
+    size_t na, nb;
+    char *x = slurp(a, &na), *y = slurp(b, &nb);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+/* A checkpoint loads as a model; its metadata value for key in out. */
+static int loads(const char *path, const char *key, char *out, size_t cap) {
+    foil_model m;
+    float *params;
+    char *v = NULL;
+    foil_err e;
+    if (foil_model_load(path, &m, &params, key, &v, &e)) {
+        printf("%s: %s\n", path, e.msg);
+        return 0;
+    }
+    snprintf(out, cap, "%s", v ? v : "");
+    free(v);
+    free(params);
+    return 1;
+}
+
+static void check_sigint(const char *cfg, const char *data) {
+    char args[4096], dir[1024], ref[1024], out[8192], path[1200], v[64];
+    tu_path(ref, sizeof ref, "sigint_ref");
+    tu_path(dir, sizeof dir, "sigint");
+    snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q", cfg, ref, data);
+    TU_CHECK(run(args, 0, 0, out, sizeof out) == 0, "uninterrupted run: %s", out);
+
+    snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q", cfg, dir, data);
+    pid_t pid = spawn(args, "sigint.txt", 0, 0);
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    for (int i = 0; i < 4000 && !exists(path); i++) sleep_ms(5);
+    sleep_ms(400);
+    kill(pid, SIGINT);
+    int code = wait_code(pid);
+    read_log("sigint.txt", out, sizeof out);
+    if (code == 0) {
+        printf("sigint: training ended before Ctrl-C (inconclusive)\n");
+        return;
+    }
+    TU_CHECK(code == 130, "Ctrl-C: exit 130 after saving, got %d: %s", code, out);
+    TU_CHECK(one_line_error(out, "interrupted", "--resume"), "Ctrl-C: one line: %s", out);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    TU_CHECK(loads(path, "epoch_step", v, sizeof v), "the interrupted checkpoint loads");
+    printf("sigint: %s", out);
+    printf("sigint: checkpoint saved at epoch_step %s\n", v);
+
+    snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q --resume", cfg, dir, data);
+    TU_CHECK(run(args, 0, 0, out, sizeof out) == 0, "resume after Ctrl-C: %s", out);
+    foil_model ma, mb;
+    float *pa = NULL, *pb = NULL;
+    foil_err e;
+    char pref[1200];
+    snprintf(pref, sizeof pref, "%s/model.safetensors", ref);
+    int ok = foil_model_load(pref, &ma, &pa, NULL, NULL, &e) == 0 &&
+             foil_model_load(path, &mb, &pb, NULL, NULL, &e) == 0;
+    TU_CHECK(ok && ma.nparams == mb.nparams && !memcmp(pa, pb, ma.nparams * sizeof(float)),
+             "interrupted + resumed weights equal the uninterrupted run's");
+    free(pa);
+    free(pb);
+}
+
+static void check_nan(const char *cfg, const char *data) {
+    char args[4096], dir[1024], out[8192], model[1200], state[1200], copy_m[1200], copy_s[1200];
+    tu_path(dir, sizeof dir, "nan");
+    snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q", cfg, dir, data);
+    TU_CHECK(run(args, 0, 0, out, sizeof out) == 0, "a gentle first epoch: %s", out);
+    snprintf(model, sizeof model, "%s/model.safetensors", dir);
+    snprintf(state, sizeof state, "%s/train_state.safetensors", dir);
+    size_t n;
+    char *bytes = slurp(model, &n);
+    tu_write_file(copy_m, sizeof copy_m, "nan_model_copy", bytes ? bytes : "", bytes ? n : 0);
+    free(bytes);
+    bytes = slurp(state, &n);
+    tu_write_file(copy_s, sizeof copy_s, "nan_state_copy", bytes ? bytes : "", bytes ? n : 0);
+    free(bytes);
+
+    snprintf(args, sizeof args,
+             "train -c '%s' -o '%s' --data '%s' -q --resume train.epochs=2 train.lr=100", cfg,
+             dir, data);
+    int code = run(args, 0, 0, out, sizeof out);
+    TU_CHECK(code == 1 && one_line_error(out, "diverged", "kept the checkpoint of epoch 1"),
+             "huge lr: exit 1 and one line, got %d: %s", code, out);
+    printf("nan: %s", out);
+    TU_CHECK(same_bytes(model, copy_m) && same_bytes(state, copy_s),
+             "the last good checkpoint and its optimizer state are untouched");
+
+    tu_path(dir, sizeof dir, "nan_fresh");
+    snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q train.lr=100", cfg, dir, data);
+    code = run(args, 0, 0, out, sizeof out);
+    snprintf(model, sizeof model, "%s/model.safetensors", dir);
+    TU_CHECK(code == 1 && one_line_error(out, "diverged", "no checkpoint written") && !exists(model),
+             "diverging from the start writes no checkpoint: %d: %s", code, out);
+}
+
+/* The name of a temporary file of `file` in dir, if one is there. */
+static int writing(const char *dir, const char *file) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t n = strlen(file);
+    int found = 0;
+    while (d && !found && (e = readdir(d)))
+        found = strncmp(e->d_name, file, n) == 0 && strncmp(e->d_name + n, ".tmp.", 5) == 0;
+    if (d) closedir(d);
+    return found;
+}
+
+/* SIGKILL the moment `file` is being written (with an earlier checkpoint on
+ * disk), then: the checkpoint loads and one more epoch resumes from it. */
+static void kill_while_writing(const char *cfg, const char *data, const char *dir, const char *file,
+                               int resume) {
+    char args[4096], out[8192], model[1200], v[64];
+    snprintf(model, sizeof model, "%s/model.safetensors", dir);
+    snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q%s", cfg, dir, data,
+             resume ? " --resume" : "");
+    pid_t pid = spawn(args, "kill.txt", 0, 0);
+    int hit = 0;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (exists(model) && writing(dir, file)) {
+            kill(pid, SIGKILL);
+            hit = 1;
+            break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (t.tv_sec - t0.tv_sec > 60 || waitpid(pid, NULL, WNOHANG) == pid) break;
+        struct timespec nap = {0, 100000};
+        nanosleep(&nap, NULL);
+    }
+    if (!hit) kill(pid, SIGKILL);
+    int code = wait_code(pid);
+    TU_CHECK(hit && code == 128 + SIGKILL, "killed while writing %s (exit %d)", file, code);
+    TU_CHECK(loads(model, "epoch", v, sizeof v), "after SIGKILL in %s the checkpoint loads", file);
+    int epoch = atoi(v);
+    printf("sigkill while writing %s: checkpoint of epoch %d intact\n", file, epoch);
+    snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q --resume train.epochs=%d",
+             cfg, dir, data, epoch + 1);
+    int rc = run(args, 0, 0, out, sizeof out);
+    TU_CHECK(rc == 0, "resume after SIGKILL in %s: %d: %s", file, rc, out);
+    TU_CHECK(!writing(dir, "model.safetensors") && !writing(dir, "train_state.safetensors"),
+             "the killed run's temporary files are cleaned up");
+}
+
+static void check_sigkill(const char *cfg, const char *data) {
+    char dir[1024];
+    tu_path(dir, sizeof dir, "sigkill");
+    kill_while_writing(cfg, data, dir, "train_state.safetensors", 0);
+    kill_while_writing(cfg, data, dir, "model.safetensors", 1);
+}
+
+static void check_full_disk(const char *ckpt, const char *data) {
+    struct stat sb;
+    if (stat("/dev/full", &sb) != 0 || !S_ISCHR(sb.st_mode)) {
+        printf("no /dev/full: full-disk check skipped\n");
+        return;
+    }
+    char args[4096], out[8192];
+    static const char *const OPTS[] = {"--json", "--csv"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(args, sizeof args, "eval -m '%s' --data '%s' --device cpu -q %s /dev/full", ckpt, data, OPTS[i]);
+        int code = run(args, 0, 0, out, sizeof out);
+        TU_CHECK(code == 1 && one_line_error(out, "/dev/full", "No space left"),
+                 "%s /dev/full: %d: %s", OPTS[i], code, out);
+        printf("full disk: %s", out);
+    }
+    TU_CHECK(stat("/dev/full", &sb) == 0 && S_ISCHR(sb.st_mode), "/dev/full is still a device");
+}
+
+static void check_read_only(const char *cfg, const char *ckpt, const char *data) {
+    char ro[1024], args[4096], out[8192], path[1200];
+    uid_t uid = 0;
+    if (geteuid() == 0) { /* root ignores permissions: run as nobody */
+        uid = 65534;
+        if (run("--version", 0, uid, out, sizeof out) != 0) {
+            printf("cannot run foil as uid 65534 (%s): read-only check skipped\n", out);
+            return;
+        }
+    }
+    tu_path(ro, sizeof ro, "read_only");
+    TU_CHECK(mkdir(ro, 0555) == 0 || chmod(ro, 0555) == 0, "a read-only folder");
+    snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q", cfg, ro, data);
+    int code = run(args, 0, uid, out, sizeof out);
+    TU_CHECK(code == 1 && one_line_error(out, ro, "Permission denied"), "train -o RO: %d: %s",
+             code, out);
+    printf("read-only: %s", out);
+    snprintf(args, sizeof args, "train -c '%s' -o '%s/sub' --data '%s' -q", cfg, ro, data);
+    code = run(args, 0, uid, out, sizeof out);
+    TU_CHECK(code == 1 && one_line_error(out, ro, "Permission denied"), "train -o RO/sub: %d: %s",
+             code, out);
+    printf("read-only: %s", out);
+    snprintf(args, sizeof args, "eval -m '%s' --data '%s' --device cpu -q --json '%s/eval.json'", ckpt, data, ro);
+    code = run(args, 0, uid, out, sizeof out);
+    TU_CHECK(code == 1 && one_line_error(out, ro, "Permission denied"), "eval --json RO/x: %d: %s",
+             code, out);
+    DIR *d = opendir(ro);
+    int entries = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) entries += e->d_name[0] != '.';
+    if (d) closedir(d);
+    snprintf(path, sizeof path, "%s", ro);
+    TU_CHECK(entries == 0, "nothing was created in %s", path);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define FOIL_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FOIL_TEST_ASAN 1
+#endif
+#endif
+
+static void check_allocation(const char *cfg, const char *ckpt, const char *data) {
+#ifdef FOIL_TEST_ASAN
+    (void)cfg, (void)ckpt, (void)data;
+    printf("AddressSanitizer build: the memory-limit check is skipped (ASan reserves more "
+           "address space than the limit)\n");
+#else
+    char args[4096], out[8192], dir[1024];
+    snprintf(args, sizeof args, "eval -m '%s' --data '%s' --device cpu -q --batch 65536", ckpt, data);
+    int code = run(args, 1024, 0, out, sizeof out);
+    TU_CHECK(code == 1 && one_line_error(out, "65536", NULL), "eval --batch 65536 in 1 GiB: %d: %s",
+             code, out);
+    printf("allocation: %s", out);
+    tu_path(dir, sizeof dir, "huge_batch");
+    snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q train.batch_size=65536",
+             cfg, dir, data);
+    code = run(args, 1024, 0, out, sizeof out);
+    TU_CHECK(code == 1 && one_line_error(out, "65536", NULL),
+             "train batch 65536 in 1 GiB: %d: %s", code, out);
+    printf("allocation: %s", out);
+#endif
+}
+
+int main(void) {
+    synth_dataset("synth", 2000, 200);
+    char data[1024], small[1024], linear[1024], wide[1024], ckpt[1200];
+    tu_path(data, sizeof data, "synth");
+    tu_write_file(small, sizeof small, "small.yaml", SMALL, sizeof SMALL - 1);
+    tu_write_file(linear, sizeof linear, "linear.yaml", LINEAR, sizeof LINEAR - 1);
+    tu_write_file(wide, sizeof wide, "wide.yaml", WIDE, sizeof WIDE - 1);
+    check_sigint(small, data);
+    check_nan(linear, data);
+    check_sigkill(wide, data);
+    snprintf(ckpt, sizeof ckpt, "%s/sigint_ref/model.safetensors", tu_tmpdir());
+    check_full_disk(ckpt, data);
+    check_read_only(small, ckpt, data);
+    check_allocation(small, ckpt, data);
+    return tu_finish("test_faults");
+}
