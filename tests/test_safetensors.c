@@ -116,14 +116,14 @@ static void test_atomic(void) {
     TU_CHECK(foil_write_file_atomic(path, "x", 1, &err) == -1, "missing folder");
     check_msg(err.msg, path, "No such file");
 
-    /* rename onto a non-empty folder fails after the temp file is written */
+    /* a folder as the target is refused before any temporary file is written */
     char dir[1024], inner[1024];
     tu_path(dir, sizeof dir, "target_is_dir");
     TU_CHECK(mkdir(dir, 0755) == 0, "mkdir");
     tu_write_file(inner, sizeof inner, "target_is_dir/keep", "k", 1);
-    TU_CHECK(foil_write_file_atomic(dir, "x", 1, &err) == -1, "rename onto folder");
-    check_msg(err.msg, dir, "rename");
-    TU_CHECK(count_temp_files() == 0, "temp file left after failed rename");
+    TU_CHECK(foil_write_file_atomic(dir, "x", 1, &err) == -1, "writing onto a folder fails");
+    check_msg(err.msg, dir, "folder");
+    TU_CHECK(count_temp_files() == 0, "temp file left after a refused write");
 
     if (geteuid() == 0) { /* root ignores folder permissions: use a file as a folder */
         char file[1024];
