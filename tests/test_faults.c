@@ -118,22 +118,9 @@ static void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) n = 0;
-    fclose(f);
-    *len = buf ? (size_t)n : 0;
-    return buf;
-}
-
 static int same_bytes(const char *a, const char *b) {
     size_t na, nb;
-    char *x = slurp(a, &na), *y = slurp(b, &nb);
+    char *x = tu_slurp(a, &na), *y = tu_slurp(b, &nb);
     int same = x && y && na == nb && memcmp(x, y, na) == 0;
     free(x);
     free(y);
@@ -205,10 +192,10 @@ static void check_nan(const char *cfg, const char *data) {
     snprintf(model, sizeof model, "%s/model.safetensors", dir);
     snprintf(state, sizeof state, "%s/train_state.safetensors", dir);
     size_t n;
-    char *bytes = slurp(model, &n);
+    char *bytes = tu_slurp(model, &n);
     tu_write_file(copy_m, sizeof copy_m, "nan_model_copy", bytes ? bytes : "", bytes ? n : 0);
     free(bytes);
-    bytes = slurp(state, &n);
+    bytes = tu_slurp(state, &n);
     tu_write_file(copy_s, sizeof copy_s, "nan_state_copy", bytes ? bytes : "", bytes ? n : 0);
     free(bytes);
 

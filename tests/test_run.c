@@ -54,20 +54,6 @@ static int foil(const char *args, char *out, size_t cap) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (buf) buf[n] = 0;
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return buf;
-}
-
 static int exists(const char *dir, const char *rel) {
     char path[2048];
     struct stat sb;
@@ -98,7 +84,7 @@ static int check_references(const char *html, const char *dir) {
 static void check_report(const char *dir, int want_images) {
     char path[1200];
     snprintf(path, sizeof path, "%s/report.html", dir);
-    char *html = slurp(path, NULL);
+    char *html = tu_slurp(path, NULL);
     TU_CHECK(html != NULL, "report.html written");
     if (!html) return;
     static const char *const KEYS[] = {
@@ -129,7 +115,7 @@ static void check_reuse(const char *base, const char *dir) {
     snprintf(ckpt, sizeof ckpt, "%s/model.safetensors", dir);
     file_id(ckpt, &before);
     size_t n0, n1;
-    char *bytes0 = slurp(ckpt, &n0);
+    char *bytes0 = tu_slurp(ckpt, &n0);
     TU_CHECK(foil(base, out, sizeof out) == 0, "second run: %s", out);
     TU_CHECK(strstr(out, "train: reusing") != NULL, "the second run reuses the checkpoint");
     static const char *const SAME[] = {"eval: unchanged", "sweep: unchanged",
@@ -137,7 +123,7 @@ static void check_reuse(const char *base, const char *dir) {
     for (int i = 0; i < 4; i++) TU_CHECK(strstr(out, SAME[i]) != NULL, "second run: '%s'", SAME[i]);
     file_id(ckpt, &after);
     snprintf(ckpt_bytes_path, sizeof ckpt_bytes_path, "%s", ckpt);
-    char *bytes1 = slurp(ckpt_bytes_path, &n1);
+    char *bytes1 = tu_slurp(ckpt_bytes_path, &n1);
     TU_CHECK(same_file(&before, &after) && bytes0 && bytes1 && n0 == n1 && !memcmp(bytes0, bytes1, n0),
              "the checkpoint is untouched");
     free(bytes0);
@@ -152,7 +138,7 @@ static void check_reuse(const char *base, const char *dir) {
     file_id(ckpt, &after);
     TU_CHECK(same_file(&before, &after), "the checkpoint is still untouched");
     snprintf(args, sizeof args, "%s/sweep/sweep.csv", dir);
-    char *csv = slurp(args, NULL);
+    char *csv = tu_slurp(args, NULL);
     TU_CHECK(csv && strstr(csv, "fgsm,fgsm,0.2,") && !strstr(csv, "fgsm,fgsm,0.1,"),
              "sweep.csv holds the new eps");
     free(csv);
@@ -218,7 +204,7 @@ static void check_browser(const char *dir) {
     snprintf(cmd, sizeof cmd, "timeout 120 chromium %s --user-data-dir='%s' --dump-dom "
              "'file://%s/report.html' >'%s' 2>/dev/null", flags, profile, dir, dom);
     TU_CHECK(system(cmd) == 0, "chromium --dump-dom");
-    char *text = slurp(dom, NULL);
+    char *text = tu_slurp(dom, NULL);
     TU_CHECK(text && strstr(text, "data-images-broken=\"0\"") &&
                  strstr(text, "data-images-loaded=\"12\""), "all 12 images load in the browser");
     free(text);

@@ -30,23 +30,9 @@ static const char RECIPE[] =
     "  optimizer: adam\n"
     "  lr: 0.003\n";
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (buf) buf[n] = 0;
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 static double json_number(const char *path, const char *key) {
     size_t len;
-    char *text = slurp(path, &len);
+    char *text = tu_slurp(path, &len);
     cJSON *o = text ? cJSON_Parse(text) : NULL;
     cJSON *v = o ? cJSON_GetObjectItem(o, key) : NULL;
     double r = cJSON_IsNumber(v) ? v->valuedouble : NAN;
@@ -102,7 +88,7 @@ int main(void) {
     snprintf(p1, sizeof p1, "%s/model.safetensors", out1);
     snprintf(p2, sizeof p2, "%s/model.safetensors", out2);
     size_t l1, l2;
-    char *b1 = slurp(p1, &l1), *b2 = slurp(p2, &l2);
+    char *b1 = tu_slurp(p1, &l1), *b2 = tu_slurp(p2, &l2);
     TU_CHECK(b1 && b2 && l1 == l2 && memcmp(b1, b2, l1) == 0,
              "same seed gives a bit-identical checkpoint");
     free(b1);
@@ -124,7 +110,7 @@ int main(void) {
     snprintf(json, sizeof json, "%s/eval.json", out1);
     TU_CHECK(run("eval -m '%s' --json '%s'", p1, json) == 0, "eval");
     size_t len;
-    char *text = slurp(json, &len);
+    char *text = tu_slurp(json, &len);
     cJSON *o = text ? cJSON_Parse(text) : NULL;
     TU_CHECK(o != NULL, "eval JSON parses");
     if (o) {

@@ -101,3 +101,15 @@ void tu_source_path(char *out, size_t cap, const char *rel) {
     const char *src = getenv("FOIL_SOURCE_DIR");
     snprintf(out, cap, "%s/%s", src ? src : ".", rel);
 }
+
+char *tu_slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    char *buf = n >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) n = 0;
+    if (buf) buf[n] = 0;
+    fclose(f);
+    if (len) *len = buf ? (size_t)n : 0;
+    return buf;
+}

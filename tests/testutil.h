@@ -49,6 +49,10 @@ int tu_run_foil(const char *args, char *stderr_last, size_t cap);
 /* Path to the real MNIST folder, or NULL when it is not there. */
 const char *tu_mnist_dir(void);
 
+/* A whole file, malloc'd and NUL-terminated (NULL when unreadable); its
+ * length in *len when len is not NULL. */
+char *tu_slurp(const char *path, size_t *len);
+
 /* Path of a file in the source tree, e.g. "configs/quickstart.yaml". */
 void tu_source_path(char *out, size_t cap, const char *rel);
 

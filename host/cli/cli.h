@@ -64,6 +64,7 @@ int cmd_explain(int argc, char **argv);
 int cmd_shift(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 
+#include "foil/metrics.h"
 #include "foil/train.h"
 
 /* A checkpoint opened on a backend, ready for forward/backward passes. */
@@ -89,5 +90,8 @@ typedef struct cli_testset {
 int cli_testset_load(cli_testset *ts, const cli_model *cm, const char *dir, int limit,
                      foil_err *err);
 void cli_testset_free(cli_testset *ts, const cli_model *cm);
+
+/* Clean metrics of the model on the test set (foil eval). */
+int cli_eval(cli_model *cm, const cli_testset *ts, foil_metrics *mt, foil_err *err);
 
 #endif

@@ -52,3 +52,12 @@ void cli_testset_free(cli_testset *ts, const cli_model *cm) {
     if (cm->b) foil_device_data_free(&ts->dd, cm->b);
     foil_dataset_free(&ts->ds);
 }
+
+int cli_eval(cli_model *cm, const cli_testset *ts, foil_metrics *mt, foil_err *err) {
+    int32_t *pred = malloc(sizeof(int32_t) * (size_t)ts->ds.n + 1);
+    if (!pred) return foil_fail(err, "out of memory");
+    int rc = foil_predict(&cm->net, &ts->dd, pred, NULL, err) ||
+             foil_metrics_compute(mt, pred, ts->ds.labels, ts->ds.n, cm->model.def.classes, err);
+    free(pred);
+    return rc ? -1 : 0;
+}

@@ -53,12 +53,7 @@ static int run(const eval_args *a, cli_model *cm, cli_testset *ts, foil_metrics 
                        a->common.precision && !strcmp(a->common.precision, "tf32"), a->batch, err) ||
         cli_testset_load(ts, cm, cli_data_dir(&a->common, NULL), a->common.limit, err))
         return -1;
-    int32_t *pred = malloc(sizeof(int32_t) * (size_t)ts->ds.n + 1);
-    if (!pred) return foil_fail(err, "out of memory");
-    int rc = foil_predict(&cm->net, &ts->dd, pred, NULL, err) ||
-             foil_metrics_compute(mt, pred, ts->ds.labels, ts->ds.n, cm->model.def.classes, err);
-    free(pred);
-    if (rc) return -1;
+    if (cli_eval(cm, ts, mt, err)) return -1;
     if (a->json && foil_metrics_write_json(mt, a->json, err)) return -1;
     if (a->csv && foil_metrics_write_csv(mt, a->csv, err)) return -1;
     printf("model %s (%s), %d test images from %s, device %s\n\n", cm->model.def.name, a->model,

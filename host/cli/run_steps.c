@@ -48,12 +48,7 @@ static int eval_run(run_ctx *c, cli_model *cm, cli_testset *ts, foil_metrics *mt
         cli_testset_load(ts, cm, r->data_dir, r->test_limit, err))
         return -1;
     note_device(c, cm->b);
-    int32_t *pred = malloc(sizeof(int32_t) * (size_t)ts->ds.n + 1);
-    if (!pred) return foil_fail(err, "out of memory");
-    int rc = foil_predict(&cm->net, &ts->dd, pred, NULL, err) ||
-             foil_metrics_compute(mt, pred, ts->ds.labels, ts->ds.n, cm->model.def.classes, err);
-    free(pred);
-    if (rc) return -1;
+    if (cli_eval(cm, ts, mt, err)) return -1;
     snprintf(path, sizeof path, "%s/eval.json", c->rundir);
     if (foil_metrics_write_json(mt, path, err)) return -1;
     snprintf(path, sizeof path, "%s/eval.csv", c->rundir);
