@@ -3,24 +3,21 @@
  * model configs, on a backend. Random weights: the cost does not depend on
  * them.
  *
- *   bench_attack [--device D] [--batch B] [--images N] [model.yaml ...]
+ *   bench_attack [--device D] [--precision fp32|tf32] [--batch B] [--images N]
+ *                [model.yaml ...]
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "foil/attack.h"
 #include "foil/philox.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "bench_util.h"
 
 typedef struct bench_cfg {
     const char *device;
+    int tf32;               /* --precision tf32 */
     int batch, images;
 } bench_cfg;
 
@@ -41,7 +38,7 @@ static int bench_model(const char *path, const bench_cfg *c, foil_err *err) {
     foil_model_def def;
     foil_model m;
     if (foil_model_def_load(&def, path, err) || foil_model_build(&m, &def, err)) return -1;
-    foil_backend *b = foil_backend_create(c->device, NULL, err);
+    foil_backend *b = bench_backend(c->device, c->tf32, err);
     if (!b) return -1;
     foil_net net;
     foil_attack_work w;
@@ -73,7 +70,8 @@ static int bench_model(const char *path, const bench_cfg *c, foil_err *err) {
     if (time_attack(&net, &w, &fgsm, x, adv, y, c->images, &t_fgsm, err) ||
         time_attack(&net, &w, &pgd, x, adv, y, c->images, &t_pgd, err))
         goto done_work;
-    printf("| %s | %s | %d | %d | %.2f | %.2f | %.0f |\n", def.name, b->name, c->batch, c->images,
+    char label[32];
+    printf("| %s | %s | %d | %d | %.2f | %.2f | %.0f |\n", def.name, bench_device_label(b, c->tf32, label, sizeof label), c->batch, c->images,
            t_fgsm, t_pgd, 40.0 * c->images / t_pgd);
     fflush(stdout);
     rc = 0;
@@ -93,16 +91,20 @@ done:
 }
 
 int main(int argc, char **argv) {
-    bench_cfg c = {"auto", 500, 1000};
+    bench_cfg c = {"auto", 0, 500, 1000};
     const char *models[16];
     int nm = 0;
     for (int i = 1; i < argc; i++) {
+        int p = bench_precision_arg(argc, argv, &i, &c.tf32);
+        if (p < 0) return 2;
+        if (p) continue;
         if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) c.device = argv[++i];
         else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) c.batch = atoi(argv[++i]);
         else if (strcmp(argv[i], "--images") == 0 && i + 1 < argc) c.images = atoi(argv[++i]);
         else if (argv[i][0] != '-' && nm < 16) models[nm++] = argv[i];
         else {
-            fprintf(stderr, "usage: bench_attack [--device D] [--batch B] [--images N] [model.yaml ...]\n");
+            fprintf(stderr, "usage: bench_attack [--device D] [--precision fp32|tf32] [--batch B] "
+                            "[--images N] [model.yaml ...]\n");
             return 2;
         }
     }

@@ -2,24 +2,21 @@
  * Gauss-Legendre points (and the chunk of path points per forward pass), for
  * the model configs on a backend, on random images and weights.
  *
- *   bench_explain [--device D] [--images N] [--batch B] [--chunk C] [--steps S] [model.yaml ...]
+ *   bench_explain [--device D] [--precision fp32|tf32] [--images N] [--batch B] [--chunk C]
+ *                 [--steps S] [model.yaml ...]
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "foil/explain.h"
 #include "foil/philox.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "bench_util.h"
 
 typedef struct bench_cfg {
     const char *device;
+    int tf32;               /* --precision tf32 */
     int images, batch, chunk, steps;
 } bench_cfg;
 
@@ -27,7 +24,7 @@ static int bench_model(const char *path, const bench_cfg *c, foil_err *err) {
     foil_model_def def;
     foil_model m;
     if (foil_model_def_load(&def, path, err) || foil_model_build(&m, &def, err)) return -1;
-    foil_backend *b = foil_backend_create(c->device, NULL, err);
+    foil_backend *b = bench_backend(c->device, c->tf32, err);
     if (!b) return -1;
     foil_net net = {0};
     foil_explain_work *w = NULL;
@@ -67,7 +64,8 @@ static int bench_model(const char *path, const bench_cfg *c, foil_err *err) {
         goto done;
     }
     double secs = now_s() - t0;
-    printf("| %s | %s | %d | %d | %d | %.2f | %.1f | %.0f |\n", def.name, b->name, c->steps,
+    char label[32];
+    printf("| %s | %s | %d | %d | %d | %.2f | %.1f | %.0f |\n", def.name, bench_device_label(b, c->tf32, label, sizeof label), c->steps,
            c->batch, c->chunk, secs, c->images / secs, (double)c->images * c->steps / secs);
     fflush(stdout);
     rc = 0;
@@ -85,10 +83,13 @@ done:
 }
 
 int main(int argc, char **argv) {
-    bench_cfg c = {"auto", 200, 25, 32, 64};
+    bench_cfg c = {"auto", 0, 200, 25, 32, 64};
     const char *models[16];
     int nm = 0;
     for (int i = 1; i < argc; i++) {
+        int p = bench_precision_arg(argc, argv, &i, &c.tf32);
+        if (p < 0) return 2;
+        if (p) continue;
         int *dst = !strcmp(argv[i], "--images")  ? &c.images
                    : !strcmp(argv[i], "--batch") ? &c.batch
                    : !strcmp(argv[i], "--chunk") ? &c.chunk
@@ -98,8 +99,8 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) c.device = argv[++i];
         else if (argv[i][0] != '-' && nm < 16) models[nm++] = argv[i];
         else {
-            fprintf(stderr, "usage: bench_explain [--device D] [--images N] [--batch B] "
-                            "[--chunk C] [--steps S] [model.yaml ...]\n");
+            fprintf(stderr, "usage: bench_explain [--device D] [--precision fp32|tf32] [--images N] "
+                            "[--batch B] [--chunk C] [--steps S] [model.yaml ...]\n");
             return 2;
         }
     }

@@ -1,26 +1,23 @@
 /* Training and inference throughput (images/s) of the model configs on a
  * backend, on random inputs: the cost of the network, not of data loading.
  *
- *   bench_train [--device cpu|cuda|auto] [--batch N] [--steps N] [model.yaml ...]
+ *   bench_train [--device cpu|cuda|auto] [--precision fp32|tf32] [--batch N] [--steps N]
+ *               [model.yaml ...]
  *
  * Prints a Markdown table. Defaults: configs/models/{madry,cleverhans}.yaml,
  * batch 128, 20 training steps after 2 warm-up steps. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "foil/model.h"
 #include "foil/philox.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "bench_util.h"
 
 typedef struct bench_cfg {
     const char *device;
+    int tf32;               /* --precision tf32 */
     int batch, steps;
 } bench_cfg;
 
@@ -50,7 +47,7 @@ static int bench_model(const char *path, const bench_cfg *c, foil_err *err) {
     foil_model_def def;
     foil_model m;
     if (foil_model_def_load(&def, path, err) || foil_model_build(&m, &def, err)) return -1;
-    foil_backend *b = foil_backend_create(c->device, NULL, err);
+    foil_backend *b = bench_backend(c->device, c->tf32, err);
     if (!b) return -1;
     foil_net net;
     int rc = -1;
@@ -82,7 +79,8 @@ static int bench_model(const char *path, const bench_cfg *c, foil_err *err) {
         if (run_steps(&net, &bb, c->steps, train, err)) goto done_net;
         rate[train] = (double)c->steps * c->batch / (now_s() - t0);
     }
-    printf("| %s | %s | %zu | %d | %.0f | %.0f |\n", def.name, b->name, m.nparams, c->batch,
+    char label[32];
+    printf("| %s | %s | %zu | %d | %.0f | %.0f |\n", def.name, bench_device_label(b, c->tf32, label, sizeof label), m.nparams, c->batch,
            rate[1], rate[0]);
     fflush(stdout);
     rc = 0;
@@ -103,16 +101,20 @@ done:
 }
 
 int main(int argc, char **argv) {
-    bench_cfg c = {"auto", 128, 20};
+    bench_cfg c = {"auto", 0, 128, 20};
     const char *models[16];
     int nm = 0;
     for (int i = 1; i < argc; i++) {
+        int p = bench_precision_arg(argc, argv, &i, &c.tf32);
+        if (p < 0) return 2;
+        if (p) continue;
         if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) c.device = argv[++i];
         else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) c.batch = atoi(argv[++i]);
         else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) c.steps = atoi(argv[++i]);
         else if (argv[i][0] != '-' && nm < 16) models[nm++] = argv[i];
         else {
-            fprintf(stderr, "usage: bench_train [--device D] [--batch N] [--steps N] [model.yaml ...]\n");
+            fprintf(stderr, "usage: bench_train [--device D] [--precision fp32|tf32] [--batch N] "
+                            "[--steps N] [model.yaml ...]\n");
             return 2;
         }
     }
