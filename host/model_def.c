@@ -132,7 +132,15 @@ int foil_model_def_parse(foil_model_def *def, const foil_config *cfg, foil_node 
     memset(def, 0, sizeof *def);
     const char *name;
     if (foil_cfg_string(cfg, map, "name", "model", &name, err)) return -1;
-    snprintf(def->name, sizeof def->name, "%s", name);
+    /* a long name is cut on a UTF-8 character boundary: half a character
+     * would make the YAML stored in checkpoints unreadable */
+    size_t len = strlen(name);
+    if (len >= sizeof def->name) {
+        len = sizeof def->name - 1;
+        while (len > 0 && ((unsigned char)name[len] & 0xC0) == 0x80) len--;
+    }
+    memcpy(def->name, name, len);
+    def->name[len] = 0;
     long v;
     if (foil_cfg_int(cfg, map, "classes", 10, 2, 1 << 16, &v, err)) return -1;
     def->classes = (int)v;
@@ -172,10 +180,26 @@ int foil_model_def_load(foil_model_def *def, const char *path, foil_err *err) {
     return rc;
 }
 
+/* "name: \"...\"\n" written by the config emitter, which escapes what a
+ * double-quoted YAML string cannot hold as is (quotes, backslashes, control
+ * characters); pasted in raw, such a name made checkpoints that did not load. */
+static char *name_line(const foil_model_def *def) {
+    char key[] = "name", value[sizeof def->name];
+    snprintf(value, sizeof value, "%s", def->name);
+    foil_node root = {.kind = FOIL_NODE_MAP};
+    foil_node entry = {.kind = FOIL_NODE_SCALAR, .key = key, .value = value, .quoted = 1,
+                       .parent = &root};
+    root.child = &entry;
+    return foil_config_emit_string(&root);
+}
+
 char *foil_model_def_to_yaml(const foil_model_def *def) {
+    char *name = name_line(def);
+    if (!name) return NULL;
     foil_strbuf sb = {0}, *s = &sb;
-    foil_sb_put(s, "name: \"%s\"\ninput: [%d, %d, %d]\nclasses: %d\nlayers:\n", def->name,
-                def->in_c, def->in_h, def->in_w, def->classes);
+    foil_sb_put(s, "%sinput: [%d, %d, %d]\nclasses: %d\nlayers:\n", name, def->in_c, def->in_h,
+                def->in_w, def->classes);
+    free(name);
     for (int i = 0; i < def->nlayers; i++) {
         const foil_layer_def *l = &def->layers[i];
         switch (l->kind) {

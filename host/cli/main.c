@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "foil_commit.h"
 
 static const char USAGE[] =
     "foil " FOIL_VERSION ": train, attack and explain CNNs on MNIST-format data\n"
@@ -66,7 +67,8 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("foil %s\n", FOIL_VERSION);
+        printf("foil %s (commit %s%s)\n", FOIL_VERSION, FOIL_BUILD_COMMIT,
+               FOIL_BUILD_DIRTY ? ", uncommitted changes" : "");
         return 0;
     }
     if (strcmp(argv[1], "data") == 0) return cmd_data(argc - 1, argv + 1);

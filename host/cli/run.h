@@ -109,9 +109,6 @@ int run_write_summary(const run_ctx *c, const foil_report *r, foil_err *err);
 /* host/cli/run_facts.c: the run table (model, data, device, precision, seed,
  * version, commit, ...). */
 void run_report_facts(const run_ctx *c, foil_report *r);
-/* The commit of a git checkout (40 hex digits) and its branch ("" when
- * detached), read from .git without running git; -1 when there is none. */
-int run_git_commit(const char *source_dir, char sha[41], char *branch, size_t cap);
 
 /* host/cli/run_load.c: results read back from their files. */
 int run_load_metrics(const char *path, foil_metrics *m, foil_err *err);

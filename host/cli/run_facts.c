@@ -1,85 +1,12 @@
-/* foil run: the facts at the top of the report, and the git commit of the
- * source tree read from .git (HEAD, the ref file or packed-refs). */
+/* foil run: the facts at the top of the report. The commit is the one the
+ * binary was built from (cmake/commit.cmake writes foil_commit.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "foil_commit.h"
 #include "run.h"
 
-/* The first line of a file, without its newline. */
-static int first_line(const char *path, char *out, size_t cap) {
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    int ok = fgets(out, (int)cap, f) != NULL;
-    fclose(f);
-    if (!ok) return -1;
-    out[strcspn(out, "\r\n")] = 0;
-    return 0;
-}
-
-static int is_sha(const char *s) {
-    int n = 0;
-    for (; s[n]; n++)
-        if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f'))) return 0;
-    return n == 40;
-}
-
-/* <src>/.git, or where a .git file ("gitdir: X", worktrees) points. */
-static int git_dir(const char *src, char *out, size_t cap) {
-    char path[1100], line[1100];
-    snprintf(path, sizeof path, "%s/.git/HEAD", src);
-    if (run_file_exists(path)) return snprintf(out, cap, "%s/.git", src) >= (int)cap ? -1 : 0;
-    snprintf(path, sizeof path, "%s/.git", src);
-    if (first_line(path, line, sizeof line) || strncmp(line, "gitdir: ", 8) != 0) return -1;
-    const char *d = line + 8;
-    int n = d[0] == '/' ? snprintf(out, cap, "%s", d) : snprintf(out, cap, "%s/%s", src, d);
-    return n >= (int)cap ? -1 : 0;
-}
-
-/* The sha of ref from <dir>/<ref> or <dir>/packed-refs. */
-static int resolve_ref(const char *dir, const char *ref, char sha[41]) {
-    char path[1400], line[1400];
-    snprintf(path, sizeof path, "%s/%s", dir, ref);
-    if (first_line(path, line, sizeof line) == 0 && is_sha(line)) {
-        memcpy(sha, line, 41);
-        return 0;
-    }
-    snprintf(path, sizeof path, "%s/packed-refs", dir);
-    FILE *f = fopen(path, "r");
-    int rc = -1;
-    while (f && rc && fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = 0;
-        if (strlen(line) > 41 && line[40] == ' ' && strcmp(line + 41, ref) == 0) {
-            line[40] = 0;
-            if (is_sha(line)) memcpy(sha, line, 41), rc = 0;
-        }
-    }
-    if (f) fclose(f);
-    return rc;
-}
-
-int run_git_commit(const char *source_dir, char sha[41], char *branch, size_t cap) {
-    char dir[1100], head[1100], common[1100], path[2400];
-    if (git_dir(source_dir, dir, sizeof dir)) return -1;
-    snprintf(path, sizeof path, "%s/HEAD", dir);
-    if (first_line(path, head, sizeof head)) return -1;
-    snprintf(branch, cap, "%s", "");
-    if (strncmp(head, "ref: ", 5) != 0) {
-        if (!is_sha(head)) return -1;
-        memcpy(sha, head, 41);
-        return 0;
-    }
-    const char *ref = head + 5;
-    snprintf(branch, cap, "%s", strncmp(ref, "refs/heads/", 11) == 0 ? ref + 11 : ref);
-    if (resolve_ref(dir, ref, sha) == 0) return 0;
-    snprintf(path, sizeof path, "%s/commondir", dir); /* a worktree's shared refs */
-    if (first_line(path, common, sizeof common)) return -1;
-    if (common[0] == '/') snprintf(path, sizeof path, "%s", common);
-    else snprintf(path, sizeof path, "%s/%s", dir, common);
-    return resolve_ref(path, ref, sha);
-}
-
-/* test_accuracy, train_images and test_images of metrics.json (NaN / -1 when absent). */
 static void train_metrics(const run_ctx *c, double *acc, int *ntrain, int *ntest) {
     char path[1200];
     snprintf(path, sizeof path, "%s/metrics.json", c->rundir);
@@ -149,10 +76,6 @@ void run_report_facts(const run_ctx *c, foil_report *r) {
     foil_report_fact_add(r, "seed", "%llu", (unsigned long long)c->train->r.seed);
     foil_report_fact_add(r, "checkpoint", "model.safetensors (sha256 %.16s...)", c->ckpt_sha);
     foil_report_fact_add(r, "foil version", "%s", FOIL_VERSION);
-    char sha[41], branch[256];
-    if (run_git_commit(FOIL_SOURCE_DIR, sha, branch, sizeof branch) == 0)
-        foil_report_fact_add(r, "commit", "%s%s%s%s", sha, branch[0] ? " (" : "", branch,
-                             branch[0] ? ")" : "");
-    else
-        foil_report_fact_add(r, "commit", "unknown (no git checkout at %s)", FOIL_SOURCE_DIR);
+    foil_report_fact_add(r, "commit", "%s%s", FOIL_BUILD_COMMIT,
+                         FOIL_BUILD_DIRTY ? " (built with uncommitted changes)" : "");
 }
