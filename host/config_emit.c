@@ -23,6 +23,17 @@ static int unicode_break(const char *s) {
     return 0;
 }
 
+/* UTF-8 of the code points libyaml refuses to read unescaped: the C1 controls
+ * U+0080..U+009F (but U+0085, a line break, above) and the non-characters
+ * U+FFFE and U+FFFF. A quoted "\x80" puts one in a value. Returns the length
+ * of the one at s, or 0. */
+static int unreadable(const char *s) {
+    const unsigned char *u = (const unsigned char *)s;
+    if (u[0] == 0xC2 && u[1] >= 0x80 && u[1] <= 0x9F && u[1] != 0x85) return 2;
+    if (u[0] == 0xEF && u[1] == 0xBF && (u[2] == 0xBE || u[2] == 0xBF)) return 3;
+    return 0;
+}
+
 /* Follows libyaml's scanner: a plain scalar may not start with an indicator
  * (except "-x", and "?x" / ":x" outside flow), may not hold ": " or " #",
  * nor (inside [ ]) any of ",[]{}:" . */
@@ -36,7 +47,8 @@ int foil_cfg_plain_ok(const char *s, int flow) {
     }
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f || unicode_break(s + i)) return 0;
+        if ((c < 0x20 && c != '\t') || c == 0x7f || unicode_break(s + i) || unreadable(s + i))
+            return 0;
         if (c == ':' && (flow || is_blank(s[i + 1]))) return 0;
         if (c == '#' && i > 0 && is_blank(s[i - 1])) return 0;
         if (flow && strchr(",[]{}", c)) return 0;
@@ -48,10 +60,14 @@ static void put_quoted(FILE *f, const char *s) {
     fputc('"', f);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        int ub = unicode_break(s);
+        int ub = unicode_break(s), ur = unreadable(s);
         if (ub) {
             fputs(ub == 2 ? "\\N" : (unsigned char)s[2] == 0xA8 ? "\\L" : "\\P", f);
             s += ub - 1;
+        } else if (ur) {
+            if (ur == 2) fprintf(f, "\\x%02X", (unsigned char)s[1]);
+            else fputs((unsigned char)s[2] == 0xBE ? "\\uFFFE" : "\\uFFFF", f);
+            s += ur - 1;
         } else if (c == '"' || c == '\\') {
             fputc('\\', f);
             fputc(c, f);

@@ -14,6 +14,27 @@ static foil_node *find_child(const foil_node *map, const char *key) {
     return NULL;
 }
 
+/* Keys come from the command line, not through libyaml as values do: one
+ * that is not valid UTF-8 (stray bytes, overlong forms, surrogates, past
+ * U+10FFFF) would make a resolved config that does not read back. */
+static int utf8_ok(const char *s) {
+    for (const unsigned char *u = (const unsigned char *)s; *u;) {
+        /* continuation bytes after this lead byte; -1: not a lead byte */
+        int n = *u < 0x80 ? 0 : *u < 0xC2 ? -1 : *u < 0xE0 ? 1 : *u < 0xF0 ? 2 : *u < 0xF5 ? 3 : -1;
+        if (n < 0) return 0;
+        unsigned long cp = n ? *u & (0x3Fu >> n) : *u;
+        for (int i = 1; i <= n; i++) {
+            if ((u[i] & 0xC0) != 0x80) return 0;
+            cp = cp << 6 | (u[i] & 0x3Fu);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return 0;
+        u += n + 1;
+    }
+    return 1;
+}
+
 /* Splits "a.b.c" in place into parts; every part must be non-empty. */
 static int split_keys(char *keys, char ***parts, int *n, const char *assignment,
                       foil_err *err) {
@@ -157,6 +178,8 @@ int foil_config_override(foil_config *cfg, const char *assignment, foil_err *err
     foil_node *v = NULL;
     if (!keys)
         rc = foil_fail(err, "%s: out of memory", where);
+    else if (!utf8_ok(keys))
+        rc = foil_fail(err, "%s: the key is not valid UTF-8", where);
     else
         rc = split_keys(keys, &parts, &n, assignment, err) || parse_value(where, eq + 1, &v, err) ||
              apply(cfg, parts, n, v, where, err);

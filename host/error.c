@@ -5,12 +5,20 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Control characters (a newline in a tensor name or a key, say) become
+ * spaces, so that every message stays on one line. */
+static void one_line(char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = ' ';
+}
+
 int foil_fail(foil_err *err, const char *fmt, ...) {
     if (!err) return -1;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
+    one_line(err->msg);
     return -1;
 }
 
@@ -28,6 +36,7 @@ int foil_fail_prefix(foil_err *err, const char *fmt, ...) {
     for (int t = 0; t < 2; t++)
         for (const char *c = tail[t]; *c && pos + 1 < sizeof err->msg; c++) err->msg[pos++] = *c;
     if (pos < sizeof err->msg) err->msg[pos] = 0;
+    one_line(err->msg);
     return -1;
 }
 

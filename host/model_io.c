@@ -38,6 +38,8 @@ done:
     return rc;
 }
 
+/* Checks that the file holds every parameter tensor of the model, with the
+ * model's shapes, and copies them into params unless it is NULL. */
 static int copy_params(const char *path, const foil_model *m, const foil_safetensors *st,
                        float *params, foil_err *err) {
     int nt = foil_model_param_tensor(m, -1, NULL, 0, NULL, NULL, NULL, NULL);
@@ -57,7 +59,7 @@ static int copy_params(const char *path, const foil_model *m, const foil_safeten
         if (!same)
             return foil_fail(err, "%s: tensor '%s' does not have the shape the model needs", path,
                              name);
-        memcpy(params + off, tt->data, count * sizeof(float));
+        if (params) memcpy(params + off, tt->data, count * sizeof(float));
     }
     return 0;
 }
@@ -82,6 +84,9 @@ int foil_model_load(const char *path, foil_model *m, float **params_host, const 
         foil_fail_prefix(err, "%s: model metadata", path);
         goto done;
     }
+    /* check before allocating: the metadata alone must not be able to ask
+     * for gigabytes that the file does not hold */
+    if (copy_params(path, m, &st, NULL, err)) goto done;
     *params_host = malloc(m->nparams * sizeof(float) + 1);
     if (!*params_host) {
         foil_fail(err, "%s: out of memory for %zu parameters", path, m->nparams);

@@ -19,7 +19,8 @@ typedef struct foil_err {
 #define FOIL_PRINTF(a, b)
 #endif
 
-/* Formats the message into err (if not NULL) and returns -1. */
+/* Formats the message into err (if not NULL), control characters replaced by
+ * spaces so that it stays one line, and returns -1. */
 int foil_fail(foil_err *err, const char *fmt, ...) FOIL_PRINTF(2, 3);
 
 /* Prefixes an existing message: "<prefix>: <old message>". Returns -1. */
