@@ -25,40 +25,20 @@ targets=("$@")
 export CC="${CC:-clang}"
 
 # ---- dependencies -------------------------------------------------------------
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
-}
-apt_install() {
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
-PKGS="build-essential cmake pkg-config zlib1g-dev libpng-dev libyaml-dev libcjson-dev libopenblas-dev"
-missing=""
-for p in $PKGS; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
-done
 # libFuzzer works when a trivial target links with -fsanitize=fuzzer.
 fuzzer_ok() {
   printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' |
     "$CC" -x c -fsanitize=fuzzer,address,undefined - -o /dev/null >/dev/null 2>&1
 }
-need_clang=0
-command -v "$CC" >/dev/null && fuzzer_ok || need_clang=1
-if [ -n "$missing" ] || [ "$need_clang" = 1 ]; then
-  if command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || command -v sudo >/dev/null; }; then
-    echo "fuzz: installing$missing$([ "$need_clang" = 1 ] && echo ' clang libFuzzer')" >&2
-    as_root apt-get update -qq
-    # shellcheck disable=SC2086 # one word per package
-    [ -z "$missing" ] || apt_install $missing
-    # Debian 12 names the runtime libclang-rt-dev (default clang) or libclang-rt-14-dev.
-    [ "$need_clang" = 0 ] || apt_install clang libclang-rt-dev || apt_install clang libclang-rt-14-dev
-  elif [ -n "$missing" ]; then
-    echo "fuzz: missing packages:$missing (bash scripts/setup.sh installs them)" >&2
-  fi
-  if ! fuzzer_ok; then
-    echo "fuzz: $CC cannot build libFuzzer targets; install clang and its libFuzzer runtime" \
-         "(Debian: clang libclang-rt-dev)" >&2
-    exit 1
-  fi
+bash scripts/deps.sh
+if ! { command -v "$CC" >/dev/null && fuzzer_ok; }; then
+  # Debian 12 names the runtime libclang-rt-dev (default clang) or libclang-rt-14-dev.
+  bash scripts/deps.sh clang libclang-rt-dev 2>/dev/null || bash scripts/deps.sh clang libclang-rt-14-dev || true
+fi
+if ! fuzzer_ok; then
+  echo "fuzz: $CC cannot build libFuzzer targets; install clang and its libFuzzer runtime" \
+       "(Debian: clang libclang-rt-dev)" >&2
+  exit 1
 fi
 
 # ---- build ----------------------------------------------------------------------

@@ -16,19 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS="build-essential cmake pkg-config zlib1g-dev libpng-dev libyaml-dev libcjson-dev libopenblas-dev"
-missing=""
-for p in $PKGS; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
-done
-if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "sanitize: installing$missing" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends $missing >/dev/null
-elif [ -n "$missing" ]; then
-  echo "sanitize: missing packages:$missing (bash scripts/setup.sh installs them)" >&2
-fi
+bash scripts/deps.sh
 
 sanitize="${FOIL_SANITIZE:-address,undefined,float-cast-overflow}"
 jobs=$(nproc)

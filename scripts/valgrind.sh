@@ -21,19 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-PKGS="valgrind build-essential cmake pkg-config zlib1g-dev libpng-dev libyaml-dev libcjson-dev libopenblas-dev"
-missing=""
-for p in $PKGS; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
-done
-if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "valgrind: installing$missing" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends $missing >/dev/null
-elif [ -n "$missing" ]; then
-  echo "valgrind: missing packages:$missing" >&2
-fi
+bash scripts/deps.sh valgrind
 command -v valgrind >/dev/null || { echo "valgrind: valgrind is not installed" >&2; exit 1; }
 
 # The default subset: parsers and checkpoints, configs, the CLI's error paths,
