@@ -91,6 +91,7 @@ done:
 }
 
 int main(int argc, char **argv) {
+    foil_cpu_blas_restart(argv);
     bench_cfg c = {"auto", 0, 500, 1000};
     const char *models[16];
     int nm = 0;

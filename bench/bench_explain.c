@@ -83,6 +83,7 @@ done:
 }
 
 int main(int argc, char **argv) {
+    foil_cpu_blas_restart(argv);
     bench_cfg c = {"auto", 0, 200, 25, 32, 64};
     const char *models[16];
     int nm = 0;

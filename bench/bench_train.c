@@ -101,6 +101,7 @@ done:
 }
 
 int main(int argc, char **argv) {
+    foil_cpu_blas_restart(argv);
     bench_cfg c = {"auto", 0, 128, 20};
     const char *models[16];
     int nm = 0;

@@ -77,6 +77,10 @@ VG=(valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indire
 } >"$run/foil-vg"
 chmod +x "$run/foil-vg"
 export OPENBLAS_NUM_THREADS=1   # valgrind runs threads one at a time anyway
+# Set, so that foil does not restart itself for better BLAS kernels
+# (foil_cpu_blas_restart): an exec would leave valgrind. Valgrind has no
+# AVX-512 anyway.
+export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
 
 failed=""
 data="${FOIL_DATA:-$root/data/raw/mnist}"

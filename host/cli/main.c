@@ -14,7 +14,8 @@ static const char USAGE[] =
     "  run CONFIG [-o RUNDIR] [key=value ...]\n"
     "                 the whole study: train (or reuse), eval, attack sweep, IG,\n"
     "                 explanation shift; writes RUNDIR/report.html (runs/<name>)\n"
-    "  devices        the backends usable here (cpu, and cuda when a GPU is usable)\n"
+    "  devices        the backends usable here (cpu with its BLAS kernels, and cuda\n"
+    "                 when a GPU is usable)\n"
     "  data fetch [--from DIR_OR_URL] [--data DIR]\n"
     "                 fetch the four MNIST files into data/raw/mnist (or DIR) and\n"
     "                 verify their SHA-256 (--from or $FOIL_MIRROR: a local folder or\n"
@@ -49,7 +50,7 @@ static const char USAGE[] =
 /* foil devices: the backends this build can use here, one per line. */
 static int cmd_devices(void) {
     foil_err err = {{0}};
-    printf("cpu\n");
+    printf("cpu (OpenBLAS kernels: %s)\n", foil_cpu_blas_core());
     foil_backend *b = foil_backend_cuda_create(0, &err);
     if (!b) {
         printf("# no cuda: %s\n", err.msg);
@@ -61,6 +62,7 @@ static int cmd_devices(void) {
 }
 
 int main(int argc, char **argv) {
+    foil_cpu_blas_restart(argv);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(USAGE, argc < 2 ? stderr : stdout);

@@ -167,6 +167,17 @@ struct foil_backend {
 /* Creates the CPU reference backend (caller frees with b->destroy(b)). */
 foil_backend *foil_backend_cpu_create(foil_err *err);
 
+/* The OpenBLAS kernel set in use ("SkylakeX", "Haswell", "Prescott", ...). */
+const char *foil_cpu_blas_core(void);
+/* A better OPENBLAS_CORETYPE when OpenBLAS fell back to its generic kernels
+ * on a CPU with AVX2 or AVX-512 (seen on virtual machines), else NULL. It
+ * takes effect only in a process started with it in the environment. */
+const char *foil_cpu_blas_better_core(void);
+/* When there is one and OPENBLAS_CORETYPE is unset, sets it and executes the
+ * program again with the same argv (call first thing in main); returns when
+ * there is nothing to do or the restart failed. */
+void foil_cpu_blas_restart(char **argv);
+
 /* Creates the CUDA backend on GPU `device`; NULL with a clear message when
  * foil was built without CUDA or no usable GPU is present. */
 foil_backend *foil_backend_cuda_create(int device, foil_err *err);
