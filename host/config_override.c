@@ -140,10 +140,11 @@ static int check_target(const foil_node *map, const char *key, const char *where
 }
 
 /* Checks everything first so that a failed override leaves the tree as it was. */
-static int apply(foil_config *cfg, char **parts, int n, foil_node *v, const char *where,
-                 foil_err *err) {
+static int apply(foil_config *cfg, char **parts, int n, foil_node *v, int any_target,
+                 const char *where, foil_err *err) {
     foil_node *map;
-    if (walk(cfg, parts, n, 0, &map, where, err) || check_target(map, parts[n - 1], where, err) ||
+    if (walk(cfg, parts, n, 0, &map, where, err) ||
+        (!any_target && check_target(map, parts[n - 1], where, err)) ||
         walk(cfg, parts, n, 1, &map, where, err)) {
         foil_cfg_node_free(v);
         return -1;
@@ -161,7 +162,7 @@ static int apply(foil_config *cfg, char **parts, int n, foil_node *v, const char
     return 0;
 }
 
-int foil_config_override(foil_config *cfg, const char *assignment, foil_err *err) {
+static int assign(foil_config *cfg, const char *assignment, int any_target, foil_err *err) {
     const char *eq = strchr(assignment, '=');
     if (!eq || eq == assignment) {
         foil_fail(err, "override '%s': expected key.path=value (e.g. train.lr=0.01)",
@@ -182,9 +183,17 @@ int foil_config_override(foil_config *cfg, const char *assignment, foil_err *err
         rc = foil_fail(err, "%s: the key is not valid UTF-8", where);
     else
         rc = split_keys(keys, &parts, &n, assignment, err) || parse_value(where, eq + 1, &v, err) ||
-             apply(cfg, parts, n, v, where, err);
+             apply(cfg, parts, n, v, any_target, where, err);
     free(parts);
     free(keys);
     if (rc) foil_cfg_one_line(err);
     return rc ? -1 : 0;
+}
+
+int foil_config_override(foil_config *cfg, const char *assignment, foil_err *err) {
+    return assign(cfg, assignment, 0, err);
+}
+
+int foil_config_replace(foil_config *cfg, const char *assignment, foil_err *err) {
+    return assign(cfg, assignment, 1, err);
 }

@@ -230,6 +230,15 @@ int main(void) {
     check_report(dir, 4 + 4 + 4); /* grids: 2 attacks x 2 eps; heatmaps; shift grids */
     check_browser(dir);
     check_reuse(base, dir);
+    /* the study's inline model gives way to -m in the single commands */
+    char args[8192], other[1024];
+    tu_path(other, sizeof other, "single");
+    snprintf(args, sizeof args, "attack -m '%s/model.safetensors' -c '%s' -o '%s/attack' --data '%s' -q",
+             dir, cfg, other, data);
+    TU_CHECK(foil(args, out, sizeof out) == 0, "foil attack -c STUDY (inline model): %s", out);
+    snprintf(args, sizeof args, "shift -m '%s/model.safetensors' -c '%s' -o '%s/shift' --data '%s' -q",
+             dir, cfg, other, data);
+    TU_CHECK(foil(args, out, sizeof out) == 0, "foil shift -c STUDY (inline model): %s", out);
     check_interrupt(cfg, data);
     expect_error(cfg, data, "train.epochs=0", "train.epochs");
     expect_error(cfg, data, "explain.colour=red", "explain.colour");

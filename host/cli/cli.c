@@ -105,8 +105,11 @@ int cli_apply_common(foil_config *cfg, const cli_common *c, const char *model,
     const char *data = c->data ? c->data : getenv("FOIL_DATA");
     char limit[32];
     snprintf(limit, sizeof limit, "%d", c->limit);
-    return cli_override(cfg, "model", model, err) ||
-                   cli_override(cfg, "data.dir", data && *data ? data : NULL, err) ||
+    char buf[2200];
+    if (model && snprintf(buf, sizeof buf, "model=%s", model) >= (int)sizeof buf)
+        return foil_fail(err, "model: value too long");
+    if (model && foil_config_replace(cfg, buf, err)) return -1;
+    return cli_override(cfg, "data.dir", data && *data ? data : NULL, err) ||
                    cli_override(cfg, "device", c->device, err) ||
                    cli_override(cfg, "precision", c->precision, err) ||
                    cli_override(cfg, limit_key, c->limit ? limit : NULL, err)

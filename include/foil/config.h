@@ -41,6 +41,10 @@ void foil_config_free(foil_config *cfg);
  * flow sequence, e.g. "eps=[0,0.1]". Overriding a map or a key under a scalar
  * is an error. */
 int foil_config_override(foil_config *cfg, const char *assignment, foil_err *err);
+/* As foil_config_override, but the value replaces whatever is at the path, a
+ * map included: for a command-line option that stands for the whole key
+ * (`-m CHECKPOINT` replaces an inline `model:` definition). */
+int foil_config_replace(foil_config *cfg, const char *assignment, foil_err *err);
 
 /* Child of a MAP by key, or NULL; marks it used. */
 foil_node *foil_node_get(foil_node *map, const char *key);
