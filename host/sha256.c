@@ -106,6 +106,24 @@ static void sha256_final(sha256_ctx *c, uint8_t out[32]) {
     }
 }
 
+static void to_hex(const uint8_t digest[32], char hex[65]) {
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[digest[i] >> 4];
+        hex[2 * i + 1] = digits[digest[i] & 15];
+    }
+    hex[64] = 0;
+}
+
+void foil_sha256_hex(const void *data, size_t len, char hex[65]) {
+    sha256_ctx ctx;
+    uint8_t digest[32];
+    sha256_init(&ctx);
+    sha256_update(&ctx, data, len);
+    sha256_final(&ctx, digest);
+    to_hex(digest, hex);
+}
+
 int foil_sha256_file(const char *path, char hex[65], foil_err *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return foil_fail(err, "%s: cannot open: %s", path, strerror(errno));
@@ -120,11 +138,6 @@ int foil_sha256_file(const char *path, char hex[65], foil_err *err) {
     if (failed) return foil_fail(err, "%s: read error: %s", path, strerror(saved));
     uint8_t digest[32];
     sha256_final(&ctx, digest);
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        hex[2 * i] = digits[digest[i] >> 4];
-        hex[2 * i + 1] = digits[digest[i] & 15];
-    }
-    hex[64] = 0;
+    to_hex(digest, hex);
     return 0;
 }

@@ -1,9 +1,12 @@
 /* Optimizer state and checkpoints during training. Saving keeps the previous
  * optimizer state as train_state.prev.safetensors, writes the new state, then
- * the model, each atomically and all stamped with the optimizer step; the
- * previous state goes once the model is written. A run killed anywhere in
- * between leaves a model whose step matches one of the two states, and
- * resuming picks that one: the pair is never mixed. */
+ * the model, each atomically and both stamped with one save id (the step and
+ * a SHA-256 of the parameters: another run's files do not match, and the
+ * same run gives the same bytes); the previous state goes once the model is
+ * written. A run killed anywhere in between leaves a model whose save id
+ * matches one of the two states, and resuming picks that one (and makes it
+ * the current state again): the pair is never mixed, even with the files of
+ * another run in the folder. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,29 +21,33 @@ static void paths(const char *outdir, char *model, char *state, char *prev, size
     snprintf(prev, cap, "%s/train_state.prev.safetensors", outdir);
 }
 
-/* The "step" stamp of a checkpoint or state file; -1 when unreadable. */
-static long file_step(const char *path) {
+/* The save id of a checkpoint or state file ("step:N" for files from before
+ * save ids); -1 when unreadable or unstamped. */
+static int file_stamp(const char *path, char *out, size_t cap) {
     foil_safetensors st;
     foil_err e;
     if (foil_st_read(path, &st, &e)) return -1;
-    const char *s = foil_st_meta(&st, "step");
-    long step = s ? atol(s) : -1;
+    const char *id = foil_st_meta(&st, "save_id"), *step = foil_st_meta(&st, "step");
+    int rc = id || step ? 0 : -1;
+    if (id) snprintf(out, cap, "%s", id);
+    else if (step) snprintf(out, cap, "step:%s", step);
     foil_st_free(&st);
-    return step;
+    return rc;
 }
 
-/* The state file that belongs to the model (step), or NULL. */
-static const char *matching_state(long step, const char *state, const char *prev) {
-    if (step >= 0 && file_step(state) == step) return state;
-    if (step >= 0 && file_step(prev) == step) return prev;
+/* The state file saved together with the model, or NULL. */
+static const char *matching_state(const char *model, const char *state, const char *prev) {
+    char want[128], have[128];
+    if (file_stamp(model, want, sizeof want)) return NULL;
+    if (file_stamp(state, have, sizeof have) == 0 && strcmp(have, want) == 0) return state;
+    if (file_stamp(prev, have, sizeof have) == 0 && strcmp(have, want) == 0) return prev;
     return NULL;
 }
 
 int foil_train_can_resume(const char *outdir) {
     char model[1200], state[1200], prev[1200];
     paths(outdir, model, state, prev, sizeof model);
-    long step = file_step(model);
-    return step > 0 && matching_state(step, state, prev) != NULL;
+    return matching_state(model, state, prev) != NULL;
 }
 
 static int load_state(train_state *ts, foil_net *net, const char *path, foil_err *err) {
@@ -51,6 +58,7 @@ static int load_state(train_state *ts, foil_net *net, const char *path, foil_err
     const foil_st_tensor *m = foil_st_find(&st, "m"), *v = foil_st_find(&st, "v");
     const char *epoch = foil_st_meta(&st, "epoch"), *step = foil_st_meta(&st, "step");
     const char *epoch_step = foil_st_meta(&st, "epoch_step");
+    const char *batch = foil_st_meta(&st, "batch_size"), *seed = foil_st_meta(&st, "seed");
     size_t n = net->model->nparams;
     if (!m || !v || !epoch || !step || m->count != n || v->count != n) {
         foil_fail(err, "%s: not a training state for this model", path);
@@ -61,6 +69,8 @@ static int load_state(train_state *ts, foil_net *net, const char *path, foil_err
         ts->epoch = atoi(epoch);
         ts->step = atol(step);
         ts->epoch_step = epoch_step ? atoi(epoch_step) : 0;
+        ts->saved_batch = batch ? atoi(batch) : 0;
+        ts->saved_seed = seed ? strtoull(seed, NULL, 10) : 0;
         ts->saved = 1, ts->saved_epoch = ts->epoch, ts->saved_epoch_step = ts->epoch_step;
         rc = 0;
     }
@@ -68,7 +78,7 @@ static int load_state(train_state *ts, foil_net *net, const char *path, foil_err
     return rc;
 }
 
-/* The optimizer step count stamps both files: equal counts mean one save. */
+/* Loads the parameters (the definition must be the config's); *step for messages. */
 static int load_model(foil_net *net, const char *path, long *step, foil_err *err) {
     foil_model m;
     float *params;
@@ -95,7 +105,6 @@ static int load_model(foil_net *net, const char *path, long *step, foil_err *err
 
 int train_state_init(train_state *ts, foil_net *net, const foil_recipe *r,
                      const foil_train_options *opt, foil_err *err) {
-    (void)r;
     memset(ts, 0, sizeof *ts);
     size_t n = net->model->nparams;
     ts->m = foil_alloc_floats(net->b, n);
@@ -106,11 +115,21 @@ int train_state_init(train_state *ts, foil_net *net, const foil_recipe *r,
     paths(opt->outdir, model, state, prev, sizeof model);
     long model_step;
     if (load_model(net, model, &model_step, err)) return -1;
-    const char *use = matching_state(model_step, state, prev);
+    const char *use = matching_state(model, state, prev);
     if (!use)
-        return foil_fail(err, "%s: no optimizer state of its step %ld (%s is missing or from "
-                         "another run); cannot resume", model, model_step, state);
+        return foil_fail(err, "%s: no optimizer state saved with it (step %ld; %s is missing or "
+                         "from another save); cannot resume", model, model_step, state);
     if (load_state(ts, net, use, err)) return -1;
+    /* the pair is model + train_state again, so the next save keeps the right one */
+    if (use == prev && rename(prev, state) != 0)
+        return foil_fail(err, "%s: cannot restore it as %s: %s", prev, state, strerror(errno));
+    /* the rest of an epoch is only the same with the same batches */
+    if (ts->epoch_step > 0 && ts->saved_batch &&
+        (ts->saved_batch != r->batch_size || ts->saved_seed != r->seed))
+        return foil_fail(err, "%s: saved in the middle of epoch %d with batch_size %d and seed "
+                         "%llu; resume it with the same values (now %d and %llu)", model,
+                         ts->epoch + 1, ts->saved_batch, (unsigned long long)ts->saved_seed,
+                         r->batch_size, (unsigned long long)r->seed);
     return 0;
 }
 
@@ -146,25 +165,30 @@ int train_state_save(train_state *ts, foil_net *net, const foil_recipe *r,
         goto done;
     }
     char model[1200], state[1200], prev[1200];
-    char epoch[32], epoch_step[32], step[32], acc[32], seed[32];
+    char epoch[32], epoch_step[32], step[32], acc[32], seed[32], batch[32], id[96];
     paths(opt->outdir, model, state, prev, sizeof model);
+    char sha[65];
+    foil_sha256_hex(p, n * sizeof(float), sha);
+    snprintf(id, sizeof id, "%ld-%.32s", ts->step, sha);
+    snprintf(batch, sizeof batch, "%d", r->batch_size);
     snprintf(epoch, sizeof epoch, "%d", ts->epoch);
     snprintf(epoch_step, sizeof epoch_step, "%d", ts->epoch_step);
     snprintf(step, sizeof step, "%ld", ts->step);
     snprintf(acc, sizeof acc, "%.6f", test_accuracy);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
     foil_st_entry e[2] = {{"m", 1, {(int64_t)n}, m}, {"v", 1, {(int64_t)n}, v}};
-    const char *smeta[] = {"epoch", epoch, "epoch_step", epoch_step, "step", step};
+    const char *smeta[] = {"epoch", epoch, "epoch_step", epoch_step, "step", step,
+                           "save_id", id, "batch_size", batch, "seed", seed};
     if (rename(state, prev) != 0 && errno != ENOENT) {
         foil_fail(err, "%s: cannot keep it as %s: %s", state, prev, strerror(errno));
         goto done;
     }
-    if (foil_st_write(state, e, 2, smeta, 3, err)) goto done;
+    if (foil_st_write(state, e, 2, smeta, 6, err)) goto done;
     const char *mmeta[] = {"epoch", epoch, "epoch_step", epoch_step, "step", step,
-                           "test_accuracy", acc, "seed", seed,
+                           "save_id", id, "test_accuracy", acc, "seed", seed,
                            "config", opt->resolved_config ? opt->resolved_config : "",
                            "foil_version", FOIL_VERSION};
-    rc = foil_model_save(model, net->model, p, mmeta, 7, err);
+    rc = foil_model_save(model, net->model, p, mmeta, 8, err);
     if (rc == 0) {
         ts->saved = 1, ts->saved_epoch = ts->epoch, ts->saved_epoch_step = ts->epoch_step;
         remove(prev);

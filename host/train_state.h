@@ -10,6 +10,8 @@ typedef struct train_state {
     long step;       /* optimizer steps taken (Adam's t - 1; dropout stream) */
     int saved;       /* a checkpoint of this run is on disk (saved or resumed from) */
     int saved_epoch, saved_epoch_step; /* where it stands */
+    int saved_batch;                    /* batch_size and seed of the state resumed from */
+    unsigned long long saved_seed;
     float *m, *v;  /* Adam moments; SGD uses m as the velocity */
 } train_state;
 

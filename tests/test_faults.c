@@ -22,13 +22,13 @@
 #include "synth.h"
 #include "testutil.h"
 
-/* Wide enough that one Ctrl-C lands mid-epoch: 2000 images in batches of 2. */
+/* Slow enough that one Ctrl-C lands mid-epoch: 2000 images one at a time. */
 static const char SMALL[] =
     "name: faults\nseed: 5\ndevice: cpu\n"
     "model:\n  name: small\n  input: [1, 28, 28]\n  classes: 10\n  layers:\n"
-    "    - conv2d: {filters: 16, kernel: 5, stride: 1, padding: same}\n"
+    "    - conv2d: {filters: 32, kernel: 5, stride: 1, padding: same}\n"
     "    - relu\n    - maxpool: {size: 2}\n    - flatten\n    - dense: {units: 10}\n"
-    "train: {epochs: 2, batch_size: 2, optimizer: adam, lr: 0.001}\n";
+    "train: {epochs: 2, batch_size: 1, optimizer: adam, lr: 0.001}\n";
 
 /* Linear (no ReLU to die): plain SGD with a huge step diverges to NaN. */
 static const char LINEAR[] =
@@ -168,6 +168,14 @@ static void check_sigint(const char *cfg, const char *data) {
     TU_CHECK(loads(path, "epoch_step", v, sizeof v), "the interrupted checkpoint loads");
     printf("sigint: %s", out);
     printf("sigint: checkpoint saved at epoch_step %s\n", v);
+    TU_CHECK(atoi(v) > 0, "Ctrl-C 0.4 s into epoch 1 saves mid-epoch (epoch_step %s)", v);
+
+    /* a mid-epoch checkpoint resumes only with the same batches */
+    snprintf(args, sizeof args,
+             "train -c '%s' -o '%s' --data '%s' -q --resume train.batch_size=2", cfg, dir, data);
+    code = run(args, 0, 0, out, sizeof out);
+    TU_CHECK(code == 1 && one_line_error(out, "batch_size", "same values"),
+             "mid-epoch resume with another batch size is refused: %d: %s", code, out);
 
     snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q --resume", cfg, dir, data);
     TU_CHECK(run(args, 0, 0, out, sizeof out) == 0, "resume after Ctrl-C: %s", out);
@@ -230,9 +238,9 @@ static int writing(const char *dir, const char *file) {
 }
 
 /* SIGKILL the moment `file` is being written (with an earlier checkpoint on
- * disk), then: the checkpoint loads and one more epoch resumes from it. */
+ * disk); the checkpoint loads; with finish, one more epoch resumes from it. */
 static void kill_while_writing(const char *cfg, const char *data, const char *dir, const char *file,
-                               int resume) {
+                               int resume, int finish) {
     char args[4096], out[8192], model[1200], v[64];
     snprintf(model, sizeof model, "%s/model.safetensors", dir);
     snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q%s", cfg, dir, data,
@@ -258,6 +266,7 @@ static void kill_while_writing(const char *cfg, const char *data, const char *di
     TU_CHECK(loads(model, "epoch", v, sizeof v), "after SIGKILL in %s the checkpoint loads", file);
     int epoch = atoi(v);
     printf("sigkill while writing %s: checkpoint of epoch %d intact\n", file, epoch);
+    if (!finish) return;
     snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q --resume train.epochs=%d",
              cfg, dir, data, epoch + 1);
     int rc = run(args, 0, 0, out, sizeof out);
@@ -269,8 +278,11 @@ static void kill_while_writing(const char *cfg, const char *data, const char *di
 static void check_sigkill(const char *cfg, const char *data) {
     char dir[1024];
     tu_path(dir, sizeof dir, "sigkill");
-    kill_while_writing(cfg, data, dir, "train_state.safetensors", 0);
-    kill_while_writing(cfg, data, dir, "model.safetensors", 1);
+    kill_while_writing(cfg, data, dir, "train_state.safetensors", 0, 1);
+    /* killed in the model write (the new state is on disk, the previous one
+     * kept), resumed from the kept one, killed again in the next state write */
+    kill_while_writing(cfg, data, dir, "model.safetensors", 1, 0);
+    kill_while_writing(cfg, data, dir, "train_state.safetensors", 1, 1);
 }
 
 static void check_full_disk(const char *ckpt, const char *data) {

@@ -124,8 +124,15 @@ static int checkpoint_status(const run_ctx *c, int *epoch, int *epoch_step) {
     *epoch_step = same && es ? atoi(es) : 0;
     long step = same ? atol(sp) : -1;
     foil_st_free(&st);
-    if (*epoch >= c->train->r.epochs) return TRAIN_REUSE;
-    return step >= 1 && foil_train_can_resume(c->rundir) ? TRAIN_RESUME : TRAIN_FRESH;
+    int resumable = step >= 1 && foil_train_can_resume(c->rundir);
+    /* done only once state.json says so: a kill after the last checkpoint
+     * but before metrics.json leaves training to finish (it re-evaluates) */
+    char metrics[1200];
+    snprintf(metrics, sizeof metrics, "%s/metrics.json", c->rundir);
+    if (*epoch >= c->train->r.epochs && run_state_matches(&c->st, "train", c->train->resolved) &&
+        run_file_exists(metrics))
+        return TRAIN_REUSE;
+    return resumable ? TRAIN_RESUME : TRAIN_FRESH;
 }
 
 static int train(run_ctx *c, foil_err *err) {
@@ -135,7 +142,9 @@ static int train(run_ctx *c, foil_err *err) {
         foil_report_step_add(c->report, "train", run_state_seconds(&c->st, "train"), 1);
         return 0;
     }
-    if (status == TRAIN_RESUME && epoch_step)
+    if (status == TRAIN_RESUME && epoch >= c->train->r.epochs)
+        printf("train: %s has all %d epochs; evaluating it again\n", c->ckpt, epoch);
+    else if (status == TRAIN_RESUME && epoch_step)
         printf("train: resuming %s in epoch %d of %d after step %d\n", c->ckpt, epoch + 1,
                c->train->r.epochs, epoch_step);
     else if (status == TRAIN_RESUME)

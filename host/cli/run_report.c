@@ -135,8 +135,9 @@ static void load_results(const run_ctx *c, loaded *l, foil_report *r) {
     r->clean = l->have_clean ? &l->clean : NULL;
     r->sweep = l->sweep, r->nsweep = l->nsweep;
     r->shift = l->shift, r->nshift = l->nshift;
-    add_grids(c, &r->examples, "sweep/examples", c->o.grid_eps, sweep_label, sweep_eps, l->sweep,
-              l->nsweep);
+    if (c->sweep && c->sweep->nexamples > 0) /* else grids on disk are an earlier run's */
+        add_grids(c, &r->examples, "sweep/examples", c->o.grid_eps, sweep_label, sweep_eps,
+                  l->sweep, l->nsweep);
     add_grids(c, &r->shift_grids, "shift/shift", 2, shift_label, shift_eps, l->shift, l->nshift);
     explain_part(c, r);
 }

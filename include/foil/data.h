@@ -43,6 +43,8 @@ void foil_dataset_free(foil_dataset *ds);
 
 /* SHA-256 of a file as 64 lowercase hex characters plus NUL. */
 int foil_sha256_file(const char *path, char hex[65], foil_err *err);
+/* SHA-256 of a buffer, likewise. */
+void foil_sha256_hex(const void *data, size_t len, char hex[65]);
 
 /* Fills dest_dir with the four MNIST .gz files and verifies each against the
  * SHA-256 sums in sums_path (sha256sum format). `from` is a local folder, a

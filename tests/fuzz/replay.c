@@ -2,12 +2,15 @@
  * LLVMFuzzerTestOneInput on every file of a corpus folder, so the seed corpus
  * and its regression inputs are checked by every ctest run (and under ASan by
  * scripts/sanitize.sh). A failed check in the target aborts, failing the test.
+ * As libFuzzer's -rss_limit_mb does, a 2 GiB address-space limit (not under
+ * ASan, which reserves more) makes an input that asks for gigabytes fail.
  *   replay_<target> CORPUS_DIR */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,6 +31,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
         return 2;
     }
+#if !defined(__SANITIZE_ADDRESS__) && !defined(FOIL_REPLAY_NO_LIMIT)
+    struct rlimit rl = {(rlim_t)2 << 30, (rlim_t)2 << 30};
+    setrlimit(RLIMIT_AS, &rl);
+#endif
     DIR *d = opendir(argv[1]);
     if (!d) {
         fprintf(stderr, "%s: cannot open the corpus folder\n", argv[1]);
