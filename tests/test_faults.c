@@ -7,7 +7,8 @@
  *     checkpoint byte for byte;
  *   - a full disk (/dev/full) and a read-only folder are one-line errors;
  *   - an allocation that cannot succeed (an absurd batch under a memory
- *     limit) is a one-line error, not a crash. */
+ *     limit) is a one-line error, not a crash;
+ *   - a second foil writing the same folder is refused. */
 #include <dirent.h>
 #include <signal.h>
 #include <string.h>
@@ -190,6 +191,26 @@ static void check_sigint(const char *cfg, const char *data) {
              "interrupted + resumed weights equal the uninterrupted run's");
     free(pa);
     free(pb);
+}
+
+/* A second foil writing the same folder is refused while the first runs. */
+static void check_lock(const char *cfg, const char *data) {
+    char args[4096], dir[1024], out[8192], path[1200];
+    tu_path(dir, sizeof dir, "locked");
+    snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q train.epochs=50", cfg, dir,
+             data);
+    pid_t pid = spawn(args, "lock_first.txt", 0, 0);
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    for (int i = 0; i < 4000 && !exists(path); i++) sleep_ms(5);
+    int code = run(args, 0, 0, out, sizeof out);
+    TU_CHECK(code == 1 && one_line_error(out, dir, "another foil process"),
+             "a second foil train into the same folder: %d: %s", code, out);
+    printf("lock: %s", out);
+    kill(pid, SIGKILL);
+    wait_code(pid);
+    snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q train.epochs=1", cfg, dir,
+             data);
+    TU_CHECK(run(args, 0, 0, out, sizeof out) == 0, "the lock dies with its process: %s", out);
 }
 
 static void check_nan(const char *cfg, const char *data) {
@@ -376,6 +397,7 @@ int main(void) {
     tu_write_file(linear, sizeof linear, "linear.yaml", LINEAR, sizeof LINEAR - 1);
     tu_write_file(wide, sizeof wide, "wide.yaml", WIDE, sizeof WIDE - 1);
     check_sigint(small, data);
+    check_lock(small, data);
     check_nan(linear, data);
     check_sigkill(wide, data);
     snprintf(ckpt, sizeof ckpt, "%s/sigint_ref/model.safetensors", tu_tmpdir());

@@ -3,10 +3,12 @@
 #include "foil/backend.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int cli_value(int argc, char **argv, int *i, const char **out, foil_err *err) {
     if (*i + 1 >= argc) return foil_fail(err, "%s needs a value", argv[*i]);
@@ -115,4 +117,23 @@ int cli_apply_common(foil_config *cfg, const cli_common *c, const char *model,
                    cli_override(cfg, limit_key, c->limit ? limit : NULL, err)
                ? -1
                : 0;
+}
+
+int cli_lock_dir(const char *dir, foil_err *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return foil_fail(err, "%s: cannot create: %s", path, strerror(errno));
+    struct flock lk;
+    memset(&lk, 0, sizeof lk);
+    lk.l_type = F_WRLCK;
+    lk.l_whence = SEEK_SET; /* l_start = l_len = 0: the whole file */
+    if (fcntl(fd, F_SETLK, &lk) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EACCES || e == EAGAIN)
+            return foil_fail(err, "%s: another foil process is writing this folder", dir);
+        return foil_fail(err, "%s: cannot lock: %s", path, strerror(e));
+    }
+    return 0;
 }

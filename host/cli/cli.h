@@ -38,6 +38,11 @@ const char *cli_data_dir(const cli_common *c, const char *fallback);
 /* mkdir -p. */
 int cli_mkdirs(const char *path, foil_err *err);
 
+/* Takes <dir>/.lock (an fcntl write lock, not waiting) so that two foil
+ * processes never write one output folder; the lock lasts until the process
+ * exits (the descriptor is left open on purpose). */
+int cli_lock_dir(const char *dir, foil_err *err);
+
 /* foil_backend_create, printing "foil: note: ..." when auto falls back to
  * the CPU although the CUDA backend is built, with TF32 math when tf32. */
 struct foil_backend *cli_backend_create(const char *device, int tf32, foil_err *err);

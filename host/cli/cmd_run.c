@@ -217,7 +217,9 @@ static int run_steps(run_ctx *c, foil_err *err) {
 static int run_all(run_ctx *c, foil_err *err) {
     if (run_prepare(c, err)) return -1;
     if (!(c->report = calloc(1, sizeof *c->report))) return foil_fail(err, "out of memory");
-    if (cli_mkdirs(c->rundir, err) || run_state_load(&c->st, c->rundir, err)) return -1;
+    if (cli_mkdirs(c->rundir, err) || cli_lock_dir(c->rundir, err) ||
+        run_state_load(&c->st, c->rundir, err))
+        return -1;
     run_clean_stale(c->rundir);
     printf("run: %s -> %s\n", c->a.config, c->rundir);
     fflush(stdout);

@@ -74,6 +74,7 @@ int cmd_train(int argc, char **argv) {
         goto out;
     }
     if (parse_args(&a, &cfg, argc, argv, &err) || train_job_parse(j, &cfg, NULL, &err) ||
+        cli_mkdirs(a.outdir, &err) || cli_lock_dir(a.outdir, &err) ||
         train_job_open(j, a.outdir, a.resume, a.common.quiet, &err) ||
         train_job_run(j, a.outdir, a.resume, a.common.quiet, res, &err))
         goto out;
