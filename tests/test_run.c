@@ -230,11 +230,15 @@ int main(void) {
     check_report(dir, 4 + 4 + 4); /* grids: 2 attacks x 2 eps; heatmaps; shift grids */
     check_browser(dir);
     check_reuse(base, dir);
-    /* the study's inline model gives way to -m in the single commands */
+    /* the study's inline model gives way to -m in the single commands, and a
+     * path that YAML would misread is taken as it is */
     char args[8192], other[1024];
     tu_path(other, sizeof other, "single");
-    snprintf(args, sizeof args, "attack -m '%s/model.safetensors' -c '%s' -o '%s/attack' --data '%s' -q",
-             dir, cfg, other, data);
+    snprintf(args, sizeof args, "mkdir -p '%s' && cp '%s/model.safetensors' '%s/[a] #1: b.st'",
+             other, dir, other);
+    TU_CHECK(system(args) == 0, "a checkpoint under an awkward name");
+    snprintf(args, sizeof args, "attack -m '%s/[a] #1: b.st' -c '%s' -o '%s/attack' --data '%s' -q",
+             other, cfg, other, data);
     TU_CHECK(foil(args, out, sizeof out) == 0, "foil attack -c STUDY (inline model): %s", out);
     snprintf(args, sizeof args, "shift -m '%s/model.safetensors' -c '%s' -o '%s/shift' --data '%s' -q",
              dir, cfg, other, data);

@@ -94,6 +94,36 @@ foil_backend *cli_backend_create(const char *device, int tf32, foil_err *err) {
     return b;
 }
 
+/* A scalar for an override: plain when it is safely plain, else quoted. */
+static void yaml_scalar(char *out, size_t cap, const char *s) {
+    int plain = *s != 0;
+    for (const char *p = s; *p && plain; p++)
+        plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                strchr("_./+~", *p) || (*p == '-' && p != s);
+    if (plain) {
+        snprintf(out, cap, "%s", s);
+        return;
+    }
+    size_t n = 0;
+    if (cap < 3) return;
+    out[n++] = '"';
+    for (; *s && n + 3 < cap; s++) {
+        if (*s == '"' || *s == '\\') out[n++] = '\\';
+        out[n++] = *s;
+    }
+    out[n++] = '"';
+    out[n] = 0;
+}
+
+int cli_set_string(foil_config *cfg, const char *key, const char *value, int replace,
+                   foil_err *err) {
+    char v[2200], buf[2400];
+    yaml_scalar(v, sizeof v, value);
+    if (snprintf(buf, sizeof buf, "%s=%s", key, v) >= (int)sizeof buf)
+        return foil_fail(err, "%s: value too long", key);
+    return replace ? foil_config_replace(cfg, buf, err) : foil_config_override(cfg, buf, err);
+}
+
 int cli_override(foil_config *cfg, const char *key, const char *value, foil_err *err) {
     if (!value) return 0;
     char buf[2200];
@@ -107,12 +137,10 @@ int cli_apply_common(foil_config *cfg, const cli_common *c, const char *model,
     const char *data = c->data ? c->data : getenv("FOIL_DATA");
     char limit[32];
     snprintf(limit, sizeof limit, "%d", c->limit);
-    char buf[2200];
-    if (model && snprintf(buf, sizeof buf, "model=%s", model) >= (int)sizeof buf)
-        return foil_fail(err, "model: value too long");
-    if (model && foil_config_replace(cfg, buf, err)) return -1;
-    return cli_override(cfg, "data.dir", data && *data ? data : NULL, err) ||
-                   cli_override(cfg, "device", c->device, err) ||
+    if ((model && cli_set_string(cfg, "model", model, 1, err)) ||
+        (data && *data && cli_set_string(cfg, "data.dir", data, 0, err)))
+        return -1;
+    return cli_override(cfg, "device", c->device, err) ||
                    cli_override(cfg, "precision", c->precision, err) ||
                    cli_override(cfg, limit_key, c->limit ? limit : NULL, err)
                ? -1

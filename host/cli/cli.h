@@ -23,7 +23,13 @@ int cli_common_option(cli_common *c, int argc, char **argv, int *i, foil_err *er
 /* The value following argv[*i], or an error naming the option. */
 int cli_value(int argc, char **argv, int *i, const char **out, foil_err *err);
 
-/* Applies "key=value" to the config (nothing when value is NULL). */
+/* Sets key to the string value (quoted for YAML when it is not safely plain,
+ * so any path works); replace: it may replace a map (foil_config_replace). */
+int cli_set_string(foil_config *cfg, const char *key, const char *value, int replace,
+                   foil_err *err);
+
+/* Applies "key=value" to the config (nothing when value is NULL); the value
+ * is YAML (e.g. a list "[0, 0.1]"). */
 int cli_override(foil_config *cfg, const char *key, const char *value, foil_err *err);
 
 /* The overrides every command that reads a config shares: model=MODEL (when

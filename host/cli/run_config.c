@@ -6,35 +6,6 @@
 
 #include "run.h"
 
-/* A scalar for an override: plain when it is safely plain, else quoted. */
-static void yaml_scalar(char *out, size_t cap, const char *s) {
-    int plain = *s != 0;
-    for (const char *p = s; *p && plain; p++)
-        plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                strchr("_./+~", *p) || (*p == '-' && p != s);
-    if (plain) {
-        snprintf(out, cap, "%s", s);
-        return;
-    }
-    size_t n = 0;
-    if (cap < 3) return;
-    out[n++] = '"';
-    for (; *s && n + 3 < cap; s++) {
-        if (*s == '"' || *s == '\\') out[n++] = '\\';
-        out[n++] = *s;
-    }
-    out[n++] = '"';
-    out[n] = 0;
-}
-
-static int set_key(foil_config *cfg, const char *key, const char *value, foil_err *err) {
-    char v[2200], buf[2400];
-    yaml_scalar(v, sizeof v, value);
-    if (snprintf(buf, sizeof buf, "%s=%s", key, v) >= (int)sizeof buf)
-        return foil_fail(err, "%s: value too long", key);
-    return foil_config_override(cfg, buf, err);
-}
-
 int run_config_load(run_cfg *rc, const run_args *a, foil_err *err) {
     memset(rc, 0, sizeof *rc);
     if (foil_config_load(&rc->cfg, a->config, err)) return -1;
@@ -43,10 +14,10 @@ int run_config_load(run_cfg *rc, const run_args *a, foil_err *err) {
     const char *data = a->common.data ? a->common.data : getenv("FOIL_DATA");
     char limit[32];
     snprintf(limit, sizeof limit, "%d", a->common.limit);
-    if ((data && *data && set_key(&rc->cfg, "data.dir", data, err)) ||
-        (a->common.device && set_key(&rc->cfg, "device", a->common.device, err)) ||
-        (a->common.precision && set_key(&rc->cfg, "precision", a->common.precision, err)) ||
-        (a->common.limit && set_key(&rc->cfg, "data.test_limit", limit, err)))
+    if ((data && *data && cli_set_string(&rc->cfg, "data.dir", data, 0, err)) ||
+        (a->common.device && cli_set_string(&rc->cfg, "device", a->common.device, 0, err)) ||
+        (a->common.precision && cli_set_string(&rc->cfg, "precision", a->common.precision, 0, err)) ||
+        (a->common.limit && cli_set_string(&rc->cfg, "data.test_limit", limit, 0, err)))
         return -1;
     return 0;
 }
@@ -76,7 +47,7 @@ static int point_at_checkpoint(run_cfg *rc, const char *ckpt, foil_err *err) {
     foil_node *root = rc->cfg.root, *prev, *m = child(root, "model", &prev);
     if (m) unlink_node(root, m, prev);
     rc->hidden = m;
-    if (set_key(&rc->cfg, "model", ckpt, err)) return -1;
+    if (cli_set_string(&rc->cfg, "model", ckpt, 0, err)) return -1;
     if (!m) return 0;
     foil_node *before = NULL, *last = root->child;
     while (last && last->next) before = last, last = last->next;
@@ -92,7 +63,7 @@ static int limit_test_set(run_cfg *rc, int limit, foil_err *err) {
     if (now > 0 && now <= limit) return 0;
     char v[32];
     snprintf(v, sizeof v, "%d", limit);
-    return set_key(&rc->cfg, "data.test_limit", v, err);
+    return cli_set_string(&rc->cfg, "data.test_limit", v, 0, err);
 }
 
 int run_config_derive(run_cfg *rc, const run_args *a, const char *ckpt, int test_limit,
