@@ -36,10 +36,21 @@ const char *foil_cpu_blas_better_core(void) {
     return NULL;
 }
 
+/* Whether /proc/self/exe is the program argv[0] names (not a loader such as
+ * ld-linux.so that started it, which would take argv[1] for the program). */
+static int self_is_argv0(const char *argv0) {
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || !argv0) return 0;
+    self[n] = 0;
+    const char *a = strrchr(argv0, '/'), *b = strrchr(self, '/');
+    return strcmp(a ? a + 1 : argv0, b ? b + 1 : self) == 0;
+}
+
 void foil_cpu_blas_restart(char **argv) {
     const char *core = getenv("OPENBLAS_CORETYPE");
     if (core && *core) return; /* the user's choice, or this is the restart */
-    if (!(core = foil_cpu_blas_better_core())) return;
+    if (!(core = foil_cpu_blas_better_core()) || !self_is_argv0(argv[0])) return;
     if (setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
     fflush(NULL);
     execv("/proc/self/exe", argv); /* returns only on failure: go on as we are */

@@ -206,8 +206,11 @@ static void check_lock(const char *cfg, const char *data) {
     TU_CHECK(code == 1 && one_line_error(out, dir, "another foil process"),
              "a second foil train into the same folder: %d: %s", code, out);
     printf("lock: %s", out);
-    kill(pid, SIGKILL);
-    wait_code(pid);
+    kill(pid, SIGTERM); /* as a scheduler stops a job: saved, 128 + SIGTERM */
+    code = wait_code(pid);
+    read_log("lock_first.txt", out, sizeof out);
+    TU_CHECK(code == 128 + SIGTERM && strstr(out, "interrupted"), "SIGTERM: exit %d: %s", code,
+             out);
     snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q train.epochs=1", cfg, dir,
              data);
     TU_CHECK(run(args, 0, 0, out, sizeof out) == 0, "the lock dies with its process: %s", out);

@@ -58,8 +58,9 @@ struct foil_backend *cli_backend_create(const char *device, int tf32, foil_err *
 volatile sig_atomic_t *cli_stop_begin(void);
 void cli_stop_end(void);
 
-/* Exit status of a run stopped by SIGINT/SIGTERM after saving (128 + 2). */
-#define CLI_EXIT_INTERRUPTED 130
+/* Exit status of a run stopped by a signal after saving: 128 + the signal
+ * (130 for Ctrl-C, 143 for SIGTERM), as the shell reports a killed process. */
+int cli_stop_exit_code(void);
 
 /* Prints "foil: <msg>" on stderr and returns exit code 1. */
 int cli_error(const foil_err *err);

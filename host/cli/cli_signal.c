@@ -14,8 +14,7 @@
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
+    stop_requested = sig;
 }
 
 static void set_handler(void (*fn)(int), int flags) {
@@ -36,4 +35,8 @@ volatile sig_atomic_t *cli_stop_begin(void) {
 
 void cli_stop_end(void) {
     set_handler(SIG_DFL, 0);
+}
+
+int cli_stop_exit_code(void) {
+    return 128 + (stop_requested ? (int)stop_requested : SIGINT);
 }

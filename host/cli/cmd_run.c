@@ -2,7 +2,7 @@
  * to RUNDIR/report.html. Steps whose inputs did not change are reused.
  *
  * Interrupting: during training, Ctrl-C (or SIGTERM) stops after the current
- * step and saves a checkpoint to resume from (exit 130); in the other steps
+ * step and saves a checkpoint to resume from (exit 128 + the signal); in the other steps
  * it ends the process, which is safe too: every file is written to a
  * temporary name and renamed, and a step is recorded in state.json after its
  * last file, so the next run redoes the interrupted step only. */
@@ -241,7 +241,7 @@ int cmd_run(int argc, char **argv) {
     fflush(stdout);
     if (rc && c && c->interrupted) {
         fprintf(stderr, "foil: %s; run the same command again to continue\n", err.msg);
-        rc = CLI_EXIT_INTERRUPTED;
+        rc = cli_stop_exit_code();
     } else if (rc) {
         cli_error(&err);
     }

@@ -21,7 +21,8 @@ static const char HELP[] =
     "--limit N evaluates on the first N test images (data.test_limit).\n"
     "--resume continues from OUTDIR's checkpoint: after its last finished epoch, or\n"
     "mid-epoch after Ctrl-C. Ctrl-C (or SIGTERM) stops after the current step and\n"
-    "saves a checkpoint to resume from (exit 130); a second Ctrl-C ends at once.\n"
+    "saves a checkpoint to resume from (exit 130; 143 for SIGTERM); a second one\n"
+    "ends at once.\n"
     "A diverging loss (NaN or Inf) stops training with an error and keeps the last\n"
     "checkpoint.\n";
 
@@ -85,7 +86,7 @@ int cmd_train(int argc, char **argv) {
 out:
     if (rc && res && res->interrupted) {
         fprintf(stderr, "foil: %s; continue with the same command and --resume\n", err.msg);
-        rc = CLI_EXIT_INTERRUPTED;
+        rc = cli_stop_exit_code();
     } else if (rc) {
         cli_error(&err);
     }
