@@ -103,6 +103,9 @@ int train_job_parse(train_job *j, foil_config *cfg, const char *const *drop, foi
 }
 
 int train_job_open(train_job *j, const char *outdir, int resume, int quiet, foil_err *err) {
+    /* before config.yaml, which tells a supervisor (and test_faults) that
+     * training is under way: a signal from then on is answered with a save */
+    j->stop = cli_stop_begin();
     if (cli_mkdirs(outdir, err)) return -1;
     run_clean_stale(outdir);
     char path[1200];
@@ -135,12 +138,13 @@ int train_job_open(train_job *j, const char *outdir, int resume, int quiet, foil
 int train_job_run(train_job *j, const char *outdir, int resume, int quiet,
                   foil_train_result *res, foil_err *err) {
     progress p = {isatty(2), quiet};
-    foil_train_options opt = {outdir, resume, j->resolved, on_progress, &p, cli_stop_begin()};
+    foil_train_options opt = {outdir, resume, j->resolved, on_progress, &p, j->stop};
     if (!quiet)
         fprintf(stderr, "train: %s, %zu parameters, %d train / %d test images, device %s\n",
                 j->model.def.name, j->model.nparams, j->train.n, j->test.n, j->b->name);
     int rc = foil_train(&j->r, &j->net, &j->dtrain, &j->dtest, &opt, res, err);
     cli_stop_end();
+    j->stop = NULL;
     if (rc) return -1;
     char path[1200];
     snprintf(path, sizeof path, "%s/metrics.json", outdir);
@@ -148,6 +152,8 @@ int train_job_run(train_job *j, const char *outdir, int resume, int quiet,
 }
 
 void train_job_close(train_job *j) {
+    if (j->stop) cli_stop_end();
+    j->stop = NULL;
     if (j->b) {
         foil_net_destroy(&j->net);
         foil_device_data_free(&j->dtrain, j->b);

@@ -15,6 +15,7 @@ typedef struct train_job {
     foil_device_data dtrain, dtest;
     foil_net net;
     char *resolved; /* the resolved config, saved with the checkpoint */
+    volatile sig_atomic_t *stop; /* SIGINT/SIGTERM flag, from train_job_open on */
 } train_job;
 
 /* Parses the recipe of a loaded config (after overrides) and builds the
@@ -22,9 +23,11 @@ typedef struct train_job {
  * `drop` (NULL-terminated; NULL keeps everything). */
 int train_job_parse(train_job *j, foil_config *cfg, const char *const *drop, foil_err *err);
 
-/* Writes <outdir>/config.yaml (also printed unless quiet), loads the data,
- * opens the backend and the network, and initialises the parameters from the
- * seed (unless resume: they come from the checkpoint). */
+/* Catches SIGINT and SIGTERM (a signal from here on stops training after
+ * its first step with a checkpoint), writes <outdir>/config.yaml (also
+ * printed unless quiet), loads the data, opens the backend and the network,
+ * and initialises the parameters from the seed (unless resume: they come
+ * from the checkpoint). */
 int train_job_open(train_job *j, const char *outdir, int resume, int quiet, foil_err *err);
 
 /* Trains (a progress bar or log lines on stderr unless quiet) and writes
@@ -32,8 +35,8 @@ int train_job_open(train_job *j, const char *outdir, int resume, int quiet, foil
 int train_job_run(train_job *j, const char *outdir, int resume, int quiet,
                   foil_train_result *res, foil_err *err);
 
-/* Releases the data, the network and the backend; the recipe, the model
- * and the resolved config stay. */
+/* Releases the data, the network and the backend and restores the default
+ * signal handlers; the recipe, the model and the resolved config stay. */
 void train_job_close(train_job *j);
 void train_job_free(train_job *j);
 
