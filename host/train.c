@@ -171,13 +171,14 @@ static int run_epoch(foil_net *net, train_state *ts, step_bufs *s, const foil_re
     shuffle(s->perm_host, train->n, r->seed, epoch);
     if (net->b->upload(net->b, s->perm, s->perm_host, sizeof(int32_t) * (size_t)train->n))
         return foil_fail(err, "%s", net->b->err.msg);
-    double loss_sum = 0.0, t_epoch = now_s();
+    /* a resumed epoch's mean loss counts the steps done before the save too */
+    double loss_sum = ts->part_loss_sum, t_epoch = now_s();
     const int first = ts->epoch_step * r->batch_size; /* images done before a resume */
     for (int step = ts->epoch_step; step < steps; step++) {
         int start = step * r->batch_size;
         int bs = train->n - start < r->batch_size ? train->n - start : r->batch_size;
         if (train_step(net, ts, s, train, start, bs, lr, r, &loss_sum, err)) return -1;
-        *mean_loss = loss_sum / (start + bs - first);
+        *mean_loss = loss_sum / (start + bs);
         if (!isfinite(*mean_loss)) {
             char kept[96] = "no checkpoint written";
             if (ts->saved && ts->saved_epoch_step)
@@ -191,7 +192,11 @@ static int run_epoch(foil_net *net, train_state *ts, step_bufs *s, const foil_re
         }
         ts->step++;
         ts->epoch_step = step + 1;
-        if (opt->stop && *opt->stop && step + 1 < steps) return 1;
+        if (opt->stop && *opt->stop && step + 1 < steps) {
+            ts->part_loss_sum = loss_sum;
+            ts->part_seconds += now_s() - t_epoch;
+            return 1;
+        }
         if (opt->progress) {
             double el = now_s() - t_epoch, ips = (start + bs - first) / (el > 0 ? el : 1e-9);
             double total_left = (double)(train->n - start - bs) + (double)epochs_left * train->n;
@@ -219,15 +224,14 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
         free(pred);
         return -1;
     }
-    if (train_state_init(&ts, net, r, opt, err)) goto done;
+    if (train_state_init(&ts, net, r, opt, res, err)) goto done;
     double t0 = now_s();
     for (int epoch = ts.epoch + 1; epoch <= r->epochs; epoch++) {
         double te = now_s(), loss = 0.0, acc;
         int ran = run_epoch(net, &ts, &s, r, train, epoch, r->epochs - epoch, opt, &loss, err);
         if (ran < 0) goto done;
         if (ran > 0) {
-            double last = res->epochs_run ? res->test_accuracy : NAN;
-            if (train_state_save(&ts, net, r, opt, last, err)) goto done;
+            if (train_state_save(&ts, net, r, opt, res, err)) goto done;
             res->interrupted = 1;
             foil_fail(err, "interrupted in epoch %d after step %d; saved a checkpoint to resume "
                            "from", epoch, ts.epoch_step);
@@ -235,20 +239,22 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
         }
         double t_train = now_s() - te;
         if (evaluate(net, test, pred, &acc, err)) goto done;
+        int k = res->epochs_logged++;
+        res->epochs_run++;
+        res->epoch_loss[k] = loss;
+        res->epoch_accuracy[k] = acc;
+        res->epoch_seconds[k] = now_s() - te + ts.part_seconds;
+        res->train_seconds += t_train;
+        res->test_accuracy = acc;
         ts.epoch = epoch;
         ts.epoch_step = 0;
-        if (train_state_save(&ts, net, r, opt, acc, err)) goto done;
+        ts.part_loss_sum = ts.part_seconds = 0.0;
+        if (train_state_save(&ts, net, r, opt, res, err)) goto done;
         if (opt->stop && *opt->stop && epoch < r->epochs) {
             res->interrupted = 1;
             foil_fail(err, "interrupted after epoch %d; saved a checkpoint to resume from", epoch);
             goto done;
         }
-        int k = res->epochs_run++;
-        res->epoch_loss[k] = loss;
-        res->epoch_accuracy[k] = acc;
-        res->epoch_seconds[k] = now_s() - te;
-        res->train_seconds += t_train;
-        res->test_accuracy = acc;
         if (opt->progress) {
             foil_train_event ev = {.epoch = epoch, .epochs = r->epochs, .epoch_done = 1,
                                    .loss = loss, .test_accuracy = acc,

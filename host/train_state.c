@@ -8,6 +8,7 @@
  * the current state again): the pair is never mixed, even with the files of
  * another run in the folder. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,42 @@ int foil_train_can_resume(const char *outdir) {
     return matching_state(model, state, prev) != NULL;
 }
 
-static int load_state(train_state *ts, foil_net *net, const char *path, foil_err *err) {
+/* The finished epochs as text, one line each: "epoch loss accuracy seconds"
+ * (%.17g: the numbers read back exactly). malloc'd; NULL when out of memory. */
+static char *history_text(const foil_train_result *res) {
+    size_t cap = 96 * (size_t)res->epochs_logged + 1, len = 0;
+    char *t = malloc(cap);
+    if (!t) return NULL;
+    t[0] = 0;
+    for (int i = 0; i < res->epochs_logged; i++)
+        len += (size_t)snprintf(t + len, cap - len, "%d %.17g %.17g %.17g\n", res->first_epoch + i,
+                                res->epoch_loss[i], res->epoch_accuracy[i], res->epoch_seconds[i]);
+    return t;
+}
+
+/* Reads history_text back into res when it is whole (epochs 1 .. done in
+ * order); otherwise (a state from before the history, or edited) res starts
+ * at epoch done + 1. */
+static void history_load(const char *text, int done, foil_train_result *res) {
+    const int cap = (int)(sizeof res->epoch_loss / sizeof res->epoch_loss[0]);
+    int n = 0;
+    const char *p = text;
+    while (p && *p && n < cap && n < done) {
+        int e, used = 0;
+        double l, a, s;
+        if (sscanf(p, "%d %lf %lf %lf%n", &e, &l, &a, &s, &used) != 4 || e != n + 1) break;
+        res->epoch_loss[n] = l, res->epoch_accuracy[n] = a, res->epoch_seconds[n] = s;
+        n++;
+        p += used;
+        while (*p == '\n' || *p == ' ') p++;
+    }
+    int whole = n == done && p && *p == 0;
+    res->first_epoch = whole ? 1 : done + 1;
+    res->epochs_logged = whole ? n : 0;
+}
+
+static int load_state(train_state *ts, foil_net *net, const char *path, foil_train_result *res,
+                      foil_err *err) {
     foil_safetensors st;
     if (foil_st_read(path, &st, err)) return -1;
     int rc = -1;
@@ -72,6 +108,11 @@ static int load_state(train_state *ts, foil_net *net, const char *path, foil_err
         ts->saved_batch = batch ? atoi(batch) : 0;
         ts->saved_seed = seed ? strtoull(seed, NULL, 10) : 0;
         ts->saved = 1, ts->saved_epoch = ts->epoch, ts->saved_epoch_step = ts->epoch_step;
+        const char *ls = foil_st_meta(&st, "epoch_loss_sum");
+        const char *secs = foil_st_meta(&st, "epoch_seconds");
+        ts->part_loss_sum = ts->epoch_step && ls ? strtod(ls, NULL) : 0.0;
+        ts->part_seconds = ts->epoch_step && secs ? strtod(secs, NULL) : 0.0;
+        history_load(foil_st_meta(&st, "history"), ts->epoch, res);
         rc = 0;
     }
     foil_st_free(&st);
@@ -104,12 +145,13 @@ static int load_model(foil_net *net, const char *path, long *step, foil_err *err
 }
 
 int train_state_init(train_state *ts, foil_net *net, const foil_recipe *r,
-                     const foil_train_options *opt, foil_err *err) {
+                     const foil_train_options *opt, foil_train_result *res, foil_err *err) {
     memset(ts, 0, sizeof *ts);
     size_t n = net->model->nparams;
     ts->m = foil_alloc_floats(net->b, n);
     ts->v = foil_alloc_floats(net->b, n);
     if (!ts->m || !ts->v) return foil_fail(err, "%s", net->b->err.msg);
+    res->first_epoch = 1, res->epochs_logged = 0;
     if (!opt->resume) return 0;
     char model[1200], state[1200], prev[1200];
     paths(opt->outdir, model, state, prev, sizeof model);
@@ -119,7 +161,7 @@ int train_state_init(train_state *ts, foil_net *net, const foil_recipe *r,
     if (!use)
         return foil_fail(err, "%s: no optimizer state saved with it (step %ld; %s is missing or "
                          "from another save); cannot resume", model, model_step, state);
-    if (load_state(ts, net, use, err)) return -1;
+    if (load_state(ts, net, use, res, err)) return -1;
     /* the pair is model + train_state again, so the next save keeps the right one */
     if (use == prev && rename(prev, state) != 0)
         return foil_fail(err, "%s: cannot restore it as %s: %s", prev, state, strerror(errno));
@@ -151,10 +193,16 @@ int train_state_step(train_state *ts, foil_net *net, const foil_recipe *r, doubl
 }
 
 int train_state_save(train_state *ts, foil_net *net, const foil_recipe *r,
-                     const foil_train_options *opt, double test_accuracy, foil_err *err) {
+                     const foil_train_options *opt, const foil_train_result *res,
+                     foil_err *err) {
     size_t n = net->model->nparams;
     float *host = malloc(3 * n * sizeof(float) + 1);
-    if (!host) return foil_fail(err, "out of memory saving the checkpoint");
+    char *history = history_text(res);
+    if (!host || !history) {
+        free(host);
+        free(history);
+        return foil_fail(err, "out of memory saving the checkpoint");
+    }
     float *p = host, *m = host + n, *v = host + 2 * n;
     foil_backend *b = net->b;
     int rc = -1;
@@ -166,6 +214,7 @@ int train_state_save(train_state *ts, foil_net *net, const foil_recipe *r,
     }
     char model[1200], state[1200], prev[1200];
     char epoch[32], epoch_step[32], step[32], acc[32], seed[32], batch[32], id[96];
+    char loss_sum[40], secs[40];
     paths(opt->outdir, model, state, prev, sizeof model);
     char sha[65];
     foil_sha256_hex(p, n * sizeof(float), sha);
@@ -174,16 +223,22 @@ int train_state_save(train_state *ts, foil_net *net, const foil_recipe *r,
     snprintf(epoch, sizeof epoch, "%d", ts->epoch);
     snprintf(epoch_step, sizeof epoch_step, "%d", ts->epoch_step);
     snprintf(step, sizeof step, "%ld", ts->step);
-    snprintf(acc, sizeof acc, "%.6f", test_accuracy);
+    /* the accuracy of the last finished epoch (NaN before the first) */
+    double last = res->epochs_logged ? res->epoch_accuracy[res->epochs_logged - 1] : NAN;
+    snprintf(acc, sizeof acc, "%.6f", last);
+    snprintf(loss_sum, sizeof loss_sum, "%.17g", ts->part_loss_sum);
+    snprintf(secs, sizeof secs, "%.17g", ts->part_seconds);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
     foil_st_entry e[2] = {{"m", 1, {(int64_t)n}, m}, {"v", 1, {(int64_t)n}, v}};
     const char *smeta[] = {"epoch", epoch, "epoch_step", epoch_step, "step", step,
-                           "save_id", id, "batch_size", batch, "seed", seed};
+                           "save_id", id, "batch_size", batch, "seed", seed,
+                           "epoch_loss_sum", loss_sum, "epoch_seconds", secs,
+                           "history", history};
     if (rename(state, prev) != 0 && errno != ENOENT) {
         foil_fail(err, "%s: cannot keep it as %s: %s", state, prev, strerror(errno));
         goto done;
     }
-    if (foil_st_write(state, e, 2, smeta, 6, err)) goto done;
+    if (foil_st_write(state, e, 2, smeta, 9, err)) goto done;
     const char *mmeta[] = {"epoch", epoch, "epoch_step", epoch_step, "step", step,
                            "save_id", id, "test_accuracy", acc, "seed", seed,
                            "config", opt->resolved_config ? opt->resolved_config : "",
@@ -195,6 +250,7 @@ int train_state_save(train_state *ts, foil_net *net, const foil_recipe *r,
     }
 done:
     free(host);
+    free(history);
     return rc;
 }
 

@@ -12,20 +12,26 @@ typedef struct train_state {
     int saved_epoch, saved_epoch_step; /* where it stands */
     int saved_batch;                    /* batch_size and seed of the state resumed from */
     unsigned long long saved_seed;
+    /* of the steps done in epoch `epoch + 1` before a mid-epoch save */
+    double part_loss_sum, part_seconds;
     float *m, *v;  /* Adam moments; SGD uses m as the velocity */
 } train_state;
 
 /* Allocates the optimizer state; with opt->resume loads the parameters from
- * <outdir>/model.safetensors and the state from <outdir>/train_state.safetensors. */
+ * <outdir>/model.safetensors, the state from <outdir>/train_state.safetensors
+ * and the per-epoch history saved with it into res (epoch_*, first_epoch,
+ * epochs_logged). */
 int train_state_init(train_state *ts, foil_net *net, const foil_recipe *r,
-                     const foil_train_options *opt, foil_err *err);
+                     const foil_train_options *opt, foil_train_result *res, foil_err *err);
 /* One optimizer step on net->params from net->grads. */
 int train_state_step(train_state *ts, foil_net *net, const foil_recipe *r, double lr,
                      foil_err *err);
-/* Writes <outdir>/train_state.safetensors then <outdir>/model.safetensors,
- * atomically, both stamped with epoch, epoch_step and step. */
+/* Writes <outdir>/train_state.safetensors (with res's per-epoch history)
+ * then <outdir>/model.safetensors, atomically, both stamped with epoch,
+ * epoch_step and step. */
 int train_state_save(train_state *ts, foil_net *net, const foil_recipe *r,
-                     const foil_train_options *opt, double test_accuracy, foil_err *err);
+                     const foil_train_options *opt, const foil_train_result *res,
+                     foil_err *err);
 void train_state_free(train_state *ts, foil_backend *b);
 
 #endif

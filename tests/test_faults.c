@@ -189,6 +189,11 @@ static void check_sigint(const char *cfg, const char *data) {
              foil_model_load(path, &mb, &pb, NULL, NULL, &e) == 0;
     TU_CHECK(ok && ma.nparams == mb.nparams && !memcmp(pa, pb, ma.nparams * sizeof(float)),
              "interrupted + resumed weights equal the uninterrupted run's");
+    char ma_json[1200], mb_json[1200], why[256];
+    snprintf(ma_json, sizeof ma_json, "%s/metrics.json", ref);
+    snprintf(mb_json, sizeof mb_json, "%s/metrics.json", dir);
+    TU_CHECK(tu_same_epoch_log(ma_json, mb_json, why, sizeof why),
+             "the epoch cut by Ctrl-C is logged as in the uninterrupted run: %s", why);
     free(pa);
     free(pb);
 }

@@ -100,6 +100,11 @@ int main(void) {
     TU_CHECK(!same_params(p1, p2), "one epoch differs from two");
     TU_CHECK(run("train -q -c '%s' -o '%s' --resume", cfg, out3) == 0, "resume");
     TU_CHECK(same_params(p1, p2), "resumed training equals training straight through");
+    char m1[1200], m3[1200], why[256];
+    snprintf(m1, sizeof m1, "%s/metrics.json", out1);
+    snprintf(m3, sizeof m3, "%s/metrics.json", out3);
+    TU_CHECK(tu_same_epoch_log(m1, m3, why, sizeof why),
+             "the resumed run's metrics.json logs both epochs as the straight run's: %s", why);
 
     /* a different seed gives different weights */
     TU_CHECK(run("train -q -c '%s' -o '%s' seed=4 train.epochs=1", cfg, out3) == 0, "seed 4");

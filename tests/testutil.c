@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include <cjson/cJSON.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -112,4 +114,43 @@ char *tu_slurp(const char *path, size_t *len) {
     fclose(f);
     if (len) *len = buf ? (size_t)n : 0;
     return buf;
+}
+
+static cJSON *epoch_log(const char *path, cJSON **root) {
+    char *text = tu_slurp(path, NULL);
+    *root = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    cJSON *e = *root ? cJSON_GetObjectItem(*root, "epochs") : NULL;
+    return cJSON_IsArray(e) ? e : NULL;
+}
+
+static double field(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1e300;
+}
+
+int tu_same_epoch_log(const char *a, const char *b, char *why, size_t cap) {
+    cJSON *ra, *rb, *ea = epoch_log(a, &ra), *eb = epoch_log(b, &rb);
+    int same = 0;
+    snprintf(why, cap, "same");
+    if (!ea || !eb) {
+        snprintf(why, cap, "no epochs array in %s", ea ? b : a);
+    } else if (cJSON_GetArraySize(ea) != cJSON_GetArraySize(eb)) {
+        snprintf(why, cap, "%d vs %d epochs", cJSON_GetArraySize(ea), cJSON_GetArraySize(eb));
+    } else {
+        static const char *const KEYS[] = {"epoch", "loss", "test_accuracy"};
+        same = 1;
+        for (int i = 0; same && i < cJSON_GetArraySize(ea); i++)
+            for (int k = 0; same && k < 3; k++) {
+                double x = field(cJSON_GetArrayItem(ea, i), KEYS[k]);
+                double y = field(cJSON_GetArrayItem(eb, i), KEYS[k]);
+                if (x != y || x == -1e300) {
+                    snprintf(why, cap, "entry %d: %s %.17g vs %.17g", i, KEYS[k], x, y);
+                    same = 0;
+                }
+            }
+    }
+    cJSON_Delete(ra);
+    cJSON_Delete(rb);
+    return same;
 }

@@ -78,8 +78,9 @@ static int write_metrics(const char *path, const foil_recipe *r, const foil_trai
     cJSON_AddNumberToObject(o, "wall_seconds", res->wall_seconds);
     cJSON_AddNumberToObject(o, "train_seconds", res->train_seconds);
     cJSON_AddNumberToObject(o, "train_images_per_s", res->images_per_s);
-    for (int i = 0; i < res->epochs_run; i++) {
+    for (int i = 0; i < res->epochs_logged; i++) { /* with those before a resume */
         cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "epoch", res->first_epoch + i);
         cJSON_AddNumberToObject(e, "loss", res->epoch_loss[i]);
         cJSON_AddNumberToObject(e, "test_accuracy", res->epoch_accuracy[i]);
         cJSON_AddNumberToObject(e, "seconds", res->epoch_seconds[i]);

@@ -73,8 +73,13 @@ typedef struct foil_train_result {
     double wall_seconds;    /* training and evaluation */
     double train_seconds;   /* training steps only */
     double images_per_s;    /* training images per second */
-    int epochs_run;
+    int epochs_run;         /* epochs finished by this call */
     int interrupted;        /* stopped by opt->stop, checkpoint saved */
+    /* Per finished epoch, epochs first_epoch .. first_epoch + epochs_logged - 1:
+     * after a resume the earlier epochs come from the checkpoint's history
+     * (first_epoch is 1 unless the checkpoint has none). The seconds of an
+     * epoch resumed mid-way count both parts. */
+    int first_epoch, epochs_logged;
     double epoch_loss[1024];
     double epoch_accuracy[1024];
     double epoch_seconds[1024];
