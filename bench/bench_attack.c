@@ -91,7 +91,7 @@ done:
 }
 
 int main(int argc, char **argv) {
-    foil_cpu_blas_restart(argv);
+    foil_cpu_restart(argv);
     bench_cfg c = {"auto", 0, 500, 1000};
     const char *models[16];
     int nm = 0;
@@ -117,6 +117,7 @@ int main(int argc, char **argv) {
         models[nm++] = "configs/models/madry.yaml";
         models[nm++] = "configs/models/cleverhans.yaml";
     }
+    bench_print_cpu();
     printf("| model | device | batch | images | FGSM s | PGD-40 s | PGD image-gradients/s |\n"
            "|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < nm; i++) {

@@ -83,7 +83,7 @@ done:
 }
 
 int main(int argc, char **argv) {
-    foil_cpu_blas_restart(argv);
+    foil_cpu_restart(argv);
     bench_cfg c = {"auto", 0, 200, 25, 32, 64};
     const char *models[16];
     int nm = 0;
@@ -113,6 +113,7 @@ int main(int argc, char **argv) {
         models[nm++] = "configs/models/madry.yaml";
         models[nm++] = "configs/models/cleverhans.yaml";
     }
+    bench_print_cpu();
     printf("| model | device | IG points | images/batch | points/forward | seconds | "
            "attributions/s | image-gradients/s |\n|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < nm; i++) {

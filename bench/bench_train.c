@@ -101,7 +101,7 @@ done:
 }
 
 int main(int argc, char **argv) {
-    foil_cpu_blas_restart(argv);
+    foil_cpu_restart(argv);
     bench_cfg c = {"auto", 0, 128, 20};
     const char *models[16];
     int nm = 0;
@@ -127,6 +127,7 @@ int main(int argc, char **argv) {
         models[nm++] = "configs/models/madry.yaml";
         models[nm++] = "configs/models/cleverhans.yaml";
     }
+    bench_print_cpu();
     printf("| model | device | parameters | batch | train images/s | inference images/s |\n"
            "|---|---|---|---|---|---|\n");
     for (int i = 0; i < nm; i++) {

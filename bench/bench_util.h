@@ -39,6 +39,13 @@ static inline foil_backend *bench_backend(const char *device, int tf32, foil_err
     return b;
 }
 
+/* A line above the table saying how the CPU backend runs (threads, kernels). */
+static inline void bench_print_cpu(void) {
+    char cpu[160];
+    foil_cpu_describe(cpu, sizeof cpu);
+    printf("cpu backend: %s\n\n", cpu);
+}
+
 /* "cpu", "cuda" or "cuda tf32" for the tables. */
 static inline const char *bench_device_label(const foil_backend *b, int tf32, char *buf,
                                              size_t cap) {

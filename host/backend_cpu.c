@@ -74,6 +74,7 @@ static int cpu_set_precision(foil_backend *b, int tf32) {
 
 static int cpu_relu_fwd(foil_backend *b, float *out, const float *in, size_t n) {
     (void)b;
+    FOIL_PAR_FOR(n > 65536)
     for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
     return 0;
 }
@@ -81,6 +82,7 @@ static int cpu_relu_fwd(foil_backend *b, float *out, const float *in, size_t n) 
 static int cpu_relu_bwd(foil_backend *b, float *din, const float *dout, const float *out,
                         size_t n) {
     (void)b;
+    FOIL_PAR_FOR(n > 65536)
     for (size_t i = 0; i < n; i++) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
     return 0;
 }
@@ -97,6 +99,7 @@ static int cpu_dropout_fwd(foil_backend *b, float *out, float *mask, const float
 
 static int cpu_mul(foil_backend *b, float *out, const float *x, const float *y, size_t n) {
     (void)b;
+    FOIL_PAR_FOR(n > 65536)
     for (size_t i = 0; i < n; i++) out[i] = x[i] * y[i];
     return 0;
 }
@@ -128,6 +131,7 @@ static int cpu_softmax_xent(foil_backend *b, float *loss, float *dlogits, const 
 static int cpu_sgd_step(foil_backend *b, float *w, float *velocity, const float *grad, size_t n,
                         const foil_sgd_hparams *hp) {
     (void)b;
+    FOIL_PAR_FOR(n > 65536)
     for (size_t i = 0; i < n; i++)
         foil_sgd_update(&w[i], &velocity[i], grad[i], hp->lr, hp->momentum, hp->weight_decay,
                         hp->nesterov);
@@ -139,6 +143,7 @@ static int cpu_adam_step(foil_backend *b, float *w, float *m, float *v, const fl
     (void)b;
     float step_size = (float)(hp->lr / (1.0 - pow(hp->beta1, hp->t)));
     float bc2_sqrt = (float)sqrt(1.0 - pow(hp->beta2, hp->t));
+    FOIL_PAR_FOR(n > 65536)
     for (size_t i = 0; i < n; i++)
         foil_adam_update(&w[i], &m[i], &v[i], grad[i], hp->lr, hp->beta1, hp->beta2, hp->eps,
                          hp->weight_decay, step_size, bc2_sqrt);

@@ -4,6 +4,16 @@
 
 #include "foil/backend.h"
 
+/* Loops whose iterations write disjoint outputs run on all cores when built
+ * with OpenMP (the results do not depend on the thread count); `cond` keeps
+ * small loops serial. */
+#define FOIL_PRAGMA(x) _Pragma(#x)
+#ifdef _OPENMP
+#define FOIL_PAR_FOR(cond) FOIL_PRAGMA(omp parallel for schedule(static) if (cond))
+#else
+#define FOIL_PAR_FOR(cond)
+#endif
+
 typedef struct cpu_ctx {
     float *col;        /* im2col workspace, (C*R*S, OH*OW) floats for one image */
     size_t col_cap;    /* floats allocated */

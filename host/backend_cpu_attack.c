@@ -44,6 +44,7 @@ static int cpu_attack_random_start(foil_backend *b, float *x_adv, const float *x
                                    size_t row, const foil_attack_hparams *hp, uint64_t seed,
                                    uint64_t restart, int64_t first) {
     (void)b;
+    FOIL_PAR_FOR(n > 8)
     for (int i = 0; i < n; i++) {
         uint64_t stream = FOIL_STREAM(FOIL_RNG_ATTACK, (restart << 32) | (uint64_t)(first + i));
         float *x = x_adv + (size_t)i * row;
@@ -72,6 +73,7 @@ static int cpu_attack_step(foil_backend *b, float *x_adv, float *velocity, const
                            const foil_attack_hparams *hp) {
     if (hp->rule == FOIL_STEP_MOMENTUM_SIGN && !velocity)
         return foil_fail(&b->err, "attack_step: MI-FGSM needs a velocity buffer");
+    FOIL_PAR_FOR(n > 8)
     for (int i = 0; i < n; i++) {
         if (active && !active[i]) continue;
         float *x = x_adv + (size_t)i * row, *v = velocity ? velocity + (size_t)i * row : NULL;

@@ -44,6 +44,7 @@ static int cpu_target_output(foil_backend *b, float *value, float *dlogits, cons
 static int cpu_ig_interp(foil_backend *b, float *xs, const float *x, const float *base,
                          const float *alpha, int n, int m, size_t row) {
     (void)b;
+    FOIL_PAR_FOR(n > 8)
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * row, *bi = base + (size_t)i * row;
         for (int k = 0; k < m; k++) {
@@ -59,6 +60,7 @@ static int cpu_ig_interp(foil_backend *b, float *xs, const float *x, const float
 static int cpu_ig_accumulate(foil_backend *b, float *attr, const float *grads, const float *w,
                              int n, int m, size_t row) {
     (void)b;
+    FOIL_PAR_FOR(n > 8)
     for (int i = 0; i < n; i++) {
         float *a = attr + (size_t)i * row;
         const float *g = grads + (size_t)i * m * row;
@@ -74,6 +76,7 @@ static int cpu_ig_accumulate(foil_backend *b, float *attr, const float *grads, c
 static int cpu_gaussian_noise(foil_backend *b, float *out, const float *x, float sigma,
                               uint64_t seed, uint64_t draw, int64_t first, int n, size_t row) {
     (void)b;
+    FOIL_PAR_FOR(n > 8)
     for (int i = 0; i < n; i++) {
         uint64_t stream = FOIL_STREAM(FOIL_RNG_NOISE, (draw << 32) | (uint64_t)(first + i));
         float *o = out + (size_t)i * row;

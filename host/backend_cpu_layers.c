@@ -75,6 +75,7 @@ static void col2im_add(float *img, const float *col, size_t ld, const foil_conv_
 /* tmp (K, gn*OHW) <-> the group's NCHW tensor (gn, K, OH*OW) */
 static void nchw_to_tmp(float *tmp, const float *x, int gn, int k, int ohw) {
     size_t ld = (size_t)gn * ohw;
+    FOIL_PAR_FOR(gn > 1)
     for (int i = 0; i < gn; i++)
         for (int q = 0; q < k; q++)
             memcpy(tmp + q * ld + (size_t)i * ohw, x + ((size_t)i * k + q) * ohw,
@@ -89,10 +90,12 @@ int cpu_conv2d_fwd(foil_backend *b, float *out, const float *in, const float *w,
     for (int g0 = 0; g0 < cs->n; g0 += g.size) {
         int gn = cs->n - g0 < g.size ? cs->n - g0 : g.size;
         size_t ld = (size_t)gn * g.ohw;
+        FOIL_PAR_FOR(gn > 1)
         for (int i = 0; i < gn; i++) im2col(g.col + (size_t)i * g.ohw, ld, in + (g0 + i) * img, cs);
         /* tmp (K, L) = W (K, CRS) @ col (CRS, L) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cs->k, (int)ld, g.crs, 1.0f, w,
                     g.crs, g.col, (int)ld, 0.0f, g.tmp, (int)ld);
+        FOIL_PAR_FOR(gn > 1)
         for (int i = 0; i < gn; i++)
             for (int q = 0; q < cs->k; q++) {
                 float *o = out + ((size_t)(g0 + i) * cs->k + q) * g.ohw;
@@ -117,6 +120,7 @@ int cpu_conv2d_bwd_data(foil_backend *b, float *din, const float *dout, const fl
         /* col (CRS, L) = W^T (CRS, K) @ tmp (K, L) */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g.crs, (int)ld, cs->k, 1.0f, w,
                     g.crs, g.tmp, (int)ld, 0.0f, g.col, (int)ld);
+        FOIL_PAR_FOR(gn > 1)
         for (int i = 0; i < gn; i++)
             col2im_add(din + (g0 + i) * img, g.col + (size_t)i * g.ohw, ld, cs);
     }
@@ -134,16 +138,19 @@ int cpu_conv2d_bwd_filter(foil_backend *b, float *dw, float *dbias, const float 
         int gn = cs->n - g0 < g.size ? cs->n - g0 : g.size;
         size_t ld = (size_t)gn * g.ohw;
         nchw_to_tmp(g.tmp, dout + (size_t)g0 * cs->k * g.ohw, gn, cs->k, g.ohw);
+        FOIL_PAR_FOR(gn > 1)
         for (int i = 0; i < gn; i++) im2col(g.col + (size_t)i * g.ohw, ld, in + (g0 + i) * img, cs);
         /* dW (K, CRS) += tmp (K, L) @ col^T (L, CRS) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cs->k, g.crs, (int)ld, 1.0f, g.tmp,
                     (int)ld, g.col, (int)ld, 1.0f, dw, g.crs);
-        if (dbias)
+        if (dbias) {
+            FOIL_PAR_FOR(ld > 4096)
             for (int q = 0; q < cs->k; q++) {
                 float sum = 0.0f;
                 for (size_t j = 0; j < ld; j++) sum += g.tmp[q * ld + j];
                 dbias[q] += sum;
             }
+        }
     }
     return 0;
 }
@@ -151,6 +158,7 @@ int cpu_conv2d_bwd_filter(foil_backend *b, float *dw, float *dbias, const float 
 int cpu_maxpool_fwd(foil_backend *b, float *out, int32_t *argmax, const float *in,
                     const foil_pool_shape *ps) {
     (void)b;
+    FOIL_PAR_FOR(ps->n * ps->c > 16)
     for (int nc = 0; nc < ps->n * ps->c; nc++) {
         const size_t base = (size_t)nc * ps->h * ps->w;
         for (int oy = 0; oy < ps->oh; oy++)
@@ -177,9 +185,14 @@ int cpu_maxpool_fwd(foil_backend *b, float *out, int32_t *argmax, const float *i
 int cpu_maxpool_bwd(foil_backend *b, float *din, const float *dout, const int32_t *argmax,
                     const foil_pool_shape *ps) {
     (void)b;
-    memset(din, 0, sizeof(float) * (size_t)ps->n * ps->c * ps->h * ps->w);
-    const size_t nout = (size_t)ps->n * ps->c * ps->oh * ps->ow;
-    for (size_t o = 0; o < nout; o++) din[argmax[o]] += dout[o];
+    const size_t plane = (size_t)ps->h * ps->w, oplane = (size_t)ps->oh * ps->ow;
+    /* argmax of plane nc points into plane nc: the planes are independent */
+    FOIL_PAR_FOR(ps->n * ps->c > 16)
+    for (int nc = 0; nc < ps->n * ps->c; nc++) {
+        memset(din + (size_t)nc * plane, 0, sizeof(float) * plane);
+        for (size_t o = (size_t)nc * oplane; o < (size_t)(nc + 1) * oplane; o++)
+            din[argmax[o]] += dout[o];
+    }
     return 0;
 }
 

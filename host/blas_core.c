@@ -1,10 +1,13 @@
-/* OpenBLAS picks its kernels from CPUID when it loads. On some virtual
+/* How the CPU backend's libraries run, and the environment they need.
+ *
+ * OpenBLAS picks its kernels from CPUID when it loads. On some virtual
  * machines the CPU model is hidden (e.g. "Intel Xeon Processor") and OpenBLAS
  * falls back to its generic Prescott (SSE3) kernels, which run foil's GEMMs
  * at half the speed or less although the CPU has AVX2 or AVX-512 (measured in
  * docs/benchmarks.md). The kernels can only be chosen before OpenBLAS loads,
- * through OPENBLAS_CORETYPE, so the programs (foil, the benches) call
- * foil_cpu_blas_restart first thing in main. */
+ * through OPENBLAS_CORETYPE, and the OpenMP runtime reads OMP_WAIT_POLICY
+ * when it loads too, so the programs (foil, the benches) call
+ * foil_cpu_restart first thing in main. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,25 @@ const char *foil_cpu_blas_core(void) {
     return name ? name : "unknown";
 #else
     return "unknown";
+#endif
+}
+
+void foil_cpu_describe(char *out, size_t cap) {
+    const char *pool = "unknown threading";
+    int threads = 1;
+#ifdef OPENBLAS_VERSION
+    int par = openblas_get_parallel();
+    pool = par == 2 ? "OpenMP" : par == 1 ? "pthreads" : "sequential";
+    threads = openblas_get_num_threads();
+#endif
+#ifdef _OPENMP
+    const char *wait = getenv("OMP_WAIT_POLICY");
+    snprintf(out, cap, "OpenBLAS %s kernels, %s, %d thread%s; own loops on OpenMP, "
+             "OMP_WAIT_POLICY=%s", foil_cpu_blas_core(), pool, threads, threads == 1 ? "" : "s",
+             wait && *wait ? wait : "unset");
+#else
+    snprintf(out, cap, "OpenBLAS %s kernels, %s, %d thread%s; own loops single-threaded",
+             foil_cpu_blas_core(), pool, threads, threads == 1 ? "" : "s");
 #endif
 }
 
@@ -47,11 +69,20 @@ static int self_is_argv0(const char *argv0) {
     return strcmp(a ? a + 1 : argv0, b ? b + 1 : self) == 0;
 }
 
-void foil_cpu_blas_restart(char **argv) {
-    const char *core = getenv("OPENBLAS_CORETYPE");
-    if (core && *core) return; /* the user's choice, or this is the restart */
-    if (!(core = foil_cpu_blas_better_core()) || !self_is_argv0(argv[0])) return;
-    if (setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
+void foil_cpu_restart(char **argv) {
+    int changed = 0;
+    const char *core = getenv("OPENBLAS_CORETYPE"), *better;
+    if (!(core && *core) && (better = foil_cpu_blas_better_core()))
+        changed |= setenv("OPENBLAS_CORETYPE", better, 1) == 0;
+#ifdef _OPENMP
+    /* libgomp's threads spin between parallel loops by default: with two
+     * foil processes on two cores (ctest -j2) that made them 2.5x slower;
+     * passive costs 2-3% alone (docs/benchmarks.md) */
+    const char *wait = getenv("OMP_WAIT_POLICY");
+    if (!(wait && *wait)) changed |= setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
+#endif
+    /* the user's choices are kept; after the restart both are set */
+    if (!changed || !self_is_argv0(argv[0])) return;
     fflush(NULL);
     execv("/proc/self/exe", argv); /* returns only on failure: go on as we are */
 }

@@ -76,11 +76,10 @@ VG=(valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indire
   echo ' "$@"'
 } >"$run/foil-vg"
 chmod +x "$run/foil-vg"
-export OPENBLAS_NUM_THREADS=1   # valgrind runs threads one at a time anyway
-# Set, so that foil does not restart itself for better BLAS kernels
-# (foil_cpu_blas_restart): an exec would leave valgrind. Valgrind has no
-# AVX-512 anyway.
-export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 # valgrind runs threads one at a time anyway
+# Set, so that foil does not restart itself (foil_cpu_restart): an exec would
+# leave valgrind. Valgrind has no AVX-512 anyway.
+export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}" OMP_WAIT_POLICY=passive
 
 failed=""
 data="${FOIL_DATA:-$root/data/raw/mnist}"

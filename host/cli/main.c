@@ -50,7 +50,9 @@ static const char USAGE[] =
 /* foil devices: the backends this build can use here, one per line. */
 static int cmd_devices(void) {
     foil_err err = {{0}};
-    printf("cpu (OpenBLAS kernels: %s)\n", foil_cpu_blas_core());
+    char cpu[160];
+    foil_cpu_describe(cpu, sizeof cpu);
+    printf("cpu (%s)\n", cpu);
     foil_backend *b = foil_backend_cuda_create(0, &err);
     if (!b) {
         printf("# no cuda: %s\n", err.msg);
@@ -62,7 +64,7 @@ static int cmd_devices(void) {
 }
 
 int main(int argc, char **argv) {
-    foil_cpu_blas_restart(argv);
+    foil_cpu_restart(argv);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(USAGE, argc < 2 ? stderr : stdout);

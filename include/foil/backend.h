@@ -169,14 +169,19 @@ foil_backend *foil_backend_cpu_create(foil_err *err);
 
 /* The OpenBLAS kernel set in use ("SkylakeX", "Haswell", "Prescott", ...). */
 const char *foil_cpu_blas_core(void);
+/* How the CPU backend runs, e.g. "OpenBLAS SkylakeX kernels, OpenMP, 2
+ * threads; own loops on OpenMP" (foil devices, the bench tables). */
+void foil_cpu_describe(char *out, size_t cap);
 /* A better OPENBLAS_CORETYPE when OpenBLAS fell back to its generic kernels
  * on a CPU with AVX2 or AVX-512 (seen on virtual machines), else NULL. It
  * takes effect only in a process started with it in the environment. */
 const char *foil_cpu_blas_better_core(void);
-/* When there is one and OPENBLAS_CORETYPE is unset, sets it and executes the
- * program again with the same argv (call first thing in main); returns when
- * there is nothing to do or the restart failed. */
-void foil_cpu_blas_restart(char **argv);
+/* Sets what the CPU libraries read when they load and the user left unset
+ * (OPENBLAS_CORETYPE when there is a better one; OMP_WAIT_POLICY=passive in
+ * an OpenMP build) and executes the program again with the same argv (call
+ * first thing in main); returns when there is nothing to do or the restart
+ * failed. */
+void foil_cpu_restart(char **argv);
 
 /* Creates the CUDA backend on GPU `device`; NULL with a clear message when
  * foil was built without CUDA or no usable GPU is present. */

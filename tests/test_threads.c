@@ -1,0 +1,87 @@
+/* The CPU backend and its threads: `foil devices` says how it runs; foil
+ * sets OMP_WAIT_POLICY (what the OpenMP runtime reads when it loads) only
+ * where the user left it unset; and training gives bit-identical weights on
+ * one thread and on two (the OpenMP loops and OpenBLAS split work, not sums). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "synth.h"
+#include "testutil.h"
+
+/* First stdout line of `env ENV foil ARGS`. */
+static void first_line(const char *env, const char *args, char *out, size_t cap) {
+    const char *bin = getenv("FOIL_BIN");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "env %s '%s' %s 2>/dev/null", env, bin ? bin : "foil", args);
+    out[0] = 0;
+    FILE *p = popen(cmd, "r");
+    if (!p) return;
+    if (fgets(out, (int)cap, p)) out[strcspn(out, "\n")] = 0;
+    while (fgetc(p) != EOF) {
+    }
+    pclose(p);
+}
+
+static void check_devices(void) {
+    char line[512];
+    first_line("-u OMP_WAIT_POLICY -u OPENBLAS_CORETYPE", "devices", line, sizeof line);
+    printf("foil devices: %s\n", line);
+    TU_CHECK(strncmp(line, "cpu (OpenBLAS ", 14) == 0, "the CPU line names OpenBLAS: %s", line);
+#ifdef _OPENMP
+    TU_CHECK(strstr(line, "own loops on OpenMP") && strstr(line, "OMP_WAIT_POLICY=passive"),
+             "an OpenMP build sets OMP_WAIT_POLICY=passive when it is unset: %s", line);
+    first_line("OMP_WAIT_POLICY=active", "devices", line, sizeof line);
+    TU_CHECK(strstr(line, "OMP_WAIT_POLICY=active") != NULL, "the user's policy is kept: %s",
+             line);
+#else
+    TU_CHECK(strstr(line, "single-threaded") != NULL, "no OpenMP: %s", line);
+#endif
+}
+
+static const char RECIPE[] =
+    "name: threads\n"
+    "seed: 5\n"
+    "model:\n"
+    "  input: [1, 28, 28]\n"
+    "  layers:\n"
+    "    - conv2d: {filters: 6, kernel: 5, padding: same}\n"
+    "    - relu\n"
+    "    - maxpool: {size: 2}\n"
+    "    - conv2d: {filters: 8, kernel: 3, stride: 2}\n"
+    "    - relu\n"
+    "    - dropout: {rate: 0.25}\n"
+    "    - flatten\n"
+    "    - dense: {units: 10}\n"
+    "train: {epochs: 1, batch_size: 64, optimizer: adam, lr: 0.002}\n";
+
+static void check_thread_count(void) {
+    char data[1024], cfg[1024], one[1024], two[1024], args[4096], line[512], a[1200], b[1200];
+    synth_dataset("synth", 1024, 256);
+    tu_path(data, sizeof data, "synth");
+    tu_write_file(cfg, sizeof cfg, "threads.yaml", RECIPE, strlen(RECIPE));
+    tu_path(one, sizeof one, "one");
+    tu_path(two, sizeof two, "two");
+    const char *dirs[2] = {one, two};
+    const char *envs[2] = {"OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1",
+                           "OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(args, sizeof args, "train -q -c '%s' -o '%s' --data '%s' --device cpu",
+                 cfg, dirs[i], data);
+        first_line(envs[i], args, line, sizeof line);
+        TU_CHECK(strstr(line, "test accuracy") != NULL, "training with %s: %s", envs[i], line);
+    }
+    snprintf(a, sizeof a, "%s/model.safetensors", one);
+    snprintf(b, sizeof b, "%s/model.safetensors", two);
+    size_t na, nb;
+    char *x = tu_slurp(a, &na), *y = tu_slurp(b, &nb);
+    TU_CHECK(x && y && na == nb && memcmp(x, y, na) == 0,
+             "one thread and two give a bit-identical checkpoint");
+    free(x);
+    free(y);
+}
+
+int main(void) {
+    check_devices();
+    check_thread_count();
+    return tu_finish("test_threads");
+}
