@@ -15,12 +15,23 @@
 /* Denormal floats cost ~100 cycles per operation on x86: late in training,
  * Adam's second moments (g^2 of tiny gradients) and the activations' tails
  * become denormal and halve the training speed. Flush them to zero, as GPUs
- * effectively do. This sets the calling thread's MXCSR; OpenBLAS's worker
- * threads keep their own setting. */
-static void flush_denormals(void) {
+ * effectively do. MXCSR is per thread: the calling thread's, and in an
+ * OpenMP build every thread of the OpenMP pool's (the one the parallel
+ * loops and OpenBLAS's OpenMP build run on; libgomp keeps its threads, so
+ * the setting stays), else an op's result would depend on which thread ran
+ * that part of it. */
+static void flush_denormals_here(void) {
 #if defined(__x86_64__) || defined(__i386__)
     _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
     _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+#endif
+}
+
+static void flush_denormals(void) {
+    flush_denormals_here();
+#ifdef _OPENMP
+    FOIL_PRAGMA(omp parallel)
+    flush_denormals_here();
 #endif
 }
 
