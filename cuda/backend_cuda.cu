@@ -123,13 +123,24 @@ static int init_handles(foil_backend *b, int device) {
     return cuda_set_precision(b, 0); /* fp32 unless asked: strict CPU comparisons */
 }
 
-extern "C" foil_backend *foil_backend_cuda_create(int device, foil_err *err) {
+extern "C" int foil_cuda_device_count(char *why, size_t cap) {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count == 0) {
         cudaGetLastError();
-        foil_fail(err, "no usable CUDA GPU (%s)",
-                  e != cudaSuccess ? cudaGetErrorString(e) : "no device found");
+        if (why && cap)
+            snprintf(why, cap, "no usable CUDA GPU (%s)",
+                     e != cudaSuccess ? cudaGetErrorString(e) : "no device found");
+        return 0;
+    }
+    return count;
+}
+
+extern "C" foil_backend *foil_backend_cuda_create(int device, foil_err *err) {
+    char why[sizeof err->msg];
+    int count = foil_cuda_device_count(why, sizeof why);
+    if (count == 0) {
+        foil_fail(err, "%s", why);
         return NULL;
     }
     if (device < 0 || device >= count) {

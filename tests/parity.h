@@ -13,11 +13,26 @@
 #include "foil/philox.h"
 #include "testutil.h"
 
-/* The CUDA backend, or exit 77 (skipped) when there is none. */
+/* The CUDA backend; exit 77 (skipped) when there is no GPU (a failure
+ * instead with FOIL_REQUIRE_GPU=1, for GPU machines), exit 1 when there is
+ * one but the backend cannot start on it. */
 static inline foil_backend *parity_gpu_or_skip(void) {
+    char why[512];
     foil_err err;
+    if (foil_cuda_device_count(why, sizeof why) == 0) {
+        const char *req = getenv("FOIL_REQUIRE_GPU");
+        if (req && *req && strcmp(req, "0") != 0) {
+            fprintf(stderr, "FOIL_REQUIRE_GPU is set but: %s\n", why);
+            exit(1);
+        }
+        tu_skip(why);
+    }
     foil_backend *b = foil_backend_cuda_create(0, &err);
-    if (!b) tu_skip(err.msg);
+    if (!b) {
+        fprintf(stderr, "FAIL: a GPU is present but the CUDA backend did not start: %s\n",
+                err.msg);
+        exit(1);
+    }
     return b;
 }
 

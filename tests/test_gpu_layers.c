@@ -302,18 +302,19 @@ static void test_errors(const env *e) {
     foil_conv_shape bad = conv_same(2, 1, 8, 8, 2, 3, 3, 1, 1);
     bad.stride_w = 0;
     foil_pool_shape big_window = {1, 1, 4, 4, 5, 1, 1, 1};
-    struct {
-        const char *what;
-        int rc;
-    } cases[] = {
-        {"conv2d_fwd, 2^42-element input", g->conv2d_fwd(g, buf, buf, buf, NULL, &huge)},
-        {"conv2d_bwd_filter, stride 0", g->conv2d_bwd_filter(g, buf, NULL, buf, buf, &bad)},
-        {"maxpool_fwd, window > input", g->maxpool_fwd(g, buf, ibuf, buf, &big_window)},
-        {"dense_fwd, n = -1", g->dense_fwd(g, buf, buf, buf, NULL, -1, 4, 4)},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        printf("  %-34s -> %d: %s\n", cases[i].what, cases[i].rc, g->err.msg);
-        TU_CHECK(cases[i].rc == -1, "%s: returned %d, expected -1", cases[i].what, cases[i].rc);
+    /* one at a time, so that each message is its own */
+    for (int i = 0; i < 4; i++) {
+        static const char *const WHAT[] = {"conv2d_fwd, 2^42-element input",
+                                           "conv2d_bwd_filter, stride 0",
+                                           "maxpool_fwd, window > input", "dense_fwd, n = -1"};
+        g->err.msg[0] = 0;
+        int rc = i == 0   ? g->conv2d_fwd(g, buf, buf, buf, NULL, &huge)
+                 : i == 1 ? g->conv2d_bwd_filter(g, buf, NULL, buf, buf, &bad)
+                 : i == 2 ? g->maxpool_fwd(g, buf, ibuf, buf, &big_window)
+                          : g->dense_fwd(g, buf, buf, buf, NULL, -1, 4, 4);
+        printf("  %-34s -> %d: %s\n", WHAT[i], rc, g->err.msg);
+        TU_CHECK(rc == -1 && g->err.msg[0], "%s: returned %d, expected -1 and a message",
+                 WHAT[i], rc);
     }
     g->free(g, buf);
     g->free(g, ibuf);

@@ -184,8 +184,14 @@ const char *foil_cpu_blas_better_core(void);
 void foil_cpu_restart(char **argv);
 
 /* Creates the CUDA backend on GPU `device`; NULL with a clear message when
- * foil was built without CUDA or no usable GPU is present. */
+ * foil was built without CUDA, no usable GPU is present, or the GPU is there
+ * but the backend cannot start (cuDNN/cuBLAS failing to load, ...). */
 foil_backend *foil_backend_cuda_create(int device, foil_err *err);
+/* GPUs the CUDA runtime sees: 0 when foil was built without CUDA or the
+ * driver is missing or too old; why in `why` (may be NULL) when 0. Tells
+ * "no GPU here" (the GPU tests skip) from "a GPU the backend failed on"
+ * (they fail). */
+int foil_cuda_device_count(char *why, size_t cap);
 
 /* Device selection: "auto", "cpu" or "cuda". auto takes a usable GPU when the
  * CUDA backend is built and a device is present, else the CPU; when auto
