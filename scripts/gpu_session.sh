@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Everything foil wants from a lent GPU machine, in phases that each fit one
+# 10-minute device call (docs/gpu.md). The machine cannot install packages:
+# foil's libraries come from .device/debs (scripts/gpu_pack.sh), unpacked
+# into .device/prefix; cuDNN and cuBLAS from the CUDA toolkit or, failing
+# that, from python3's nvidia-* packages. Logs and tables go to $OUT (the
+# device tool's output folder) or gpu_out/; summary.txt has one line per
+# phase with its exit status and seconds.
+#   bash scripts/gpu_session.sh [PHASE ...]
+# Phases, in order (default: env build test):
+#   env       what the machine has (GPU, nvcc, cmake, cuDNN/cuBLAS locations)
+#   build     unpack the packages, configure build-gpu/ (sm_90, -Werror), build
+#   test      the GPU tests (FOIL_REQUIRE_GPU=1: a skip fails), then the CPU suite
+#   sanitize  compute-sanitizer memcheck on the GPU tests, racecheck on two
+#   bench     bench_train/attack/explain on cuda, fp32 and tf32 (10k / 1000 images)
+#   torch     bench/torch_ref.py bench (PyTorch eager and compile on the same GPU)
+#   study     foil run configs/madry_study.yaml, then PyTorch's PGD-40 on its checkpoint
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+OUT="${OUT:-$root/gpu_out}"
+mkdir -p "$OUT"
+summary="$OUT/summary.txt"
+phases="${*:-env build test}"
+P="$root/.device/prefix"
+B="$root/build-gpu"
+arch=$(gcc -print-multiarch 2>/dev/null || true)
+arch=${arch:-x86_64-linux-gnu}
+cuda=${CUDA_HOME:-/usr/local/cuda}
+jobs=$(nproc)
+LIBS="$P/usr/lib/$arch:$P/lib/$arch:$P/usr/lib/$arch/openblas-openmp"
+
+note() { echo "gpu_session: $*" >&2; }
+
+# phase NAME CMD...: runs CMD with its output in $OUT/NAME.log; never stops the script
+phase() {
+  local name=$1 t0=$SECONDS rc=0
+  shift
+  note "== $name"
+  "$@" >"$OUT/$name.log" 2>&1 || rc=$?
+  printf '%-22s rc %-4s %5d s\n' "$name" "$rc" "$((SECONDS - t0))" | tee -a "$summary" >&2
+  tail -n 8 "$OUT/$name.log" >&2
+}
+
+# with_libs CMD...: CMD with the unpacked libraries and cuDNN/cuBLAS on the loader path
+with_libs() { LD_LIBRARY_PATH="$LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@"; }
+
+# The folder of python3's nvidia.NAME package ("" when there is none).
+py_nvidia() {
+  python3 -c "import nvidia.$1 as m, os; print(os.path.dirname(m.__file__))" 2>/dev/null || true
+}
+
+# Where cuDNN and cuBLAS are; sets CUDNN_ROOT, CUDA_CMAKE (extra cmake
+# arguments) and extends LIBS. cuDNN from pip has only versioned names
+# (libcudnn.so.9): .device/cudnn gets the unversioned links CMake looks for.
+CUDA_CMAKE=()
+locate_cuda_libs() {
+  CUDNN_ROOT=""
+  if [ -f "$cuda/include/cudnn.h" ] || [ -f /usr/include/cudnn.h ]; then
+    return 0 # in the toolkit or the system: CMake finds it
+  fi
+  local d
+  d=$(py_nvidia cudnn)
+  if [ -n "$d" ] && [ -f "$d/include/cudnn.h" ]; then
+    mkdir -p "$root/.device/cudnn/lib"
+    ln -sfn "$d/include" "$root/.device/cudnn/include"
+    for f in "$d"/lib/libcudnn*.so.*; do ln -sf "$f" "$root/.device/cudnn/lib/"; done
+    ln -sf "$(ls "$d"/lib/libcudnn.so.* | head -n 1)" "$root/.device/cudnn/lib/libcudnn.so"
+    CUDNN_ROOT="$root/.device/cudnn"
+    LIBS="$LIBS:$d/lib"
+  fi
+  if ! ls "$cuda"/lib64/libcublas.so "$cuda"/lib/libcublas.so >/dev/null 2>&1; then
+    d=$(py_nvidia cublas)
+    if [ -n "$d" ]; then
+      CUDA_CMAKE+=("-DCUDA_cublas_LIBRARY=$(ls "$d"/lib/libcublas.so.* | head -n 1)"
+                   "-DCUDA_cublasLt_LIBRARY=$(ls "$d"/lib/libcublasLt.so.* | head -n 1)"
+                   "-DCMAKE_CUDA_FLAGS=-I$d/include")
+      LIBS="$LIBS:$d/lib"
+    fi
+  fi
+}
+
+do_env() {
+  date -u
+  git log -1 --format='commit %H %s' 2>/dev/null || true
+  nvidia-smi || true
+  nvcc --version || true
+  cmake --version | head -n 1 || true
+  gcc --version | head -n 1 || true
+  command -v compute-sanitizer ncu dpkg-deb pkg-config || true
+  python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, \
+'cudnn', torch.backends.cudnn.version(), torch.cuda.get_device_name(0))" || true
+  echo "cudnn.h:"; ls "$cuda"/include/cudnn*.h /usr/include/cudnn*.h 2>/dev/null || true
+  echo "libcublas in the toolkit:"; ls "$cuda"/lib64/libcublas* 2>/dev/null || true
+  for m in cudnn cublas; do echo "python nvidia.$m: $(py_nvidia $m)"; done
+  ls .device/debs .device/mnist 2>/dev/null || echo "no .device: run scripts/gpu_pack.sh first"
+}
+
+do_build() {
+  [ -d .device/debs ] || { echo "no .device/debs: run scripts/gpu_pack.sh here first"; return 1; }
+  if [ ! -f "$P/.unpacked" ]; then
+    rm -rf "$P" && mkdir -p "$P"
+    for d in .device/debs/*.deb; do dpkg-deb -x "$d" "$P" || return 1; done
+    # zlib1g-dev's libz.so points at /lib/<arch>/libz.so.1.x (absolute)
+    local z
+    z=$(ls "$P"/lib/"$arch"/libz.so.1.* "$P"/usr/lib/"$arch"/libz.so.1.* 2>/dev/null | head -n 1)
+    [ -z "$z" ] || ln -sf "$z" "$P/usr/lib/$arch/libz.so"
+    touch "$P/.unpacked"
+  fi
+  cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DFOIL_CUDA=ON -DFOIL_WERROR=ON \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_PREFIX_PATH="$P/usr;$P" \
+    ${CUDNN_ROOT:+-DCUDNN_ROOT="$CUDNN_ROOT"} "${CUDA_CMAKE[@]}" \
+    -DFOIL_TEST_DATA="$root/data/raw/mnist" || return 1
+  cmake --build "$B" -j"$jobs" || return 1
+  with_libs "$B/foil" data fetch --from "$root/.device/mnist" --data "$root/data/raw/mnist"
+  with_libs "$B/foil" devices
+}
+
+do_test_gpu() { (cd "$B" && with_libs env FOIL_REQUIRE_GPU=1 ctest -L gpu --output-on-failure); }
+do_test_cpu() { (cd "$B" && with_libs ctest -LE gpu -j"$jobs" --output-on-failure); }
+
+# compute-sanitizer TOOL TEST: one GPU test under the sanitizer, with the
+# environment ctest would give it
+sanitized() {
+  local tool=$1 t=$2
+  with_libs env FOIL_BIN="$B/foil" FOIL_SOURCE_DIR="$root" FOIL_TEST_DATA="$root/data/raw/mnist" \
+    FOIL_TEST_TMP="$B/tests/tmp_cs_${tool}_$t" FOIL_REQUIRE_GPU=1 \
+    timeout 280 compute-sanitizer --tool "$tool" --error-exitcode 99 "$B/tests/$t"
+}
+
+do_bench() {
+  local p
+  for p in fp32 tf32; do
+    with_libs "$B/bench_train" --device cuda --precision "$p" --batch 128 --steps 50
+    with_libs "$B/bench_train" --device cuda --precision "$p" --batch 512 --steps 50 | tail -n 2
+    with_libs "$B/bench_attack" --device cuda --precision "$p" --images 10000
+    with_libs "$B/bench_explain" --device cuda --precision "$p" --images 1000
+  done
+}
+
+do_torch() { timeout 560 python3 bench/torch_ref.py bench --data data/raw/mnist; }
+
+do_study() {
+  with_libs "$B/foil" run configs/madry_study.yaml -o runs/madry_study_gpu --device cuda || return 1
+  mkdir -p "$OUT/study"
+  cp runs/madry_study_gpu/summary.md runs/madry_study_gpu/*.json "$OUT/study/" 2>/dev/null
+  # issue 6: foil's PGD at least as strong as PyTorch's on the same weights
+  python3 bench/torch_ref.py attack -m runs/madry_study_gpu/model.safetensors --attack pgd \
+    --eps 0.1,0.2,0.3 --steps 40 --step 0.01 --seed 0
+}
+
+: >>"$summary"
+for ph in $phases; do
+  case $ph in
+    env) phase env do_env ;;
+    build) locate_cuda_libs; phase build do_build ;;
+    test) locate_cuda_libs; phase test_gpu do_test_gpu; phase test_cpu do_test_cpu ;;
+    sanitize)
+      locate_cuda_libs
+      for t in test_gpu_layers test_gpu_elementwise test_gpu_algorithms; do
+        phase "memcheck_$t" sanitized memcheck "$t"
+      done
+      for t in test_gpu_layers test_gpu_elementwise; do
+        phase "racecheck_$t" sanitized racecheck "$t"
+      done ;;
+    bench) locate_cuda_libs; phase bench do_bench; cp "$OUT/bench.log" "$OUT/bench.md" ;;
+    torch) phase torch do_torch; cp "$OUT/torch.log" "$OUT/torch.md" ;;
+    study) locate_cuda_libs; phase study do_study ;;
+    *) note "unknown phase '$ph' (env build test sanitize bench torch study)"; exit 2 ;;
+  esac
+done
+cat "$summary" >&2
