@@ -17,9 +17,13 @@
 
 static cudnnMathType_t plan_math(int tf32) { return tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH; }
 
+/* A heuristic entry is an (algorithm, math type) pair; cuDNN runs the
+ * descriptor's math type, so only entries of that type are taken (fp32: FMA
+ * only; TF32: the default math, which allows TF32 tensor cores on Ampere
+ * and newer). An entry of another type could mean another kernel than the
+ * one chosen, or NOT_SUPPORTED at run time. */
 static int algo_ok(cudnnStatus_t status, cudnnDeterminism_t det, cudnnMathType_t math, int tf32) {
-    return status == CUDNN_STATUS_SUCCESS && det == CUDNN_DETERMINISTIC &&
-           (tf32 || math == CUDNN_FMA_MATH);
+    return status == CUDNN_STATUS_SUCCESS && det == CUDNN_DETERMINISTIC && math == plan_math(tf32);
 }
 
 static int no_algo(foil_backend *b, const char *dir, int tf32) {

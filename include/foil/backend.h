@@ -76,6 +76,7 @@ struct foil_backend {
     void (*free)(foil_backend *b, void *p);
     int (*upload)(foil_backend *b, void *dst, const void *src_host, size_t bytes);
     int (*download)(foil_backend *b, void *dst_host, const void *src, size_t bytes);
+    /* device to device; the ranges must not overlap (cudaMemcpy's rule) */
     int (*copy)(foil_backend *b, void *dst, const void *src, size_t bytes);
     int (*fill)(foil_backend *b, float *x, float value, size_t n);
     int (*sync)(foil_backend *b);
