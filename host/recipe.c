@@ -65,7 +65,7 @@ static int parse_train(foil_recipe *r, foil_config *cfg, foil_err *err) {
     static const char *const OPTS[] = {"sgd", "adam", NULL};
     long v;
     int opt;
-    if (foil_cfg_int(cfg, t, "epochs", 1, 1, 1024, &v, err)) return -1;
+    if (foil_cfg_int(cfg, t, "epochs", 1, 1, FOIL_MAX_EPOCHS, &v, err)) return -1;
     r->epochs = (int)v;
     if (foil_cfg_int(cfg, t, "batch_size", 64, 1, 1 << 16, &v, err)) return -1;
     r->batch_size = (int)v;
@@ -82,7 +82,7 @@ static int parse_train(foil_recipe *r, foil_config *cfg, foil_err *err) {
         foil_cfg_float(cfg, t, "eps", 1e-8, 1e-30, 1.0, &r->eps, err) ||
         foil_cfg_float(cfg, t, "lr_decay", 1.0, 1e-6, 1.0, &r->lr_decay, err))
         return -1;
-    if (foil_cfg_int(cfg, t, "lr_decay_epochs", 1, 1, 1024, &v, err)) return -1;
+    if (foil_cfg_int(cfg, t, "lr_decay_epochs", 1, 1, FOIL_MAX_EPOCHS, &v, err)) return -1;
     r->lr_decay_epochs = (int)v;
     return 0;
 }

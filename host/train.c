@@ -168,6 +168,10 @@ static int run_epoch(foil_net *net, train_state *ts, step_bufs *s, const foil_re
                      const foil_train_options *opt, double *mean_loss, foil_err *err) {
     double lr = r->lr * pow(r->lr_decay, (double)((epoch - 1) / r->lr_decay_epochs));
     const int steps = (train->n + r->batch_size - 1) / r->batch_size;
+    if (ts->epoch_step >= steps)
+        return foil_fail(err, "%s/train_state.safetensors: saved after step %d of epoch %d, but "
+                         "an epoch has %d steps here (other data or data.train_limit?); cannot "
+                         "resume", opt->outdir, ts->epoch_step, epoch, steps);
     shuffle(s->perm_host, train->n, r->seed, epoch);
     if (net->b->upload(net->b, s->perm, s->perm_host, sizeof(int32_t) * (size_t)train->n))
         return foil_fail(err, "%s", net->b->err.msg);

@@ -8,6 +8,7 @@
  * the current state again): the pair is never mixed, even with the files of
  * another run in the folder. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,16 @@ static void history_load(const char *text, int done, foil_train_result *res) {
     res->epochs_logged = whole ? n : 0;
 }
 
+/* Whether text is a whole decimal integer in [lo, hi] (its value in *out). */
+static int meta_int(const char *text, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = text ? strtol(text, &end, 10) : 0;
+    if (!text || end == text || *end || errno || v < lo || v > hi) return 0;
+    if (out) *out = v;
+    return 1;
+}
+
 static int load_state(train_state *ts, foil_net *net, const char *path, foil_train_result *res,
                       foil_err *err) {
     foil_safetensors st;
@@ -101,6 +112,11 @@ static int load_state(train_state *ts, foil_net *net, const char *path, foil_tra
     } else if (b->upload(b, ts->m, m->data, n * sizeof(float)) ||
                b->upload(b, ts->v, v->data, n * sizeof(float))) {
         foil_fail(err, "%s", b->err.msg);
+    } else if (!meta_int(epoch, 0, FOIL_MAX_EPOCHS, NULL) || !meta_int(step, 0, LONG_MAX, NULL) ||
+               (epoch_step && !meta_int(epoch_step, 0, INT_MAX, NULL)) ||
+               (batch && !meta_int(batch, 1, INT_MAX, NULL))) {
+        foil_fail(err, "%s: corrupt training state (epoch '%s', epoch_step '%s', step '%s'); "
+                  "cannot resume", path, epoch, epoch_step ? epoch_step : "", step);
     } else {
         ts->epoch = atoi(epoch);
         ts->step = atol(step);

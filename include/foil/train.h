@@ -12,6 +12,9 @@
 
 typedef enum { FOIL_OPT_SGD, FOIL_OPT_ADAM } foil_optimizer_kind;
 
+/* train.epochs and lr_decay_epochs are at most this */
+#define FOIL_MAX_EPOCHS 1024
+
 typedef struct foil_recipe {
     char name[64];
     char model_path[1024];  /* where the definition came from ("" when inline) */
@@ -80,9 +83,9 @@ typedef struct foil_train_result {
      * (first_epoch is 1 unless the checkpoint has none). The seconds of an
      * epoch resumed mid-way count both parts. */
     int first_epoch, epochs_logged;
-    double epoch_loss[1024];
-    double epoch_accuracy[1024];
-    double epoch_seconds[1024];
+    double epoch_loss[FOIL_MAX_EPOCHS];
+    double epoch_accuracy[FOIL_MAX_EPOCHS];
+    double epoch_seconds[FOIL_MAX_EPOCHS];
 } foil_train_result;
 
 /* Where to write (and resume from). Writes, atomically, after every epoch:
