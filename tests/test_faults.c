@@ -119,15 +119,6 @@ static void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
-static int same_bytes(const char *a, const char *b) {
-    size_t na, nb;
-    char *x = tu_slurp(a, &na), *y = tu_slurp(b, &nb);
-    int same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
 /* A checkpoint loads as a model; its metadata value for key in out. */
 static int loads(const char *path, const char *key, char *out, size_t cap) {
     foil_model m;
@@ -243,7 +234,7 @@ static void check_nan(const char *cfg, const char *data) {
     TU_CHECK(code == 1 && one_line_error(out, "diverged", "kept the checkpoint of epoch 1"),
              "huge lr: exit 1 and one line, got %d: %s", code, out);
     printf("nan: %s", out);
-    TU_CHECK(same_bytes(model, copy_m) && same_bytes(state, copy_s),
+    TU_CHECK(tu_same_file(model, copy_m) && tu_same_file(state, copy_s),
              "the last good checkpoint and its optimizer state are untouched");
 
     tu_path(dir, sizeof dir, "nan_fresh");

@@ -116,6 +116,15 @@ char *tu_slurp(const char *path, size_t *len) {
     return buf;
 }
 
+int tu_same_file(const char *a, const char *b) {
+    size_t na, nb;
+    char *x = tu_slurp(a, &na), *y = tu_slurp(b, &nb);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
 static cJSON *epoch_log(const char *path, cJSON **root) {
     char *text = tu_slurp(path, NULL);
     *root = text ? cJSON_Parse(text) : NULL;

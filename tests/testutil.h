@@ -56,6 +56,9 @@ char *tu_slurp(const char *path, size_t *len);
 /* Path of a file in the source tree, e.g. "configs/quickstart.yaml". */
 void tu_source_path(char *out, size_t cap, const char *rel);
 
+/* Whether two files hold the same bytes (both readable). */
+int tu_same_file(const char *a, const char *b);
+
 /* Whether two metrics.json files (foil train) log the same epochs: numbers,
  * losses and accuracies equal (times aside). The first difference in why. */
 int tu_same_epoch_log(const char *a, const char *b, char *why, size_t cap);
