@@ -70,19 +70,24 @@ static int self_is_argv0(const char *argv0) {
 }
 
 void foil_cpu_restart(char **argv) {
-    int changed = 0;
-    const char *core = getenv("OPENBLAS_CORETYPE"), *better;
-    if (!(core && *core) && (better = foil_cpu_blas_better_core()))
-        changed |= setenv("OPENBLAS_CORETYPE", better, 1) == 0;
+    const char *core = getenv("OPENBLAS_CORETYPE"), *better = NULL;
+    if (!(core && *core)) better = foil_cpu_blas_better_core();
+    int set_wait = 0;
 #ifdef _OPENMP
     /* libgomp's threads spin between parallel loops by default: with two
      * foil processes on two cores (ctest -j2) that made them 2.5x slower;
      * passive costs 2-3% alone (docs/benchmarks.md) */
     const char *wait = getenv("OMP_WAIT_POLICY");
-    if (!(wait && *wait)) changed |= setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
+    set_wait = !(wait && *wait);
 #endif
-    /* the user's choices are kept; after the restart both are set */
-    if (!changed || !self_is_argv0(argv[0])) return;
+    /* the user's choices are kept; after the restart both are set. The
+     * environment changes only when the program really starts again. */
+    if ((!better && !set_wait) || !self_is_argv0(argv[0])) return;
+    if ((better && setenv("OPENBLAS_CORETYPE", better, 1) != 0) ||
+        (set_wait && setenv("OMP_WAIT_POLICY", "passive", 1) != 0))
+        return;
     fflush(NULL);
     execv("/proc/self/exe", argv); /* returns only on failure: go on as we are */
+    if (better) unsetenv("OPENBLAS_CORETYPE");
+    if (set_wait) unsetenv("OMP_WAIT_POLICY");
 }

@@ -175,14 +175,16 @@ static int run_epoch(foil_net *net, train_state *ts, step_bufs *s, const foil_re
     shuffle(s->perm_host, train->n, r->seed, epoch);
     if (net->b->upload(net->b, s->perm, s->perm_host, sizeof(int32_t) * (size_t)train->n))
         return foil_fail(err, "%s", net->b->err.msg);
-    /* a resumed epoch's mean loss counts the steps done before the save too */
-    double loss_sum = ts->part_loss_sum, t_epoch = now_s();
+    /* a resumed epoch's mean loss counts the steps done before the save too
+     * (when the state recorded their sum) */
     const int first = ts->epoch_step * r->batch_size; /* images done before a resume */
+    const int known = !isnan(ts->part_loss_sum), counted_from = known ? 0 : first;
+    double loss_sum = known ? ts->part_loss_sum : 0.0, t_epoch = now_s();
     for (int step = ts->epoch_step; step < steps; step++) {
         int start = step * r->batch_size;
         int bs = train->n - start < r->batch_size ? train->n - start : r->batch_size;
         if (train_step(net, ts, s, train, start, bs, lr, r, &loss_sum, err)) return -1;
-        *mean_loss = loss_sum / (start + bs);
+        *mean_loss = loss_sum / (start + bs - counted_from);
         if (!isfinite(*mean_loss)) {
             char kept[96] = "no checkpoint written";
             if (ts->saved && ts->saved_epoch_step)
@@ -197,7 +199,7 @@ static int run_epoch(foil_net *net, train_state *ts, step_bufs *s, const foil_re
         ts->step++;
         ts->epoch_step = step + 1;
         if (opt->stop && *opt->stop && step + 1 < steps) {
-            ts->part_loss_sum = loss_sum;
+            ts->part_loss_sum = known ? loss_sum : NAN;
             ts->part_seconds += now_s() - t_epoch;
             return 1;
         }
@@ -230,8 +232,10 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
     }
     if (train_state_init(&ts, net, r, opt, res, err)) goto done;
     double t0 = now_s();
+    long images = 0; /* trained by this call */
     for (int epoch = ts.epoch + 1; epoch <= r->epochs; epoch++) {
         double te = now_s(), loss = 0.0, acc;
+        const long resumed_at = (long)ts.epoch_step * r->batch_size; /* images already done */
         int ran = run_epoch(net, &ts, &s, r, train, epoch, r->epochs - epoch, opt, &loss, err);
         if (ran < 0) goto done;
         if (ran > 0) {
@@ -249,6 +253,7 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
         res->epoch_accuracy[k] = acc;
         res->epoch_seconds[k] = now_s() - te + ts.part_seconds;
         res->train_seconds += t_train;
+        images += train->n - resumed_at;
         res->test_accuracy = acc;
         ts.epoch = epoch;
         ts.epoch_step = 0;
@@ -263,15 +268,14 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
             foil_train_event ev = {.epoch = epoch, .epochs = r->epochs, .epoch_done = 1,
                                    .loss = loss, .test_accuracy = acc,
                                    .epoch_seconds = res->epoch_seconds[k],
-                                   .images_per_s = train->n / (t_train > 0 ? t_train : 1e-9)};
+                                   .images_per_s = (double)(train->n - resumed_at) /
+                                                   (t_train > 0 ? t_train : 1e-9)};
             opt->progress(opt->progress_user, &ev);
         }
     }
     if (res->epochs_run == 0 && evaluate(net, test, pred, &res->test_accuracy, err)) goto done;
     res->wall_seconds = now_s() - t0;
-    res->images_per_s = res->train_seconds > 0
-                            ? (double)train->n * res->epochs_run / res->train_seconds
-                            : 0.0;
+    res->images_per_s = res->train_seconds > 0 ? (double)images / res->train_seconds : 0.0;
     rc = 0;
 done:
     train_state_free(&ts, net->b);

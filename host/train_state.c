@@ -65,25 +65,31 @@ static char *history_text(const foil_train_result *res) {
     return t;
 }
 
-/* Reads history_text back into res when it is whole (epochs 1 .. done in
- * order); otherwise (a state from before the history, or edited) res starts
- * at epoch done + 1. */
+/* Reads history_text back into res: a run of consecutive epochs ending at
+ * `done` (the last finished one). A run that starts after epoch 1 (the state
+ * came from before the history was kept, then was resumed) is kept as it
+ * is; anything else (edited, garbled) leaves the log empty from done + 1. */
 static void history_load(const char *text, int done, foil_train_result *res) {
     const int cap = (int)(sizeof res->epoch_loss / sizeof res->epoch_loss[0]);
-    int n = 0;
+    int n = 0, first = 0;
     const char *p = text;
-    while (p && *p && n < cap && n < done) {
+    res->first_epoch = done + 1;
+    res->epochs_logged = 0;
+    while (p && *p && n < cap) {
         int e, used = 0;
         double l, a, s;
-        if (sscanf(p, "%d %lf %lf %lf%n", &e, &l, &a, &s, &used) != 4 || e != n + 1) break;
+        if (sscanf(p, "%d %lf %lf %lf%n", &e, &l, &a, &s, &used) != 4) return;
+        if (n == 0) first = e;
+        if (e != first + n || e < 1 || e > done) return;
         res->epoch_loss[n] = l, res->epoch_accuracy[n] = a, res->epoch_seconds[n] = s;
         n++;
         p += used;
         while (*p == '\n' || *p == ' ') p++;
     }
-    int whole = n == done && p && *p == 0;
-    res->first_epoch = whole ? 1 : done + 1;
-    res->epochs_logged = whole ? n : 0;
+    if (n > 0 && first + n - 1 == done && !(p && *p)) {
+        res->first_epoch = first;
+        res->epochs_logged = n;
+    }
 }
 
 /* Whether text is a whole decimal integer in [lo, hi] (its value in *out). */
@@ -126,7 +132,8 @@ static int load_state(train_state *ts, foil_net *net, const char *path, foil_tra
         ts->saved = 1, ts->saved_epoch = ts->epoch, ts->saved_epoch_step = ts->epoch_step;
         const char *ls = foil_st_meta(&st, "epoch_loss_sum");
         const char *secs = foil_st_meta(&st, "epoch_seconds");
-        ts->part_loss_sum = ts->epoch_step && ls ? strtod(ls, NULL) : 0.0;
+        /* NaN: a mid-epoch state from before the loss sum was saved */
+        ts->part_loss_sum = !ts->epoch_step ? 0.0 : ls ? strtod(ls, NULL) : NAN;
         ts->part_seconds = ts->epoch_step && secs ? strtod(secs, NULL) : 0.0;
         history_load(foil_st_meta(&st, "history"), ts->epoch, res);
         rc = 0;

@@ -12,7 +12,8 @@ typedef struct train_state {
     int saved_epoch, saved_epoch_step; /* where it stands */
     int saved_batch;                    /* batch_size and seed of the state resumed from */
     unsigned long long saved_seed;
-    /* of the steps done in epoch `epoch + 1` before a mid-epoch save */
+    /* of the steps done in epoch `epoch + 1` before a mid-epoch save
+     * (part_loss_sum NaN when the state did not record it) */
     double part_loss_sum, part_seconds;
     float *m, *v;  /* Adam moments; SGD uses m as the velocity */
 } train_state;

@@ -2,7 +2,8 @@
 # Everything foil wants from a lent GPU machine, in phases that each fit one
 # 10-minute device call (docs/gpu.md). The machine cannot install packages:
 # foil's libraries come from .device/debs (scripts/gpu_pack.sh), unpacked
-# into .device/prefix; cuDNN and cuBLAS from the CUDA toolkit or, failing
+# into build-gpu-deps/ (git-ignored and not carried, so it stays on a warm
+# machine; every phase unpacks again when it is missing); cuDNN and cuBLAS from the CUDA toolkit or, failing
 # that, from python3's nvidia-* packages. Logs and tables go to $OUT (the
 # device tool's output folder) or gpu_out/; summary.txt has one line per
 # phase with its exit status and seconds.
@@ -16,13 +17,13 @@
 #   torch     bench/torch_ref.py bench (PyTorch eager and compile on the same GPU)
 #   study     foil run configs/madry_study.yaml, then PyTorch's PGD-40 on its checkpoint
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 root=$PWD
 OUT="${OUT:-$root/gpu_out}"
 mkdir -p "$OUT"
 summary="$OUT/summary.txt"
 phases="${*:-env build test}"
-P="$root/.device/prefix"
+P="$root/build-gpu-deps"
 B="$root/build-gpu"
 arch=$(gcc -print-multiarch 2>/dev/null || true)
 arch=${arch:-x86_64-linux-gnu}
@@ -52,7 +53,8 @@ py_nvidia() {
 
 # Where cuDNN and cuBLAS are; sets CUDNN_ROOT, CUDA_CMAKE (extra cmake
 # arguments) and extends LIBS. cuDNN from pip has only versioned names
-# (libcudnn.so.9): .device/cudnn gets the unversioned links CMake looks for.
+# (libcudnn.so.9): build-gpu-deps/cudnn gets the unversioned link CMake
+# looks for.
 CUDA_CMAKE=()
 locate_cuda_libs() {
   CUDNN_ROOT=""
@@ -62,14 +64,14 @@ locate_cuda_libs() {
   local d
   d=$(py_nvidia cudnn)
   if [ -n "$d" ] && [ -f "$d/include/cudnn.h" ]; then
-    mkdir -p "$root/.device/cudnn/lib"
-    ln -sfn "$d/include" "$root/.device/cudnn/include"
-    for f in "$d"/lib/libcudnn*.so.*; do ln -sf "$f" "$root/.device/cudnn/lib/"; done
-    ln -sf "$(ls "$d"/lib/libcudnn.so.* | head -n 1)" "$root/.device/cudnn/lib/libcudnn.so"
-    CUDNN_ROOT="$root/.device/cudnn"
+    mkdir -p "$P/cudnn/lib"
+    ln -sfn "$d/include" "$P/cudnn/include"
+    for f in "$d"/lib/libcudnn*.so.*; do ln -sf "$f" "$P/cudnn/lib/"; done
+    ln -sf "$(ls "$d"/lib/libcudnn.so.* | head -n 1)" "$P/cudnn/lib/libcudnn.so"
+    CUDNN_ROOT="$P/cudnn"
     LIBS="$LIBS:$d/lib"
   fi
-  if ! ls "$cuda"/lib64/libcublas.so "$cuda"/lib/libcublas.so >/dev/null 2>&1; then
+  if [ ! -e "$cuda/lib64/libcublas.so" ] && [ ! -e "$cuda/lib/libcublas.so" ]; then
     d=$(py_nvidia cublas)
     if [ -n "$d" ]; then
       CUDA_CMAKE+=("-DCUDA_cublas_LIBRARY=$(ls "$d"/lib/libcublas.so.* | head -n 1)"
@@ -96,20 +98,25 @@ do_env() {
   ls .device/debs .device/mnist 2>/dev/null || echo "no .device: run scripts/gpu_pack.sh first"
 }
 
+# The carried packages' files, unpacked once per machine (static libraries
+# left out); returns 1 without them.
+unpack() {
+  [ -f "$P/.unpacked" ] && return 0
+  [ -d .device/debs ] || { note "no .device/debs: run scripts/gpu_pack.sh here first"; return 1; }
+  rm -rf "$P" && mkdir -p "$P"
+  local d z
+  for d in .device/debs/*.deb; do dpkg-deb -x "$d" "$P" || return 1; done
+  find "$P" -name '*.a' -delete
+  # zlib1g-dev's libz.so points at /lib/<arch>/libz.so.1.x (absolute)
+  z=$(ls "$P"/lib/"$arch"/libz.so.1.* "$P"/usr/lib/"$arch"/libz.so.1.* 2>/dev/null | head -n 1)
+  [ -z "$z" ] || ln -sf "$z" "$P/usr/lib/$arch/libz.so"
+  touch "$P/.unpacked"
+}
+
 do_build() {
-  [ -d .device/debs ] || { echo "no .device/debs: run scripts/gpu_pack.sh here first"; return 1; }
-  if [ ! -f "$P/.unpacked" ]; then
-    rm -rf "$P" && mkdir -p "$P"
-    for d in .device/debs/*.deb; do dpkg-deb -x "$d" "$P" || return 1; done
-    # zlib1g-dev's libz.so points at /lib/<arch>/libz.so.1.x (absolute)
-    local z
-    z=$(ls "$P"/lib/"$arch"/libz.so.1.* "$P"/usr/lib/"$arch"/libz.so.1.* 2>/dev/null | head -n 1)
-    [ -z "$z" ] || ln -sf "$z" "$P/usr/lib/$arch/libz.so"
-    touch "$P/.unpacked"
-  fi
   cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DFOIL_CUDA=ON -DFOIL_WERROR=ON \
     -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_PREFIX_PATH="$P/usr;$P" \
-    ${CUDNN_ROOT:+-DCUDNN_ROOT="$CUDNN_ROOT"} "${CUDA_CMAKE[@]}" \
+    ${CUDNN_ROOT:+-DCUDNN_ROOT="$CUDNN_ROOT"} ${CUDA_CMAKE[@]+"${CUDA_CMAKE[@]}"} \
     -DFOIL_TEST_DATA="$root/data/raw/mnist" || return 1
   cmake --build "$B" -j"$jobs" || return 1
   with_libs "$B/foil" data fetch --from "$root/.device/mnist" --data "$root/data/raw/mnist"
@@ -152,20 +159,25 @@ do_study() {
 : >>"$summary"
 for ph in $phases; do
   case $ph in
+    env | torch) ;;
+    build | test | sanitize | bench | study)
+      unpack || { printf '%-22s no packages\n' "$ph" >>"$summary"; continue; }
+      locate_cuda_libs ;;
+  esac
+  case $ph in
     env) phase env do_env ;;
-    build) locate_cuda_libs; phase build do_build ;;
-    test) locate_cuda_libs; phase test_gpu do_test_gpu; phase test_cpu do_test_cpu ;;
+    build) phase build do_build ;;
+    test) phase test_gpu do_test_gpu; phase test_cpu do_test_cpu ;;
     sanitize)
-      locate_cuda_libs
       for t in test_gpu_layers test_gpu_elementwise test_gpu_algorithms; do
         phase "memcheck_$t" sanitized memcheck "$t"
       done
       for t in test_gpu_layers test_gpu_elementwise; do
         phase "racecheck_$t" sanitized racecheck "$t"
       done ;;
-    bench) locate_cuda_libs; phase bench do_bench; cp "$OUT/bench.log" "$OUT/bench.md" ;;
+    bench) phase bench do_bench; cp "$OUT/bench.log" "$OUT/bench.md" ;;
     torch) phase torch do_torch; cp "$OUT/torch.log" "$OUT/torch.md" ;;
-    study) locate_cuda_libs; phase study do_study ;;
+    study) phase study do_study ;;
     *) note "unknown phase '$ph' (env build test sanitize bench torch study)"; exit 2 ;;
   esac
 done

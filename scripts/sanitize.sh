@@ -38,9 +38,11 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:dete
 export LSAN_OPTIONS="print_suppressions=0"
 [ ! -f tests/lsan.supp ] || LSAN_OPTIONS="$LSAN_OPTIONS:suppressions=$PWD/tests/lsan.supp"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan"
-# OpenBLAS would start one thread per core in every test process, with ctest
-# running $jobs tests at once; foil itself is single-threaded.
-export OPENBLAS_NUM_THREADS=1
+# ctest runs $jobs tests at once. With the pthreads OpenBLAS: one BLAS thread
+# per test. With its OpenMP build the GEMMs and foil's loops share OpenMP
+# threads (kept, so that ASan checks the parallel loops too), asleep when
+# idle rather than spinning against the other tests.
+export OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive
 
 if [ -z "${FOIL_DATA:-}" ]; then
   build-asan/foil data fetch || echo "sanitize: no MNIST data; tests that need it will be skipped" >&2

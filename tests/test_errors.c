@@ -1,9 +1,6 @@
 /* Bad input through the CLI: each case exits non-zero without crashing and
  * prints exactly one line on stderr that names the file and the problem. */
-#include <stdlib.h>
 #include <string.h>
-
-#include "foil/checkpoint.h"
 
 #include "synth.h"
 #include "testutil.h"
@@ -95,30 +92,6 @@ static void checkpoint_errors(const char *data) {
     expect("not a foil checkpoint", args, 1, (const char *[]){"not_foil.safetensors", "model", NULL});
 }
 
-/* Rewrites one metadata value of a safetensors file, keeping the rest. */
-static int set_meta(const char *path, const char *key, const char *value) {
-    foil_safetensors st;
-    foil_err err;
-    if (foil_st_read(path, &st, &err)) return -1;
-    foil_st_entry *e = calloc((size_t)st.ntensors + 1, sizeof *e);
-    const char **meta = calloc(2 * (size_t)st.nmeta + 1, sizeof *meta);
-    for (int i = 0; e && i < st.ntensors; i++) {
-        e[i].name = st.tensors[i].name;
-        e[i].ndim = st.tensors[i].ndim;
-        memcpy(e[i].shape, st.tensors[i].shape, sizeof e[i].shape);
-        e[i].data = st.tensors[i].data;
-    }
-    for (int i = 0; meta && i < st.nmeta; i++) {
-        meta[2 * i] = st.meta_keys[i];
-        meta[2 * i + 1] = strcmp(st.meta_keys[i], key) == 0 ? value : st.meta_values[i];
-    }
-    int rc = e && meta ? foil_st_write(path, e, st.ntensors, meta, st.nmeta, &err) : -1;
-    free(e);
-    free(meta);
-    foil_st_free(&st);
-    return rc;
-}
-
 /* A training state whose numbers are impossible (edited, or from another
  * data set) is refused with one line, never read past its epoch. */
 static void state_errors(const char *data) {
@@ -130,10 +103,10 @@ static void state_errors(const char *data) {
     snprintf(state, sizeof state, "%s/train_state.safetensors", dir);
     snprintf(args, sizeof args, "train -q -c '%s' -o '%s' --data '%s' --resume train.epochs=2", p,
              dir, data);
-    TU_CHECK(set_meta(state, "epoch", "-3") == 0, "edit the epoch");
+    TU_CHECK(tu_set_meta(state, "epoch", "-3") == 0, "edit the epoch");
     expect("negative epoch in the state", args, 1,
            (const char *[]){"train_state.safetensors", "corrupt", "cannot resume", NULL});
-    TU_CHECK(set_meta(state, "epoch", "1") == 0 && set_meta(state, "epoch_step", "999999") == 0,
+    TU_CHECK(tu_set_meta(state, "epoch", "1") == 0 && tu_set_meta(state, "epoch_step", "999999") == 0,
              "edit the step");
     expect("step past the epoch's end", args, 1,
            (const char *[]){"train_state.safetensors", "999999", "5 steps", NULL});

@@ -68,6 +68,21 @@ static int run(const char *fmt, const char *a, const char *b) {
     return rc;
 }
 
+/* The "epoch" numbers of metrics.json's epochs array; how many. */
+static int epoch_numbers(const char *path, int *out, int cap) {
+    char *text = tu_slurp(path, NULL);
+    cJSON *o = text ? cJSON_Parse(text) : NULL, *e;
+    cJSON *epochs = o ? cJSON_GetObjectItem(o, "epochs") : NULL;
+    int n = 0;
+    cJSON_ArrayForEach(e, epochs) {
+        const cJSON *v = cJSON_GetObjectItem(e, "epoch");
+        if (n < cap) out[n++] = cJSON_IsNumber(v) ? v->valueint : -1;
+    }
+    cJSON_Delete(o);
+    free(text);
+    return n;
+}
+
 int main(void) {
     synth_dataset("synth", 1200, 300);
     char data[1024], cfg[1024], out1[1024], out2[1024], out3[1024], p1[1200], p2[1200];
@@ -100,6 +115,21 @@ int main(void) {
     snprintf(m3, sizeof m3, "%s/metrics.json", out3);
     TU_CHECK(tu_same_epoch_log(m1, m3, why, sizeof why),
              "the resumed run's metrics.json logs both epochs as the straight run's: %s", why);
+
+    /* a state from before the epoch log was kept: the log starts at the
+     * resumed epoch and still grows on the next resume */
+    char out4[1024], state[1200], m4[1200];
+    tu_path(out4, sizeof out4, "run4");
+    snprintf(state, sizeof state, "%s/train_state.safetensors", out4);
+    snprintf(m4, sizeof m4, "%s/metrics.json", out4);
+    TU_CHECK(run("train -q -c '%s' -o '%s' train.epochs=1", cfg, out4) == 0 &&
+                 tu_set_meta(state, "history", "") == 0 &&
+                 run("train -q -c '%s' -o '%s' --resume", cfg, out4) == 0 &&
+                 run("train -q -c '%s' -o '%s' --resume train.epochs=3", cfg, out4) == 0,
+             "train 1 epoch, drop the log, resume to 2, then to 3");
+    int ep[8], ne = epoch_numbers(m4, ep, 8);
+    TU_CHECK(ne == 2 && ep[0] == 2 && ep[1] == 3, "log without epoch 1: %d entries from %d", ne,
+             ne ? ep[0] : 0);
 
     /* a different seed gives different weights */
     TU_CHECK(run("train -q -c '%s' -o '%s' seed=4 train.epochs=1", cfg, out3) == 0, "seed 4");

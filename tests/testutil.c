@@ -2,6 +2,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "foil/checkpoint.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -114,6 +116,29 @@ char *tu_slurp(const char *path, size_t *len) {
     fclose(f);
     if (len) *len = buf ? (size_t)n : 0;
     return buf;
+}
+
+int tu_set_meta(const char *path, const char *key, const char *value) {
+    foil_safetensors st;
+    foil_err err;
+    if (foil_st_read(path, &st, &err)) return -1;
+    foil_st_entry *e = calloc((size_t)st.ntensors + 1, sizeof *e);
+    const char **meta = calloc(2 * (size_t)st.nmeta + 1, sizeof *meta);
+    for (int i = 0; e && i < st.ntensors; i++) {
+        e[i].name = st.tensors[i].name;
+        e[i].ndim = st.tensors[i].ndim;
+        memcpy(e[i].shape, st.tensors[i].shape, sizeof e[i].shape);
+        e[i].data = st.tensors[i].data;
+    }
+    for (int i = 0; meta && i < st.nmeta; i++) {
+        meta[2 * i] = st.meta_keys[i];
+        meta[2 * i + 1] = strcmp(st.meta_keys[i], key) == 0 ? value : st.meta_values[i];
+    }
+    int rc = e && meta ? foil_st_write(path, e, st.ntensors, meta, st.nmeta, &err) : -1;
+    free(e);
+    free(meta);
+    foil_st_free(&st);
+    return rc;
 }
 
 int tu_same_file(const char *a, const char *b) {

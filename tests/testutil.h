@@ -56,6 +56,10 @@ char *tu_slurp(const char *path, size_t *len);
 /* Path of a file in the source tree, e.g. "configs/quickstart.yaml". */
 void tu_source_path(char *out, size_t cap, const char *rel);
 
+/* Rewrites one metadata value of a safetensors file (foil_st_write: the
+ * same tensors and other metadata); 0 on success. */
+int tu_set_meta(const char *path, const char *key, const char *value);
+
 /* Whether two files hold the same bytes (both readable). */
 int tu_same_file(const char *a, const char *b);
 
