@@ -30,13 +30,28 @@ static int group_init(foil_backend *b, conv_group *g, const foil_conv_shape *cs)
     return 0;
 }
 
+/* The outputs ox in [*lo, *hi) whose tap ix = ox * stride - pad + s falls
+ * inside a row of w pixels (the others read padding). */
+static void valid_range(int ow, int w, int stride, int pad, int s, int *lo, int *hi) {
+    int first = pad - s; /* smallest ox * stride that lands on pixel 0 */
+    int l = first <= 0 ? 0 : (first + stride - 1) / stride;
+    int last = w - 1 + pad - s; /* largest ox * stride that lands on pixel w - 1 */
+    int h = last < 0 ? 0 : last / stride + 1;
+    *lo = l < ow ? l : ow;
+    *hi = h < *lo ? *lo : (h < ow ? h : ow);
+}
+
 /* Columns [ld offset, +OH*OW) of col (C*R*S, ld) from one image (C, H, W);
- * out-of-image taps are zero. */
+ * out-of-image taps are zero. Each output row is three runs: padding, the
+ * pixels, padding (no test per pixel). */
 static void im2col(float *col, size_t ld, const float *img, const foil_conv_shape *cs) {
+    const int sw = cs->stride_w;
     for (int c = 0; c < cs->c; c++)
         for (int r = 0; r < cs->r; r++)
             for (int s = 0; s < cs->s; s++) {
                 float *row = col + (size_t)((c * cs->r + r) * cs->s + s) * ld;
+                int lo, hi;
+                valid_range(cs->ow, cs->w, sw, cs->pad_w, s, &lo, &hi);
                 for (int oy = 0; oy < cs->oh; oy++) {
                     int iy = oy * cs->stride_h - cs->pad_h + r;
                     float *dst = row + oy * cs->ow;
@@ -44,30 +59,35 @@ static void im2col(float *col, size_t ld, const float *img, const foil_conv_shap
                         memset(dst, 0, sizeof(float) * (size_t)cs->ow);
                         continue;
                     }
+                    /* pixel ix of ox is src[ox * sw + off] */
                     const float *src = img + ((size_t)c * cs->h + iy) * cs->w;
-                    for (int ox = 0; ox < cs->ow; ox++) {
-                        int ix = ox * cs->stride_w - cs->pad_w + s;
-                        dst[ox] = (ix >= 0 && ix < cs->w) ? src[ix] : 0.0f;
-                    }
+                    const int off = s - cs->pad_w;
+                    for (int ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+                    if (sw == 1)
+                        for (int ox = lo; ox < hi; ox++) dst[ox] = src[ox + off];
+                    else
+                        for (int ox = lo; ox < hi; ox++) dst[ox] = src[ox * sw + off];
+                    for (int ox = hi; ox < cs->ow; ox++) dst[ox] = 0.0f;
                 }
             }
 }
 
 /* The adjoint of im2col: adds columns of col (C*R*S, ld) into the image. */
 static void col2im_add(float *img, const float *col, size_t ld, const foil_conv_shape *cs) {
+    const int sw = cs->stride_w;
     for (int c = 0; c < cs->c; c++)
         for (int r = 0; r < cs->r; r++)
             for (int s = 0; s < cs->s; s++) {
                 const float *row = col + (size_t)((c * cs->r + r) * cs->s + s) * ld;
+                int lo, hi;
+                valid_range(cs->ow, cs->w, sw, cs->pad_w, s, &lo, &hi);
                 for (int oy = 0; oy < cs->oh; oy++) {
                     int iy = oy * cs->stride_h - cs->pad_h + r;
                     if (iy < 0 || iy >= cs->h) continue;
                     float *dst = img + ((size_t)c * cs->h + iy) * cs->w;
                     const float *src = row + oy * cs->ow;
-                    for (int ox = 0; ox < cs->ow; ox++) {
-                        int ix = ox * cs->stride_w - cs->pad_w + s;
-                        if (ix >= 0 && ix < cs->w) dst[ix] += src[ox];
-                    }
+                    const int off = s - cs->pad_w;
+                    for (int ox = lo; ox < hi; ox++) dst[ox * sw + off] += src[ox];
                 }
             }
 }
