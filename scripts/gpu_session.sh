@@ -129,10 +129,13 @@ do_test_cpu() { (cd "$B" && with_libs ctest -LE gpu -j"$jobs" --output-on-failur
 # compute-sanitizer TOOL TEST: one GPU test under the sanitizer, with the
 # environment ctest would give it
 sanitized() {
-  local tool=$1 t=$2
+  local tool=$1 t=$2 cs
+  cs=$(command -v compute-sanitizer || ls "$cuda"/bin/compute-sanitizer \
+       "$cuda"/compute-sanitizer/compute-sanitizer 2>/dev/null | head -n 1)
+  [ -n "$cs" ] || { echo "compute-sanitizer not found (PATH, $cuda)"; return 127; }
   with_libs env FOIL_BIN="$B/foil" FOIL_SOURCE_DIR="$root" FOIL_TEST_DATA="$root/data/raw/mnist" \
     FOIL_TEST_TMP="$B/tests/tmp_cs_${tool}_$t" FOIL_REQUIRE_GPU=1 \
-    timeout 280 compute-sanitizer --tool "$tool" --error-exitcode 99 "$B/tests/$t"
+    timeout 280 "$cs" --tool "$tool" --error-exitcode 99 "$B/tests/$t"
 }
 
 do_bench() {
