@@ -11,7 +11,12 @@ foil_backend *foil_backend_create(const char *device, foil_err *notice, foil_err
         foil_backend *b = foil_backend_cuda_create(0, &why);
         if (b) return b;
 #ifdef FOIL_HAVE_CUDA
-        if (notice) foil_fail(notice, "%s; running on the CPU", why.msg);
+        /* no GPU is the usual case; a GPU the backend failed on is news */
+        if (notice && foil_cuda_device_count(NULL, 0) > 0)
+            foil_fail(notice, "a GPU is present but the CUDA backend did not start (%s); "
+                      "running on the CPU (--device cuda makes this an error)", why.msg);
+        else if (notice)
+            foil_fail(notice, "%s; running on the CPU", why.msg);
 #endif
         return foil_backend_cpu_create(err);
     }
