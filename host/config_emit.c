@@ -150,10 +150,35 @@ static void emit_value(FILE *f, const foil_node *v, int indent, int in_seq) {
     }
 }
 
+/* libyaml reads "key: value" only when the key takes at most 1024
+ * characters up to its ':' (YAML's limit on implicit keys); a longer key
+ * (a quoted one grows with its escapes) is written as an explicit one:
+ * "? key" on its own line, then ":" and the value. */
+enum { IMPLICIT_KEY_MAX = 1000 };
+
+static int key_too_long(const char *k) {
+    if (strlen(k) * 4 + 2 <= IMPLICIT_KEY_MAX) return 0; /* \xXX is the longest escape */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) return 1;
+    put_key(m, k);
+    int too_long = fclose(m) != 0 || len > IMPLICIT_KEY_MAX;
+    free(buf);
+    return too_long;
+}
+
 static void emit_map(FILE *f, const foil_node *map, int indent, int first_inline) {
     for (const foil_node *c = map->child; c; c = c->next) {
+        const char *k = c->key ? c->key : "";
         if (c != map->child || !first_inline) fprintf(f, "%*s", indent, "");
-        put_key(f, c->key ? c->key : "");
+        if (key_too_long(k)) {
+            fputs("? ", f);
+            put_key(f, k);
+            fprintf(f, "\n%*s", indent, "");
+        } else {
+            put_key(f, k);
+        }
         fputc(':', f);
         emit_value(f, c, indent, 0);
     }
