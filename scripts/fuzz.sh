@@ -12,12 +12,16 @@
 # non-zero if any target crashed, leaked, ran out of memory or timed out. The
 # input that did it is saved in build-fuzz/fuzz-artifacts/ and the log in
 # build-fuzz/fuzz-logs/; replay it with build-fuzz/tests/fuzz/<target> FILE.
-# Environment: CC (default clang), FOIL_FUZZ_JOBS (build jobs, default nproc).
-# See docs/fuzzing.md.
+# Environment: CC (default clang), FOIL_FUZZ_JOBS (build jobs, default nproc),
+# FOIL_FUZZ_SEED (libFuzzer's -seed; default 1, so that a run, CI's above all,
+# explores the same inputs again; 0 draws a new seed each time: use it for
+# longer runs by hand). See docs/fuzzing.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${1:-60}"
+seed="${FOIL_FUZZ_SEED:-1}"
+case "$seed" in '' | *[!0-9]*) echo "fuzz: FOIL_FUZZ_SEED must be a whole number, got '$seed'" >&2; exit 2 ;; esac
 case "$seconds" in '' | *[!0-9]*) echo "fuzz: SECONDS must be a whole number, got '$seconds'" >&2; exit 2 ;; esac
 shift $(( $# > 0 ? 1 : 0 ))
 targets=("$@")
@@ -76,7 +80,7 @@ for t in "${targets[@]}"; do
   rc=0
   # timeout(1) is a backstop should the target hang outside libFuzzer's watch.
   timeout -k 10 $((seconds + 120)) "$bin" "$work" "${dict[@]}" \
-    -max_total_time="$seconds" -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=10 \
+    -max_total_time="$seconds" -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=10 -seed="$seed" \
     -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1 || rc=$?
   elapsed=$(( $(date +%s) - start ))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
