@@ -48,7 +48,7 @@ fi
 # ---- build ----------------------------------------------------------------------
 # No OpenMP: clang's runtime (libomp) and the OpenBLAS build's (libgomp)
 # would both load; the targets parse files and use no threads.
-cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFOIL_CUDA=OFF -DFOIL_FUZZ=ON \
+cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFOIL_CUDA=OFF -DFOIL_CUDA_EMU=OFF -DFOIL_FUZZ=ON \
   -DFOIL_OPENMP=OFF -DFOIL_WERROR=ON >/dev/null
 cmake --build build-fuzz -j"${FOIL_FUZZ_JOBS:-$(nproc)}" --target "${targets[@]}"
 

@@ -56,7 +56,7 @@ if usable build; then
 else
   B=build-valgrind
   echo "valgrind: build/ is missing, stale, sanitized or has the CUDA backend; building $B" >&2
-  cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFOIL_CUDA=OFF -DFOIL_SANITIZE= \
+  cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFOIL_CUDA=OFF -DFOIL_CUDA_EMU=OFF -DFOIL_SANITIZE= \
     -DFOIL_WERROR=ON >/dev/null
   cmake --build "$B" -j"$(nproc)"
 fi

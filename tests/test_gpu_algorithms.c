@@ -186,7 +186,9 @@ static void test_pgd(foil_backend *cpu, foil_backend *gpu, const foil_model *m,
     free(pg);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    foil_cpu_restart(argv); /* the CPU oracle on OpenBLAS's kernels for this CPU, as foil runs */
     foil_backend *gpu = parity_gpu_or_skip();
     foil_err err;
     foil_backend *cpu = foil_backend_cpu_create(&err);

@@ -421,7 +421,9 @@ static void test_ig_noise_sums(pair p) {
     free(x), free(base), free(alpha), free(w), free(xs), free(grads), free(attr), free(out);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    foil_cpu_restart(argv); /* the CPU oracle on OpenBLAS's kernels for this CPU, as foil runs */
     foil_backend *gpu = parity_gpu_or_skip();
     foil_err err;
     foil_backend *cpu = foil_backend_cpu_create(&err);

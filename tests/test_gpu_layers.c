@@ -321,6 +321,7 @@ static void test_errors(const env *e) {
 }
 
 int main(int argc, char **argv) {
+    foil_cpu_restart(argv); /* the CPU oracle on OpenBLAS's kernels for this CPU, as foil runs */
     foil_backend *gpu = parity_gpu_or_skip();
     foil_err err;
     foil_backend *cpu = foil_backend_cpu_create(&err);
