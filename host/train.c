@@ -25,11 +25,14 @@ int foil_device_data_upload(foil_device_data *dd, foil_backend *b, const foil_da
     dd->row = (size_t)ds->rows * ds->cols;
     int32_t *labels = malloc(sizeof(int32_t) * (size_t)ds->n + 1);
     dd->images = foil_alloc_floats(b, dd->row * (size_t)ds->n);
-    dd->labels = b->alloc(b, sizeof(int32_t) * (size_t)ds->n);
+    dd->labels = dd->images ? b->alloc(b, sizeof(int32_t) * (size_t)ds->n) : NULL;
     if (!labels || !dd->images || !dd->labels) {
         free(labels);
         foil_device_data_free(dd, b);
-        return foil_fail(err, "out of memory for a data set of %d images on %s", ds->n, b->name);
+        if (!labels) return foil_fail(err, "out of host memory for a data set of %d images", ds->n);
+        /* the backend's message names the bytes and its reason */
+        return foil_fail(err, "a data set of %d images does not fit on %s: %s", ds->n, b->name,
+                         b->err.msg);
     }
     for (int i = 0; i < ds->n; i++) labels[i] = ds->labels[i];
     int rc = b->upload(b, dd->images, ds->images, sizeof(float) * dd->row * (size_t)ds->n) ||

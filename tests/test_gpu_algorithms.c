@@ -8,13 +8,19 @@
  *     amplifies it a little over ~100 steps;
  *   - PGD: >= 99.5% of samples get the same adversarial prediction, and
  *     >= 99% of pixels the same value to 1e-5 (a sign flip of a near-zero
- *     gradient moves a pixel by a whole step, so a few may differ). */
+ *     gradient moves a pixel by a whole step, so a few may differ);
+ *   - explanations (IG with Gauss-Legendre and trapezoid rules, black and
+ *     uniform baselines, gradient x input, SmoothGrad): attributions NMSE
+ *     < 1e-8 and each within 1e-4 + 1e-2 relative, F(x), F(baseline) and the
+ *     attribution sums within 1e-4 + 1e-4 relative: the same seeded noise
+ *     and baselines on both, only the summation order differs. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "foil/attack.h"
 #include "foil/checkpoint.h"
+#include "foil/explain.h"
 #include "foil/train.h"
 #include "parity.h"
 #include "synth.h"
@@ -186,6 +192,85 @@ static void test_pgd(foil_backend *cpu, foil_backend *gpu, const foil_model *m,
     free(pg);
 }
 
+/* Attributions of the first n test images on one backend (host copies). */
+static void explain_on(foil_backend *b, const foil_model *m, const foil_dataset *te,
+                       const float *params, const foil_explain_spec *s, int n, float *attr_host,
+                       foil_explain_stats *stats) {
+    foil_net net;
+    foil_explain_work *w = NULL;
+    foil_err err;
+    size_t in = m->in_size;
+    TU_CHECK(foil_net_create(&net, m, b, 64, &err) == 0 &&
+                 foil_explain_work_create(&w, &net, n, &err) == 0, "%s: %s", b->name, err.msg);
+    TU_CHECK(b->upload(b, net.params, params, m->nparams * sizeof(float)) == 0, "%s: %s",
+             b->name, b->err.msg);
+    float *x = foil_alloc_floats(b, (size_t)n * in), *attr = foil_alloc_floats(b, (size_t)n * in);
+    float *xh = malloc(sizeof(float) * (size_t)n * in);
+    memcpy(xh, te->images, sizeof(float) * (size_t)n * in);
+    TU_CHECK(x && attr && b->upload(b, x, xh, sizeof(float) * (size_t)n * in) == 0, "%s: %s",
+             b->name, b->err.msg);
+    int32_t *labels = malloc(sizeof(int32_t) * (size_t)n);
+    for (int i = 0; i < n; i++) labels[i] = te->labels[i];
+    TU_CHECK(foil_explain_batch(w, s, attr, x, labels, NULL, n, stats, &err) == 0 &&
+                 b->download(b, attr_host, attr, sizeof(float) * (size_t)n * in) == 0,
+             "%s explain: %s / %s", b->name, err.msg, b->err.msg);
+    free(labels);
+    free(xh);
+    b->free(b, x);
+    b->free(b, attr);
+    foil_explain_work_destroy(w);
+    foil_net_destroy(&net);
+}
+
+static void test_explain(foil_backend *cpu, foil_backend *gpu, const foil_model *m,
+                         const foil_dataset *te) {
+    float *params = malloc(m->nparams * sizeof(float));
+    foil_model_init_params(m, params, 29);
+    const int n = 12;
+    size_t total = (size_t)n * m->in_size;
+    const foil_explain_spec specs[] = {
+        {.method = FOIL_EXPLAIN_IG, .output = FOIL_TARGET_LOGIT, .steps = 32,
+         .rule = FOIL_RULE_GAUSS_LEGENDRE, .baseline = FOIL_BASELINE_BLACK, .seed = 4},
+        {.method = FOIL_EXPLAIN_IG, .output = FOIL_TARGET_PROB, .steps = 20, .chunk = 7,
+         .rule = FOIL_RULE_TRAPEZOID, .baseline = FOIL_BASELINE_UNIFORM, .seed = 4},
+        {.method = FOIL_EXPLAIN_GRAD_X_INPUT, .output = FOIL_TARGET_LOGIT,
+         .baseline = FOIL_BASELINE_BLACK, .seed = 4},
+        {.method = FOIL_EXPLAIN_SMOOTHGRAD, .output = FOIL_TARGET_LOGIT, .smooth_samples = 8,
+         .smooth_sigma = 0.15f, .seed = 4},
+    };
+    const char *names[] = {"IG-32 gauss-legendre black logit", "IG-20 trapezoid uniform prob",
+                           "grad x input", "SmoothGrad-8"};
+    float *ac = malloc(total * sizeof(float)), *ag = malloc(total * sizeof(float));
+    foil_explain_stats sc[12], sg[12];
+    for (int k = 0; k < 4; k++) {
+        foil_err err;
+        TU_CHECK(foil_explain_spec_check(&specs[k], &err) == 0, "%s: %s", names[k], err.msg);
+        explain_on(cpu, m, te, params, &specs[k], n, ac, sc);
+        explain_on(gpu, m, te, params, &specs[k], n, ag, sg);
+        float *dg = parity_upload(gpu, ag, total * sizeof(float));
+        parity_check(gpu, names[k], ac, dg, total, 1e-4, 1e-2, 1e-8);
+        gpu->free(gpu, dg);
+        double worst = 0;
+        for (int i = 0; i < n; i++) {
+            const float c3[3] = {sc[i].f_x, sc[i].f_baseline, sc[i].attr_sum};
+            const float g3[3] = {sg[i].f_x, sg[i].f_baseline, sg[i].attr_sum};
+            for (int j = 0; j < 3; j++) {
+                double e = fabs((double)c3[j] - g3[j]) / (1e-4 + 1e-4 * fabs((double)c3[j]));
+                if (e > worst) worst = e;
+            }
+            TU_CHECK(sc[i].steps == sg[i].steps, "%s image %d: %d vs %d steps", names[k], i,
+                     sc[i].steps, sg[i].steps);
+        }
+        printf("  %s: F(x), F(baseline), sum(attr): worst error %.3f of the tolerance\n",
+               names[k], worst);
+        TU_CHECK(worst <= 1.0, "%s: per-image values differ beyond 1e-4 + 1e-4 relative",
+                 names[k]);
+    }
+    free(ac);
+    free(ag);
+    free(params);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     foil_cpu_restart(argv); /* the CPU oracle on OpenBLAS's kernels for this CPU, as foil runs */
@@ -206,6 +291,8 @@ int main(int argc, char **argv) {
     load_model(&m);
     test_training(cpu, gpu, &m, &tr, &te);
     test_pgd(cpu, gpu, &m, &te);
+    printf("explanations of %d images, same weights\n", 12);
+    test_explain(cpu, gpu, &m, &te);
     foil_dataset_free(&tr);
     foil_dataset_free(&te);
     gpu->destroy(gpu);

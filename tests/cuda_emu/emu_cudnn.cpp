@@ -157,6 +157,17 @@ void blend(float *out, const float *result, size_t n, float alpha, float beta) {
         out[i] = beta == 0.0f ? alpha * result[i] : alpha * result[i] + beta * out[i];
 }
 
+/* The three workspace queries: shapes in forward terms (x, w, y). */
+cudnnStatus_t workspace_query(const char *what, cudnnHandle_t h, const foil_emu_tensor *x,
+                              const foil_emu_filter *w, const foil_emu_conv *cv,
+                              const foil_emu_tensor *y, int algo, size_t *bytes) {
+    if (!h) return CUDNN_STATUS_NOT_INITIALIZED;
+    cudnnStatus_t s = check_shapes(what, x, w, cv, y);
+    if (s || !bytes) return s ? s : CUDNN_STATUS_BAD_PARAM;
+    *bytes = ws_bytes(algo);
+    return CUDNN_STATUS_SUCCESS;
+}
+
 template <class Perf, class Algo>
 void list_algos(Perf *perf, int requested, int *returned, const foil_emu_conv *cv,
                 const Algo *algos, const cudnnDeterminism_t *det, const cudnnStatus_t *status,
@@ -356,12 +367,8 @@ cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t h,
                                                       const cudnnTensorDescriptor_t y,
                                                       cudnnConvolutionFwdAlgo_t algo,
                                                       size_t *bytes) {
-    if (!h) return CUDNN_STATUS_NOT_INITIALIZED;
-    cudnnStatus_t s = check_shapes("cudnnGetConvolutionForwardWorkspaceSize", x, w, cv, y);
-    if (s || !bytes) return s ? s : CUDNN_STATUS_BAD_PARAM;
     if (algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT) return CUDNN_STATUS_NOT_SUPPORTED;
-    *bytes = ws_bytes((int)algo);
-    return CUDNN_STATUS_SUCCESS;
+    return workspace_query("cudnnGetConvolutionForwardWorkspaceSize", h, x, w, cv, y, algo, bytes);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t h,
@@ -371,22 +378,16 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t h,
                                                            const cudnnTensorDescriptor_t dx,
                                                            cudnnConvolutionBwdDataAlgo_t algo,
                                                            size_t *bytes) {
-    if (!h) return CUDNN_STATUS_NOT_INITIALIZED;
-    cudnnStatus_t s = check_shapes("cudnnGetConvolutionBackwardDataWorkspaceSize", dx, w, cv, dy);
-    if (s || !bytes) return s ? s : CUDNN_STATUS_BAD_PARAM;
-    *bytes = ws_bytes((int)algo);
-    return CUDNN_STATUS_SUCCESS;
+    return workspace_query("cudnnGetConvolutionBackwardDataWorkspaceSize", h, dx, w, cv, dy,
+                           algo, bytes);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(
     cudnnHandle_t h, const cudnnTensorDescriptor_t x, const cudnnTensorDescriptor_t dy,
     const cudnnConvolutionDescriptor_t cv, const cudnnFilterDescriptor_t dw,
     cudnnConvolutionBwdFilterAlgo_t algo, size_t *bytes) {
-    if (!h) return CUDNN_STATUS_NOT_INITIALIZED;
-    cudnnStatus_t s = check_shapes("cudnnGetConvolutionBackwardFilterWorkspaceSize", x, dw, cv, dy);
-    if (s || !bytes) return s ? s : CUDNN_STATUS_BAD_PARAM;
-    *bytes = ws_bytes((int)algo);
-    return CUDNN_STATUS_SUCCESS;
+    return workspace_query("cudnnGetConvolutionBackwardFilterWorkspaceSize", h, x, dw, cv, dy,
+                           algo, bytes);
 }
 
 /* ---- convolutions ------------------------------------------------------------- */
