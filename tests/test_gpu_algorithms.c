@@ -290,7 +290,12 @@ int main(int argc, char **argv) {
     foil_model m;
     load_model(&m);
     test_training(cpu, gpu, &m, &tr, &te);
-    test_pgd(cpu, gpu, &m, &te);
+    /* FOIL_PARITY_PGD_IMAGES: fewer images for PGD on slow runners (the
+     * CUDA emulator under ASan); default all 2000 */
+    foil_dataset pgd_set = te;
+    const char *pgd_n = getenv("FOIL_PARITY_PGD_IMAGES");
+    if (pgd_n && atoi(pgd_n) > 0 && atoi(pgd_n) < te.n) pgd_set.n = atoi(pgd_n);
+    test_pgd(cpu, gpu, &m, &pgd_set);
     printf("explanations of %d images, same weights\n", 12);
     test_explain(cpu, gpu, &m, &te);
     foil_dataset_free(&tr);
