@@ -100,6 +100,7 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa,
                                                !matrix_ok(B, b_rows, b_cols, ldb))))
         return invalid("A (%d x k), B (k x %d) or C (%d rows) is not inside device memory",
                        m, n, m);
+    gpu_denormals keep;
     const float al = *alpha, be = *beta;
     for (int j = 0; j < n; j++)
         for (int i = 0; i < m; i++) {

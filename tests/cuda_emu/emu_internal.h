@@ -24,6 +24,17 @@ bool is_stream(cudaStream_t s);
  * cores read fp32 operands. */
 float round_tf32(float x);
 
+/* While alive: denormals kept (FTZ and DAZ off in MXCSR), as nvcc builds
+ * kernels and as cuBLAS runs by default; foil's CPU backend sets both on
+ * its threads. */
+struct gpu_denormals {
+    unsigned saved;
+    gpu_denormals() : saved(__builtin_ia32_stmxcsr()) { __builtin_ia32_ldmxcsr(saved & ~0x8040u); }
+    ~gpu_denormals() { __builtin_ia32_ldmxcsr(saved); }
+    gpu_denormals(const gpu_denormals &) = delete;
+    gpu_denormals &operator=(const gpu_denormals &) = delete;
+};
+
 } /* namespace foil_emu */
 
 #endif

@@ -22,6 +22,7 @@
 #include <set>
 
 #include "emu_internal.h"
+#include "foil_emu.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define FOIL_EMU_ASAN 1
@@ -80,6 +81,7 @@ struct state {
     std::map<uintptr_t, size_t> allocs; /* start -> bytes */
     std::set<cudaStream_t> streams;
     size_t in_use = 0;
+    foil_emu_counts counts{};
     cudaError_t last = cudaSuccess;
     cudaError_t sticky = cudaSuccess; /* a failed kernel: every later call fails */
 };
@@ -139,7 +141,8 @@ bool is_device_range(const void *p, size_t bytes) {
     locked l;
     auto it = find_alloc(p);
     if (it == st().allocs.end()) return false;
-    return (uintptr_t)p - it->first + bytes <= it->second;
+    size_t off = (uintptr_t)p - it->first;
+    return off <= it->second && bytes <= it->second - off;
 }
 
 bool is_device_pointer(const void *p) {
@@ -161,7 +164,7 @@ bool is_stream(cudaStream_t s) {
  * fiber starts in foil_emu_fiber_entry with its fiber in r12. */
 extern "C" void foil_emu_switch(void **save, void *to);
 extern "C" void foil_emu_fiber_entry(void);
-asm(".text\n"
+asm(".pushsection .text\n"
     ".globl foil_emu_switch\n"
     ".hidden foil_emu_switch\n"
     ".type foil_emu_switch,@function\n"
@@ -189,7 +192,8 @@ asm(".text\n"
     "    movq %r12, %rdi\n"
     "    call foil_emu_fiber_main\n"
     "    ud2\n"
-    ".size foil_emu_fiber_entry, .-foil_emu_fiber_entry\n");
+    ".size foil_emu_fiber_entry, .-foil_emu_fiber_entry\n"
+    ".popsection\n");
 
 namespace {
 
@@ -200,13 +204,15 @@ constexpr unsigned MAX_THREADS = 1024;
 
 struct pool;
 
-/* A fiber runs the CUDA threads first..last-1 of the block one after another
- * (last may be lowered while it waits), then parks until given more. */
+/* A fiber runs the CUDA threads lo..hi-1 of the block one after another,
+ * upwards or (rev) downwards, then parks until given more; while it waits,
+ * the scheduler may shrink the range to the thread it is running. */
 struct fiber {
     void *sp = nullptr;
     char *stack = nullptr; /* lowest usable byte; a guard page lies below */
     thread_ctx ctx{};
-    unsigned tid = 0, first = 0, last = 0;
+    unsigned tid = 0, lo = 0, hi = 0;
+    bool rev = false;
     void *fake_stack = nullptr; /* ASan's fake stack while switched out */
     pool *owner = nullptr;
 };
@@ -263,17 +269,22 @@ uint3 thread_index(unsigned t, const dim3 &b) {
 
 } /* namespace */
 
-extern "C" __attribute__((used)) void foil_emu_fiber_main(fiber *f) {
+extern "C" __attribute__((used, visibility("hidden"))) void foil_emu_fiber_main(fiber *f) {
     pool *p = f->owner;
     asan_finish(nullptr, &p->main_bottom, &p->main_size);
     for (;;) {
         f->ctx = p->block;
-        for (f->tid = f->first; f->tid < f->last; f->tid++) {
+        while (f->lo < f->hi) {
+            f->tid = f->rev ? f->hi - 1 : f->lo;
             f->ctx.thread_idx = thread_index(f->tid, p->block.block_dim);
             p->of[f->tid] = f;
             p->state[f->tid] = T_RUNNABLE;
             p->body(p->arg);
             p->state[f->tid] = T_DONE;
+            if (f->rev)
+                f->hi--;
+            else
+                f->lo++;
         }
         yield_to_main(f); /* parked until the next block */
     }
@@ -282,7 +293,7 @@ extern "C" __attribute__((used)) void foil_emu_fiber_main(fiber *f) {
 namespace {
 
 fiber *fiber_make(pool *p) {
-    const size_t page = 4096;
+    const size_t page = (size_t)64 << 10; /* a guard no kernel frame jumps */
     char *mem = (char *)mmap(nullptr, STACK_BYTES + page, PROT_READ | PROT_WRITE,
                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) fatal("cannot map a %zu-byte fiber stack", STACK_BYTES);
@@ -336,34 +347,42 @@ void resume(pool *p, fiber *f) {
           p->name, b.x, b.y, b.z, warp, waiting, of, what);
 }
 
-/* Runs one block. Fiber 0 runs the threads in order; a block without
- * barriers or shuffles ends there. When a thread t waits, threads t+1.. get
- * a fiber each, and from then on, in passes: every runnable thread runs
- * until it waits or ends, then the barriers everyone (of the block, of a
- * warp) has reached are released, until all threads have ended. */
-void run_block(pool *p) {
+/* Runs one block. Fiber 0 runs the threads in order (upwards in even
+ * blocks, downwards in odd ones); a block without barriers or shuffles ends
+ * there. When a thread t0 waits, the threads fiber 0 has not reached get a
+ * fiber each, and from then on, in passes: every runnable thread runs until
+ * it waits or ends, then the barriers everyone (of the block, of a warp) has
+ * reached are released, until all threads have ended. The order of the
+ * passes alternates too, from block to block and pass to pass, so that a
+ * read of shared memory another thread writes without a barrier between
+ * sees a different value in one of the two orders. */
+void run_block(pool *p, unsigned long long seq) {
     const unsigned n = p->nthreads;
+    const bool odd = seq & 1;
     for (unsigned t = 0; t < n; t++) p->state[t] = T_PENDING;
     fiber *runner = pool_fiber(p, 0);
-    runner->first = 0;
-    runner->last = n;
+    runner->lo = 0;
+    runner->hi = n;
+    runner->rev = odd;
     resume(p, runner);
-    if (runner->tid >= n) return; /* every thread ran to its end */
-    unsigned t0 = runner->tid;
-    runner->last = t0 + 1;
-    for (unsigned t = t0 + 1; t < n; t++) {
-        fiber *f = pool_fiber(p, t - t0);
-        f->first = t;
-        f->last = t + 1;
+    if (runner->lo >= runner->hi) return; /* every thread ran to its end */
+    const unsigned t0 = runner->tid;
+    if (odd)
+        runner->lo = t0; /* it ends after t0; threads 0..t0-1 have not started */
+    else
+        runner->hi = t0 + 1; /* threads t0+1..n-1 have not started */
+    for (unsigned t = odd ? 0 : t0 + 1, k = 1; t < (odd ? t0 : n); t++, k++) {
+        fiber *f = pool_fiber(p, k);
+        f->lo = t;
+        f->hi = t + 1;
+        f->rev = false;
         p->state[t] = T_RUNNABLE; /* set again by the fiber when it starts */
         p->of[t] = f;
     }
     for (unsigned pass = 0;; pass++) {
-        /* odd passes run the threads in reverse: a read of shared memory
-         * that another thread writes without a barrier between sees a
-         * different value in one of the two orders */
-        for (unsigned i = t0; i < n; i++) {
-            unsigned t = pass & 1 ? n - 1 - (i - t0) : i;
+        const bool down = (pass + seq) & 1;
+        for (unsigned i = 0; i < n; i++) {
+            unsigned t = down ? n - 1 - i : i;
             if (p->state[t] == T_RUNNABLE) resume(p, p->of[t]);
         }
         unsigned done = 0, at_barrier = 0;
@@ -388,7 +407,6 @@ void run_block(pool *p) {
         }
         if (!released) fatal("kernel %s: the block's threads cannot go on", p->name);
     }
-    /* park the fibers of threads t0+1.. (they have ended their one thread) */
 }
 
 /* The fiber of the calling CUDA thread, which is about to wait. */
@@ -428,7 +446,8 @@ uint64_t shfl_xor_bits(unsigned mask, uint64_t bits, int lane_mask) {
 }
 
 bool check_kernel_pointer(const char *name, int index, const void *p) {
-    if (!p || is_device_pointer(p)) return true;
+    /* one past an allocation's end is a valid pointer that is never read */
+    if (!p || is_device_pointer(p) || is_device_pointer((const char *)p - 1)) return true;
     say("kernel %s: argument %d (%p) is not device memory", name, index, p);
     locked l;
     st().sticky = st().last = cudaErrorLaunchFailure;
@@ -447,7 +466,8 @@ void run_grid(const char *name, const launch_config &cfg, void (*body)(void *), 
         return;
     }
     const dim3 &g = cfg.grid, &b = cfg.block;
-    unsigned long long threads = (unsigned long long)b.x * b.y * b.z;
+    unsigned long long threads =
+        b.x <= MAX_THREADS && b.y <= MAX_THREADS ? (unsigned long long)b.x * b.y * b.z : 0;
     if (threads == 0 || threads > MAX_THREADS || b.z > 64 || g.x == 0 || g.y == 0 ||
         g.z == 0 || g.x > (unsigned)INT_MAX || g.y > 65535 || g.z > 65535 || cfg.shmem) {
         say("kernel %s: invalid launch (grid %u x %u x %u, block %u x %u x %u, %zu bytes of "
@@ -455,6 +475,10 @@ void run_grid(const char *name, const launch_config &cfg, void (*body)(void *), 
             name, g.x, g.y, g.z, b.x, b.y, b.z, cfg.shmem);
         fail(cudaErrorInvalidConfiguration);
         return;
+    }
+    {
+        locked l;
+        st().counts.launches++;
     }
     pool *p = pool_get();
     thread_ctx *saved = current;
@@ -465,11 +489,13 @@ void run_grid(const char *name, const launch_config &cfg, void (*body)(void *), 
     p->block = thread_ctx{};
     p->block.block_dim = b;
     p->block.grid_dim = g;
+    gpu_denormals keep; /* nvcc keeps fp32 denormals (no -ftz) */
+    unsigned long long seq = 0;
     for (unsigned z = 0; z < g.z; z++)
         for (unsigned y = 0; y < g.y; y++)
             for (unsigned x = 0; x < g.x; x++) {
                 p->block.block_idx = uint3{x, y, z};
-                run_block(p);
+                run_block(p, seq++);
             }
     current = saved;
 }
@@ -576,7 +602,15 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, enum cudaM
             "or the range passes its allocation's end", dst, src, bytes, (int)kind);
         return fail(cudaErrorInvalidValue);
     }
-    memmove(dst, src, bytes);
+    if (kind == cudaMemcpyDeviceToDevice && (const char *)dst < (const char *)src + bytes &&
+        (const char *)src < (const char *)dst + bytes) {
+        say("cudaMemcpyAsync(%p, %p, %zu bytes): overlapping device ranges", dst, src, bytes);
+        return fail(cudaErrorInvalidValue);
+    }
+    memcpy(dst, src, bytes);
+    locked l;
+    if (kind == cudaMemcpyHostToDevice) st().counts.to_device++;
+    if (kind == cudaMemcpyDeviceToHost) st().counts.to_host++;
     return cudaSuccess;
 }
 
@@ -617,8 +651,17 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
     if (!is_stream(stream)) return fail(cudaErrorInvalidResourceHandle);
+    {
+        locked l;
+        st().counts.syncs++;
+    }
     cudaError_t s = sticky();
     return s == cudaSuccess ? cudaSuccess : fail(s);
+}
+
+void foil_emu_get_counts(foil_emu_counts *out) {
+    locked l;
+    *out = st().counts;
 }
 
 } /* extern "C" */

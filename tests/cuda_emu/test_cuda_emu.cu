@@ -87,6 +87,28 @@ static __global__ void k_divergent(int *out, unsigned quit) {
     out[threadIdx.x] = 1;
 }
 
+/* a race: thread t reads its neighbour's slot, which the neighbour zeroes
+ * with no barrier between; `extra` barriers before it change the parity */
+static __global__ void k_race(int *out, int extra) {
+    __shared__ int buf[32];
+    unsigned t = threadIdx.x, n = blockDim.x;
+    buf[t] = (int)t + 1;
+    __syncthreads();
+    for (int i = 0; i < extra; i++) __syncthreads();
+    int v = buf[(t + 1) % n];
+    buf[t] = 0;
+    out[blockIdx.x * n + t] = v;
+}
+
+/* gets a pointer one past the end of begin's allocation, never read */
+static __global__ void k_end(float *begin, const float *end) {
+    if (threadIdx.x == 0) begin[0] = (float)(end - begin);
+}
+
+static __global__ void k_square(float *out, float v) { out[threadIdx.x] = v * v; }
+
+static __global__ void k_nothing() {}
+
 static __global__ void k_fill(float *out, float v, int n) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
         out[i] = v;
@@ -145,6 +167,31 @@ static void test_kernels() {
         _exit(cudaMalloc(&p, 16) == cudaErrorLaunchFailure ? 0 : 3); /* sticky */
     });
     CHECK(rc == 0, "a host pointer given to a kernel is a sticky launch failure (child: %d)", rc);
+    int *race = dev<int>(4 * 32);
+    for (int extra = 0; extra < 3; extra++) {
+        k_race<<<4, 32>>>(race, extra);
+        std::vector<int> r = down(race, 4 * 32);
+        int wrong = 0;
+        for (int i = 0; i < 4 * 32; i++) wrong += r[i] != (i % 32 + 1) % 32 + 1;
+        CHECK(wrong > 0, "a shared-memory race shows (%d barriers before it)", 1 + extra);
+    }
+    cudaFree(race);
+    float *end = dev<float>(4);
+    k_end<<<1, 32>>>(end, end + 4);
+    CHECK(cudaGetLastError() == cudaSuccess && down(end, 1)[0] == 4.0f,
+          "a pointer one past an allocation's end is a valid argument");
+    cudaFree(end);
+    /* a host thread with FTZ/DAZ set (as foil's CPU backend sets them): the
+     * kernel still computes with denormals, as nvcc builds kernels */
+    float *sq = dev<float>(1);
+    const unsigned mxcsr = __builtin_ia32_stmxcsr();
+    __builtin_ia32_ldmxcsr(mxcsr | 0x8040u);
+    k_square<<<1, 1>>>(sq, 1e-20f);
+    __builtin_ia32_ldmxcsr(mxcsr);
+    CHECK(down(sq, 1)[0] > 0.0f, "denormal results are kept in kernels");
+    cudaFree(sq);
+    k_nothing<<<2, 32>>>();
+    CHECK(cudaGetLastError() == cudaSuccess, "a kernel without arguments");
     k_fill<<<1, 2000>>>((float *)out, 0.0f, 1);
     CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration, "2000 threads per block");
     CHECK(cudaGetLastError() == cudaSuccess, "the error is cleared once read");
@@ -161,6 +208,10 @@ static void test_memory() {
               cudaErrorInvalidValue, "host-to-device with the pointers swapped");
     CHECK(cudaMemsetAsync(d + 4, 0, 5 * sizeof(float), 0) == cudaErrorInvalidValue,
           "memset past the end");
+    CHECK(cudaMemsetAsync(d + 2, 0, (size_t)-7, 0) == cudaErrorInvalidValue,
+          "a size that wraps around");
+    CHECK(cudaMemcpyAsync(d + 1, d, 4 * sizeof(float), cudaMemcpyDeviceToDevice, 0) ==
+              cudaErrorInvalidValue, "overlapping device-to-device copy");
     std::vector<float> fresh = down(d, 8);
     CHECK(isnan(fresh[3]), "new device memory reads as NaN");
     CHECK(cudaFree(d + 1) == cudaErrorInvalidDevicePointer, "free of an interior pointer");

@@ -75,6 +75,7 @@ template <class T> bool check_arg(const char *name, int index, const T &v) {
 
 template <class Tuple, size_t... I>
 bool check_args(const char *name, const Tuple &t, std::index_sequence<I...>) {
+    (void)name, (void)t; /* unused for kernels without arguments */
     return (check_arg(name, (int)I, std::get<I>(t)) && ... && true);
 }
 
@@ -83,7 +84,7 @@ bool check_args(const char *name, const Tuple &t, std::index_sequence<I...>) {
 template <class... P, class... A>
 void launch(const char *name, void (*kernel)(P...), const launch_config &cfg, A &&...args) {
     static_assert(sizeof...(P) == sizeof...(A), "kernel launched with the wrong argument count");
-    std::tuple<P...> params(std::forward<A>(args)...);
+    std::tuple<P...> params = std::tuple<P...>(std::forward<A>(args)...);
     if (!check_args(name, params, std::index_sequence_for<P...>{})) return;
     auto body = [&]() { std::apply(kernel, params); };
     run_grid(name, cfg, &invoke<decltype(body)>, &body);
