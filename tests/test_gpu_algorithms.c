@@ -205,17 +205,14 @@ static void explain_on(foil_backend *b, const foil_model *m, const foil_dataset 
     TU_CHECK(b->upload(b, net.params, params, m->nparams * sizeof(float)) == 0, "%s: %s",
              b->name, b->err.msg);
     float *x = foil_alloc_floats(b, (size_t)n * in), *attr = foil_alloc_floats(b, (size_t)n * in);
-    float *xh = malloc(sizeof(float) * (size_t)n * in);
-    memcpy(xh, te->images, sizeof(float) * (size_t)n * in);
-    TU_CHECK(x && attr && b->upload(b, x, xh, sizeof(float) * (size_t)n * in) == 0, "%s: %s",
-             b->name, b->err.msg);
+    TU_CHECK(x && attr && b->upload(b, x, te->images, sizeof(float) * (size_t)n * in) == 0,
+             "%s: %s", b->name, b->err.msg);
     int32_t *labels = malloc(sizeof(int32_t) * (size_t)n);
     for (int i = 0; i < n; i++) labels[i] = te->labels[i];
     TU_CHECK(foil_explain_batch(w, s, attr, x, labels, NULL, n, stats, &err) == 0 &&
                  b->download(b, attr_host, attr, sizeof(float) * (size_t)n * in) == 0,
              "%s explain: %s / %s", b->name, err.msg, b->err.msg);
     free(labels);
-    free(xh);
     b->free(b, x);
     b->free(b, attr);
     foil_explain_work_destroy(w);
