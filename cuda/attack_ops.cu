@@ -1,6 +1,6 @@
 /* CUDA attack ops: argmax, compare, the random start in the eps-ball, one
- * attack step (direction, MI-FGSM velocity, projection, clip) and row
- * selection. Same math as host/backend_cpu_attack.c through the shared header
+ * attack step (direction, MI-FGSM velocity, projection, clip), row
+ * selection and the non-finite row flags. Same math as host/backend_cpu_attack.c through the shared header
  * (foil/elementwise.h) and the same Philox streams, so a seeded attack gives
  * the CPU's numbers. Layout as in ggml: kernels, launchers, op entry points.
  *
@@ -137,6 +137,17 @@ static __global__ void k_select_rows(float *dst, const float *src, const int32_t
     }
 }
 
+/* flags (n), x (n, row): a thread that meets a NaN or an infinity sets its
+ * row's flag; threads of one row store the same value, so no atomics. */
+static __global__ void k_flag_nonfinite(int32_t *flags, const float *x, int n, size_t row) {
+    for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
+        const float *r = x + (size_t)i * row;
+        int bad = 0;
+        for (size_t j = threadIdx.x; j < row && !bad; j += blockDim.x) bad = !foil_finitef(r[j]);
+        if (bad) flags[i] = 1;
+    }
+}
+
 /* ---- launchers (launch only; the entry point checks) --------------------- */
 
 static void launch_argmax(cudaStream_t s, int32_t *out, const float *logits, int n,
@@ -166,6 +177,11 @@ static void launch_attack_step(cudaStream_t s, float *x_adv, float *velocity, co
 static void launch_select_rows(cudaStream_t s, float *dst, const float *src,
                                const int32_t *mask, int n, size_t row) {
     k_select_rows<<<cuda_blocks((size_t)n, 1u), AT_THREADS, 0, s>>>(dst, src, mask, n, row);
+}
+
+static void launch_flag_nonfinite(cudaStream_t s, int32_t *flags, const float *x, int n,
+                                  size_t row) {
+    k_flag_nonfinite<<<cuda_blocks((size_t)n, 1u), AT_THREADS, 0, s>>>(flags, x, n, row);
 }
 
 /* ---- op entry points ----------------------------------------------------- */
@@ -216,10 +232,19 @@ static int cuda_select_rows(foil_backend *b, float *dst, const float *src, const
     return 0;
 }
 
+static int cuda_flag_nonfinite(foil_backend *b, int32_t *flags, const float *x, int n,
+                               size_t row) {
+    if (n <= 0 || !row) return 0;
+    launch_flag_nonfinite(stream_of(b), flags, x, n, row);
+    LAUNCH_CHECK(b, "flag_nonfinite");
+    return 0;
+}
+
 extern "C" void cuda_register_attack_ops(foil_backend *b) {
     b->argmax = cuda_argmax;
     b->compare = cuda_compare;
     b->attack_random_start = cuda_attack_random_start;
     b->attack_step = cuda_attack_step;
     b->select_rows = cuda_select_rows;
+    b->flag_nonfinite = cuda_flag_nonfinite;
 }

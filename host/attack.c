@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "foil/attack.h"
+#include "foil/elementwise.h"
 #include "foil/philox.h"
 
 #define OP(w_b, call, err)                                                         \
@@ -50,15 +51,17 @@ int foil_attack_work_create(foil_attack_work *w, foil_net *net, foil_err *err) {
     w->pred = b->alloc(b, sizeof(int32_t) * (size_t)n);
     w->active = b->alloc(b, sizeof(int32_t) * (size_t)n);
     w->mask = b->alloc(b, sizeof(int32_t) * (size_t)n);
+    w->bad = b->alloc(b, sizeof(int32_t) * (size_t)n);
     w->loss_host = malloc(sizeof(float) * (size_t)n);
     w->best_loss_host = malloc(sizeof(float) * (size_t)n);
     w->pred_host = malloc(sizeof(int32_t) * (size_t)n);
     w->mask_host = malloc(sizeof(int32_t) * (size_t)n);
     w->best_adv_host = malloc(sizeof(int32_t) * (size_t)n);
+    w->bad_host = calloc((size_t)n, sizeof(int32_t));
     w->logits_host = malloc(sizeof(float) * (size_t)n * c);
     if (!w->cur || !w->velocity || !w->loss || !w->dlogits || !w->goal || !w->pred ||
-        !w->active || !w->mask || !w->loss_host || !w->best_loss_host || !w->pred_host ||
-        !w->mask_host || !w->best_adv_host || !w->logits_host) {
+        !w->active || !w->mask || !w->bad || !w->loss_host || !w->best_loss_host ||
+        !w->pred_host || !w->mask_host || !w->best_adv_host || !w->bad_host || !w->logits_host) {
         foil_attack_work_destroy(w, b);
         return foil_fail(err, "out of memory for attack buffers (batch %d)", n);
     }
@@ -74,13 +77,30 @@ void foil_attack_work_destroy(foil_attack_work *w, foil_backend *b) {
     b->free(b, w->pred);
     b->free(b, w->active);
     b->free(b, w->mask);
+    b->free(b, w->bad);
     free(w->loss_host);
     free(w->best_loss_host);
     free(w->pred_host);
     free(w->mask_host);
     free(w->best_adv_host);
+    free(w->bad_host);
     free(w->logits_host);
     memset(w, 0, sizeof *w);
+}
+
+static int nonfinite(int64_t image, const char *what, foil_err *err) {
+    return foil_fail(err, "image %lld: the model's %s are not finite (NaN or infinity): the "
+                          "checkpoint or the data are broken, and no robustness number can come "
+                          "from them", (long long)image, what);
+}
+
+/* The flags the attack's ops raised (logits, gradients), on the host. */
+static int check_flags(foil_net *net, foil_attack_work *w, int n, int64_t first, foil_err *err) {
+    foil_backend *b = net->b;
+    OP(b, b->download(b, w->bad_host, w->bad, sizeof(int32_t) * (size_t)n), err);
+    for (int i = 0; i < n; i++)
+        if (w->bad_host[i]) return nonfinite(first + i, "logits or input gradients", err);
+    return 0;
 }
 
 /* The class each sample moves away from (untargeted) or towards (targeted),
@@ -102,6 +122,8 @@ static int set_goals(foil_net *net, foil_attack_work *w, const foil_attack_spec 
         int y = goal[i], lo = 0, hi = 0;
         if (need_logits) {
             const float *z = w->logits_host + (size_t)i * c;
+            for (int j = 0; j < c; j++)
+                if (!foil_finitef(z[j])) return nonfinite(first + i, "logits", err);
             for (int j = 1; j < c; j++) {
                 lo = z[j] < z[lo] ? j : lo;
                 hi = z[j] > z[hi] ? j : hi;
@@ -148,6 +170,7 @@ static int run_once(foil_net *net, foil_attack_work *w, const foil_attack_spec *
     for (int t = 0; t < steps; t++) {
         const float *logits;
         if (foil_net_forward(net, w->cur, n, 0, 0, 0, &logits, err)) return -1;
+        OP(b, b->flag_nonfinite(b, w->bad, logits, n, (size_t)w->classes), err);
         if (s->early_stop) {
             /* keep going while untargeted samples are still right / targeted not yet there */
             OP(b, b->argmax(b, w->pred, logits, n, w->classes), err);
@@ -155,6 +178,7 @@ static int run_once(foil_net *net, foil_attack_work *w, const foil_attack_spec *
         }
         OP(b, b->softmax_xent(b, w->loss, w->dlogits, logits, w->goal, n, w->classes, 1.0f), err);
         if (foil_net_backward(net, w->dlogits, 0, 1, err)) return -1;
+        OP(b, b->flag_nonfinite(b, w->bad, net->dx, n, w->row), err);
         OP(b, b->attack_step(b, w->cur, w->velocity, net->dx, x0,
                              s->early_stop ? w->active : NULL, n, w->row, &hp), err);
     }
@@ -166,6 +190,7 @@ static int score(foil_net *net, foil_attack_work *w, int n, foil_err *err) {
     foil_backend *b = net->b;
     const float *logits;
     if (foil_net_forward(net, w->cur, n, 0, 0, 0, &logits, err)) return -1;
+    OP(b, b->flag_nonfinite(b, w->bad, logits, n, (size_t)w->classes), err);
     OP(b, b->softmax_xent(b, w->loss, NULL, logits, w->goal, n, w->classes, 1.0f), err);
     OP(b, b->argmax(b, w->pred, logits, n, w->classes), err);
     OP(b, b->download(b, w->loss_host, w->loss, sizeof(float) * (size_t)n), err);
@@ -181,6 +206,8 @@ int foil_attack_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *
     if (s->eps < 0.0f) return foil_fail(err, "attack: eps must be >= 0, got %g", (double)s->eps);
     if (s->kind != FOIL_ATTACK_FGSM && s->steps < 1)
         return foil_fail(err, "attack %s: steps must be >= 1", foil_attack_name(s->kind));
+    memset(w->bad_host, 0, sizeof(int32_t) * (size_t)n);
+    OP(b, b->upload(b, w->bad, w->bad_host, sizeof(int32_t) * (size_t)n), err);
     if (set_goals(net, w, s, x0, labels, n, first, target_out, err)) return -1;
     const int targeted = s->target != FOIL_TARGET_NONE;
     const int restarts = s->restarts > 1 ? s->restarts : 1;
@@ -212,7 +239,7 @@ int foil_attack_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *
             b->select_rows(b, x_adv, w->cur, w->mask, n, w->row))
             goto op_failed;
     }
-    rc = 0;
+    rc = check_flags(net, w, n, first, err);
     goto done;
 op_failed:
     foil_fail(err, "%s", b->err.msg);

@@ -102,10 +102,23 @@ static int cpu_select_rows(foil_backend *b, float *dst, const float *src, const 
     return 0;
 }
 
+static int cpu_flag_nonfinite(foil_backend *b, int32_t *flags, const float *x, int n,
+                              size_t row) {
+    (void)b;
+    for (int i = 0; i < n; i++) {
+        const float *r = x + (size_t)i * row;
+        int bad = 0;
+        for (size_t j = 0; j < row && !bad; j++) bad = !foil_finitef(r[j]);
+        if (bad) flags[i] = 1;
+    }
+    return 0;
+}
+
 void cpu_register_attack_ops(foil_backend *b) {
     b->argmax = cpu_argmax;
     b->compare = cpu_compare;
     b->attack_random_start = cpu_attack_random_start;
     b->attack_step = cpu_attack_step;
     b->select_rows = cpu_select_rows;
+    b->flag_nonfinite = cpu_flag_nonfinite;
 }

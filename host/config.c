@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "config_internal.h"
+#include "foil/fileio.h"
 
 /* Deep enough for any real config; the limit keeps hostile input from
  * exhausting the stack in the recursive reader. */
@@ -345,9 +346,11 @@ int foil_config_parse(foil_config *cfg, const char *name, const char *text, size
     return 0;
 }
 
+/* "-" and /dev/stdin read standard input (a pipe works); any other path
+ * must be a regular file, so that a FIFO cannot block the program. */
 static int read_file(const char *path, char **text, size_t *len, foil_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return foil_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = foil_fopen_read(path, FOIL_READ_STDIN, err);
+    if (!f) return -1;
     char *buf = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;

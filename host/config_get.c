@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "config_internal.h"
+#include "foil/fileio.h"
 
 /* ---- navigation and paths ------------------------------------------------------ */
 
@@ -71,7 +72,8 @@ static const char *file_of(const foil_config *cfg) {
 
 int foil_cfg_fail(const foil_config *cfg, const foil_node *node, foil_err *err,
                   const char *fmt, ...) {
-    char what[400], path[200];
+    /* what may hold a path (a model file name): room for one whole */
+    char what[FOIL_PATH_MAX + 512], path[200];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
@@ -288,6 +290,31 @@ int foil_cfg_string(const foil_config *cfg, foil_node *map, const char *key, con
     const char *s = scalar_text(cfg, n, "a string", 1, err);
     if (!s) return -1;
     *out = s;
+    return 0;
+}
+
+int foil_cfg_path(const foil_config *cfg, foil_node *map, const char *key, const char *dflt,
+                  char out[FOIL_PATH_MAX], foil_err *err) {
+    const char *s;
+    if (foil_cfg_string(cfg, map, key, dflt, &s, err)) return -1;
+    size_t n = s ? strlen(s) : 0;
+    if (n >= FOIL_PATH_MAX)
+        return foil_cfg_fail(cfg, foil_node_get(map, key), err,
+                             "path too long (%zu bytes, at most %d)", n, FOIL_PATH_MAX - 1);
+    memcpy(out, s ? s : "", n + 1);
+    return 0;
+}
+
+int foil_cfg_name(const foil_config *cfg, foil_node *map, const char *key, const char *dflt,
+                  char out[FOIL_NAME_MAX], foil_err *err) {
+    const char *s;
+    foil_err why;
+    if (foil_cfg_string(cfg, map, key, dflt, &s, err)) return -1;
+    if (foil_check_name(key, s, &why))
+        return foil_cfg_fail(cfg, foil_node_get(map, key), err,
+                             "'%s' cannot be part of a file name (1 to %d letters, digits, '_', "
+                             "'-', '+' or '.', not starting with '.')", s, FOIL_NAME_MAX - 1);
+    memcpy(out, s, strlen(s) + 1);
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config_internal.h"
+#include "foil/strbuf.h"
 
 static foil_node *find_child(const foil_node *map, const char *key) {
     for (foil_node *c = map->child; c; c = c->next)
@@ -170,9 +171,13 @@ static int assign(foil_config *cfg, const char *assignment, int any_target, foil
         foil_cfg_one_line(err);
         return -1;
     }
-    char where[300];
-    snprintf(where, sizeof where, "%s: override %.*s", cfg->path ? cfg->path : "<config>",
-             (int)(eq - assignment), assignment);
+    /* the place for messages: the config path and the key, whole (the
+     * message elides the middle when it is too long) */
+    foil_strbuf wb = {0};
+    foil_sb_put(&wb, "%s: override %.*s", cfg->path ? cfg->path : "<config>",
+                (int)(eq - assignment), assignment);
+    char *where = foil_sb_take(&wb);
+    if (!where) return foil_fail(err, "override: out of memory");
     char *keys = strndup(assignment, (size_t)(eq - assignment));
     char **parts = NULL;
     int n = 0, rc;
@@ -186,6 +191,7 @@ static int assign(foil_config *cfg, const char *assignment, int any_target, foil
              apply(cfg, parts, n, v, any_target, where, err);
     free(parts);
     free(keys);
+    free(where);
     if (rc) foil_cfg_one_line(err);
     return rc ? -1 : 0;
 }

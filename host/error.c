@@ -1,8 +1,10 @@
 #include "foil/error.h"
+#include "foil/strbuf.h"
 
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Control characters (a newline in a tensor name or a key, say) become
@@ -12,11 +14,36 @@ static void one_line(char *s) {
         if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = ' ';
 }
 
+/* Formats into err->msg through a heap buffer of the full length, so that
+ * elision can keep the end (tail, when not NULL, follows after ": "); a
+ * failed allocation falls back to a plain cut. */
+static void format_msg(foil_err *err, const char *tail, const char *fmt, va_list ap) {
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    size_t plen = tail ? strlen(tail) + 2 : 0;
+    char *buf = n >= 0 ? malloc((size_t)n + plen + 1) : NULL;
+    if (!buf) {
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap2);
+        va_end(ap2);
+        return;
+    }
+    vsnprintf(buf, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    if (tail) { /* "<formatted>: <tail>" */
+        memcpy(buf + n, ": ", 2);
+        memcpy(buf + n + 2, tail, plen - 2);
+        buf[(size_t)n + plen] = 0;
+    }
+    foil_str_elide(err->msg, sizeof err->msg, buf);
+    free(buf);
+}
+
 int foil_fail(foil_err *err, const char *fmt, ...) {
     if (!err) return -1;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    format_msg(err, NULL, fmt, ap);
     va_end(ap);
     one_line(err->msg);
     return -1;
@@ -26,16 +53,11 @@ int foil_fail_prefix(foil_err *err, const char *fmt, ...) {
     if (!err) return -1;
     char old[sizeof err->msg];
     memcpy(old, err->msg, sizeof old);
+    old[sizeof old - 1] = 0;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    format_msg(err, old, fmt, ap);
     va_end(ap);
-    /* append ": <old>" by hand, truncating at the buffer's end */
-    size_t pos = n < 0 ? 0 : (size_t)n;
-    const char *tail[2] = {": ", old};
-    for (int t = 0; t < 2; t++)
-        for (const char *c = tail[t]; *c && pos + 1 < sizeof err->msg; c++) err->msg[pos++] = *c;
-    if (pos < sizeof err->msg) err->msg[pos] = 0;
     one_line(err->msg);
     return -1;
 }

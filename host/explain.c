@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "explain_internal.h"
+#include "foil/elementwise.h"
 
 /* One set of images to explain: the whole batch, or the images the adaptive
  * steps are still refining (compacted). */
@@ -163,14 +164,28 @@ static int evaluate(foil_explain_work *w, const foil_explain_spec *s, float *att
     return 0;
 }
 
+static int nonfinite(const int64_t *index, int j, const char *what, foil_err *err) {
+    return foil_fail(err, "image %lld: %s not finite (NaN or infinity): the checkpoint, the "
+                          "baseline or the data are broken, and no attribution can come from "
+                          "them", (long long)(index ? index[j] : j), what);
+}
+
 /* Downloads F(x) and sum(attr) of problem p into stats[map[j]] (map NULL:
- * identity) and derives the completeness deltas. */
+ * identity) and derives the completeness deltas. A sum is finite only when
+ * every attribution is (a NaN or an infinity anywhere in a row reaches it),
+ * so one download checks the whole map. index: the images' data set
+ * indices (NULL: 0..n-1), for messages. */
 static int collect(foil_explain_work *w, const foil_explain_spec *s, const float *attr, int n,
-                   int m, const int *map, foil_explain_stats *stats, foil_err *err) {
+                   int m, const int *map, const int64_t *index, foil_explain_stats *stats,
+                   foil_err *err) {
     foil_backend *b = w->b;
     EX_OP(b, b->row_sum(b, w->sums, attr, n, w->row), err);
     EX_OP(b, b->download(b, w->sum_host, w->sums, sizeof(float) * (size_t)n), err);
     EX_OP(b, b->download(b, w->fx_host, w->fx, sizeof(float) * (size_t)n), err);
+    for (int j = 0; j < n; j++) {
+        if (!foil_finitef(w->fx_host[j])) return nonfinite(index, j, "the explained output F(x) is", err);
+        if (!foil_finitef(w->sum_host[j])) return nonfinite(index, j, "its attributions are", err);
+    }
     const int completeness = s->method == FOIL_EXPLAIN_IG || s->method == FOIL_EXPLAIN_GRAD_X_INPUT;
     for (int j = 0; j < n; j++) {
         foil_explain_stats *st = &stats[map ? map[j] : j];
@@ -215,7 +230,7 @@ static int refine(foil_explain_work *w, const foil_explain_spec *s, float *attr,
         EX_OP(b, b->upload(b, w->ctargets, w->ctarget_host, sizeof(int32_t) * (size_t)na), err);
         ex_problem c = {w->cx, w->cbase, w->ctargets, w->ctarget_host, w->cindex, na};
         if (evaluate(w, s, w->cattr, &c, m, err) ||
-            collect(w, s, w->cattr, na, m, w->active, stats, err))
+            collect(w, s, w->cattr, na, m, w->active, w->cindex, stats, err))
             return -1;
         for (int j = 0; j < na; j++)
             EX_OP(b, b->copy(b, attr + w->active[j] * w->row, w->cattr + j * w->row, rb), err);
@@ -237,11 +252,16 @@ int foil_explain_batch(foil_explain_work *w, const foil_explain_spec *s, float *
         f_at(w, s->output, w->fb, w->base, w->targets, n, err))
         return -1;
     EX_OP(b, b->download(b, w->fx_host, w->fb, sizeof(float) * (size_t)n), err);
-    for (int i = 0; i < n; i++) stats[i].f_baseline = w->fx_host[i];
+    for (int i = 0; i < n; i++) {
+        if (!foil_finitef(w->fx_host[i]))
+            return nonfinite(index_host, i, "the explained output at the baseline is", err);
+        stats[i].f_baseline = w->fx_host[i];
+    }
     ex_problem p = {x, w->base, w->targets, target_host, index_host, n};
     const int ig_method = s->method == FOIL_EXPLAIN_IG, m = ig_method ? s->steps : 1;
     if (ig_method && set_quadrature(w, s->rule, m, err)) return -1;
-    if (evaluate(w, s, attr, &p, m, err) || collect(w, s, attr, n, m, NULL, stats, err))
+    if (evaluate(w, s, attr, &p, m, err) ||
+        collect(w, s, attr, n, m, NULL, index_host, stats, err))
         return -1;
     if (ig_method && s->tolerance > 0.0) return refine(w, s, attr, &p, m, stats, err);
     return 0;

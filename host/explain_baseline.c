@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "explain_internal.h"
+#include "foil/fileio.h"
 #include "foil/data.h"
 #include "foil/philox.h"
 
@@ -58,8 +59,8 @@ static int ends_with(const char *s, const char *suffix) {
 
 /* Raw little-endian float32, exactly `count` values. */
 static int load_raw(const char *path, size_t count, float *out, foil_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return foil_fail(err, "%s: cannot open the baseline file", path);
+    FILE *f = foil_fopen_read(path, 0, err);
+    if (!f) return foil_fail_prefix(err, "baseline");
     unsigned char b[4];
     size_t i = 0;
     for (; i < count && fread(b, 1, 4, f) == 4; i++) {
@@ -72,13 +73,16 @@ static int load_raw(const char *path, size_t count, float *out, foil_err *err) {
     if (i != count || extra)
         return foil_fail(err, "%s: a raw baseline must hold exactly %zu float32 values (%zu bytes)",
                          path, count, count * 4);
+    for (i = 0; i < count; i++)
+        if (!isfinite(out[i]))
+            return foil_fail(err, "%s: baseline value %zu is not finite", path, i);
     return 0;
 }
 
 static int load_idx(const char *path, size_t count, float *out, foil_err *err) {
     float *px;
     int n, rows, cols;
-    if (foil_idx_read_images(path, &px, &n, &rows, &cols, err)) return -1;
+    if (foil_idx_read_images(path, 1, &px, &n, &rows, &cols, err)) return -1; /* its first image */
     int ok = (size_t)rows * cols == count;
     if (ok) memcpy(out, px, sizeof(float) * count);
     free(px);

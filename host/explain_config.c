@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "foil/explain.h"
 
@@ -34,11 +35,9 @@ static int parse_header(foil_explain_config *c, foil_config *cfg, foil_err *err)
     if (foil_cfg_int(cfg, cfg->root, "seed", 0, 0, 0x7FFFFFFFFFFFFFFFL, &v, err)) return -1;
     c->spec.seed = (uint64_t)v;
     if (foil_cfg_device(cfg, c->device, sizeof c->device, &c->tf32, err)) return -1;
-    if (foil_cfg_string(cfg, cfg->root, "model", "", &s, err)) return -1;
-    snprintf(c->model_path, sizeof c->model_path, "%s", s);
+    if (foil_cfg_path(cfg, cfg->root, "model", "", c->model_path, err)) return -1;
     if (section(cfg, cfg->root, "data", "data", "dir=data/raw/mnist", &d, err)) return -1;
-    if (foil_cfg_string(cfg, d, "dir", "data/raw/mnist", &s, err)) return -1;
-    snprintf(c->data_dir, sizeof c->data_dir, "%s", s);
+    if (foil_cfg_path(cfg, d, "dir", "data/raw/mnist", c->data_dir, err)) return -1;
     if (foil_cfg_int(cfg, d, "test_limit", 0, 0, 1L << 30, &v, err)) return -1;
     c->test_limit = (int)v;
     foil_node *tl = foil_node_get(d, "train_limit"); /* a recipe key; not ours */
@@ -70,14 +69,16 @@ static int parse_baseline(foil_explain_config *c, foil_config *cfg, foil_node *e
     double sigma;
     if (foil_cfg_string(cfg, e, "baseline", "black", &s, err)) return -1;
     if (foil_baseline_parse(s, &c->spec.baseline) != 0) {
-        FILE *f = fopen(s, "rb");
-        if (!f)
+        struct stat sb;
+        if (stat(s, &sb) != 0)
             return foil_cfg_fail(cfg, foil_node_get(e, "baseline"), err,
                                  "unknown baseline '%s' (choose one of: black, white, uniform, "
                                  "blur, or an image file)", s);
-        fclose(f);
+        if (!S_ISREG(sb.st_mode))
+            return foil_cfg_fail(cfg, foil_node_get(e, "baseline"), err,
+                                 "'%s' is not a regular file", s);
         c->spec.baseline = FOIL_BASELINE_IMAGE;
-        snprintf(c->baseline_path, sizeof c->baseline_path, "%s", s);
+        if (foil_cfg_path(cfg, e, "baseline", NULL, c->baseline_path, err)) return -1;
     }
     if (foil_cfg_float(cfg, e, "blur_sigma", 3.0, 0.0, 1000.0, &sigma, err)) return -1;
     c->spec.blur_sigma = (float)sigma;

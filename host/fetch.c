@@ -5,6 +5,7 @@
  * curl (or wget) directly with fork/exec, no shell, so URLs are never parsed by
  * one. */
 #include "foil/data.h"
+#include "foil/fileio.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -52,8 +53,8 @@ static int parse_sum_line(char *line, char sums[NFILES][65]) {
 }
 
 static int read_sums(const char *path, char sums[NFILES][65], foil_err *err) {
-    FILE *f = fopen(path, "r");
-    if (!f) return foil_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = foil_fopen_read(path, 0, err);
+    if (!f) return -1;
     for (int i = 0; i < NFILES; i++) sums[i][0] = 0;
     char line[1024];
     int lineno = 0, rc = 0;
@@ -115,8 +116,8 @@ static int write_all(int fd, const char *buf, size_t n) {
 
 /* Copies src to a new file tmp and fsyncs it. */
 static int copy_file(const char *src, const char *tmp, foil_err *err) {
-    int in = open(src, O_RDONLY);
-    if (in < 0) return foil_fail(err, "%s: cannot open: %s", src, strerror(errno));
+    int in = foil_open_read(src, 0, err);
+    if (in < 0) return -1;
     int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (out < 0) {
         close(in);
@@ -142,15 +143,59 @@ static int copy_file(const char *src, const char *tmp, foil_err *err) {
     return rc;
 }
 
+/* The last non-empty line of text, trimmed, into out ("" when none). */
+static void last_line(const char *text, char *out, size_t cap) {
+    const char *end = text + strlen(text);
+    while (end > text && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ')) end--;
+    const char *start = end;
+    while (start > text && start[-1] != '\n') start--;
+    size_t n = (size_t)(end - start) < cap - 1 ? (size_t)(end - start) : cap - 1;
+    memcpy(out, start, n);
+    out[n] = 0;
+}
+
 /* Runs argv[0] (looked up in PATH) and returns its exit status; 127 when it
- * could not be executed, 128+signal when killed. */
-static int run_tool(char *const argv[]) {
+ * could not be executed, 128+signal when killed. What it writes on stderr
+ * is kept (the last line in why), so that the caller's one line can give
+ * the tool's own reason instead of the tool printing its own lines. */
+static int run_tool(char *const argv[], char *why, size_t cap) {
+    int fds[2];
+    why[0] = 0;
+    if (pipe(fds) != 0) return -1;
     pid_t pid = fork();
-    if (pid < 0) return -1;
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
     if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) dup2(null, 1);
+        dup2(fds[1], 2);
+        close(fds[0]);
         execvp(argv[0], argv);
         _exit(127);
     }
+    close(fds[1]);
+    char text[4096] = "", buf[1024];
+    size_t len = 0;
+    for (;;) { /* keep the last bytes: the reason comes at the end */
+        ssize_t r = read(fds[0], buf, sizeof buf);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        if (len + (size_t)r >= sizeof text) {
+            size_t drop = len + (size_t)r - (sizeof text - 1);
+            drop = drop > len ? len : drop;
+            memmove(text, text + drop, len - drop);
+            len -= drop;
+        }
+        size_t take = (size_t)r < sizeof text - 1 - len ? (size_t)r : sizeof text - 1 - len;
+        memcpy(text + len, buf + (size_t)r - take, take);
+        len += take;
+        text[len] = 0;
+    }
+    close(fds[0]);
+    last_line(text, why, cap);
     int st = 0;
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR) return -1;
@@ -158,18 +203,23 @@ static int run_tool(char *const argv[]) {
     return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
 }
 
-/* Downloads url to tmp with curl, or with wget where curl is not installed. */
+/* Downloads url to tmp with curl, or with wget where curl is not installed;
+ * a failure says why in the tool's words ("Could not resolve host: ..."). */
 static int download(const char *url, const char *tmp, foil_err *err) {
     char *curl[] = {"curl", "-fsSL", "--retry", "2", "-o", (char *)tmp, (char *)url, NULL};
-    char *wget[] = {"wget", "-q", "--tries=3", "-O", (char *)tmp, (char *)url, NULL};
+    char *wget[] = {"wget", "-nv", "--tries=3", "-O", (char *)tmp, (char *)url, NULL};
     const char *tool = "curl";
-    int st = run_tool(curl);
+    char why[512];
+    int st = run_tool(curl, why, sizeof why);
     if (st == 127) {
         tool = "wget";
-        st = run_tool(wget);
+        st = run_tool(wget, why, sizeof why);
     }
     if (st == 127) return foil_fail(err, "%s: neither curl nor wget could be run", url);
-    if (st != 0) return foil_fail(err, "%s: download failed (%s exit status %d)", url, tool, st);
+    const char *reason = strncmp(why, "curl: ", 6) == 0 ? why + 6 : why;
+    if (st != 0)
+        return foil_fail(err, "%s: %s exit status %d: %s", url, tool, st,
+                         *reason ? reason : "download failed");
     return fsync_path(tmp, O_RDONLY, err);
 }
 
@@ -219,11 +269,16 @@ static int fetch_one(const char *dir, const char *from, const char *name, const 
     if (from) {
         rc = fetch_from(from, name, dir, dest, want, sums_path, err);
     } else {
-        for (size_t m = 0; rc != 0 && m < sizeof MIRRORS / sizeof MIRRORS[0]; m++) {
+        const size_t nm = sizeof MIRRORS / sizeof MIRRORS[0];
+        for (size_t m = 0; rc != 0 && m < nm; m++) {
             rc = fetch_from(MIRRORS[m], name, dir, dest, want, sums_path, err);
-            if (rc != 0) fprintf(stderr, "fetch: %s: %s\n", name, err ? err->msg : "failed");
+            /* one line per mirror; the last one's reason ends the error */
+            if (rc != 0 && m + 1 < nm)
+                fprintf(stderr, "fetch: %s: %s\n", name, err ? err->msg : "failed");
         }
-        if (rc != 0) foil_fail_prefix(err, "%s: every mirror failed; last error", dest);
+        if (rc != 0)
+            foil_fail_prefix(err, "%s: no mirror worked (give --from DIR_OR_URL or FOIL_MIRROR); "
+                                  "the last", dest);
     }
     if (rc == 0) fprintf(stderr, "fetch: %s ... ok\n", name);
     return rc;

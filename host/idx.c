@@ -1,8 +1,14 @@
 /* IDX files (the MNIST format): a big-endian header (magic, then one uint32 per
- * dimension) followed by unsigned bytes. gzip or raw, both read through zlib,
- * which passes non-gzip files through unchanged. Every file is hostile until
- * validated: the header is checked against the real decompressed length before
- * the float array is allocated, so a lying header cannot cost memory. */
+ * dimension) followed by unsigned bytes, gzip or raw (host/gz_source.c).
+ * Every file is hostile until validated: the header is checked before
+ * anything is allocated, and what is read and held is bounded by what the
+ * header promises, by the caller's limit and by the data really there (the
+ * buffers grow as a gzip stream delivers: a 36-byte file whose header
+ * claims 14 GB costs nothing). Reading the whole payload also
+ * checks the end: a raw file or gzip stream longer than the header says is
+ * refused, as is one that ends early. With a limit below the count, only the
+ * kept samples are decompressed (a raw file's length is still checked; a
+ * gzip stream's end is then not read). */
 #include "foil/data.h"
 
 #include <errno.h>
@@ -10,75 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <zlib.h>
 
-#include "foil/checkpoint.h"
+#include "foil/fileio.h"
+#include "gz_source.h"
 
-#define IDX_CHUNK ((size_t)1 << 20)     /* 1 MiB per gzread call */
-#define IDX_MAX_BYTES ((size_t)2 << 30) /* 2 GiB: far above MNIST's 47 MB */
-
-/* Turns zlib's sticky error state into a message. Z_BUF_ERROR after the last
- * read means the gzip stream ended early (gzread reports that as a short read,
- * not as -1, so it has to be asked for). */
-static int gz_status(gzFile g, const char *path, foil_err *err) {
-    int code = Z_OK;
-    const char *what = gzerror(g, &code);
-    if (code == Z_OK) return 0;
-    size_t plen = strlen(path); /* zlib prefixes its message with the path; drop it */
-    if (strncmp(what, path, plen) == 0 && what[plen] == ':') what += plen + 1;
-    while (*what == ' ') what++;
-    if (code == Z_ERRNO) return foil_fail(err, "%s: read error: %s", path, strerror(errno));
-    if (code == Z_BUF_ERROR)
-        return foil_fail(err, "%s: corrupt gzip: stream truncated (%s)", path, what);
-    return foil_fail(err, "%s: corrupt gzip: %s", path, what);
-}
-
-/* Grows *buf so at least one more byte fits, doubling up to IDX_MAX_BYTES + 1;
- * the extra byte lets the caller notice a stream longer than the cap. */
-static int grow(uint8_t **buf, size_t *cap, const char *path, foil_err *err) {
-    size_t limit = IDX_MAX_BYTES + 1;
-    if (*cap >= limit)
-        return foil_fail(err, "%s: decompressed data larger than the %zu-byte limit", path,
-                         IDX_MAX_BYTES);
-    size_t ncap = *cap ? *cap * 2 : IDX_CHUNK;
-    if (ncap > limit) ncap = limit;
-    uint8_t *p = realloc(*buf, ncap);
-    if (!p) return foil_fail(err, "%s: out of memory reading %zu bytes", path, ncap);
-    *buf = p;
-    *cap = ncap;
-    return 0;
-}
-
-/* Reads the whole (decompressed) file into a malloc'd buffer. */
-static int read_stream(const char *path, uint8_t **out, size_t *out_len, foil_err *err) {
-    errno = 0;
-    gzFile g = gzopen(path, "rb");
-    if (!g)
-        return foil_fail(err, "%s: cannot open: %s", path,
-                         errno ? strerror(errno) : "out of memory");
-    gzbuffer(g, 1 << 17); /* 128 KiB input buffer: fewer read syscalls than 8 KiB */
-    uint8_t *buf = NULL;
-    size_t len = 0, cap = 0;
-    int rc = 0;
-    for (;;) {
-        if (len == cap && (rc = grow(&buf, &cap, path, err)) != 0) break;
-        size_t want = cap - len < IDX_CHUNK ? cap - len : IDX_CHUNK;
-        int got = gzread(g, buf + len, (unsigned)want);
-        if (got <= 0) {
-            rc = gz_status(g, path, err);
-            break;
-        }
-        len += (size_t)got;
-    }
-    gzclose(g);
-    if (rc != 0) {
-        free(buf);
-        return -1;
-    }
-    *out = buf;
-    *out_len = len;
-    return 0;
-}
+#define IDX_CHUNK ((size_t)1 << 16) /* payload bytes converted per read */
 
 static uint32_t be32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -99,7 +41,7 @@ static const idx_kind IDX_LABELS = {FOIL_IDX_LABELS_MAGIC, 1, "label", "labels",
 
 /* Checks the dimensions: non-zero, n and rows*cols fit an int, and the element
  * count (and its converted size in bytes) does not overflow size_t. */
-static int check_dims(const char *path, const idx_kind *k, const uint32_t *dim, size_t *count,
+static int check_dims(const char *path, const idx_kind *k, const uint32_t *dim, size_t *per,
                       foil_err *err) {
     for (int i = 0; i < k->ndim; i++) {
         if (dim[i] != 0) continue;
@@ -110,76 +52,151 @@ static int check_dims(const char *path, const idx_kind *k, const uint32_t *dim, 
     if (dim[0] > INT32_MAX)
         return foil_fail(err, "%s: header says %u %ss, more than the limit of %d", path, dim[0],
                          k->noun, INT32_MAX);
-    size_t per = 1, total, bytes;
-    if (k->ndim == 3 && (foil_mul_size(dim[1], dim[2], &per) != 0 || per > INT32_MAX))
+    size_t p = 1, total, bytes;
+    if (k->ndim == 3 && (foil_mul_size(dim[1], dim[2], &p) != 0 || p > INT32_MAX))
         return foil_fail(err, "%s: image size %ux%u overflows", path, dim[1], dim[2]);
-    if (foil_mul_size(dim[0], per, &total) != 0 || foil_mul_size(total, k->elem_out, &bytes) != 0)
+    if (foil_mul_size(dim[0], p, &total) != 0 || foil_mul_size(total, k->elem_out, &bytes) != 0)
         return foil_fail(err, "%s: size overflows: %u %ss of %zu bytes", path, dim[0], k->noun,
-                         per);
-    *count = total;
+                         p);
+    *per = p;
     return 0;
 }
 
-/* Reads and validates an IDX file. On success *buf holds the whole file and
- * the payload of *count bytes starts at *buf + 4 + 4*ndim. */
-static int idx_load(const char *path, const idx_kind *k, uint32_t dim[3], uint8_t **buf,
-                    size_t *count, foil_err *err) {
-    size_t len = 0, hdr = 4 + 4 * (size_t)k->ndim;
-    if (read_stream(path, buf, &len, err) != 0) return -1;
-    const uint8_t *b = *buf;
-    int rc = 0;
-    if (len < 4) {
-        rc = foil_fail(err, "%s: too short for an IDX header (%zu bytes)", path, len);
-    } else if (be32(b) != k->magic) {
-        rc = foil_fail(err, "%s: bad magic %u (expected %u for an IDX %s file)", path, be32(b),
+/* An open IDX file whose header has been read and checked. */
+typedef struct idx_file {
+    gz_source src;
+    const idx_kind *kind;
+    uint32_t dim[3];   /* n, rows, cols (1, 1 for labels) */
+    size_t per;        /* bytes per sample */
+    size_t hdr;        /* header bytes */
+} idx_file;
+
+static int idx_open(idx_file *f, const char *path, const idx_kind *k, foil_err *err) {
+    memset(f, 0, sizeof *f);
+    f->kind = k;
+    f->hdr = 4 + 4 * (size_t)k->ndim;
+    if (gz_source_open(&f->src, path, err)) return -1;
+    uint8_t h[16];
+    size_t got;
+    int rc = gz_source_read(&f->src, h, f->hdr, &got, err);
+    if (rc == 0 && got < 4) {
+        rc = foil_fail(err, "%s: too short for an IDX header (%zu bytes)", path, got);
+    } else if (rc == 0 && be32(h) != k->magic) {
+        rc = foil_fail(err, "%s: bad magic %u (expected %u for an IDX %s file)", path, be32(h),
                        k->magic, k->noun);
-    } else if (len < hdr) {
+    } else if (rc == 0 && got < f->hdr) {
         rc = foil_fail(err, "%s: header too short: %zu bytes, an IDX %s header is %zu", path,
-                       len, k->noun, hdr);
-    } else {
-        dim[1] = dim[2] = 1;
-        for (int i = 0; i < k->ndim; i++) dim[i] = be32(b + 4 + 4 * i);
-        rc = check_dims(path, k, dim, count, err);
+                       got, k->noun, f->hdr);
+    } else if (rc == 0) {
+        f->dim[1] = f->dim[2] = 1;
+        for (int i = 0; i < k->ndim; i++) f->dim[i] = be32(h + 4 + 4 * i);
+        rc = check_dims(path, k, f->dim, &f->per, err);
     }
-    if (rc == 0 && len - hdr != *count)
-        rc = foil_fail(err, "%s: %s: header says %zu bytes of %s, file has %zu", path,
-                       len - hdr < *count ? "truncated" : "trailing bytes", *count, k->unit,
-                       len - hdr);
-    if (rc != 0) {
-        free(*buf);
-        *buf = NULL;
-    }
+    /* a raw file's length is known without reading it */
+    size_t count = (size_t)f->dim[0] * f->per;
+    if (rc == 0 && !f->src.gzip && (uint64_t)f->src.raw_size - f->hdr != count)
+        rc = foil_fail(err, "%s: %s: header says %zu bytes of %s, file has %llu", path,
+                       (uint64_t)f->src.raw_size - f->hdr < count ? "truncated" : "trailing bytes",
+                       count, k->unit, (unsigned long long)((uint64_t)f->src.raw_size - f->hdr));
+    if (rc) gz_source_close(&f->src);
     return rc;
 }
 
-int foil_idx_read_images(const char *path, float **pixels, int *n, int *rows, int *cols,
-                         foil_err *err) {
-    uint32_t dim[3];
-    uint8_t *buf = NULL;
-    size_t count = 0;
-    if (idx_load(path, &IDX_IMAGES, dim, &buf, &count, err) != 0) return -1;
-    float *px = malloc(count * sizeof *px); /* count*4 was overflow-checked */
-    if (!px) {
-        free(buf);
-        return foil_fail(err, "%s: out of memory for %zu pixels", path, count);
-    }
-    const uint8_t *src = buf + 16;
-    for (size_t i = 0; i < count; i++) px[i] = (float)src[i] / 255.0f;
-    free(buf);
-    *pixels = px;
-    *n = (int)dim[0], *rows = (int)dim[1], *cols = (int)dim[2];
+/* Where the kept payload goes: elements of `elem` bytes, converted from
+ * the file's bytes by convert. The buffer grows as the data arrive (at most
+ * doubling, up to what is wanted), so a header that lies about a small
+ * gzip file costs no more memory than the data it really holds; a raw file,
+ * whose length was checked, gets it all at once. */
+typedef struct idx_out {
+    void *buf;
+    size_t cap, elem; /* elements allocated, bytes per element */
+    void (*convert)(void *dst, const uint8_t *src, size_t n);
+} idx_out;
+
+static int reserve(idx_out *o, size_t need, size_t want, const char *path, foil_err *err) {
+    if (need <= o->cap) return 0;
+    size_t ncap = o->cap * 2 > IDX_CHUNK ? o->cap * 2 : IDX_CHUNK;
+    if (ncap < need) ncap = need;
+    if (ncap > want) ncap = want;
+    void *p = realloc(o->buf, ncap * o->elem + 1);
+    if (!p) return foil_fail(err, "%s: out of memory for %zu bytes", path, ncap * o->elem);
+    o->buf = p;
+    o->cap = ncap;
     return 0;
 }
 
-int foil_idx_read_labels(const char *path, uint8_t **labels, int *n, foil_err *err) {
-    uint32_t dim[3];
-    uint8_t *buf = NULL;
-    size_t count = 0;
-    if (idx_load(path, &IDX_LABELS, dim, &buf, &count, err) != 0) return -1;
-    memmove(buf, buf + 8, count); /* reuse the buffer: labels are the payload */
-    uint8_t *shrunk = realloc(buf, count);
-    *labels = shrunk ? shrunk : buf;
-    *n = (int)dim[0];
+/* Reads the first `keep` samples into o; with keep == n the end of the
+ * data is checked too. */
+static int idx_payload(idx_file *f, size_t keep, idx_out *o, foil_err *err) {
+    const char *path = f->src.path;
+    size_t want = keep * f->per, count = (size_t)f->dim[0] * f->per, done = 0;
+    uint8_t *buf = malloc(IDX_CHUNK);
+    int rc = buf ? 0 : foil_fail(err, "%s: out of memory", path);
+    if (rc == 0) rc = reserve(o, f->src.gzip ? 1 : want, want, path, err);
+    while (rc == 0 && done < want) {
+        size_t n = want - done < IDX_CHUNK ? want - done : IDX_CHUNK, got;
+        rc = gz_source_read(&f->src, buf, n, &got, err);
+        if (rc == 0 && got < n)
+            rc = foil_fail(err, "%s: truncated: header says %zu bytes of %s, file has %zu", path,
+                           count, f->kind->unit, done + got);
+        if (rc == 0) rc = reserve(o, done + got, want, path, err);
+        if (rc == 0) o->convert((char *)o->buf + done * o->elem, buf, got);
+        done += got;
+    }
+    free(buf);
+    int more = 0;
+    if (rc == 0 && want == count && gz_source_more(&f->src, &more, err)) rc = -1;
+    if (rc == 0 && more)
+        rc = foil_fail(err, "%s: trailing bytes: header says %zu bytes of %s, the data go on",
+                       path, count, f->kind->unit);
+    return rc;
+}
+
+static size_t kept(const idx_file *f, int limit) {
+    return limit > 0 && (uint32_t)limit < f->dim[0] ? (size_t)limit : f->dim[0];
+}
+
+static void to_floats(void *dst, const uint8_t *bytes, size_t n) {
+    float *px = dst;
+    for (size_t i = 0; i < n; i++) px[i] = (float)bytes[i] / 255.0f;
+}
+
+static void to_bytes(void *dst, const uint8_t *bytes, size_t n) { memcpy(dst, bytes, n); }
+
+int foil_idx_read_images(const char *path, int limit, float **pixels, int *n, int *rows,
+                         int *cols, foil_err *err) {
+    idx_file f;
+    *pixels = NULL;
+    if (idx_open(&f, path, &IDX_IMAGES, err)) return -1;
+    size_t keep = kept(&f, limit); /* keep * per * 4 was overflow-checked */
+    idx_out o = {NULL, 0, sizeof(float), to_floats};
+    int rc = idx_payload(&f, keep, &o, err);
+    gz_source_close(&f.src);
+    if (rc) {
+        free(o.buf);
+        return -1;
+    }
+    *pixels = o.buf;
+    *n = (int)keep, *rows = (int)f.dim[1], *cols = (int)f.dim[2];
+    return 0;
+}
+
+int foil_idx_read_labels(const char *path, int limit, uint8_t **labels, int *n, int *total,
+                         foil_err *err) {
+    idx_file f;
+    *labels = NULL;
+    if (idx_open(&f, path, &IDX_LABELS, err)) return -1;
+    size_t keep = kept(&f, limit);
+    idx_out o = {NULL, 0, 1, to_bytes};
+    int rc = idx_payload(&f, keep, &o, err);
+    gz_source_close(&f.src);
+    if (rc) {
+        free(o.buf);
+        return -1;
+    }
+    *labels = o.buf;
+    *n = (int)keep;
+    if (total) *total = (int)f.dim[0];
     return 0;
 }
 
@@ -216,58 +233,67 @@ int foil_idx_write_images(const char *path, const float *pixels, int n, int rows
 
 /* Finds "<dir>/<split>-<kind>[.gz]", preferring the compressed file as
  * distributed. */
-static int find_file(char *out, size_t cap, const char *dir, const char *split,
+static int find_file(char out[FOIL_PATH_MAX], const char *dir, const char *split,
                      const char *kind, foil_err *err) {
-    char raw[4096];
+    char raw[FOIL_PATH_MAX];
     struct stat st;
-    int a = snprintf(out, cap, "%s/%s-%s.gz", dir, split, kind);
-    int b = snprintf(raw, sizeof raw, "%s/%s-%s", dir, split, kind);
-    if (a < 0 || (size_t)a >= cap || b < 0 || (size_t)b >= sizeof raw)
-        return foil_fail(err, "%s: path too long", dir);
+    if (foil_path(out, err, "%s/%s-%s.gz", dir, split, kind) ||
+        foil_path(raw, err, "%s/%s-%s", dir, split, kind))
+        return -1;
     if (stat(out, &st) == 0) return 0;
     if (stat(raw, &st) == 0) {
-        memcpy(out, raw, (size_t)b + 1);
+        memcpy(out, raw, strlen(raw) + 1);
         return 0;
     }
     return foil_fail(err, "%s: not found (nor %s)", out, raw);
 }
 
-/* Keeps the first `keep` samples; shrinking can only fail harmlessly. */
-static void dataset_truncate(foil_dataset *ds, int keep) {
-    size_t per = (size_t)ds->rows * (size_t)ds->cols;
-    ds->n = keep;
-    float *im = realloc(ds->images, (size_t)keep * per * sizeof *im);
-    if (im) ds->images = im;
-    uint8_t *lb = realloc(ds->labels, (size_t)keep);
-    if (lb) ds->labels = lb;
+int foil_dataset_count(const char *dir, const char *split, int *n, foil_err *err) {
+    char path[FOIL_PATH_MAX];
+    idx_file f;
+    if (find_file(path, dir, split, "images-idx3-ubyte", err) ||
+        idx_open(&f, path, &IDX_IMAGES, err))
+        return -1;
+    *n = (int)f.dim[0];
+    gz_source_close(&f.src);
+    return 0;
 }
 
 int foil_dataset_load(foil_dataset *ds, const char *dir, const char *split, int limit,
                       foil_err *err) {
     memset(ds, 0, sizeof *ds);
-    char ipath[4096], lpath[4096];
-    if (find_file(ipath, sizeof ipath, dir, split, "images-idx3-ubyte", err) != 0 ||
-        find_file(lpath, sizeof lpath, dir, split, "labels-idx1-ubyte", err) != 0)
+    char ipath[FOIL_PATH_MAX], lpath[FOIL_PATH_MAX];
+    if (find_file(ipath, dir, split, "images-idx3-ubyte", err) != 0 ||
+        find_file(lpath, dir, split, "labels-idx1-ubyte", err) != 0)
         return -1;
-    int nl = 0;
-    if (foil_idx_read_images(ipath, &ds->images, &ds->n, &ds->rows, &ds->cols, err) != 0)
+    int nl = 0, total = 0, ni = 0;
+    /* the counts first, from the headers: a mismatch costs no decompression */
+    if (foil_dataset_count(dir, split, &ni, err) ||
+        foil_idx_read_labels(lpath, limit, &ds->labels, &nl, &total, err))
         return -1;
-    if (foil_idx_read_labels(lpath, &ds->labels, &nl, err) != 0) {
+    if (total != ni) {
+        foil_fail(err, "%s: %d images but %s has %d labels", ipath, ni, lpath, total);
         foil_dataset_free(ds);
         return -1;
     }
-    if (nl != ds->n) {
-        foil_fail(err, "%s: %d images but %s has %d labels", ipath, ds->n, lpath, nl);
+    if (foil_idx_read_images(ipath, limit, &ds->images, &ds->n, &ds->rows, &ds->cols, err)) {
         foil_dataset_free(ds);
         return -1;
     }
-    /* Classes from all labels, not just the kept ones, so a --limit run builds
-     * the same model shape as the full run. */
+    if (snprintf(ds->labels_path, sizeof ds->labels_path, "%s", lpath) < 0) ds->labels_path[0] = 0;
     int maxlabel = 0;
     for (int i = 0; i < nl; i++)
         if (ds->labels[i] > maxlabel) maxlabel = ds->labels[i];
     ds->classes = maxlabel + 1 > 10 ? maxlabel + 1 : 10;
-    if (limit > 0 && limit < ds->n) dataset_truncate(ds, limit);
+    return 0;
+}
+
+int foil_dataset_check_labels(const foil_dataset *ds, int classes, foil_err *err) {
+    for (int i = 0; i < ds->n; i++)
+        if (ds->labels[i] >= classes)
+            return foil_fail(err, "%s: sample %d has label %d, but the model has %d classes "
+                                  "(0 to %d)", ds->labels_path, i, ds->labels[i], classes,
+                             classes - 1);
     return 0;
 }
 

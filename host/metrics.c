@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "foil/checkpoint.h"
+#include "foil/fileio.h"
+
+#define FOIL_METRICS_ABSENT_CAP 512
 #include "foil/metrics.h"
 
 int foil_metrics_compute(foil_metrics *mt, const int32_t *pred, const uint8_t *labels, int n,
@@ -42,10 +44,33 @@ int foil_metrics_compute(foil_metrics *mt, const int32_t *pred, const uint8_t *l
         mt->recall[c] = actual ? (double)tp / actual : 0.0;
         double pr = mt->precision[c] + mt->recall[c];
         mt->f1[c] = pr > 0 ? 2.0 * mt->precision[c] * mt->recall[c] / pr : 0.0;
-        mt->macro_recall += mt->recall[c] / classes;
-        mt->macro_f1 += mt->f1[c] / classes;
+        mt->present += actual > 0;
+    }
+    /* absent classes are not averaged; the terms are divided one by one, as
+     * before there were absent classes, so a full test set gives the bits
+     * it always gave */
+    for (int c = 0; c < classes && mt->present; c++) {
+        if (!mt->support[c]) continue;
+        mt->macro_precision += mt->precision[c] / mt->present;
+        mt->macro_recall += mt->recall[c] / mt->present;
+        mt->macro_f1 += mt->f1[c] / mt->present;
     }
     return 0;
+}
+
+int foil_metrics_least_recalled(const foil_metrics *mt) {
+    int least = -1;
+    for (int c = 0; c < mt->classes; c++)
+        if (mt->support[c] && (least < 0 || mt->recall[c] < mt->recall[least])) least = c;
+    return least;
+}
+
+/* "3, 7" into out: the classes without test images ("" when all have some). */
+static void absent_list(const foil_metrics *mt, char *out, size_t cap) {
+    size_t len = 0;
+    out[0] = 0;
+    for (int c = 0; c < mt->classes && len + 16 < cap; c++)
+        if (!mt->support[c]) len += (size_t)snprintf(out + len, cap - len, "%s%d", len ? ", " : "", c);
 }
 
 void foil_metrics_free(foil_metrics *mt) {
@@ -58,12 +83,20 @@ void foil_metrics_free(foil_metrics *mt) {
 }
 
 void foil_metrics_print(const foil_metrics *mt, FILE *out) {
-    fprintf(out, "accuracy: %.4f (%d images), macro recall %.4f, macro F1 %.4f\n\n", mt->accuracy,
+    char absent[FOIL_METRICS_ABSENT_CAP];
+    absent_list(mt, absent, sizeof absent);
+    fprintf(out, "accuracy: %.4f (%d images), macro recall %.4f, macro F1 %.4f", mt->accuracy,
             mt->n, mt->macro_recall, mt->macro_f1);
-    fprintf(out, "| class | precision | recall | F1 | support |\n|---|---|---|---|---|\n");
+    if (absent[0])
+        fprintf(out, " (over the %d classes present; no test images of class %s)", mt->present,
+                absent);
+    fprintf(out, "\n\n| class | precision | recall | F1 | support |\n|---|---|---|---|---|\n");
     for (int c = 0; c < mt->classes; c++)
-        fprintf(out, "| %d | %.4f | %.4f | %.4f | %ld |\n", c, mt->precision[c], mt->recall[c],
-                mt->f1[c], mt->support[c]);
+        if (mt->support[c])
+            fprintf(out, "| %d | %.4f | %.4f | %.4f | %ld |\n", c, mt->precision[c],
+                    mt->recall[c], mt->f1[c], mt->support[c]);
+        else
+            fprintf(out, "| %d | - | - | - | 0 |\n", c);
     fprintf(out, "\nconfusion matrix (rows: true class, columns: predicted)\n      ");
     for (int c = 0; c < mt->classes; c++) fprintf(out, "%6d", c);
     fputc('\n', out);
@@ -91,8 +124,13 @@ int foil_metrics_write_json(const foil_metrics *mt, const char *path, foil_err *
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "accuracy", mt->accuracy);
     cJSON_AddNumberToObject(o, "n", mt->n);
+    cJSON_AddNumberToObject(o, "macro_precision", mt->macro_precision);
     cJSON_AddNumberToObject(o, "macro_recall", mt->macro_recall);
     cJSON_AddNumberToObject(o, "macro_f1", mt->macro_f1);
+    cJSON *absent = cJSON_CreateArray(); /* classes with no test images (not averaged) */
+    for (int c = 0; absent && c < mt->classes; c++)
+        if (!mt->support[c]) cJSON_AddItemToArray(absent, cJSON_CreateNumber(c));
+    cJSON_AddItemToObject(o, "absent_classes", absent);
     cJSON_AddItemToObject(o, "precision", number_array(mt->precision, mt->classes));
     cJSON_AddItemToObject(o, "recall", number_array(mt->recall, mt->classes));
     cJSON_AddItemToObject(o, "f1", number_array(mt->f1, mt->classes));

@@ -1,9 +1,11 @@
 /* Model checkpoints as safetensors: parameters as PyTorch nn.Sequential names
  * ("0.weight", "0.bias", ...) and the model definition in __metadata__. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "foil/checkpoint.h"
+#include "foil/hash.h"
 #include "foil/model.h"
 
 int foil_model_save(const char *path, const foil_model *m, const float *params_host,
@@ -59,16 +61,37 @@ static int copy_params(const char *path, const foil_model *m, const foil_safeten
         if (!same)
             return foil_fail(err, "%s: tensor '%s' does not have the shape the model needs", path,
                              name);
+        for (size_t i = 0; params && i < count; i++)
+            if (!isfinite(tt->data[i]))
+                return foil_fail(err, "%s: tensor '%s' holds %s at element %zu: a broken "
+                                      "checkpoint (every result from it would be meaningless)",
+                                 path, name, isnan(tt->data[i]) ? "NaN" : "an infinity", i);
         if (params) memcpy(params + off, tt->data, count * sizeof(float));
     }
     return 0;
 }
 
-int foil_model_load(const char *path, foil_model *m, float **params_host, const char *meta_key,
-                    char **meta_out, foil_err *err) {
+/* Files foil wrote before they recorded a digest of their data still carry
+ * the start of the parameters' SHA-256 in their save id ("<step>-<32 hex>"):
+ * check it. Files with a digest were checked when read; other tools' files
+ * have neither. */
+static int check_save_id(const char *path, const foil_safetensors *st, const foil_model *m,
+                         const float *params, foil_err *err) {
+    const char *id = foil_st_meta(st, "save_id"), *dash = id ? strchr(id, '-') : NULL;
+    if (!dash || foil_st_meta(st, FOIL_ST_DIGEST_KEY) || strlen(dash + 1) != 32) return 0;
+    char sha[FOIL_SHA256_HEX];
+    if (foil_sha256_hex(params, m->nparams * sizeof(float), sha, err)) return -1;
+    if (strncmp(sha, dash + 1, 32) != 0)
+        return foil_fail(err, "%s: corrupt: the parameters do not match the SHA-256 in its "
+                              "save_id (%s)", path, id);
+    return 0;
+}
+
+int foil_model_load_meta(const char *path, foil_model *m, float **params_host,
+                         const char *const *keys, char **values, foil_err *err) {
     foil_safetensors st;
     *params_host = NULL;
-    if (meta_out) *meta_out = NULL;
+    for (int i = 0; keys && keys[i]; i++) values[i] = NULL;
     if (foil_st_read(path, &st, err)) return -1;
     int rc = -1;
     foil_config cfg = {0};
@@ -92,10 +115,12 @@ int foil_model_load(const char *path, foil_model *m, float **params_host, const 
         foil_fail(err, "%s: out of memory for %zu parameters", path, m->nparams);
         goto done;
     }
-    if (copy_params(path, m, &st, *params_host, err)) goto done;
-    if (meta_out && meta_key) {
-        const char *v = foil_st_meta(&st, meta_key);
-        if (v && !(*meta_out = strdup(v))) {
+    if (copy_params(path, m, &st, *params_host, err) ||
+        check_save_id(path, &st, m, *params_host, err))
+        goto done;
+    for (int i = 0; keys && keys[i]; i++) {
+        const char *v = foil_st_meta(&st, keys[i]);
+        if (v && !(values[i] = strdup(v))) {
             foil_fail(err, "%s: out of memory", path);
             goto done;
         }
@@ -105,8 +130,23 @@ done:
     if (rc) {
         free(*params_host);
         *params_host = NULL;
+        for (int i = 0; keys && keys[i]; i++) {
+            free(values[i]);
+            values[i] = NULL;
+        }
     }
     foil_config_free(&cfg);
     foil_st_free(&st);
+    return rc;
+}
+
+int foil_model_load(const char *path, foil_model *m, float **params_host, const char *meta_key,
+                    char **meta_out, foil_err *err) {
+    const char *keys[2] = {meta_key, NULL};
+    char *values[1] = {NULL};
+    int rc = foil_model_load_meta(path, m, params_host, meta_key && meta_out ? keys : NULL, values,
+                                  err);
+    if (meta_out) *meta_out = values[0];
+    else free(values[0]);
     return rc;
 }

@@ -23,7 +23,7 @@ static float *alloc_floats(foil_net *net, size_t per_sample, foil_err *err, int 
     float *p = foil_alloc_floats(net->b, n);
     if (!p && !*failed) {
         *failed = 1;
-        foil_fail(err, "%s (batch size %d)", net->b->err.msg, net->max_batch);
+        foil_fail(err, "%s (a network for %d samples at once)", net->b->err.msg, net->max_batch);
     }
     return p;
 }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "foil/checkpoint.h"
+#include "foil/fileio.h"
 
 /* libpng's own per-dimension check; the byte cap is foil_image_create's. */
 #define PNG_MAX_DIM 100000
@@ -177,8 +177,8 @@ int foil_png_read(const char *path, foil_image *img, foil_err *err) {
     img->w = img->h = 0;
     img->rgb = NULL;
     if (!path) return foil_fail(err, "PNG read: no path");
-    FILE *f = fopen(path, "rb");
-    if (!f) return foil_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = foil_fopen_read(path, 0, err);
+    if (!f) return -1;
     png_byte sig[8];
     size_t n = fread(sig, 1, sizeof sig, f);
     if (n != sizeof sig || png_sig_cmp(sig, 0, sizeof sig) != 0) {

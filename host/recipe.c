@@ -14,18 +14,17 @@ static int file_exists(const char *p) {
 }
 
 /* A model path is tried as given (relative to the working folder) and then
- * relative to the config file's folder and its parent. */
-static int resolve_model_path(char *out, size_t cap, const char *cfg_path, const char *rel) {
-    snprintf(out, cap, "%s", rel);
-    if (rel[0] == '/' || file_exists(out)) return 0;
+ * relative to the config file's folder and its parent; a candidate too long
+ * to be a path is not one. */
+static int resolve_model_path(char out[FOIL_PATH_MAX], const char *cfg_path, const char *rel) {
+    foil_err e;
+    if (foil_path(out, &e, "%s", rel) == 0 && (rel[0] == '/' || file_exists(out))) return 0;
     const char *slash = strrchr(cfg_path, '/');
     int dirlen = slash ? (int)(slash - cfg_path) : 1;
     const char *dir = slash ? cfg_path : ".";
-    snprintf(out, cap, "%.*s/%s", dirlen, dir, rel);
-    if (file_exists(out)) return 0;
-    snprintf(out, cap, "%.*s/../%s", dirlen, dir, rel);
-    if (file_exists(out)) return 0;
-    snprintf(out, cap, "%s", rel);
+    if (foil_path(out, &e, "%.*s/%s", dirlen, dir, rel) == 0 && file_exists(out)) return 0;
+    if (foil_path(out, &e, "%.*s/../%s", dirlen, dir, rel) == 0 && file_exists(out)) return 0;
+    out[0] = 0;
     return -1;
 }
 
@@ -35,7 +34,7 @@ static int parse_model(foil_recipe *r, foil_config *cfg, foil_err *err) {
     if (m->kind == FOIL_NODE_MAP) return foil_model_def_parse(&r->model, cfg, m, err);
     if (m->kind != FOIL_NODE_SCALAR)
         return foil_cfg_fail(cfg, m, err, "expected a model file name or a model map");
-    if (resolve_model_path(r->model_path, sizeof r->model_path, cfg->path, m->value))
+    if (resolve_model_path(r->model_path, cfg->path, m->value))
         return foil_cfg_fail(cfg, m, err, "model file '%s' not found", m->value);
     return foil_model_def_load(&r->model, r->model_path, err);
 }
@@ -43,14 +42,12 @@ static int parse_model(foil_recipe *r, foil_config *cfg, foil_err *err) {
 static int parse_data(foil_recipe *r, foil_config *cfg, foil_err *err) {
     foil_node *d = foil_node_get(cfg->root, "data");
     if (d && d->kind != FOIL_NODE_MAP) return foil_cfg_fail(cfg, d, err, "expected a map");
-    const char *dir;
     long v;
     if (!d) {
         snprintf(r->data_dir, sizeof r->data_dir, "data/raw/mnist");
         return 0;
     }
-    if (foil_cfg_string(cfg, d, "dir", "data/raw/mnist", &dir, err)) return -1;
-    snprintf(r->data_dir, sizeof r->data_dir, "%s", dir);
+    if (foil_cfg_path(cfg, d, "dir", "data/raw/mnist", r->data_dir, err)) return -1;
     if (foil_cfg_int(cfg, d, "train_limit", 0, 0, 1L << 30, &v, err)) return -1;
     r->train_limit = (int)v;
     if (foil_cfg_int(cfg, d, "test_limit", 0, 0, 1L << 30, &v, err)) return -1;
@@ -92,6 +89,10 @@ int foil_recipe_parse(foil_recipe *r, foil_config *cfg, foil_err *err) {
     const char *name;
     long seed;
     if (foil_cfg_string(cfg, cfg->root, "name", "run", &name, err)) return -1;
+    if (strlen(name) >= sizeof r->name)
+        return foil_cfg_fail(cfg, foil_node_get(cfg->root, "name"), err,
+                             "too long (%zu characters, at most %zu)", strlen(name),
+                             sizeof r->name - 1);
     snprintf(r->name, sizeof r->name, "%s", name);
     if (foil_cfg_int(cfg, cfg->root, "seed", 1, 0, 0x7FFFFFFFFFFFFFFFL, &seed, err)) return -1;
     r->seed = (uint64_t)seed;

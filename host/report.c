@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "foil/checkpoint.h"
+#include "foil/fileio.h"
 #include "report_internal.h"
 
 static const char CSS[] =
@@ -47,8 +47,15 @@ void foil_report_fact_add(foil_report *r, const char *label, const char *fmt, ..
     snprintf(f->label, sizeof f->label, "%s", label);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(f->value, sizeof f->value, fmt, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
+    char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    va_start(ap, fmt);
+    if (text) vsnprintf(text, (size_t)n + 1, fmt, ap);
+    else vsnprintf(f->value, sizeof f->value, fmt, ap);
+    va_end(ap);
+    if (text) foil_str_elide(f->value, sizeof f->value, text); /* "..." where it is cut */
+    free(text);
 }
 
 void foil_report_step_add(foil_report *r, const char *name, double seconds, int reused) {

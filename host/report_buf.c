@@ -30,7 +30,11 @@ static double lerp(double a, double c, double t) { return a + (c - a) * t; }
 /* ColorBrewer RdYlGn end points and middle: #d73027, #fee08b, #1a9850. */
 void rb_scale_colour(double v, char bg[8], char fg[8]) {
     static const double STOPS[3][3] = {{215, 48, 39}, {254, 224, 139}, {26, 152, 80}};
-    if (!isfinite(v)) v = 0.0;
+    if (!isfinite(v)) { /* no value (a class without test images): grey */
+        snprintf(bg, 8, "#dddddd");
+        snprintf(fg, 8, "#111111");
+        return;
+    }
     v = v < 0.0 ? 0.0 : v > 1.0 ? 1.0 : v;
     const double *lo = v < 0.5 ? STOPS[0] : STOPS[1], *hi = v < 0.5 ? STOPS[1] : STOPS[2];
     double t = v < 0.5 ? v / 0.5 : (v - 0.5) / 0.5, rgb[3];

@@ -15,17 +15,17 @@ static void scale_cell(rbuf *b, double v, double shown, int digits, const char *
 }
 
 static void per_class(rbuf *b, const foil_metrics *m) {
-    int worst = 0;
-    for (int c = 1; c < m->classes; c++) worst = m->recall[c] < m->recall[worst] ? c : worst;
+    int worst = foil_metrics_least_recalled(m);
     foil_sb_put(b, "<table class='num'><caption>Per class (lowest recall in bold)</caption>\n"
               "<tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>\n");
     for (int c = 0; c < m->classes; c++) {
         foil_sb_put(b, "<tr%s><th>%d</th><td>", c == worst ? " class='worst'" : "", c);
-        rb_num(b, m->precision[c], 4);
+        int absent = m->support[c] == 0; /* no test images: nothing to show */
+        rb_num(b, absent ? NAN : m->precision[c], 4);
         foil_sb_put(b, "</td><td>");
-        rb_num(b, m->recall[c], 4);
+        rb_num(b, absent ? NAN : m->recall[c], 4);
         foil_sb_put(b, "</td><td>");
-        rb_num(b, m->f1[c], 4);
+        rb_num(b, absent ? NAN : m->f1[c], 4);
         foil_sb_put(b, "</td><td>%ld</td></tr>\n", m->support[c]);
     }
     foil_sb_put(b, "</table>\n");
@@ -96,7 +96,8 @@ static int fragile_class(const foil_sweep_row *rows, int i0, int i1, double *mea
         double sum = 0.0;
         int n = 0;
         for (int i = i0; i < i1; i++)
-            if (!any || rows[i].eps > 0.0f) sum += rows[i].recall[c], n++;
+            if ((!any || rows[i].eps > 0.0f) && isfinite(rows[i].recall[c]))
+                sum += rows[i].recall[c], n++;
         if (n && sum / n < best_mean) best_mean = sum / n, best = c;
     }
     *mean = best_mean;

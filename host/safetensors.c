@@ -1,6 +1,8 @@
-/* safetensors reader/writer and the atomic file write every output goes through.
- * Format: u64 LE header length N, N bytes of JSON, then the raw tensor data. */
+/* safetensors reader and writer. Format: u64 LE header length N, N bytes of
+ * JSON, then the raw tensor data, every byte of it belonging to a tensor. */
 #include "foil/checkpoint.h"
+
+#include "foil/hash.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -26,117 +28,6 @@ static int host_is_le(void) {
     unsigned char b;
     memcpy(&b, &one, 1);
     return b == 1;
-}
-
-/* ---------------------------------------------------------------- atomic write */
-
-typedef struct part {
-    const void *data;
-    size_t len;
-} part;
-
-static int write_all(int fd, const void *buf, size_t len) {
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return -1;
-        if (w == 0) { /* should not happen for regular files; avoid spinning */
-            errno = EIO;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Without syncing the folder, a crash right after rename can lose the new name. */
-static int sync_parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    if (!slash) dir = strdup(".");
-    else if (slash == path) dir = strdup("/");
-    else dir = strndup(path, (size_t)(slash - path));
-    if (!dir) return -1;
-    int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    if (rc != 0 && e == EINVAL) return 0; /* folder fsync unsupported here: nothing to do */
-    errno = e;
-    return rc;
-}
-
-/* A path that exists and is not a regular file (a device such as /dev/stdout
- * or /dev/full, a FIFO) is written in place: there is nothing to replace
- * atomically, and renaming over a device node would destroy it. */
-static int write_parts_special(const char *path, const part *parts, int nparts, foil_err *err) {
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return foil_fail(err, "%s: cannot open for writing: %s", path, strerror(errno));
-    int ok = 1;
-    for (int i = 0; i < nparts && ok; i++) ok = write_all(fd, parts[i].data, parts[i].len) == 0;
-    int e = errno;
-    if (close(fd) != 0 && ok) ok = 0, e = errno;
-    return ok ? 0 : foil_fail(err, "%s: write failed: %s", path, strerror(e));
-}
-
-/* Writes the parts to "<path>.tmp.<pid>", fsyncs and renames it over path. */
-static int write_parts_atomic(const char *path, const part *parts, int nparts, foil_err *err) {
-    struct stat sb;
-    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-        if (S_ISDIR(sb.st_mode)) return foil_fail(err, "%s: is a folder, not a file", path);
-        return write_parts_special(path, parts, nparts, err);
-    }
-    size_t cap = strlen(path) + 32;
-    char *tmp = malloc(cap);
-    if (!tmp) return foil_fail(err, "%s: out of memory", path);
-    snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid());
-    unlink(tmp); /* only a dead process with our pid can have left it */
-
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        foil_fail(err, "%s: cannot create temporary file %s: %s", path, tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    const char *step = "write";
-    int ok = 1;
-    for (int i = 0; i < nparts && ok; i++) ok = write_all(fd, parts[i].data, parts[i].len) == 0;
-    if (ok) {
-        step = "fsync";
-        ok = fsync(fd) == 0;
-    }
-    int e = errno;
-    /* close can report deferred write errors (NFS, quota), so its result counts */
-    if (close(fd) != 0 && ok) {
-        step = "close";
-        ok = 0;
-        e = errno;
-    }
-    if (ok) {
-        step = "rename";
-        ok = rename(tmp, path) == 0;
-        e = errno;
-    }
-    if (!ok) {
-        unlink(tmp);
-        free(tmp);
-        return foil_fail(err, "%s: %s failed: %s", path, step, strerror(e));
-    }
-    free(tmp);
-    /* The new file is in place; a failure here only means it may not be durable. */
-    if (sync_parent_dir(path) != 0)
-        return foil_fail(err, "%s: written, but fsync of its folder failed: %s", path,
-                         strerror(errno));
-    return 0;
-}
-
-int foil_write_file_atomic(const char *path, const void *data, size_t len, foil_err *err) {
-    part p = {data, len};
-    return write_parts_atomic(path, &p, 1, err);
 }
 
 /* ---------------------------------------------------------------------- write */
@@ -168,12 +59,18 @@ static int add_unique(cJSON *obj, const char *key, cJSON *item) {
     return 0;
 }
 
-static cJSON *meta_json(const char *path, const char *const *meta, int nmeta, foil_err *err) {
+/* The caller's metadata, then the digest of the data (one the caller passed
+ * on, copying another file's metadata, is replaced). */
+static cJSON *meta_json(const char *path, const char *const *meta, int nmeta, const char *digest,
+                        foil_err *err) {
     cJSON *m = cJSON_CreateObject();
-    for (int i = 0; m && i < nmeta; i++) {
-        const char *k = meta[2 * i], *v = meta[2 * i + 1];
+    for (int i = 0; m && i <= nmeta; i++) {
+        const char *k = i < nmeta ? meta[2 * i] : FOIL_ST_DIGEST_KEY;
+        const char *v = i < nmeta ? meta[2 * i + 1] : digest;
+        if (i < nmeta && k && strcmp(k, FOIL_ST_DIGEST_KEY) == 0) continue;
         if (!k || !v || add_unique(m, k, cJSON_CreateString(v)) != 0) {
-            foil_fail(err, "%s: metadata key %d is missing, duplicated or has no value", path, i);
+            foil_fail(err, "%s: metadata key %d (%s) is missing, duplicated or has no value",
+                      path, i, k ? k : "?");
             cJSON_Delete(m);
             return NULL;
         }
@@ -204,15 +101,13 @@ static cJSON *tensor_json(const foil_st_entry *e, size_t begin, size_t end) {
 
 /* Builds "<u64 len><json><spaces>" with 8 + len a multiple of 8; fills sizes[]. */
 static char *build_header(const char *path, const foil_st_entry *entries, int n,
-                          const char *const *meta, int nmeta, size_t *sizes, size_t *hlen,
-                          foil_err *err) {
+                          const char *const *meta, int nmeta, const char *digest, size_t *sizes,
+                          size_t *hlen, foil_err *err) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return foil_fail(err, "%s: out of memory", path), NULL;
-    if (nmeta > 0) { /* like the HF writer: metadata first, omitted when empty */
-        cJSON *m = meta_json(path, meta, nmeta, err);
-        if (!m) goto fail;
-        cJSON_AddItemToObject(root, "__metadata__", m);
-    }
+    cJSON *m = meta_json(path, meta, nmeta, digest, err); /* first, like the HF writer */
+    if (!m) goto fail;
+    cJSON_AddItemToObject(root, "__metadata__", m);
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         if (entry_bytes(path, &entries[i], &sizes[i], err) != 0) goto fail;
@@ -253,22 +148,40 @@ fail:
     return NULL;
 }
 
+/* SHA-256 of the data region as it will be written: the tensors in order. */
+static int data_digest(const char *path, const foil_st_entry *entries, int n,
+                       char hex[FOIL_SHA256_HEX], foil_err *err) {
+    foil_sha256 h;
+    if (foil_sha256_begin(&h, err)) return -1;
+    for (int i = 0; i < n; i++) {
+        size_t bytes;
+        if (entry_bytes(path, &entries[i], &bytes, err) ||
+            foil_sha256_add(&h, entries[i].data, bytes, err)) {
+            foil_sha256_free(&h);
+            return -1;
+        }
+    }
+    return foil_sha256_end(&h, hex, err);
+}
+
 int foil_st_write(const char *path, const foil_st_entry *entries, int n,
                   const char *const *meta, int nmeta, foil_err *err) {
     if (!host_is_le()) return foil_fail(err, "%s: big-endian hosts are not supported", path);
     if (n < 0 || nmeta < 0 || (n > 0 && !entries) || (nmeta > 0 && !meta))
         return foil_fail(err, "%s: bad tensor or metadata list", path);
     size_t *sizes = calloc((size_t)n + 1, sizeof *sizes);
-    part *parts = calloc((size_t)n + 1, sizeof *parts);
+    foil_part *parts = calloc((size_t)n + 1, sizeof *parts);
     size_t hlen = 0;
-    char *hdr = sizes && parts ? build_header(path, entries, n, meta, nmeta, sizes, &hlen, err)
-                               : NULL;
+    char digest[FOIL_SHA256_HEX];
+    char *hdr = sizes && parts && data_digest(path, entries, n, digest, err) == 0
+                    ? build_header(path, entries, n, meta, nmeta, digest, sizes, &hlen, err)
+                    : NULL;
     int rc = -1;
     if (!sizes || !parts) foil_fail(err, "%s: out of memory", path);
     if (hdr) {
-        parts[0] = (part){hdr, hlen};
-        for (int i = 0; i < n; i++) parts[i + 1] = (part){entries[i].data, sizes[i]};
-        rc = write_parts_atomic(path, parts, n + 1, err);
+        parts[0] = (foil_part){hdr, hlen};
+        for (int i = 0; i < n; i++) parts[i + 1] = (foil_part){entries[i].data, sizes[i]};
+        rc = foil_write_parts_atomic(path, parts, n + 1, err);
     }
     free(hdr);
     free(parts);
@@ -391,20 +304,46 @@ static int cmp_range(const void *a, const void *b) {
     return (x->end > y->end) - (x->end < y->end);
 }
 
-/* Holes are tolerated (the data is still well-defined); overlaps are not. */
-static int check_overlap(const char *path, range *r, int n, const foil_safetensors *st,
-                         foil_err *err) {
+/* The tensors must tile the data region exactly, as the safetensors format
+ * requires: no overlap, no hole, nothing after the last tensor. A header
+ * length a few bytes short (every tensor shifted) or bytes appended to the
+ * file show up here. */
+static int check_layout(const char *path, range *r, int n, uint64_t data_len,
+                        const foil_safetensors *st, foil_err *err) {
     qsort(r, (size_t)n, sizeof *r, cmp_range);
-    uint64_t max_end = 0;
+    uint64_t end = 0;
     int owner = -1;
     for (int i = 0; i < n; i++) {
         if (r[i].begin == r[i].end) continue; /* empty tensors occupy no bytes */
-        if (owner >= 0 && r[i].begin < max_end)
+        if (r[i].begin < end)
             return foil_fail(err, "%s: tensors %s and %s have overlapping data_offsets", path,
                              st->tensors[owner].name, st->tensors[r[i].idx].name);
-        max_end = r[i].end;
+        if (r[i].begin > end)
+            return foil_fail(err, "%s: %llu bytes before tensor %s belong to no tensor (a "
+                                  "corrupt header?)", path,
+                             (unsigned long long)(r[i].begin - end), st->tensors[r[i].idx].name);
+        end = r[i].end;
         owner = r[i].idx;
     }
+    if (end != data_len)
+        return foil_fail(err, "%s: %llu bytes after the last tensor (the data region is %llu "
+                              "bytes, the tensors end at %llu): truncated header or trailing "
+                              "data", path, (unsigned long long)(data_len - end),
+                         (unsigned long long)data_len, (unsigned long long)end);
+    return 0;
+}
+
+/* When the file records the SHA-256 of its data (every file foil writes),
+ * the data must match it; files of other tools have none and load as they are. */
+static int check_digest(const char *path, const foil_safetensors *st, uint64_t data_len,
+                        foil_err *err) {
+    const char *want = foil_st_meta(st, FOIL_ST_DIGEST_KEY);
+    if (!want) return 0;
+    char got[FOIL_SHA256_HEX];
+    if (foil_sha256_hex(st->blob, (size_t)data_len, got, err)) return -1;
+    if (strcmp(got, want) != 0)
+        return foil_fail(err, "%s: corrupt: the tensor data do not match the SHA-256 recorded "
+                              "in the file (%.16s... recorded, %.16s... found)", path, want, got);
     return 0;
 }
 
@@ -432,7 +371,8 @@ static int parse_header(const char *path, const cJSON *root, uint64_t data_len,
         t->data = (const float *)((const char *)st->blob + r[st->ntensors].begin);
         st->ntensors++;
     }
-    if (rc == 0) rc = check_overlap(path, r, st->ntensors, st, err);
+    if (rc == 0) rc = check_layout(path, r, st->ntensors, data_len, st, err);
+    if (rc == 0) rc = check_digest(path, st, data_len, err);
     free(r);
     return rc;
 }
@@ -477,8 +417,8 @@ static int load_file(const char *path, int fd, char **hdr, uint64_t *hlen, uint6
 int foil_st_read(const char *path, foil_safetensors *st, foil_err *err) {
     memset(st, 0, sizeof *st);
     if (!host_is_le()) return foil_fail(err, "%s: big-endian hosts are not supported", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return foil_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    int fd = foil_open_read(path, 0, err);
+    if (fd < 0) return -1;
     char *hdr = NULL;
     uint64_t hlen = 0, dlen = 0;
     int rc = load_file(path, fd, &hdr, &hlen, &dlen, st, err);

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "foil/checkpoint.h"
+#include "foil/fileio.h"
 #include "foil/image.h"
 #include "shift_internal.h"
 
@@ -36,11 +36,12 @@ static float p99_abs(const float *v, size_t n) {
 int shift_save_grid(const shift_state *s, const foil_shift_io *io, const foil_shift_row *r,
                     int nb, foil_err *err) {
     const int h = io->test->rows, w = io->test->cols, rows = nb < io->grid_rows ? nb : io->grid_rows;
-    char dir[1200], path[1400];
-    snprintf(dir, sizeof dir, "%s/shift", io->outdir);
+    char dir[FOIL_PATH_MAX], path[FOIL_PATH_MAX];
+    if (foil_path(dir, err, "%s/shift", io->outdir) ||
+        foil_path(path, err, "%s/%s_eps%.3f.png", dir, r->label, (double)r->eps))
+        return -1;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return foil_fail(err, "%s: cannot create folder: %s", dir, strerror(errno));
-    snprintf(path, sizeof path, "%s/%s_eps%.3f.png", dir, r->label, (double)r->eps);
     foil_image img;
     if (foil_image_create(&img, COLS * (w * SCALE + GAP) + GAP, rows * (h * SCALE + GAP) + GAP,
                           255, 255, 255, err))

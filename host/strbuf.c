@@ -60,3 +60,27 @@ void foil_sb_free(foil_strbuf *b) {
     free(b->s);
     *b = (foil_strbuf){0};
 }
+
+/* A UTF-8 continuation byte. */
+static int continuation(char c) { return ((unsigned char)c & 0xC0) == 0x80; }
+
+void foil_str_elide(char *out, size_t cap, const char *text) {
+    size_t len = strlen(text);
+    if (cap == 0) return;
+    if (len < cap) {
+        memmove(out, text, len + 1);
+        return;
+    }
+    if (cap < 8) { /* too small to elide: a plain cut */
+        memmove(out, text, cap - 1);
+        out[cap - 1] = 0;
+        return;
+    }
+    size_t head = cap / 3, tail = cap - head - 4; /* "..." and the NUL */
+    while (head > 0 && continuation(text[head])) head--;
+    size_t from = len - tail;
+    while (from < len && continuation(text[from])) from++;
+    memmove(out, text, head);
+    memcpy(out + head, "...", 3);
+    memmove(out + head + 3, text + from, len - from + 1);
+}

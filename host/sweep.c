@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "foil/elementwise.h"
 #include "foil/metrics.h"
 #include "foil/sweep.h"
 #include "sweep_internal.h"
@@ -106,9 +107,14 @@ static int sweep_batch(sweep_state *st, const foil_sweep *sw, const foil_sweep_i
     if (b->download(b, st->logits_host, logits, sizeof(float) * (size_t)bs * c) ||
         b->download(b, st->x_host, st->x_adv, sizeof(float) * (size_t)bs * row))
         return foil_fail(err, "%s", b->err.msg);
-    for (int i = 0; i < bs; i++)
-        softmax_argmax(st->logits_host + (size_t)i * c, c, &st->adv_pred[start + i],
-                       &st->adv_conf[start + i]);
+    for (int i = 0; i < bs; i++) {
+        const float *z = st->logits_host + (size_t)i * c;
+        for (int j = 0; j < c; j++)
+            if (!foil_finitef(z[j]))
+                return foil_fail(err, "image %d: the model's logits on the adversarial image "
+                                      "are not finite (NaN or infinity)", start + i);
+        softmax_argmax(z, c, &st->adv_pred[start + i], &st->adv_conf[start + i]);
+    }
     add_norms(r, st->x_host, io->test->images + (size_t)start * row, bs, row);
     for (int e = 0; e < sw->nexamples; e++)
         if (sw->examples[e] >= start && sw->examples[e] < start + bs)
@@ -127,11 +133,12 @@ static int finish_row(sweep_state *st, const foil_sweep_io *io, const foil_attac
     if (foil_metrics_compute(&mt, st->adv_pred, io->test->labels, n, r->classes, err)) return -1;
     r->accuracy = mt.accuracy;
     r->macro_recall = mt.macro_recall;
-    r->least_class = 0;
-    for (int k = 0; k < r->classes && k < FOIL_MAX_CLASSES; k++) {
-        r->recall[k] = mt.recall[k];
-        if (mt.recall[k] < mt.recall[r->least_class]) r->least_class = k;
-    }
+    /* a class without test images has no recall (NaN: "nan" in CSV, null in
+     * JSON, n/a in the report), is not averaged and is never the least recalled */
+    for (int k = 0; k < r->classes && k < FOIL_MAX_CLASSES; k++)
+        r->recall[k] = mt.support[k] ? mt.recall[k] : NAN;
+    r->least_class = foil_metrics_least_recalled(&mt);
+    if (r->least_class < 0) r->least_class = 0; /* no test images at all */
     foil_metrics_free(&mt);
     long correct = 0, flipped = 0, on_target = 0;
     for (int i = 0; i < n; i++) {
@@ -164,7 +171,8 @@ static int run_one(sweep_state *st, const foil_sweep *sw, const foil_sweep_io *i
     double t0 = now_s();
     for (int start = 0; start < io->test->n; start += io->net->max_batch) {
         int bs = io->test->n - start < io->net->max_batch ? io->test->n - start : io->net->max_batch;
-        if (sweep_batch(st, sw, io, &spec, start, bs, r, err)) return -1;
+        if (sweep_batch(st, sw, io, &spec, start, bs, r, err))
+            return foil_fail_prefix(err, "attack %s eps %g", a->label, (double)eps);
     }
     if (finish_row(st, io, &spec, r, err)) return -1;
     r->seconds = now_s() - t0;
@@ -180,6 +188,12 @@ int foil_sweep_run(const foil_sweep *sw, const foil_sweep_io *io, foil_sweep_row
     *nrows = 0;
     int total = 0;
     for (int a = 0; a < sw->nattacks; a++) total += sw->attacks[a].neps;
+    foil_sweep clamped;
+    if (sw->examples_first && sw->nexamples > io->test->n) { /* "the first 8" of 5 images */
+        clamped = *sw;
+        clamped.nexamples = io->test->n;
+        sw = &clamped;
+    }
     for (int e = 0; e < sw->nexamples; e++)
         if (sw->examples[e] >= io->test->n)
             return foil_fail(err, "example index %d is past the end of the test set (%d images)",

@@ -56,9 +56,8 @@ static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep
     long v;
     double d;
     int labels;
-    const char *label;
-    if (foil_cfg_string(cfg, args, "label", foil_attack_name(s->kind), &label, err)) return -1;
-    snprintf(a->label, sizeof a->label, "%s", label);
+    /* the label names example and IDX files: it must be a file name */
+    if (foil_cfg_name(cfg, args, "label", foil_attack_name(s->kind), a->label, err)) return -1;
     if (s->kind != FOIL_ATTACK_FGSM) {
         if (foil_cfg_int(cfg, args, "steps", STEPS[s->kind], 1, 100000, &v, err)) return -1;
         s->steps = (int)v;
@@ -118,6 +117,7 @@ static int parse_examples(const foil_config *cfg, foil_node *sec, foil_sweep *sw
         if (foil_cfg_int(cfg, sec, "examples", 8, 0, FOIL_SWEEP_MAX_EXAMPLES, &v, err))
             return -1;
         sw->nexamples = (int)v;
+        sw->examples_first = 1; /* the first N: fewer when the test set is smaller */
         for (int i = 0; i < sw->nexamples; i++) sw->examples[i] = i;
         return 0;
     }
@@ -136,18 +136,16 @@ static int parse_header(foil_sweep *sw, foil_config *cfg, foil_node *sec, foil_e
     const char *s;
     long v;
     if (foil_cfg_string(cfg, cfg->root, "name", "sweep", &s, err)) return -1;
-    snprintf(sw->name, sizeof sw->name, "%s", s);
+    snprintf(sw->name, sizeof sw->name, "%s", s); /* shown only, never a path */
     if (foil_cfg_int(cfg, cfg->root, "seed", 0, 0, 0x7FFFFFFFFFFFFFFFL, &v, err)) return -1;
     sw->seed = (uint64_t)v;
     if (foil_cfg_device(cfg, sw->device, sizeof sw->device, &sw->tf32, err)) return -1;
-    if (foil_cfg_string(cfg, cfg->root, "model", "", &s, err)) return -1;
-    snprintf(sw->model_path, sizeof sw->model_path, "%s", s);
+    if (foil_cfg_path(cfg, cfg->root, "model", "", sw->model_path, err)) return -1;
     foil_node *d = foil_node_get(cfg->root, "data");
     snprintf(sw->data_dir, sizeof sw->data_dir, "data/raw/mnist");
     if (d) {
         if (d->kind != FOIL_NODE_MAP) return foil_cfg_fail(cfg, d, err, "expected a map");
-        if (foil_cfg_string(cfg, d, "dir", "data/raw/mnist", &s, err)) return -1;
-        snprintf(sw->data_dir, sizeof sw->data_dir, "%s", s);
+        if (foil_cfg_path(cfg, d, "dir", "data/raw/mnist", sw->data_dir, err)) return -1;
         if (foil_cfg_int(cfg, d, "test_limit", 0, 0, 1L << 30, &v, err)) return -1;
         sw->test_limit = (int)v;
         foil_node *tl = foil_node_get(d, "train_limit"); /* a recipe key; not ours */
@@ -156,6 +154,33 @@ static int parse_header(foil_sweep *sw, foil_config *cfg, foil_node *sec, foil_e
     if (foil_cfg_int(cfg, sec, "batch_size", 500, 1, 65536, &v, err)) return -1;
     sw->batch_size = (int)v;
     return foil_cfg_bool(cfg, sec, "save_idx", 0, &sw->save_idx, err);
+}
+
+/* Every (label, eps) names its own example grid and IDX file and its own
+ * rows in the tables: two attacks with one label, or two eps values that
+ * print alike (the file names show three decimals), would overwrite each
+ * other's files and make the rows ambiguous. */
+static int check_files(const foil_config *cfg, foil_node *list, const foil_sweep *sw,
+                       foil_err *err) {
+    foil_node *it = list->child;
+    for (int a = 0; a < sw->nattacks; a++, it = it->next) {
+        const foil_sweep_attack *x = &sw->attacks[a];
+        for (int b = 0; b < a; b++)
+            if (strcmp(sw->attacks[b].label, x->label) == 0)
+                return foil_cfg_fail(cfg, it, err, "label '%s' is taken by attacks[%d]; give "
+                                     "one of them its own label", x->label, b);
+        for (int i = 0; i < x->neps; i++)
+            for (int j = 0; j < i; j++) {
+                char p[32], q[32];
+                snprintf(p, sizeof p, "%.3f", (double)x->eps[i]);
+                snprintf(q, sizeof q, "%.3f", (double)x->eps[j]);
+                if (strcmp(p, q) == 0)
+                    return foil_cfg_fail(cfg, it, err, "eps %g and %g are both %s in file "
+                                         "names; use values at least 0.001 apart",
+                                         (double)x->eps[j], (double)x->eps[i], p);
+            }
+    }
+    return 0;
 }
 
 int foil_sweep_parse(foil_sweep *sw, foil_config *cfg, foil_err *err) {
@@ -186,6 +211,7 @@ int foil_sweep_parse(foil_sweep *sw, foil_config *cfg, foil_err *err) {
             a->neps = neps;
         }
     }
+    if (check_files(cfg, list, sw, err)) return -1;
     foil_config_skip_sections(cfg->root, OTHER_SECTIONS);
     return foil_config_check_used(cfg, cfg->root, err);
 }

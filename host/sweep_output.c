@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "foil/checkpoint.h"
+#include "foil/fileio.h"
 #include "foil/image.h"
 #include "sweep_internal.h"
 
@@ -28,11 +28,11 @@ int sweep_save_examples(sweep_state *st, const foil_sweep *sw, const foil_sweep_
     if (sw->nexamples == 0) return 0;
     const int w = io->test->cols, h = io->test->rows, c = r->classes;
     const size_t row = (size_t)w * h;
-    char dir[1200], path[1400], file[128];
-    snprintf(dir, sizeof dir, "%s/examples", io->outdir);
-    snprintf(file, sizeof file, "%s_eps%.3f.png", r->label, (double)r->eps);
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    if (ensure_dir(dir, err)) return -1;
+    char dir[FOIL_PATH_MAX], path[FOIL_PATH_MAX], file[FOIL_NAME_MAX + 32];
+    snprintf(file, sizeof file, "%s_eps%.3f.png", r->label, (double)r->eps); /* fits */
+    if (foil_path(dir, err, "%s/examples", io->outdir) ||
+        foil_path(path, err, "%s/%s", dir, file) || ensure_dir(dir, err))
+        return -1;
     foil_image img;
     if (foil_image_create(&img, 3 * w * SCALE + 4 * GAP, sw->nexamples * (h * SCALE + GAP) + GAP,
                           255, 255, 255, err))
@@ -66,8 +66,8 @@ int sweep_save_examples(sweep_state *st, const foil_sweep *sw, const foil_sweep_
 
 int sweep_write_example_index(sweep_state *st, const foil_sweep_io *io, foil_err *err) {
     if (!st->index.s) return 0;
-    char path[1200];
-    snprintf(path, sizeof path, "%s/examples/index.csv", io->outdir);
+    char path[FOIL_PATH_MAX];
+    if (foil_path(path, err, "%s/examples/index.csv", io->outdir)) return -1;
     char *body = foil_sb_take(&st->index);
     foil_strbuf text = {0};
     foil_sb_put(&text, "attack,variant,eps,file,row,index,label,clean_pred,clean_conf,adv_pred,"
@@ -85,10 +85,11 @@ int sweep_write_example_index(sweep_state *st, const foil_sweep_io *io, foil_err
 int sweep_save_idx(sweep_state *st, const foil_sweep_io *io, const foil_sweep_row *r,
                    foil_err *err) {
     if (!st->all_adv) return 0;
-    char dir[1200], path[1400];
-    snprintf(dir, sizeof dir, "%s/adversarial", io->outdir);
-    snprintf(path, sizeof path, "%s/%s_eps%.3f-images-idx3-ubyte", dir, r->label, (double)r->eps);
-    if (ensure_dir(dir, err)) return -1;
+    char dir[FOIL_PATH_MAX], path[FOIL_PATH_MAX];
+    if (foil_path(dir, err, "%s/adversarial", io->outdir) ||
+        foil_path(path, err, "%s/%s_eps%.3f-images-idx3-ubyte", dir, r->label, (double)r->eps) ||
+        ensure_dir(dir, err))
+        return -1;
     return foil_idx_write_images(path, st->all_adv, io->test->n, io->test->rows, io->test->cols,
                                  err);
 }

@@ -7,7 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "foil/checkpoint.h"
+#include "foil/elementwise.h"
+#include "foil/fileio.h"
 #include "foil/philox.h"
 #include "foil/train.h"
 #include "train_state.h"
@@ -66,6 +67,12 @@ int foil_predict(foil_net *net, const foil_device_data *dd, int32_t *pred, float
             rc = foil_fail(err, "%s", net->b->err.msg);
         for (int i = 0; i < bs && rc == 0; i++) {
             const float *x = logits + (size_t)i * classes;
+            for (int j = 0; j < classes && rc == 0; j++)
+                if (!foil_finitef(x[j]))
+                    rc = foil_fail(err, "image %d: the model's logits are not finite (NaN or "
+                                        "infinity): the checkpoint or the data are broken",
+                                   start + i);
+            if (rc) break;
             int best = 0;
             for (int j = 1; j < classes; j++) best = x[j] > x[best] ? j : best;
             pred[start + i] = best;

@@ -13,28 +13,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "foil/checkpoint.h"
+#include "foil/strbuf.h"
+#include "foil/hash.h"
 #include "train_state.h"
 
-static void paths(const char *outdir, char *model, char *state, char *prev, size_t cap) {
-    snprintf(model, cap, "%s/model.safetensors", outdir);
-    snprintf(state, cap, "%s/train_state.safetensors", outdir);
-    snprintf(prev, cap, "%s/train_state.prev.safetensors", outdir);
+typedef struct ckpt_paths {
+    char model[FOIL_PATH_MAX], state[FOIL_PATH_MAX], prev[FOIL_PATH_MAX];
+} ckpt_paths;
+
+static int paths(const char *outdir, ckpt_paths *p, foil_err *err) {
+    return foil_path(p->model, err, "%s/model.safetensors", outdir) ||
+                   foil_path(p->state, err, "%s/train_state.safetensors", outdir) ||
+                   foil_path(p->prev, err, "%s/train_state.prev.safetensors", outdir)
+               ? -1
+               : 0;
 }
 
 /* The save id of a checkpoint or state file ("step:N" for files from before
- * save ids); -1 when unreadable or unstamped. */
+ * save ids); -1 when unreadable (corrupt included), unstamped or with an id
+ * too long to be foil's. */
 static int file_stamp(const char *path, char *out, size_t cap) {
     foil_safetensors st;
     foil_err e;
     if (foil_st_read(path, &st, &e)) return -1;
     const char *id = foil_st_meta(&st, "save_id"), *step = foil_st_meta(&st, "step");
-    int rc = id || step ? 0 : -1;
-    if (id) snprintf(out, cap, "%s", id);
-    else if (step) snprintf(out, cap, "step:%s", step);
+    int n = id ? snprintf(out, cap, "%s", id) : step ? snprintf(out, cap, "step:%s", step) : -1;
     foil_st_free(&st);
-    return rc;
+    return n >= 0 && (size_t)n < cap ? 0 : -1;
 }
 
 /* The state file saved together with the model, or NULL. */
@@ -47,9 +55,9 @@ static const char *matching_state(const char *model, const char *state, const ch
 }
 
 int foil_train_can_resume(const char *outdir) {
-    char model[1200], state[1200], prev[1200];
-    paths(outdir, model, state, prev, sizeof model);
-    return matching_state(model, state, prev) != NULL;
+    ckpt_paths p;
+    foil_err e;
+    return paths(outdir, &p, &e) == 0 && matching_state(p.model, p.state, p.prev) != NULL;
 }
 
 /* The finished epochs as text, one line each: "epoch loss accuracy seconds"
@@ -142,28 +150,68 @@ static int load_state(train_state *ts, foil_net *net, const char *path, foil_tra
     return rc;
 }
 
-/* Loads the parameters (the definition must be the config's); *step for messages. */
-static int load_model(foil_net *net, const char *path, long *step, foil_err *err) {
+/* What the checkpoint was trained with: meta[0] its step, meta[1] its
+ * resolved config, meta[2] the changes earlier resumes accepted. */
+enum { META_STEP, META_CONFIG, META_CHANGES, META_COUNT };
+
+/* Loads the parameters (the definition must be the config's) and meta. */
+static int load_model(foil_net *net, const char *path, char *meta[META_COUNT], foil_err *err) {
+    static const char *const KEYS[] = {"step", "config", "resume_changes", NULL};
     foil_model m;
     float *params;
-    char *st = NULL;
-    if (foil_model_load(path, &m, &params, "step", &st, err)) return -1;
+    if (foil_model_load_meta(path, &m, &params, KEYS, meta, err)) return -1;
     char *a = foil_model_def_to_yaml(&m.def), *b = foil_model_def_to_yaml(&net->model->def);
     int rc = -1;
     if (!a || !b || strcmp(a, b) != 0)
         foil_fail(err, "%s: the checkpoint's model differs from the config's; cannot resume", path);
-    else if (!st)
+    else if (!meta[META_STEP])
         foil_fail(err, "%s: no step in the metadata; cannot resume", path);
     else if (net->b->upload(net->b, net->params, params, m.nparams * sizeof(float)))
         foil_fail(err, "%s", net->b->err.msg);
-    else {
-        *step = atol(st);
+    else
         rc = 0;
-    }
     free(a);
     free(b);
-    free(st);
     free(params);
+    return rc;
+}
+
+/* Why no state matches the model: a state file that is there but does not
+ * read (corrupt) says so; otherwise it is missing or from another save. */
+static int no_state(const ckpt_paths *pa, const char *step, foil_err *err) {
+    foil_safetensors st;
+    foil_err why;
+    struct stat sb;
+    if (stat(pa->state, &sb) == 0 && foil_st_read(pa->state, &st, &why) != 0)
+        return foil_fail(err, "%s; cannot resume from it", why.msg);
+    if (stat(pa->state, &sb) == 0) foil_st_free(&st);
+    return foil_fail(err, "%s: no optimizer state saved with it (step %s; %s is missing or from "
+                          "another save); cannot resume", pa->model, step, pa->state);
+}
+
+/* The recipe must be the one the checkpoint was trained with, unless the
+ * caller allows changes: those are then recorded (after earlier ones). */
+static int check_recipe(train_state *ts, const ckpt_paths *pa, char *meta[META_COUNT],
+                        const foil_train_options *opt, foil_err *err) {
+    char *changes = NULL;
+    if (!meta[META_CONFIG] || !opt->resolved_config) return 0; /* nothing to compare */
+    if (foil_recipe_changes(meta[META_CONFIG], opt->resolved_config, &changes, err))
+        return foil_fail_prefix(err, "%s: comparing the recipes", pa->model);
+    int rc = 0;
+    if (*changes && !opt->allow_changes) {
+        rc = foil_fail(err, "%s: the recipe differs from the one it was trained with (%s); "
+                            "resume with the same values, or add --allow-changes to continue "
+                            "anyway (recorded in the checkpoint)", pa->model, changes);
+    } else if (*changes) {
+        foil_strbuf b = {0};
+        const char *before = meta[META_CHANGES];
+        foil_sb_put(&b, "%s%sfrom epoch %d step %d: %s", before ? before : "",
+                    before ? "; " : "", ts->epoch + 1, ts->epoch_step, changes);
+        if (!(ts->changes = foil_sb_take(&b))) rc = foil_fail(err, "out of memory");
+    } else if (meta[META_CHANGES] && !(ts->changes = strdup(meta[META_CHANGES]))) {
+        rc = foil_fail(err, "out of memory");
+    }
+    free(changes);
     return rc;
 }
 
@@ -176,23 +224,23 @@ int train_state_init(train_state *ts, foil_net *net, const foil_recipe *r,
     if (!ts->m || !ts->v) return foil_fail(err, "%s", net->b->err.msg);
     res->first_epoch = 1, res->epochs_logged = 0;
     if (!opt->resume) return 0;
-    char model[1200], state[1200], prev[1200];
-    paths(opt->outdir, model, state, prev, sizeof model);
-    long model_step;
-    if (load_model(net, model, &model_step, err)) return -1;
-    const char *use = matching_state(model, state, prev);
-    if (!use)
-        return foil_fail(err, "%s: no optimizer state saved with it (step %ld; %s is missing or "
-                         "from another save); cannot resume", model, model_step, state);
-    if (load_state(ts, net, use, res, err)) return -1;
+    ckpt_paths pa;
+    char *meta[META_COUNT] = {NULL};
+    if (paths(opt->outdir, &pa, err) || load_model(net, pa.model, meta, err)) return -1;
+    const char *use = matching_state(pa.model, pa.state, pa.prev);
+    int rc = !use ? no_state(&pa, meta[META_STEP], err)
+                  : load_state(ts, net, use, res, err) || check_recipe(ts, &pa, meta, opt, err);
+    for (int i = 0; i < META_COUNT; i++) free(meta[i]);
+    if (rc) return -1;
     /* the pair is model + train_state again, so the next save keeps the right one */
-    if (use == prev && rename(prev, state) != 0)
-        return foil_fail(err, "%s: cannot restore it as %s: %s", prev, state, strerror(errno));
+    if (use == pa.prev && rename(pa.prev, pa.state) != 0)
+        return foil_fail(err, "%s: cannot restore it as %s: %s", pa.prev, pa.state,
+                         strerror(errno));
     /* the rest of an epoch is only the same with the same batches */
     if (ts->epoch_step > 0 && ts->saved_batch &&
         (ts->saved_batch != r->batch_size || ts->saved_seed != r->seed))
         return foil_fail(err, "%s: saved in the middle of epoch %d with batch_size %d and seed "
-                         "%llu; resume it with the same values (now %d and %llu)", model,
+                         "%llu; resume it with the same values (now %d and %llu)", pa.model,
                          ts->epoch + 1, ts->saved_batch, (unsigned long long)ts->saved_seed,
                          r->batch_size, (unsigned long long)r->seed);
     return 0;
@@ -235,12 +283,12 @@ int train_state_save(train_state *ts, foil_net *net, const foil_recipe *r,
         foil_fail(err, "%s", b->err.msg);
         goto done;
     }
-    char model[1200], state[1200], prev[1200];
+    ckpt_paths pa;
     char epoch[32], epoch_step[32], step[32], acc[32], seed[32], batch[32], id[96];
     char loss_sum[40], secs[40];
-    paths(opt->outdir, model, state, prev, sizeof model);
-    char sha[65];
-    foil_sha256_hex(p, n * sizeof(float), sha);
+    char sha[FOIL_SHA256_HEX];
+    if (paths(opt->outdir, &pa, err) || foil_sha256_hex(p, n * sizeof(float), sha, err))
+        goto done;
     snprintf(id, sizeof id, "%ld-%.32s", ts->step, sha);
     snprintf(batch, sizeof batch, "%d", r->batch_size);
     snprintf(epoch, sizeof epoch, "%d", ts->epoch);
@@ -257,19 +305,19 @@ int train_state_save(train_state *ts, foil_net *net, const foil_recipe *r,
                            "save_id", id, "batch_size", batch, "seed", seed,
                            "epoch_loss_sum", loss_sum, "epoch_seconds", secs,
                            "history", history};
-    if (rename(state, prev) != 0 && errno != ENOENT) {
-        foil_fail(err, "%s: cannot keep it as %s: %s", state, prev, strerror(errno));
+    if (rename(pa.state, pa.prev) != 0 && errno != ENOENT) {
+        foil_fail(err, "%s: cannot keep it as %s: %s", pa.state, pa.prev, strerror(errno));
         goto done;
     }
-    if (foil_st_write(state, e, 2, smeta, 9, err)) goto done;
+    if (foil_st_write(pa.state, e, 2, smeta, 9, err)) goto done;
     const char *mmeta[] = {"epoch", epoch, "epoch_step", epoch_step, "step", step,
                            "save_id", id, "test_accuracy", acc, "seed", seed,
                            "config", opt->resolved_config ? opt->resolved_config : "",
-                           "foil_version", FOIL_VERSION};
-    rc = foil_model_save(model, net->model, p, mmeta, 8, err);
+                           "foil_version", FOIL_VERSION, "resume_changes", ts->changes};
+    rc = foil_model_save(pa.model, net->model, p, mmeta, ts->changes ? 9 : 8, err);
     if (rc == 0) {
         ts->saved = 1, ts->saved_epoch = ts->epoch, ts->saved_epoch_step = ts->epoch_step;
-        remove(prev);
+        remove(pa.prev);
     }
 done:
     free(host);
@@ -280,5 +328,7 @@ done:
 void train_state_free(train_state *ts, foil_backend *b) {
     b->free(b, ts->m);
     b->free(b, ts->v);
+    free(ts->changes);
     ts->m = ts->v = NULL;
+    ts->changes = NULL;
 }

@@ -16,6 +16,7 @@ typedef struct train_state {
      * (part_loss_sum NaN when the state did not record it) */
     double part_loss_sum, part_seconds;
     float *m, *v;  /* Adam moments; SGD uses m as the velocity */
+    char *changes; /* resume_changes to record (--allow-changes), or NULL */
 } train_state;
 
 /* Allocates the optimizer state; with opt->resume loads the parameters from

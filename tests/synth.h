@@ -49,4 +49,22 @@ static void synth_dataset(const char *dir_name, int ntrain, int ntest) {
     synth_write_idx(dir_name, "t10k", ntest, 200);
 }
 
+/* A synthetic data set "synth" (128 train, 40 test images), the recipe
+ * text written to recipe.yaml, and a model trained on it by the foil binary
+ * into model/; paths into data, recipe and model (1024, 1024, 1100 bytes).
+ * Exits 1 when training fails: the test has nothing to work on. */
+static inline void synth_trained_model(const char *recipe_text, char *data, char *recipe, char *model) {
+    char args[4096], out[8192], dir[1024];
+    synth_dataset("synth", 128, 40);
+    tu_path(data, 1024, "synth");
+    tu_write_file(recipe, 1024, "recipe.yaml", recipe_text, strlen(recipe_text));
+    tu_path(dir, sizeof dir, "model");
+    snprintf(args, sizeof args, "train -q -c '%s' -o '%s' --data '%s'", recipe, dir, data);
+    if (tu_run_logged(args, 0, 0, out, sizeof out) != 0) {
+        fprintf(stderr, "cannot train the test model: %s", out);
+        exit(1);
+    }
+    snprintf(model, 1100, "%s/model.safetensors", dir);
+}
+
 #endif

@@ -141,10 +141,15 @@ static void data_errors(void) {
 static void usage_errors(const char *data) {
     char args[4096];
     expect("unknown command", "frobnicate", 2, (const char *[]){"frobnicate", NULL});
-    expect("unknown option", "eval --frob", 1, (const char *[]){"--frob", NULL});
-    expect("missing -m", "eval", 1, (const char *[]){"-m", NULL});
+    /* command-line usage: exit 2 (docs/hardening.md) */
+    expect("unknown option", "eval --frob", 2, (const char *[]){"--frob", NULL});
+    expect("missing -m", "eval", 2, (const char *[]){"-m", NULL});
     snprintf(args, sizeof args, "eval -m x --limit -3 --data '%s'", data);
-    expect("negative --limit", args, 1, (const char *[]){"--limit", NULL});
+    expect("negative --limit", args, 2, (const char *[]){"--limit", NULL});
+    expect("train without -o", "train -c x.yaml", 2, (const char *[]){"-o OUTDIR", NULL});
+    expect("attack without -o", "attack -m x", 2, (const char *[]){"-o OUTDIR", NULL});
+    expect("run without a config", "run", 2, (const char *[]){"CONFIG", NULL});
+    expect("shift, unknown option", "shift --frob", 2, (const char *[]){"--frob", NULL});
     const char *cfg = "name: t\nmodel:\n  layers: [flatten, {dense: {units: 10}}]\ntrain: {}\n";
     char cfgp[1024];
     tu_write_file(cfgp, sizeof cfgp, "dev.yaml", cfg, strlen(cfg));

@@ -170,16 +170,23 @@ static int stderr_lines(void) {
     return n;
 }
 
-static void expect_error(const char *what, const char *model, const char *data, const char *flags,
-                         const char *word) {
+static void expect_exit(int code, const char *what, const char *model, const char *data,
+                        const char *flags, const char *word) {
     char args[4096], last[2048], out[1024];
     tu_path(out, sizeof out, "bad");
     snprintf(args, sizeof args, "explain -q --device cpu -m '%s' -o '%s' --data '%s' %s", model,
              out, data, flags);
     int rc = tu_run_foil(args, last, sizeof last);
-    TU_CHECK(rc == 1 && stderr_lines() == 1 && strstr(last, word),
-             "%s: exit %d, %d lines, '%s' expected in: %s", what, rc, stderr_lines(), word, last);
+    TU_CHECK(rc == code && stderr_lines() == 1 && strstr(last, word),
+             "%s: exit %d (expected %d), %d lines, '%s' expected in: %s", what, rc, code,
+             stderr_lines(), word, last);
     printf("%-24s -> %s\n", what, last);
+}
+
+/* Bad input: exit 1; command-line usage: exit 2. */
+static void expect_error(const char *what, const char *model, const char *data, const char *flags,
+                         const char *word) {
+    expect_exit(1, what, model, data, flags, word);
 }
 
 int main(void) {
@@ -193,14 +200,14 @@ int main(void) {
     expect_error("unknown rule", model, data, "--rule simpson", "simpson");
     expect_error("unknown baseline", model, data, "--baseline gray", "gray");
     expect_error("index past the end", model, data, "--indices 5,40", "past the end");
-    expect_error("bad indices", model, data, "--indices 1,,2", "--indices");
+    expect_exit(2, "bad indices", model, data, "--indices 1,,2", "--indices");
     expect_error("unknown key", model, data, "explain.colour=red", "explain.colour");
     expect_error("class past the end", model, data, "--target 12", "12");
     expect_error("one-step trapezoid", model, data, "--rule trapezoid --steps 1", "trapezoid");
     tu_path(missing, sizeof missing, "nope.safetensors");
     expect_error("missing checkpoint", missing, data, "", "nope.safetensors");
     char last[1024];
-    TU_CHECK(tu_run_foil("explain -q -m x.safetensors", last, sizeof last) == 1 &&
+    TU_CHECK(tu_run_foil("explain -q -m x.safetensors", last, sizeof last) == 2 &&
                  strstr(last, "-o"), "no OUTDIR: %s", last);
     TU_CHECK(tu_run_foil("explain --help", last, sizeof last) == 0, "--help");
     return tu_finish("test_explain_cli");

@@ -48,77 +48,6 @@ static const char WIDE[] =
     "data: {train_limit: 200}\n"
     "train: {epochs: 1000, batch_size: 50, optimizer: adam, lr: 0.0001}\n";
 
-/* Starts `foil ARGS` (a shell-quoted string) with stdout and stderr into the
- * scratch file log; as_mb > 0 caps its address space, uid > 0 runs it as
- * that user. The pid is foil's own (the shell execs it). */
-static pid_t spawn(const char *args, const char *log, long as_mb, uid_t uid) {
-    char path[1024], cmd[8192];
-    tu_path(path, sizeof path, log);
-    if (uid > 0) { /* the log must be writable by that user */
-        FILE *f = fopen(path, "w");
-        if (f) fclose(f);
-        chmod(path, 0666);
-    }
-    const char *bin = getenv("FOIL_BIN");
-    snprintf(cmd, sizeof cmd, "exec '%s' %s >'%s' 2>&1 </dev/null", bin ? bin : "foil", args, path);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (as_mb > 0) {
-            struct rlimit rl = {(rlim_t)as_mb << 20, (rlim_t)as_mb << 20};
-            if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(126);
-        }
-        if (uid > 0 && (setgid((gid_t)uid) != 0 || setuid(uid) != 0)) _exit(126);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int wait_code(pid_t pid) {
-    int st;
-    if (waitpid(pid, &st, 0) != pid) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static void read_log(const char *log, char *out, size_t cap) {
-    char path[1024];
-    tu_path(path, sizeof path, log);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
-    out[n] = 0;
-    if (f) fclose(f);
-}
-
-/* Runs foil to the end; its output in out. */
-static int run(const char *args, long as_mb, uid_t uid, char *out, size_t cap) {
-    int code = wait_code(spawn(args, "log.txt", as_mb, uid));
-    read_log("log.txt", out, cap);
-    return code;
-}
-
-static int lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
-
-/* One line "foil: ..." holding every word. */
-static int one_line_error(const char *out, const char *w1, const char *w2) {
-    return lines(out) == 1 && strncmp(out, "foil: ", 6) == 0 && strstr(out, w1) &&
-           (!w2 || strstr(out, w2));
-}
-
-static int exists(const char *path) {
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* A checkpoint loads as a model; its metadata value for key in out. */
 static int loads(const char *path, const char *key, char *out, size_t cap) {
     foil_model m;
@@ -140,22 +69,22 @@ static void check_sigint(const char *cfg, const char *data) {
     tu_path(ref, sizeof ref, "sigint_ref");
     tu_path(dir, sizeof dir, "sigint");
     snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q", cfg, ref, data);
-    TU_CHECK(run(args, 0, 0, out, sizeof out) == 0, "uninterrupted run: %s", out);
+    TU_CHECK(tu_run_logged(args, 0, 0, out, sizeof out) == 0, "uninterrupted run: %s", out);
 
     snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q", cfg, dir, data);
-    pid_t pid = spawn(args, "sigint.txt", 0, 0);
+    pid_t pid = tu_spawn(args, "sigint.txt", 0, 0);
     snprintf(path, sizeof path, "%s/config.yaml", dir);
-    for (int i = 0; i < 4000 && !exists(path); i++) sleep_ms(5);
-    sleep_ms(400);
+    for (int i = 0; i < 4000 && !tu_exists(path); i++) tu_sleep_ms(5);
+    tu_sleep_ms(400);
     kill(pid, SIGINT);
-    int code = wait_code(pid);
-    read_log("sigint.txt", out, sizeof out);
+    int code = tu_wait(pid, NULL);
+    tu_read_log("sigint.txt", out, sizeof out);
     if (code == 0) {
         printf("sigint: training ended before Ctrl-C (inconclusive)\n");
         return;
     }
     TU_CHECK(code == 130, "Ctrl-C: exit 130 after saving, got %d: %s", code, out);
-    TU_CHECK(one_line_error(out, "interrupted", "--resume"), "Ctrl-C: one line: %s", out);
+    TU_CHECK(tu_one_line_error(out, "interrupted", "--resume"), "Ctrl-C: one line: %s", out);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     TU_CHECK(loads(path, "epoch_step", v, sizeof v), "the interrupted checkpoint loads");
     printf("sigint: %s", out);
@@ -165,12 +94,12 @@ static void check_sigint(const char *cfg, const char *data) {
     /* a mid-epoch checkpoint resumes only with the same batches */
     snprintf(args, sizeof args,
              "train -c '%s' -o '%s' --data '%s' -q --resume train.batch_size=2", cfg, dir, data);
-    code = run(args, 0, 0, out, sizeof out);
-    TU_CHECK(code == 1 && one_line_error(out, "batch_size", "same values"),
+    code = tu_run_logged(args, 0, 0, out, sizeof out);
+    TU_CHECK(code == 1 && tu_one_line_error(out, "batch_size", "same values"),
              "mid-epoch resume with another batch size is refused: %d: %s", code, out);
 
     snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q --resume", cfg, dir, data);
-    TU_CHECK(run(args, 0, 0, out, sizeof out) == 0, "resume after Ctrl-C: %s", out);
+    TU_CHECK(tu_run_logged(args, 0, 0, out, sizeof out) == 0, "resume after Ctrl-C: %s", out);
     foil_model ma, mb;
     float *pa = NULL, *pb = NULL;
     foil_err e;
@@ -195,28 +124,28 @@ static void check_lock(const char *cfg, const char *data) {
     tu_path(dir, sizeof dir, "locked");
     snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q train.epochs=50", cfg, dir,
              data);
-    pid_t pid = spawn(args, "lock_first.txt", 0, 0);
+    pid_t pid = tu_spawn(args, "lock_first.txt", 0, 0);
     snprintf(path, sizeof path, "%s/config.yaml", dir);
-    for (int i = 0; i < 4000 && !exists(path); i++) sleep_ms(5);
-    int code = run(args, 0, 0, out, sizeof out);
-    TU_CHECK(code == 1 && one_line_error(out, dir, "another foil process"),
+    for (int i = 0; i < 4000 && !tu_exists(path); i++) tu_sleep_ms(5);
+    int code = tu_run_logged(args, 0, 0, out, sizeof out);
+    TU_CHECK(code == 1 && tu_one_line_error(out, dir, "another foil process"),
              "a second foil train into the same folder: %d: %s", code, out);
     printf("lock: %s", out);
     kill(pid, SIGTERM); /* as a scheduler stops a job: saved, 128 + SIGTERM */
-    code = wait_code(pid);
-    read_log("lock_first.txt", out, sizeof out);
+    code = tu_wait(pid, NULL);
+    tu_read_log("lock_first.txt", out, sizeof out);
     TU_CHECK(code == 128 + SIGTERM && strstr(out, "interrupted"), "SIGTERM: exit %d: %s", code,
              out);
-    snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q train.epochs=1", cfg, dir,
-             data);
-    TU_CHECK(run(args, 0, 0, out, sizeof out) == 0, "the lock dies with its process: %s", out);
+    snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q --overwrite train.epochs=1",
+             cfg, dir, data);
+    TU_CHECK(tu_run_logged(args, 0, 0, out, sizeof out) == 0, "the lock dies with its process: %s", out);
 }
 
 static void check_nan(const char *cfg, const char *data) {
     char args[4096], dir[1024], out[8192], model[1200], state[1200], copy_m[1200], copy_s[1200];
     tu_path(dir, sizeof dir, "nan");
     snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q", cfg, dir, data);
-    TU_CHECK(run(args, 0, 0, out, sizeof out) == 0, "a gentle first epoch: %s", out);
+    TU_CHECK(tu_run_logged(args, 0, 0, out, sizeof out) == 0, "a gentle first epoch: %s", out);
     snprintf(model, sizeof model, "%s/model.safetensors", dir);
     snprintf(state, sizeof state, "%s/train_state.safetensors", dir);
     size_t n;
@@ -228,10 +157,10 @@ static void check_nan(const char *cfg, const char *data) {
     free(bytes);
 
     snprintf(args, sizeof args,
-             "train -c '%s' -o '%s' --data '%s' -q --resume train.epochs=2 train.lr=100", cfg,
-             dir, data);
-    int code = run(args, 0, 0, out, sizeof out);
-    TU_CHECK(code == 1 && one_line_error(out, "diverged", "kept the checkpoint of epoch 1"),
+             "train -c '%s' -o '%s' --data '%s' -q --resume --allow-changes train.epochs=2 "
+             "train.lr=100", cfg, dir, data);
+    int code = tu_run_logged(args, 0, 0, out, sizeof out);
+    TU_CHECK(code == 1 && tu_one_line_error(out, "diverged", "kept the checkpoint of epoch 1"),
              "huge lr: exit 1 and one line, got %d: %s", code, out);
     printf("nan: %s", out);
     TU_CHECK(tu_same_file(model, copy_m) && tu_same_file(state, copy_s),
@@ -239,9 +168,9 @@ static void check_nan(const char *cfg, const char *data) {
 
     tu_path(dir, sizeof dir, "nan_fresh");
     snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q train.lr=100", cfg, dir, data);
-    code = run(args, 0, 0, out, sizeof out);
+    code = tu_run_logged(args, 0, 0, out, sizeof out);
     snprintf(model, sizeof model, "%s/model.safetensors", dir);
-    TU_CHECK(code == 1 && one_line_error(out, "diverged", "no checkpoint written") && !exists(model),
+    TU_CHECK(code == 1 && tu_one_line_error(out, "diverged", "no checkpoint written") && !tu_exists(model),
              "diverging from the start writes no checkpoint: %d: %s", code, out);
 }
 
@@ -265,12 +194,12 @@ static void kill_while_writing(const char *cfg, const char *data, const char *di
     snprintf(model, sizeof model, "%s/model.safetensors", dir);
     snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q%s", cfg, dir, data,
              resume ? " --resume" : "");
-    pid_t pid = spawn(args, "kill.txt", 0, 0);
+    pid_t pid = tu_spawn(args, "kill.txt", 0, 0);
     int hit = 0;
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
-        if (exists(model) && writing(dir, file)) {
+        if (tu_exists(model) && writing(dir, file)) {
             kill(pid, SIGKILL);
             hit = 1;
             break;
@@ -281,7 +210,7 @@ static void kill_while_writing(const char *cfg, const char *data, const char *di
         nanosleep(&nap, NULL);
     }
     if (!hit) kill(pid, SIGKILL);
-    int code = wait_code(pid);
+    int code = tu_wait(pid, NULL);
     TU_CHECK(hit && code == 128 + SIGKILL, "killed while writing %s (exit %d)", file, code);
     TU_CHECK(loads(model, "epoch", v, sizeof v), "after SIGKILL in %s the checkpoint loads", file);
     int epoch = atoi(v);
@@ -289,7 +218,7 @@ static void kill_while_writing(const char *cfg, const char *data, const char *di
     if (!finish) return;
     snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q --resume train.epochs=%d",
              cfg, dir, data, epoch + 1);
-    int rc = run(args, 0, 0, out, sizeof out);
+    int rc = tu_run_logged(args, 0, 0, out, sizeof out);
     TU_CHECK(rc == 0, "resume after SIGKILL in %s: %d: %s", file, rc, out);
     TU_CHECK(!writing(dir, "model.safetensors") && !writing(dir, "train_state.safetensors"),
              "the killed run's temporary files are cleaned up");
@@ -315,8 +244,8 @@ static void check_full_disk(const char *ckpt, const char *data) {
     static const char *const OPTS[] = {"--json", "--csv"};
     for (int i = 0; i < 2; i++) {
         snprintf(args, sizeof args, "eval -m '%s' --data '%s' --device cpu -q %s /dev/full", ckpt, data, OPTS[i]);
-        int code = run(args, 0, 0, out, sizeof out);
-        TU_CHECK(code == 1 && one_line_error(out, "/dev/full", "No space left"),
+        int code = tu_run_logged(args, 0, 0, out, sizeof out);
+        TU_CHECK(code == 1 && tu_one_line_error(out, "/dev/full", "No space left"),
                  "%s /dev/full: %d: %s", OPTS[i], code, out);
         printf("full disk: %s", out);
     }
@@ -328,7 +257,7 @@ static void check_read_only(const char *cfg, const char *ckpt, const char *data)
     uid_t uid = 0;
     if (geteuid() == 0) { /* root ignores permissions: run as nobody */
         uid = 65534;
-        if (run("--version", 0, uid, out, sizeof out) != 0) {
+        if (tu_run_logged("--version", 0, uid, out, sizeof out) != 0) {
             printf("cannot run foil as uid 65534 (%s): read-only check skipped\n", out);
             return;
         }
@@ -336,18 +265,18 @@ static void check_read_only(const char *cfg, const char *ckpt, const char *data)
     tu_path(ro, sizeof ro, "read_only");
     TU_CHECK(mkdir(ro, 0555) == 0 || chmod(ro, 0555) == 0, "a read-only folder");
     snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q", cfg, ro, data);
-    int code = run(args, 0, uid, out, sizeof out);
-    TU_CHECK(code == 1 && one_line_error(out, ro, "Permission denied"), "train -o RO: %d: %s",
+    int code = tu_run_logged(args, 0, uid, out, sizeof out);
+    TU_CHECK(code == 1 && tu_one_line_error(out, ro, "Permission denied"), "train -o RO: %d: %s",
              code, out);
     printf("read-only: %s", out);
     snprintf(args, sizeof args, "train -c '%s' -o '%s/sub' --data '%s' -q", cfg, ro, data);
-    code = run(args, 0, uid, out, sizeof out);
-    TU_CHECK(code == 1 && one_line_error(out, ro, "Permission denied"), "train -o RO/sub: %d: %s",
+    code = tu_run_logged(args, 0, uid, out, sizeof out);
+    TU_CHECK(code == 1 && tu_one_line_error(out, ro, "Permission denied"), "train -o RO/sub: %d: %s",
              code, out);
     printf("read-only: %s", out);
     snprintf(args, sizeof args, "eval -m '%s' --data '%s' --device cpu -q --json '%s/eval.json'", ckpt, data, ro);
-    code = run(args, 0, uid, out, sizeof out);
-    TU_CHECK(code == 1 && one_line_error(out, ro, "Permission denied"), "eval --json RO/x: %d: %s",
+    code = tu_run_logged(args, 0, uid, out, sizeof out);
+    TU_CHECK(code == 1 && tu_one_line_error(out, ro, "Permission denied"), "eval --json RO/x: %d: %s",
              code, out);
     DIR *d = opendir(ro);
     int entries = 0;
@@ -374,16 +303,23 @@ static void check_allocation(const char *cfg, const char *ckpt, const char *data
 #else
     char args[4096], out[8192], dir[1024];
     snprintf(args, sizeof args, "eval -m '%s' --data '%s' --device cpu -q --batch 65536", ckpt, data);
-    int code = run(args, 1024, 0, out, sizeof out);
-    TU_CHECK(code == 1 && one_line_error(out, "65536", NULL), "eval --batch 65536 in 1 GiB: %d: %s",
-             code, out);
+    int code = tu_run_logged(args, 1024, 0, out, sizeof out);
+    TU_CHECK(code == 1 && tu_one_line_error(out, "65536", "set by --batch"),
+             "eval --batch 65536 in 1 GiB: %d: %s", code, out);
     printf("allocation: %s", out);
     tu_path(dir, sizeof dir, "huge_batch");
     snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q train.batch_size=65536",
              cfg, dir, data);
-    code = run(args, 1024, 0, out, sizeof out);
-    TU_CHECK(code == 1 && one_line_error(out, "65536", NULL),
+    code = tu_run_logged(args, 1024, 0, out, sizeof out);
+    TU_CHECK(code == 1 && tu_one_line_error(out, "65536", "train.batch_size"),
              "train batch 65536 in 1 GiB: %d: %s", code, out);
+    printf("allocation: %s", out);
+    /* the batch in use is the evaluation's: the message says which */
+    snprintf(args, sizeof args, "train -c '%s' -o '%s' --data '%s' -q --overwrite "
+             "train.eval_batch=65536", cfg, dir, data);
+    code = tu_run_logged(args, 1024, 0, out, sizeof out);
+    TU_CHECK(code == 1 && tu_one_line_error(out, "65536", "train.eval_batch"),
+             "train eval_batch 65536 in 1 GiB: %d: %s", code, out);
     printf("allocation: %s", out);
 #endif
 }

@@ -4,7 +4,7 @@
  * inputs; GPU outputs start as NaN (parity_poisoned) so an unwritten element
  * fails. Tolerances, fp32:
  *   - exact: fill, relu, mul, dropout (mask and output), gathers, argmax,
- *     compare, select_rows, the Linf random start, attack_step with the sign
+ *     compare, select_rows, flag_nonfinite, the Linf random start, attack_step with the sign
  *     rule in the Linf ball: the same float operations in the same order (the
  *     kernels spell a*b + c with __fmul_rn/__fadd_rn so nvcc cannot fuse it);
  *   - 1e-6 relative (plus a small atol where values cancel towards 0):
@@ -264,6 +264,38 @@ static void test_gathers_and_ints(pair p) {
     free(src), free(dst), free(idx), free(lab), free(ilab), free(lg), free(a), free(b), free(init);
 }
 
+/* Rows with a NaN, +inf or -inf somewhere (first, middle, last element,
+ * and a row of huge finite values that is not flagged) set their flags;
+ * flags already set stay set, the others stay 0. */
+static void test_flag_nonfinite(pair p) {
+    foil_backend *c = p.cpu, *g = p.gpu;
+    const int n = 300;
+    const size_t row = 784;
+    printf("flag_nonfinite\n");
+    float *x = parity_random((size_t)n * row, -1, 1, 47);
+    const float bad[3] = {NAN, INFINITY, -INFINITY};
+    for (int i = 0; i < n; i += 7) x[(size_t)i * row + (size_t)(i * 31) % row] = bad[i % 3];
+    for (size_t j = 0; j < row; j++) x[3 * row + j] = 3.4e38f; /* finite */
+    x[10 * row] = NAN;            /* first element */
+    x[11 * row + row - 1] = NAN;  /* last element */
+    int32_t *flags = calloc((size_t)n, sizeof(int32_t));
+    flags[5] = 1; /* set before: stays set */
+    float *dx = upf(g, x, (size_t)n * row);
+    int32_t *dflags = upi(g, flags, (size_t)n);
+    OK(c, c->flag_nonfinite(c, flags, x, n, row));
+    OK(g, g->flag_nonfinite(g, dflags, dx, n, row));
+    parity_check_i32(g, "flag_nonfinite", flags, dflags, (size_t)n);
+    int want = 0, got = 0;
+    for (int i = 0; i < n; i++) {
+        want += i % 7 == 0 || i == 5 || i == 10 || i == 11;
+        got += flags[i] != 0;
+    }
+    TU_CHECK(got == want && !flags[3], "CPU flags: %d set, expected %d (row 3 finite: %d)", got,
+             want, flags[3]);
+    g->free(g, dx), g->free(g, dflags);
+    free(x), free(flags);
+}
+
 /* Random starts, then steps for every rule and ball, half the rows active. */
 static void test_attack(pair p) {
     foil_backend *c = p.cpu, *g = p.gpu;
@@ -437,6 +469,7 @@ int main(int argc, char **argv) {
     test_softmax_xent(p, 257, 1000); /* lanes stride over many classes */
     test_optimizers(p);
     test_gathers_and_ints(p);
+    test_flag_nonfinite(p);
     test_attack(p);
     test_target_output(p);
     test_ig_noise_sums(p);

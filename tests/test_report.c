@@ -24,7 +24,10 @@ static void fill_metrics(foil_metrics *m, double *prec, double *rec, double *f1,
     const double p[3] = {0.9, 0.8, NAN}, r[3] = {0.95, 0.7, 0.5};
     for (int c = 0; c < 3; c++) prec[c] = p[c], rec[c] = r[c], f1[c] = 0.8, sup[c] = 10;
     for (int i = 0; i < 9; i++) conf[i] = i % 4 == 0 ? 8 : 1;
-    *m = (foil_metrics){3, 30, 0.8, 0.72, 0.8, prec, rec, f1, sup, conf};
+    *m = (foil_metrics){.classes = 3, .n = 30, .present = 3, .accuracy = 0.8,
+                        .macro_precision = 0.85, .macro_recall = 0.72, .macro_f1 = 0.8,
+                        .precision = prec, .recall = rec, .f1 = f1, .support = sup,
+                        .confusion = conf};
 }
 
 static void fill_sweep(foil_sweep_row *rows) {

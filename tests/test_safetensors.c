@@ -71,7 +71,10 @@ static void test_round_trip(void) {
     const foil_st_tensor *em = foil_st_find(&st, "empty");
     TU_CHECK(em && em->count == 0, "empty tensor");
     TU_CHECK(foil_st_find(&st, "nope") == NULL, "find missing");
-    TU_CHECK(st.nmeta == 2, "nmeta %d", st.nmeta);
+    TU_CHECK(st.nmeta == 3, "nmeta %d (two given, one digest)", st.nmeta);
+    TU_CHECK(foil_st_meta(&st, FOIL_ST_DIGEST_KEY) &&
+                 strlen(foil_st_meta(&st, FOIL_ST_DIGEST_KEY)) == 64,
+             "the data's SHA-256 is recorded");
     const char *m = foil_st_meta(&st, "model");
     TU_CHECK(m && strcmp(m, meta[1]) == 0, "meta model: %s", m ? m : "(null)");
     TU_CHECK(foil_st_meta(&st, "missing") == NULL, "meta missing");
@@ -233,22 +236,28 @@ static void test_malformed(void) {
     expect_bad("{\"__metadata__\":{\"k\":1}}", 0, "not a string");
     expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, "overlap");
+    /* the tensors must tile the data exactly (as the format requires) */
+    expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+               "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 12,
+               "belong to no tensor");
+    expect_bad(T("\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]"), 7,
+               "after the last tensor");
     char longname[FOIL_ST_MAX_NAME + 64];
     snprintf(longname, sizeof longname, "{\"%0*d\":{}}", FOIL_ST_MAX_NAME, 0);
     expect_bad(longname, 0, "too long");
 }
 
 static void test_accepted(void) {
-    /* holes between tensors are tolerated; trailing spaces pad the header */
+    /* trailing spaces pad the header; no digest (another tool's file) loads */
     char path[1024];
     const char *json = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-                       "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}   ";
-    write_raw(path, sizeof path, "holes.safetensors", strlen(json), json, 12);
+                       "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}   ";
+    write_raw(path, sizeof path, "padded.safetensors", strlen(json), json, 8);
     foil_safetensors st;
     foil_err err = {{0}};
-    TU_CHECK(foil_st_read(path, &st, &err) == 0, "holes: %s", err.msg);
+    TU_CHECK(foil_st_read(path, &st, &err) == 0, "padded: %s", err.msg);
     TU_CHECK(st.ntensors == 2 && foil_st_find(&st, "b") && foil_st_find(&st, "b")->data[0] == 0,
-             "holes content");
+             "padded content");
     foil_st_free(&st);
     write_raw(path, sizeof path, "empty.safetensors", 2, "{}", 0);
     TU_CHECK(foil_st_read(path, &st, &err) == 0 && st.ntensors == 0, "empty: %s", err.msg);
@@ -262,11 +271,13 @@ static const char *py_reader =
     "n, = struct.unpack('<Q', raw[:8])\n"
     "assert (8 + n) % 8 == 0\n"
     "h = json.loads(raw[8:8 + n])\n"
-    "assert h['__metadata__'] == {'format': 'pt'}\n"
     "t = h['w']\n"
     "assert t['dtype'] == 'F32' and t['shape'] == [3, 5]\n"
     "b, e = t['data_offsets']\n"
     "data = raw[8 + n + b:8 + n + e]\n"
+    "import hashlib\n"
+    "digest = hashlib.sha256(raw[8 + n:]).hexdigest()\n"
+    "assert h['__metadata__'] == {'format': 'pt', 'data_sha256': digest}, h['__metadata__']\n"
     "try:\n"
     "    import numpy as np\n"
     "    v = np.frombuffer(data, dtype='<f4').reshape(t['shape']).ravel().tolist()\n"

@@ -82,7 +82,8 @@ static void test_cli(void) {
 
     snprintf(args, sizeof args, "shift -q -m '%s/m/model.safetensors' -c '%s' -o '%s/bad' --topk 2",
              tu_tmpdir(), shift, tu_tmpdir());
-    TU_CHECK(tu_run_foil(args, last, sizeof last) == 1 && strstr(last, "--topk"), "bad --topk: %s", last);
+    TU_CHECK(tu_run_foil(args, last, sizeof last) == 2 && strstr(last, "--topk"),
+             "bad --topk (a usage error, exit 2): %s", last);
 }
 
 int main(void) {

@@ -92,7 +92,7 @@ static void check_files(const char *out) {
     float *px = NULL;
     int n, r, c;
     snprintf(path, sizeof path, "%s/adversarial/fgsm_eps0.300-images-idx3-ubyte", out);
-    TU_CHECK(foil_idx_read_images(path, &px, &n, &r, &c, &err) == 0 && n == 120 && r == 28,
+    TU_CHECK(foil_idx_read_images(path, 0, &px, &n, &r, &c, &err) == 0 && n == 120 && r == 28,
              "adversarial IDX reads back: %s", err.msg);
     free(px);
 }

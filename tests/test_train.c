@@ -131,8 +131,12 @@ int main(void) {
     TU_CHECK(ne == 2 && ep[0] == 2 && ep[1] == 3, "log without epoch 1: %d entries from %d", ne,
              ne ? ep[0] : 0);
 
-    /* a different seed gives different weights */
-    TU_CHECK(run("train -q -c '%s' -o '%s' seed=4 train.epochs=1", cfg, out3) == 0, "seed 4");
+    /* a different seed gives different weights (--overwrite: the folder
+     * holds a checkpoint, which plain `train` refuses to replace) */
+    TU_CHECK(run("train -q -c '%s' -o '%s' seed=4 train.epochs=1", cfg, out3) == 1,
+             "a second train into a checkpoint's folder is refused");
+    TU_CHECK(run("train -q -c '%s' -o '%s' --overwrite seed=4 train.epochs=1", cfg, out3) == 0,
+             "seed 4");
     TU_CHECK(!same_params(p1, p2), "another seed gives other weights");
 
     /* eval writes the documented JSON */

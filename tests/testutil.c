@@ -1,3 +1,5 @@
+/* wait4 (a child's own resource use) is a BSD call, not POSIX */
+#define _DEFAULT_SOURCE
 #include "testutil.h"
 
 #include <cjson/cJSON.h>
@@ -6,8 +8,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -187,4 +191,74 @@ int tu_same_epoch_log(const char *a, const char *b, char *why, size_t cap) {
     cJSON_Delete(ra);
     cJSON_Delete(rb);
     return same;
+}
+
+/* ---- running foil as a child process (test_faults, test_hardening_*) ---- */
+
+pid_t tu_spawn(const char *args, const char *log, long as_mb, uid_t uid) {
+    char path[1024];
+    tu_path(path, sizeof path, log);
+    if (uid > 0) { /* the log must be writable by that user */
+        FILE *f = fopen(path, "w");
+        if (f) fclose(f);
+        chmod(path, 0666);
+    }
+    const char *bin = getenv("FOIL_BIN");
+    size_t cap = strlen(args) + strlen(path) + 1024;
+    char *cmd = malloc(cap);
+    if (!cmd) return -1;
+    snprintf(cmd, cap, "exec '%s' %s >'%s' 2>&1 </dev/null", bin ? bin : "foil", args, path);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (as_mb > 0) {
+            struct rlimit rl = {(rlim_t)as_mb << 20, (rlim_t)as_mb << 20};
+            if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(126);
+        }
+        if (uid > 0 && (setgid((gid_t)uid) != 0 || setuid(uid) != 0)) _exit(126);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    free(cmd);
+    return pid;
+}
+
+int tu_wait(pid_t pid, struct rusage *ru) {
+    int st;
+    struct rusage own;
+    if (pid <= 0 || wait4(pid, &st, 0, ru ? ru : &own) != pid) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void tu_read_log(const char *log, char *out, size_t cap) {
+    char path[1024];
+    tu_path(path, sizeof path, log);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+    out[n] = 0;
+    if (f) fclose(f);
+}
+
+int tu_run_logged(const char *args, long as_mb, uid_t uid, char *out, size_t cap) {
+    int code = tu_wait(tu_spawn(args, "log.txt", as_mb, uid), NULL);
+    tu_read_log("log.txt", out, cap);
+    return code;
+}
+
+int tu_one_line_error(const char *out, const char *w1, const char *w2) {
+    /* "foil: note: ..." lines (auto falling back to the CPU) are not errors */
+    while (strncmp(out, "foil: note: ", 12) == 0 && strchr(out, '\n')) out = strchr(out, '\n') + 1;
+    const char *nl = strchr(out, '\n');
+    return nl && nl[1] == 0 && strncmp(out, "foil: ", 6) == 0 && strstr(out, w1) &&
+           (!w2 || strstr(out, w2));
+}
+
+int tu_exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+void tu_sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
 }

@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/types.h>
 
 typedef struct tu_state {
     int checks;
@@ -66,5 +68,22 @@ int tu_same_file(const char *a, const char *b);
 /* Whether two metrics.json files (foil train) log the same epochs: numbers,
  * losses and accuracies equal (times aside). The first difference in why. */
 int tu_same_epoch_log(const char *a, const char *b, char *why, size_t cap);
+
+/* Starts `foil ARGS` (a shell-quoted string) with stdout and stderr into the
+ * scratch file log; as_mb > 0 caps its address space, uid > 0 runs it as
+ * that user. The pid is foil's own (the shell execs it). */
+pid_t tu_spawn(const char *args, const char *log, long as_mb, uid_t uid);
+/* Waits for it: the exit status, 128 + the signal when killed; what it used
+ * in ru (may be NULL; ru_maxrss is its peak resident memory in KiB). */
+int tu_wait(pid_t pid, struct rusage *ru);
+/* The scratch file log, whole (at most cap - 1 bytes). */
+void tu_read_log(const char *log, char *out, size_t cap);
+/* tu_spawn, tu_wait and the output in out (log.txt). */
+int tu_run_logged(const char *args, long as_mb, uid_t uid, char *out, size_t cap);
+/* Whether out is one line "foil: ..." holding w1 and w2 (w2 may be NULL),
+ * after any "foil: note: ..." lines. */
+int tu_one_line_error(const char *out, const char *w1, const char *w2);
+int tu_exists(const char *path);
+void tu_sleep_ms(long ms);
 
 #endif

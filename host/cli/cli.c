@@ -1,9 +1,13 @@
 #include "cli.h"
 
 #include "foil/backend.h"
+#include "foil/fileio.h"
+#include "foil/strbuf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,9 +57,8 @@ const char *cli_data_dir(const cli_common *c, const char *fallback) {
 }
 
 int cli_mkdirs(const char *path, foil_err *err) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return foil_fail(err, "%s: path too long", path);
+    char buf[FOIL_PATH_MAX];
+    if (foil_path(buf, err, "%s", path)) return -1;
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/') continue;
         *p = 0;
@@ -73,7 +76,72 @@ int cli_mkdirs(const char *path, foil_err *err) {
 
 int cli_error(const foil_err *err) {
     fprintf(stderr, "foil: %s\n", err->msg);
+    return CLI_EXIT_ERROR;
+}
+
+int cli_usage_error(const foil_err *err) {
+    fprintf(stderr, "foil: %s\n", err->msg);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_take_override(cli_overrides *o, const char *arg, foil_err *err) {
+    if (arg[0] == '-' || !strchr(arg, '=')) return 0;
+    if (o->n >= CLI_MAX_OVERRIDES)
+        return foil_fail(err, "too many key=value overrides (at most %d); put them in a config "
+                              "file", CLI_MAX_OVERRIDES);
+    o->v[o->n++] = arg;
     return 1;
+}
+
+int cli_apply_overrides(foil_config *cfg, const cli_overrides *o, foil_err *err) {
+    for (int i = 0; i < o->n; i++)
+        if (foil_config_override(cfg, o->v[i], err)) return -1;
+    return 0;
+}
+
+/* Removes "<name>.tmp.<pid>" files of dead writers from one folder. */
+static void clean_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[FOIL_PATH_MAX];
+    foil_err ignored;
+    while (d && (e = readdir(d))) {
+        const char *t = strstr(e->d_name, ".tmp.");
+        if (!t || t == e->d_name) continue;
+        char *end;
+        long pid = strtol(t + 5, &end, 10);
+        if (*end || pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        struct stat sb;
+        if (foil_path(path, &ignored, "%s/%s", dir, e->d_name) == 0 && lstat(path, &sb) == 0 &&
+            S_ISREG(sb.st_mode))
+            remove(path);
+    }
+    if (d) closedir(d);
+}
+
+void cli_clean_stale(const char *dir, const char *const *subs) {
+    char sub[FOIL_PATH_MAX];
+    foil_err ignored;
+    clean_dir(dir);
+    for (int i = 0; subs && subs[i]; i++)
+        if (foil_path(sub, &ignored, "%s/%s", dir, subs[i]) == 0) clean_dir(sub);
+}
+
+int cli_out_open(const char *what, const char *dir, const char *const *subs, foil_err *err) {
+    if (foil_check_outdir(what, dir, err) || cli_mkdirs(dir, err) || cli_lock_dir(dir, err))
+        return -1;
+    cli_clean_stale(dir, subs);
+    return 0;
+}
+
+int cli_check_out_file(const char *option, const char *path, foil_err *err) {
+    struct stat sb;
+    if (!path || !*path) return foil_fail(err, "%s: empty file name", option);
+    if (strlen(path) >= FOIL_PATH_MAX - 32)
+        return foil_fail(err, "%s: %s: path too long (%zu bytes)", option, path, strlen(path));
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return foil_fail(err, "%s: %s is a folder, not a file", option, path);
+    return 0;
 }
 
 const char *cli_checksums_path(void) {
@@ -94,42 +162,41 @@ foil_backend *cli_backend_create(const char *device, int tf32, foil_err *err) {
     return b;
 }
 
-/* A scalar for an override: plain when it is safely plain, else quoted. */
-static void yaml_scalar(char *out, size_t cap, const char *s) {
+/* key=<value as a YAML scalar>: plain when it is safely plain, else quoted,
+ * so that any path works. malloc'd; NULL when out of memory. */
+static char *assignment(const char *key, const char *s) {
     int plain = *s != 0;
     for (const char *p = s; *p && plain; p++)
         plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
                 strchr("_./+~", *p) || (*p == '-' && p != s);
-    if (plain) {
-        snprintf(out, cap, "%s", s);
-        return;
+    foil_strbuf b = {0};
+    foil_sb_put(&b, "%s=%s", key, plain ? s : "\"");
+    for (const char *p = s; !plain && *p; p++) {
+        if (*p == '"' || *p == '\\') foil_sb_append(&b, "\\", 1);
+        foil_sb_append(&b, p, 1);
     }
-    size_t n = 0;
-    if (cap < 3) return;
-    out[n++] = '"';
-    for (; *s && n + 3 < cap; s++) {
-        if (*s == '"' || *s == '\\') out[n++] = '\\';
-        out[n++] = *s;
-    }
-    out[n++] = '"';
-    out[n] = 0;
+    if (!plain) foil_sb_append(&b, "\"", 1);
+    return foil_sb_take(&b);
 }
 
 int cli_set_string(foil_config *cfg, const char *key, const char *value, int replace,
                    foil_err *err) {
-    char v[2200], buf[2400];
-    yaml_scalar(v, sizeof v, value);
-    if (snprintf(buf, sizeof buf, "%s=%s", key, v) >= (int)sizeof buf)
-        return foil_fail(err, "%s: value too long", key);
-    return replace ? foil_config_replace(cfg, buf, err) : foil_config_override(cfg, buf, err);
+    char *a = assignment(key, value);
+    if (!a) return foil_fail(err, "%s: out of memory", key);
+    int rc = replace ? foil_config_replace(cfg, a, err) : foil_config_override(cfg, a, err);
+    free(a);
+    return rc;
 }
 
 int cli_override(foil_config *cfg, const char *key, const char *value, foil_err *err) {
     if (!value) return 0;
-    char buf[2200];
-    if (snprintf(buf, sizeof buf, "%s=%s", key, value) >= (int)sizeof buf)
-        return foil_fail(err, "%s: value too long", key);
-    return foil_config_override(cfg, buf, err);
+    foil_strbuf b = {0};
+    foil_sb_put(&b, "%s=%s", key, value);
+    char *a = foil_sb_take(&b);
+    if (!a) return foil_fail(err, "%s: out of memory", key);
+    int rc = foil_config_override(cfg, a, err);
+    free(a);
+    return rc;
 }
 
 int cli_apply_common(foil_config *cfg, const cli_common *c, const char *model,
@@ -148,8 +215,8 @@ int cli_apply_common(foil_config *cfg, const cli_common *c, const char *model,
 }
 
 int cli_lock_dir(const char *dir, foil_err *err) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/.lock", dir);
+    char path[FOIL_PATH_MAX];
+    if (foil_path(path, err, "%s/.lock", dir)) return -1;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return foil_fail(err, "%s: cannot create: %s", path, strerror(errno));
     struct flock lk;

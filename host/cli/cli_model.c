@@ -5,13 +5,18 @@
 #include "cli.h"
 
 int cli_model_open(cli_model *cm, const char *path, const char *device, int tf32,
-                   int max_batch, foil_err *err) {
+                   int max_batch, const char *batch_what, foil_err *err) {
     memset(cm, 0, sizeof *cm);
     float *params;
     if (foil_model_load(path, &cm->model, &params, NULL, NULL, err)) return -1;
     int rc = -1;
     if (!(cm->b = cli_backend_create(device, tf32, err))) goto done;
-    if (foil_net_create(&cm->net, &cm->model, cm->b, max_batch, err)) goto done;
+    if (foil_net_create(&cm->net, &cm->model, cm->b, max_batch, err)) {
+        char why[sizeof err->msg];
+        memcpy(why, err->msg, sizeof why);
+        if (batch_what) foil_fail(err, "%s; set by %s", why, batch_what);
+        goto done;
+    }
     if (cm->b->upload(cm->b, cm->net.params, params, cm->model.nparams * sizeof(float))) {
         foil_fail(err, "%s", cm->b->err.msg);
         goto done;
@@ -41,7 +46,8 @@ int cli_testset_load(cli_testset *ts, const cli_model *cm, const char *dir, int 
         foil_dataset_free(&ts->ds);
         return -1;
     }
-    if (foil_device_data_upload(&ts->dd, cm->b, &ts->ds, err)) {
+    if (foil_dataset_check_labels(&ts->ds, cm->model.def.classes, err) ||
+        foil_device_data_upload(&ts->dd, cm->b, &ts->ds, err)) {
         foil_dataset_free(&ts->ds);
         return -1;
     }

@@ -28,9 +28,12 @@ static void set_handler(void (*fn)(int), int flags) {
 }
 
 volatile sig_atomic_t *cli_stop_begin(void) {
-    stop_requested = 0;
     set_handler(on_signal, SA_RESETHAND);
     return &stop_requested;
+}
+
+int cli_stop_requested(void) {
+    return stop_requested != 0;
 }
 
 void cli_stop_end(void) {

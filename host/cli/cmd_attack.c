@@ -4,7 +4,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "foil/checkpoint.h"
+#include "foil/fileio.h"
+#include "foil/strbuf.h"
 #include "foil/sweep.h"
 
 static const char HELP[] =
@@ -24,31 +25,16 @@ static const char HELP[] =
 
 typedef struct attack_args {
     const char *model, *config, *outdir;
-    char *one_off; /* "attacks=[{name: {...}}]" built from --attack and friends */
+    const char *name, *eps, *steps, *step, *restarts; /* the one-off attack */
+    cli_overrides over;
     cli_common common;
 } attack_args;
 
-/* Builds the one-off attack entry from --attack/--steps/--step/--restarts. */
-static int one_off(attack_args *a, const char *name, const char *steps, const char *step,
-                   const char *restarts, foil_err *err) {
-    if (!name) {
-        if (steps || step || restarts) return foil_fail(err, "attack: --steps, --step and --restarts need --attack");
-        return 0;
-    }
-    char buf[512];
-    int n = snprintf(buf, sizeof buf, "attacks=[{%s: {", name);
-    if (steps) n += snprintf(buf + n, sizeof buf - (size_t)n, "steps: %s, ", steps);
-    if (step) n += snprintf(buf + n, sizeof buf - (size_t)n, "step: %s, ", step);
-    if (restarts) n += snprintf(buf + n, sizeof buf - (size_t)n, "restarts: %s, ", restarts);
-    if (n > 2 && buf[n - 2] == ',') n -= 2;
-    snprintf(buf + n, sizeof buf - (size_t)n, "}}]");
-    if (!(a->one_off = strdup(buf))) return foil_fail(err, "out of memory");
-    return 0;
-}
+/* Sub-folders foil attack writes (for cleaning up after a killed run). */
+static const char *const SUBS[] = {"examples", "adversarial", NULL};
 
-static int parse_args(attack_args *a, foil_config *cfg, int argc, char **argv, foil_err *err) {
-    const char *over[256], *name = NULL, *eps = NULL, *steps = NULL, *step = NULL, *rs = NULL;
-    int nover = 0;
+/* The command line alone (usage errors: exit 2). */
+static int parse_args(attack_args *a, int argc, char **argv, foil_err *err) {
     for (int i = 1; i < argc; i++) {
         int r = cli_common_option(&a->common, argc, argv, &i, err);
         if (r < 0) return -1;
@@ -57,51 +43,76 @@ static int parse_args(attack_args *a, foil_config *cfg, int argc, char **argv, f
         const char **dst = !strcmp(o, "-m") || !strcmp(o, "--model")    ? &a->model
                            : !strcmp(o, "-c") || !strcmp(o, "--config") ? &a->config
                            : !strcmp(o, "-o") || !strcmp(o, "--out")    ? &a->outdir
-                           : !strcmp(o, "--attack")                     ? &name
-                           : !strcmp(o, "--eps")                        ? &eps
-                           : !strcmp(o, "--steps")                      ? &steps
-                           : !strcmp(o, "--step")                       ? &step
-                           : !strcmp(o, "--restarts")                   ? &rs
+                           : !strcmp(o, "--attack")                     ? &a->name
+                           : !strcmp(o, "--eps")                        ? &a->eps
+                           : !strcmp(o, "--steps")                      ? &a->steps
+                           : !strcmp(o, "--step")                       ? &a->step
+                           : !strcmp(o, "--restarts")                   ? &a->restarts
                                                                         : NULL;
         if (dst) {
             if (cli_value(argc, argv, &i, dst, err)) return -1;
-        } else if (o[0] != '-' && strchr(o, '=') && nover < 256) {
-            over[nover++] = o;
-        } else {
-            return foil_fail(err, "attack: unknown option '%s' (try foil attack --help)", o);
+            continue;
         }
+        r = cli_take_override(&a->over, o, err);
+        if (r < 0) return -1;
+        if (!r) return foil_fail(err, "attack: unknown option '%s' (try foil attack --help)", o);
     }
     if (!a->outdir) return foil_fail(err, "attack: needs -o OUTDIR");
-    if (!a->config && !name) return foil_fail(err, "attack: needs -c SWEEP.yaml or --attack NAME");
+    if (!a->config && !a->name) return foil_fail(err, "attack: needs -c SWEEP.yaml or --attack NAME");
+    if (!a->name && (a->steps || a->step || a->restarts))
+        return foil_fail(err, "attack: --steps, --step and --restarts need --attack");
+    return foil_check_outdir("-o", a->outdir, err);
+}
+
+/* "attacks=[{name: {steps: N, step: S, restarts: R}}]" from --attack and friends. */
+static char *one_off(const attack_args *a) {
+    foil_strbuf b = {0};
+    const char *sep = "";
+    foil_sb_put(&b, "attacks=[{%s: {", a->name);
+    const char *keys[3] = {"steps", "step", "restarts"}, *vals[3] = {a->steps, a->step, a->restarts};
+    for (int k = 0; k < 3; k++)
+        if (vals[k]) foil_sb_put(&b, "%s%s: %s", sep, keys[k], vals[k]), sep = ", ";
+    foil_sb_put(&b, "}}]");
+    return foil_sb_take(&b);
+}
+
+static int load_config(const attack_args *a, foil_config *cfg, foil_err *err) {
     if (a->config ? foil_config_load(cfg, a->config, err)
                   : foil_config_parse(cfg, "<command line>", "{}", 2, err))
         return -1;
-    if (one_off(a, name, steps, step, rs, err)) return -1;
-    char buf[1200];
-    if (a->one_off && foil_config_override(cfg, a->one_off, err)) return -1;
-    snprintf(buf, sizeof buf, "[%s]", eps ? eps : "");
-    if (cli_override(cfg, "eps", eps ? buf : NULL, err)) return -1;
-    for (int i = 0; i < nover; i++)
-        if (foil_config_override(cfg, over[i], err)) return -1;
+    if (a->name) {
+        char *o = one_off(a);
+        int rc = o ? foil_config_override(cfg, o, err) : foil_fail(err, "out of memory");
+        free(o);
+        if (rc) return -1;
+    }
+    if (a->eps) {
+        foil_strbuf b = {0};
+        foil_sb_put(&b, "[%s]", a->eps);
+        char *list = foil_sb_take(&b);
+        int rc = list ? cli_override(cfg, "eps", list, err) : foil_fail(err, "out of memory");
+        free(list);
+        if (rc) return -1;
+    }
+    if (cli_apply_overrides(cfg, &a->over, err)) return -1;
     return cli_apply_common(cfg, &a->common, a->model, "data.test_limit", err);
 }
 
 static int write_outputs(const foil_sweep_row *rows, int n, const char *outdir, foil_err *err) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/sweep.csv", outdir);
-    if (foil_sweep_write_csv(rows, n, path, err)) return -1;
-    snprintf(path, sizeof path, "%s/sweep.json", outdir);
-    if (foil_sweep_write_json(rows, n, path, err)) return -1;
+    char path[FOIL_PATH_MAX];
+    if (foil_path(path, err, "%s/sweep.csv", outdir) || foil_sweep_write_csv(rows, n, path, err) ||
+        foil_path(path, err, "%s/sweep.json", outdir) || foil_sweep_write_json(rows, n, path, err))
+        return -1;
     foil_sweep_print(rows, n, stdout);
     return 0;
 }
 
-static int run(attack_args *a, foil_config *cfg, foil_err *err) {
+static int run(const attack_args *a, foil_config *cfg, foil_err *err) {
     foil_sweep *sw = calloc(1, sizeof *sw);
     cli_model cm = {0};
     cli_testset ts = {0};
     foil_sweep_row *rows = NULL;
-    char *resolved = NULL, path[1200];
+    char *resolved = NULL, path[FOIL_PATH_MAX];
     int nrows = 0, rc = -1;
     if (!sw) return foil_fail(err, "out of memory");
     if (foil_sweep_parse(sw, cfg, err)) goto done;
@@ -109,15 +120,18 @@ static int run(attack_args *a, foil_config *cfg, foil_err *err) {
         foil_fail(err, "attack: no model (give -m MODEL or model: in the sweep)");
         goto done;
     }
-    if (!(resolved = foil_config_emit_string(cfg->root)) || cli_mkdirs(a->outdir, err)) {
-        if (!resolved) foil_fail(err, "out of memory");
+    if (!(resolved = foil_config_emit_string(cfg->root))) {
+        foil_fail(err, "out of memory");
         goto done;
     }
-    snprintf(path, sizeof path, "%s/config.yaml", a->outdir);
-    if (foil_write_file_atomic(path, resolved, strlen(resolved), err)) goto done;
+    if (cli_out_open("-o", a->outdir, SUBS, err) ||
+        foil_path(path, err, "%s/config.yaml", a->outdir) ||
+        foil_write_file_atomic(path, resolved, strlen(resolved), err))
+        goto done;
     if (!a->common.quiet) printf("# resolved config (%s)\n%s\n", path, resolved);
     fflush(stdout);
-    if (cli_model_open(&cm, sw->model_path, sw->device, sw->tf32, sw->batch_size, err) ||
+    if (cli_model_open(&cm, sw->model_path, sw->device, sw->tf32, sw->batch_size, "batch_size",
+                       err) ||
         cli_testset_load(&ts, &cm, sw->data_dir, sw->test_limit, err))
         goto done;
     foil_sweep_io io = {&cm.net, &ts.ds, &ts.dd, a->outdir, a->common.quiet};
@@ -142,9 +156,8 @@ int cmd_attack(int argc, char **argv) {
     foil_err err = {{0}};
     attack_args a = {0};
     foil_config cfg = {0};
-    int rc = parse_args(&a, &cfg, argc, argv, &err) || run(&a, &cfg, &err) ? 1 : 0;
-    if (rc) cli_error(&err);
-    free(a.one_off);
+    if (parse_args(&a, argc, argv, &err)) return cli_usage_error(&err);
+    int rc = load_config(&a, &cfg, &err) || run(&a, &cfg, &err) ? cli_error(&err) : 0;
     foil_config_free(&cfg);
     return rc;
 }

@@ -36,21 +36,28 @@ static int parse_args(eval_args *a, int argc, char **argv, foil_err *err) {
             if (cli_value(argc, argv, &i, &a->csv, err)) return -1;
         } else if (strcmp(argv[i], "--batch") == 0) {
             if (cli_value(argc, argv, &i, &v, err)) return -1;
-            a->batch = atoi(v);
-            if (a->batch < 1 || a->batch > 65536)
+            char *end;
+            long b = strtol(v, &end, 10);
+            if (*v == 0 || *end || b < 1 || b > 65536)
                 return foil_fail(err, "--batch: expected 1 to 65536, got '%s'", v);
+            a->batch = (int)b;
         } else {
             return foil_fail(err, "eval: unknown option '%s' (try foil eval --help)", argv[i]);
         }
     }
     if (!a->model) return foil_fail(err, "eval: needs -m MODEL");
+    /* output files are checked before any work */
+    if ((a->json && cli_check_out_file("--json", a->json, err)) ||
+        (a->csv && cli_check_out_file("--csv", a->csv, err)))
+        return -1;
     return 0;
 }
 
 static int run(const eval_args *a, cli_model *cm, cli_testset *ts, foil_metrics *mt,
                foil_err *err) {
     if (cli_model_open(cm, a->model, a->common.device,
-                       a->common.precision && !strcmp(a->common.precision, "tf32"), a->batch, err) ||
+                       a->common.precision && !strcmp(a->common.precision, "tf32"), a->batch,
+                       "--batch", err) ||
         cli_testset_load(ts, cm, cli_data_dir(&a->common, NULL), a->common.limit, err))
         return -1;
     if (cli_eval(cm, ts, mt, err)) return -1;
@@ -73,8 +80,8 @@ int cmd_eval(int argc, char **argv) {
     cli_model cm = {0};
     cli_testset ts = {0};
     foil_metrics mt = {0};
-    int rc = parse_args(&a, argc, argv, &err) || run(&a, &cm, &ts, &mt, &err) ? 1 : 0;
-    if (rc) cli_error(&err);
+    if (parse_args(&a, argc, argv, &err)) return cli_usage_error(&err);
+    int rc = run(&a, &cm, &ts, &mt, &err) ? cli_error(&err) : 0;
     foil_metrics_free(&mt);
     cli_testset_free(&ts, &cm);
     cli_model_close(&cm);

@@ -5,7 +5,8 @@
 
 #include "cli.h"
 #include "explain_run.h"
-#include "foil/checkpoint.h"
+#include "foil/fileio.h"
+#include "foil/strbuf.h"
 
 static const char HELP[] =
     "usage: foil explain -m MODEL -o OUTDIR [-c CONFIG] [--method M] [--steps N]\n"
@@ -64,54 +65,71 @@ static int path_option(const char *o) {
     return 0;
 }
 
-/* "3,14,159" -> "[3,14,159]", rejecting anything but indices. */
-static int indices_list(char *out, size_t cap, const char *v, foil_err *err) {
+/* "3,14,159": only indices. */
+static int indices_ok(const char *v) {
     int ok = *v != 0 && *v != ',';
     for (const char *p = v; *p && ok; p++)
         ok = (*p >= '0' && *p <= '9') || (*p == ',' && p[1] != ',' && p[1] != 0);
-    if (!ok || snprintf(out, cap, "[%s]", v) >= (int)cap)
-        return foil_fail(err, "--indices: expected comma-separated test image indices, got '%s'",
-                         v);
-    return 0;
+    return ok;
 }
 
-/* Flags and key=value overrides, in command-line order, onto the config. */
-static int apply_args(explain_args *a, foil_config *cfg, int argc, char **argv, foil_err *err) {
+/* The command line alone (usage errors: exit 2); apply_args applies it. */
+static int parse_args(explain_args *a, int argc, char **argv, foil_err *err) {
     int indices = 0;
+    cli_overrides over = {0};
     for (int i = 1; i < argc; i++) {
-        int r = cli_common_option(&a->common, argc, argv, &i, err);
-        const char *o = argv[i], *key = flag_key(o), *v;
-        char list[2100];
+        int r = cli_common_option(&a->common, argc, argv, &i, err), k = path_option(argv[i]);
+        const char *o = argv[i], *v;
         if (r < 0) return -1;
-        if (r || path_option(o)) {
-            i += !r; /* parse_args took their values */
-        } else if (key) {
-            if (cli_value(argc, argv, &i, &v, err)) return -1;
+        if (r) continue;
+        const char **dst = k == 1 ? &a->model : k == 2 ? &a->config : k == 3 ? &a->outdir : NULL;
+        if (dst || flag_key(o)) {
+            if (cli_value(argc, argv, &i, dst ? dst : &v, err)) return -1;
+            if (!strcmp(o, "--indices") && !indices_ok(v))
+                return foil_fail(err, "--indices: expected comma-separated test image indices, "
+                                      "got '%s'", v);
             indices |= !strcmp(o, "--indices");
-            if (!strcmp(o, "--indices") && indices_list(list, sizeof list, v, err)) return -1;
-            if (cli_override(cfg, key, !strcmp(o, "--indices") ? list : v, err)) return -1;
-        } else if (o[0] != '-' && strchr(o, '=')) {
-            if (foil_config_override(cfg, o, err)) return -1;
-        } else {
-            return foil_fail(err, "explain: unknown option '%s' (try foil explain --help)", o);
+            continue;
         }
+        r = cli_take_override(&over, o, err);
+        if (r < 0) return -1;
+        if (!r) return foil_fail(err, "explain: unknown option '%s' (try foil explain --help)", o);
     }
     if (indices && a->common.limit)
         return foil_fail(err, "explain: --limit and --indices do not go together");
+    if (!a->outdir) return foil_fail(err, "explain: needs -o OUTDIR");
+    return foil_check_outdir("-o", a->outdir, err);
+}
+
+/* Flags and key=value overrides, in command-line order, onto the config. */
+static int apply_args(foil_config *cfg, int argc, char **argv, foil_err *err) {
+    cli_common ignored = {0};
+    foil_err e;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i], *key = flag_key(o);
+        if (cli_common_option(&ignored, argc, argv, &i, &e) || path_option(o)) {
+            i += path_option(o) != 0; /* cli_common_option moved past its own value */
+        } else if (key) {
+            const char *v = argv[++i];
+            foil_strbuf b = {0};
+            foil_sb_put(&b, strcmp(o, "--indices") ? "%s" : "[%s]", v);
+            char *value = foil_sb_take(&b);
+            int rc = value ? cli_override(cfg, key, value, err) : foil_fail(err, "out of memory");
+            free(value);
+            if (rc) return -1;
+        } else if (foil_config_override(cfg, o, err)) {
+            return -1;
+        }
+    }
     return 0;
 }
 
-static int parse_args(explain_args *a, foil_config *cfg, int argc, char **argv, foil_err *err) {
-    for (int i = 1; i < argc; i++) {
-        int k = path_option(argv[i]);
-        const char **dst = k == 1 ? &a->model : k == 2 ? &a->config : k == 3 ? &a->outdir : NULL;
-        if (dst && cli_value(argc, argv, &i, dst, err)) return -1;
-    }
-    if (!a->outdir) return foil_fail(err, "explain: needs -o OUTDIR");
+static int load_config(const explain_args *a, foil_config *cfg, int argc, char **argv,
+                       foil_err *err) {
     if (a->config ? foil_config_load(cfg, a->config, err)
                   : foil_config_parse(cfg, "<command line>", "{}", 2, err))
         return -1;
-    if (apply_args(a, cfg, argc, argv, err)) return -1;
+    if (apply_args(cfg, argc, argv, err)) return -1;
     return cli_apply_common(cfg, &a->common, a->model, "explain.images", err);
 }
 
@@ -120,10 +138,11 @@ static int setup(explain_run *r, const explain_args *a, foil_config *cfg, foil_e
     if (foil_explain_config_parse(&r->c, cfg, err)) return -1;
     if (!(r->resolved = foil_config_emit_string(cfg->root))) return foil_fail(err, "out of memory");
     if (!r->c.model_path[0]) return foil_fail(err, "explain: needs -m MODEL (or model: in the config)");
-    if (cli_mkdirs(a->outdir, err)) return -1;
-    char path[1200];
-    snprintf(path, sizeof path, "%s/config.yaml", a->outdir);
-    if (foil_write_file_atomic(path, r->resolved, strlen(r->resolved), err)) return -1;
+    char path[FOIL_PATH_MAX];
+    if (cli_out_open("-o", a->outdir, NULL, err) ||
+        foil_path(path, err, "%s/config.yaml", a->outdir) ||
+        foil_write_file_atomic(path, r->resolved, strlen(r->resolved), err))
+        return -1;
     if (!a->common.quiet) printf("# resolved config (%s)\n%s\n", path, r->resolved);
     fflush(stdout);
     return 0;
@@ -144,7 +163,11 @@ int cmd_explain(int argc, char **argv) {
         foil_fail(&err, "out of memory");
         goto out;
     }
-    if (parse_args(&a, &cfg, argc, argv, &err) || setup(r, &a, &cfg, &err)) goto out;
+    if (parse_args(&a, argc, argv, &err)) {
+        free(r);
+        return cli_usage_error(&err);
+    }
+    if (load_config(&a, &cfg, argc, argv, &err) || setup(r, &a, &cfg, &err)) goto out;
     r->outdir = a.outdir;
     r->quiet = a.common.quiet;
     if (explain_run_all(r, &err) || explain_write_outputs(r, &err)) goto out;

@@ -2,16 +2,20 @@
  * to RUNDIR/report.html. Steps whose inputs did not change are reused.
  *
  * Interrupting: during training, Ctrl-C (or SIGTERM) stops after the current
- * step and saves a checkpoint to resume from (exit 128 + the signal); in the other steps
- * it ends the process, which is safe too: every file is written to a
- * temporary name and renamed, and a step is recorded in state.json after its
- * last file, so the next run redoes the interrupted step only. */
+ * step and saves a checkpoint to resume from (exit 128 + the signal); one
+ * that comes during the last step or the final evaluation lets training
+ * finish, records it, and stops the run there (exit 128 + the signal). In
+ * the other steps it ends the process, which is safe too: every file is
+ * written to a temporary name and renamed, and a step is recorded in
+ * state.json after its last file, so the next run redoes the interrupted
+ * step only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "foil/checkpoint.h"
+#include "foil/strbuf.h"
 #include "run.h"
 
 static const char HELP[] =
@@ -42,6 +46,7 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The command line alone (usage errors: exit 2). */
 static int parse_args(run_args *a, int argc, char **argv, foil_err *err) {
     for (int i = 1; i < argc; i++) {
         int r = cli_common_option(&a->common, argc, argv, &i, err);
@@ -52,17 +57,16 @@ static int parse_args(run_args *a, int argc, char **argv, foil_err *err) {
             if (cli_value(argc, argv, &i, &a->rundir, err)) return -1;
         } else if (!strcmp(o, "-c") || !strcmp(o, "--config")) {
             if (cli_value(argc, argv, &i, &a->config, err)) return -1;
-        } else if (o[0] != '-' && strchr(o, '=')) {
-            if (a->nover >= RUN_MAX_OVERRIDES) return foil_fail(err, "run: too many overrides");
-            a->over[a->nover++] = o;
-        } else if (o[0] != '-' && !a->config) {
+        } else if ((r = cli_take_override(&a->over, o, err)) < 0) {
+            return -1;
+        } else if (r == 0 && o[0] != '-' && !a->config) {
             a->config = o;
-        } else {
+        } else if (r == 0) {
             return foil_fail(err, "run: unknown option '%s' (try foil run --help)", o);
         }
     }
     if (!a->config) return foil_fail(err, "run: needs a CONFIG (try foil run --help)");
-    return 0;
+    return a->rundir ? foil_check_outdir("-o", a->rundir, err) : 0;
 }
 
 /* What a step's outputs depend on: its resolved config, less the `model`
@@ -111,12 +115,17 @@ enum { TRAIN_FRESH, TRAIN_RESUME, TRAIN_REUSE };
 /* What the checkpoint in the run folder allows: reuse when it was trained
  * with the same resolved config to the last epoch, resume an interrupted run
  * of the same config (also mid-epoch), else train afresh. *epoch and
- * *epoch_step: where it stands. */
-static int checkpoint_status(const run_ctx *c, int *epoch, int *epoch_step) {
+ * *epoch_step: where it stands; why (when training afresh over a checkpoint):
+ * what is wrong with it. */
+static int checkpoint_status(const run_ctx *c, int *epoch, int *epoch_step, foil_err *why) {
     foil_safetensors st;
     foil_err e;
     *epoch = -1, *epoch_step = 0;
-    if (!run_file_exists(c->ckpt) || foil_st_read(c->ckpt, &st, &e)) return TRAIN_FRESH;
+    if (!run_file_exists(c->ckpt)) return TRAIN_FRESH;
+    if (foil_st_read(c->ckpt, &st, &e)) {
+        foil_fail(why, "does not read (%s)", e.msg);
+        return TRAIN_FRESH;
+    }
     const char *cfg = foil_st_meta(&st, "config"), *ep = foil_st_meta(&st, "epoch");
     const char *es = foil_st_meta(&st, "epoch_step"), *sp = foil_st_meta(&st, "step");
     int same = cfg && ep && sp && strcmp(cfg, c->train->resolved) == 0;
@@ -125,18 +134,20 @@ static int checkpoint_status(const run_ctx *c, int *epoch, int *epoch_step) {
     long step = same ? atol(sp) : -1;
     foil_st_free(&st);
     int resumable = step >= 1 && foil_train_can_resume(c->rundir);
+    if (!same) foil_fail(why, "was trained with another config");
+    else if (!resumable) foil_fail(why, "has no readable optimizer state saved with it");
     /* done only once state.json says so: a kill after the last checkpoint
      * but before metrics.json leaves training to finish (it re-evaluates) */
-    char metrics[1200];
-    snprintf(metrics, sizeof metrics, "%s/metrics.json", c->rundir);
+    char metrics[FOIL_PATH_MAX];
     if (*epoch >= c->train->r.epochs && run_state_matches(&c->st, "train", c->train->resolved) &&
-        run_file_exists(metrics))
+        foil_path(metrics, &e, "%s/metrics.json", c->rundir) == 0 && run_file_exists(metrics))
         return TRAIN_REUSE;
     return resumable ? TRAIN_RESUME : TRAIN_FRESH;
 }
 
 static int train(run_ctx *c, foil_err *err) {
-    int epoch, epoch_step, status = checkpoint_status(c, &epoch, &epoch_step);
+    foil_err why = {{0}};
+    int epoch, epoch_step, status = checkpoint_status(c, &epoch, &epoch_step, &why);
     if (status == TRAIN_REUSE) {
         printf("train: reusing %s (trained with this config)\n", c->ckpt);
         foil_report_step_add(c->report, "train", run_state_seconds(&c->st, "train"), 1);
@@ -150,13 +161,18 @@ static int train(run_ctx *c, foil_err *err) {
     else if (status == TRAIN_RESUME)
         printf("train: resuming %s after epoch %d of %d\n", c->ckpt, epoch, c->train->r.epochs);
     else if (run_file_exists(c->ckpt))
-        printf("train: %s was trained with another config; training afresh\n", c->ckpt);
+        printf("train: %s %s; training afresh\n", c->ckpt, why.msg);
     fflush(stdout);
     double t0 = now_s();
-    if (run_state_forget(&c->st, "train", err) ||
-        run_step_train(c, status == TRAIN_RESUME, err))
-        return foil_fail_prefix(err, "train");
+    if (run_state_forget(&c->st, "train", err)) return -1;
+    int rc = run_step_train(c, status == TRAIN_RESUME, err);
     double s = now_s() - t0;
+    if (rc && c->train->stopped_late) { /* trained to the end: keep that, then stop */
+        foil_err stop = *err;
+        if (run_state_record(&c->st, "train", c->train->resolved, s, c->device, err)) return -1;
+        *err = stop;
+    }
+    if (rc) return foil_fail_prefix(err, "train");
     foil_report_step_add(c->report, "train", s, 0);
     return run_state_record(&c->st, "train", c->train->resolved, s, c->device, err);
 }
@@ -166,11 +182,11 @@ static int ensure_data(const run_ctx *c, foil_err *err) {
     static const char *const NAMES[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
     const char *dir = c->train->r.data_dir;
-    char path[1200];
+    char path[FOIL_PATH_MAX];
     for (int i = 0; i < 4; i++) {
-        snprintf(path, sizeof path, "%s/%s.gz", dir, NAMES[i]);
+        if (foil_path(path, err, "%s/%s.gz", dir, NAMES[i])) return -1;
         if (run_file_exists(path)) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, NAMES[i]);
+        if (foil_path(path, err, "%s/%s", dir, NAMES[i])) return -1;
         if (run_file_exists(path)) continue;
         fprintf(stderr, "foil: note: %s has no %s; fetching MNIST (as foil data fetch)\n", dir,
                 NAMES[i]);
@@ -191,12 +207,17 @@ static int run_steps(run_ctx *c, foil_err *err) {
     static const char *const EXPLAIN[] = {"explain/explain.csv", "explain/attributions.safetensors", NULL};
     static const char *const SHIFT[] = {"shift/shift.json", "shift/shift.csv", NULL};
     const foil_recipe *r = &c->train->r;
-    char eval_cfg[2400], shift_cfg[64];
+    char shift_cfg[64];
     if (train(c, err)) return -1;
     if (foil_sha256_file(c->ckpt, c->ckpt_sha, err)) return -1;
-    snprintf(eval_cfg, sizeof eval_cfg, "data: %s\ntest_limit: %d\ndevice: %s\nprecision: %s\n",
-             r->data_dir, r->test_limit, r->device, r->tf32 ? "tf32" : "fp32");
-    if (step(c, "eval", eval_cfg, EVAL, run_step_eval, err)) return -1;
+    foil_strbuf ecfg = {0};
+    foil_sb_put(&ecfg, "data: %s\ntest_limit: %d\ndevice: %s\nprecision: %s\n", r->data_dir,
+                r->test_limit, r->device, r->tf32 ? "tf32" : "fp32");
+    char *eval_cfg = foil_sb_take(&ecfg);
+    int rc = eval_cfg ? step(c, "eval", eval_cfg, EVAL, run_step_eval, err)
+                      : foil_fail(err, "out of memory");
+    free(eval_cfg);
+    if (rc) return -1;
     if (!c->sweep) not_run(c, "sweep", "no attack section");
     else if (step(c, "sweep", c->sweep_resolved, SWEEP, run_step_sweep, err)) return -1;
     if (!c->explain) not_run(c, "explain", "no explain section");
@@ -209,7 +230,7 @@ static int run_steps(run_ctx *c, foil_err *err) {
     char *text = malloc(n);
     if (!text) return foil_fail(err, "out of memory");
     snprintf(text, n, "%stopk: %.17g\n", c->shift_resolved, c->o.topk);
-    int rc = step(c, "shift", text, SHIFT, run_step_shift, err);
+    rc = step(c, "shift", text, SHIFT, run_step_shift, err);
     free(text);
     return rc;
 }
@@ -223,7 +244,9 @@ static int run_all(run_ctx *c, foil_err *err) {
     run_clean_stale(c->rundir);
     printf("run: %s -> %s\n", c->a.config, c->rundir);
     fflush(stdout);
-    if (ensure_data(c, err) || run_steps(c, err) || run_write_report(c, err)) return -1;
+    if (ensure_data(c, err) || run_check_indices(c, err) || run_steps(c, err) ||
+        run_write_report(c, err))
+        return -1;
     printf("report: %s/report.html\n", c->rundir);
     return 0;
 }
@@ -236,8 +259,15 @@ int cmd_run(int argc, char **argv) {
         }
     foil_err err = {{0}};
     run_ctx *c = calloc(1, sizeof *c);
-    int rc = !c ? (foil_fail(&err, "out of memory"), 1)
-                : parse_args(&c->a, argc, argv, &err) || run_all(c, &err) ? 1 : 0;
+    if (!c) {
+        foil_fail(&err, "out of memory");
+        return cli_error(&err);
+    }
+    if (parse_args(&c->a, argc, argv, &err)) {
+        free(c);
+        return cli_usage_error(&err);
+    }
+    int rc = run_all(c, &err) ? 1 : 0;
     fflush(stdout);
     if (rc && c && c->interrupted) {
         fprintf(stderr, "foil: %s; run the same command again to continue\n", err.msg);

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "foil/checkpoint.h"
+#include "foil/fileio.h"
 #include "foil/shift.h"
 
 static const char HELP[] =
@@ -24,12 +24,15 @@ static const char HELP[] =
 typedef struct shift_args {
     const char *model, *config, *outdir;
     double topk;
+    cli_overrides over;
     cli_common common;
 } shift_args;
 
-static int parse_args(shift_args *a, foil_config *cfg, int argc, char **argv, foil_err *err) {
-    const char *over[256], *topk = NULL;
-    int nover = 0;
+static const char *const SUBS[] = {"shift", NULL};
+
+/* The command line alone (usage errors: exit 2). */
+static int parse_args(shift_args *a, int argc, char **argv, foil_err *err) {
+    const char *topk = NULL;
     for (int i = 1; i < argc; i++) {
         int r = cli_common_option(&a->common, argc, argv, &i, err);
         if (r < 0) return -1;
@@ -42,19 +45,22 @@ static int parse_args(shift_args *a, foil_config *cfg, int argc, char **argv, fo
                                                                         : NULL;
         if (dst) {
             if (cli_value(argc, argv, &i, dst, err)) return -1;
-        } else if (o[0] != '-' && strchr(o, '=') && nover < 256) {
-            over[nover++] = o;
-        } else {
-            return foil_fail(err, "shift: unknown option '%s' (try foil shift --help)", o);
+            continue;
         }
+        r = cli_take_override(&a->over, o, err);
+        if (r < 0) return -1;
+        if (!r) return foil_fail(err, "shift: unknown option '%s' (try foil shift --help)", o);
     }
     if (!a->config || !a->outdir) return foil_fail(err, "shift: needs -c CONFIG and -o OUTDIR");
-    a->topk = topk ? atof(topk) : 0.1;
-    if (!(a->topk > 0.0 && a->topk <= 1.0))
+    char *end = NULL;
+    a->topk = topk ? strtod(topk, &end) : 0.1;
+    if ((topk && (*topk == 0 || *end)) || !(a->topk > 0.0 && a->topk <= 1.0))
         return foil_fail(err, "--topk: expected a fraction in (0, 1], got '%s'", topk);
-    if (foil_config_load(cfg, a->config, err)) return -1;
-    for (int i = 0; i < nover; i++)
-        if (foil_config_override(cfg, over[i], err)) return -1;
+    return foil_check_outdir("-o", a->outdir, err);
+}
+
+static int load_config(const shift_args *a, foil_config *cfg, foil_err *err) {
+    if (foil_config_load(cfg, a->config, err) || cli_apply_overrides(cfg, &a->over, err)) return -1;
     return cli_apply_common(cfg, &a->common, a->model, "explain.images", err);
 }
 
@@ -84,11 +90,12 @@ typedef struct shift_job {
 } shift_job;
 
 static int write_outputs(const shift_job *j, int nrows, const char *outdir, foil_err *err) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/shift.csv", outdir);
-    if (foil_shift_write_csv(j->rows, nrows, path, err)) return -1;
-    snprintf(path, sizeof path, "%s/shift.json", outdir);
-    if (foil_shift_write_json(j->rows, nrows, path, err)) return -1;
+    char path[FOIL_PATH_MAX];
+    if (foil_path(path, err, "%s/shift.csv", outdir) ||
+        foil_shift_write_csv(j->rows, nrows, path, err) ||
+        foil_path(path, err, "%s/shift.json", outdir) ||
+        foil_shift_write_json(j->rows, nrows, path, err))
+        return -1;
     foil_shift_print(j->rows, nrows, stdout);
     return 0;
 }
@@ -98,9 +105,9 @@ static int run(shift_job *j, const shift_args *a, foil_config *cfg, foil_err *er
         return -1;
     if (!j->ec.model_path[0]) return foil_fail(err, "shift: no model (give -m MODEL or model:)");
     if (!(j->resolved = foil_config_emit_string(cfg->root))) return foil_fail(err, "out of memory");
-    char path[1200];
-    snprintf(path, sizeof path, "%s/config.yaml", a->outdir);
-    if (cli_mkdirs(a->outdir, err) ||
+    char path[FOIL_PATH_MAX];
+    if (cli_out_open("-o", a->outdir, SUBS, err) ||
+        foil_path(path, err, "%s/config.yaml", a->outdir) ||
         foil_write_file_atomic(path, j->resolved, strlen(j->resolved), err))
         return -1;
     if (!a->common.quiet) printf("# resolved config (%s)\n%s\n", path, j->resolved);
@@ -111,7 +118,8 @@ static int run(shift_job *j, const shift_args *a, foil_config *cfg, foil_err *er
         points = spec->chunk > 0 && spec->chunk < spec->steps ? spec->chunk : spec->steps;
     if (points * batch > 4096) points = 4096 / batch > 0 ? 4096 / batch : 1;
     int nimages;
-    if (cli_model_open(&j->cm, j->ec.model_path, j->ec.device, j->ec.tf32, batch * points, err) ||
+    if (cli_model_open(&j->cm, j->ec.model_path, j->ec.device, j->ec.tf32, batch * points,
+                       "explain.batch x IG points per pass", err) ||
         cli_testset_load(&j->ts, &j->cm, j->ec.data_dir, j->ec.test_limit, err) ||
         choose_images(&j->ec, j->ts.ds.n, &j->images, &nimages, err))
         return -1;
@@ -131,9 +139,10 @@ int cmd_shift(int argc, char **argv) {
     foil_err err = {{0}};
     shift_args a = {0};
     foil_config cfg = {0};
+    if (parse_args(&a, argc, argv, &err)) return cli_usage_error(&err);
     shift_job *j = calloc(1, sizeof *j);
     int rc = !j ? (foil_fail(&err, "out of memory"), 1)
-                : parse_args(&a, &cfg, argc, argv, &err) || run(j, &a, &cfg, &err) ? 1 : 0;
+                : load_config(&a, &cfg, &err) || run(j, &a, &cfg, &err) ? 1 : 0;
     if (rc) cli_error(&err);
     if (j) {
         cli_testset_free(&j->ts, &j->cm);

@@ -2,13 +2,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
+#include "foil/fileio.h"
 #include "run_train.h"
 
 static const char HELP[] =
-    "usage: foil train -c CONFIG -o OUTDIR [--resume] [--data DIR] [--device D]\n"
-    "                  [--limit N] [-q] [key=value ...]\n"
+    "usage: foil train -c CONFIG -o OUTDIR [--resume [--allow-changes] | --overwrite]\n"
+    "                  [--data DIR] [--device D] [--limit N] [-q] [key=value ...]\n"
     "\n"
     "Trains the model of a recipe (configs/*.yaml), evaluating on the test set\n"
     "after every epoch, and writes atomically into OUTDIR:\n"
@@ -20,21 +22,27 @@ static const char HELP[] =
     "key=value overrides any config key, e.g. train.epochs=3 train.lr=0.0005.\n"
     "--limit N evaluates on the first N test images (data.test_limit).\n"
     "--resume continues from OUTDIR's checkpoint: after its last finished epoch, or\n"
-    "mid-epoch after Ctrl-C. Ctrl-C (or SIGTERM) stops after the current step and\n"
-    "saves a checkpoint to resume from (exit 130; 143 for SIGTERM); a second one\n"
-    "ends at once.\n"
+    "mid-epoch after Ctrl-C. It refuses a recipe that differs from the checkpoint's\n"
+    "(optimizer, learning rate and schedule, batch size, seed, data limits; more\n"
+    "epochs are fine) and names the keys; --allow-changes continues anyway and\n"
+    "records the changes in the checkpoint's metadata (resume_changes).\n"
+    "A folder that already holds a checkpoint is not trained into without --resume\n"
+    "or --overwrite (which replaces it).\n"
+    "Ctrl-C (or SIGTERM) stops after the current step and saves a checkpoint to\n"
+    "resume from (exit 130; 143 for SIGTERM), also when it comes during the last\n"
+    "step or the final evaluation; a second one ends at once.\n"
     "A diverging loss (NaN or Inf) stops training with an error and keeps the last\n"
     "checkpoint.\n";
 
 typedef struct train_args {
     const char *config, *outdir;
-    int resume;
+    int resume, overwrite, allow_changes;
+    cli_overrides over;
     cli_common common;
 } train_args;
 
-static int parse_args(train_args *a, foil_config *cfg, int argc, char **argv, foil_err *err) {
-    const char *overrides[256];
-    int nover = 0;
+/* The command line alone (usage errors: exit 2). */
+static int parse_args(train_args *a, int argc, char **argv, foil_err *err) {
     for (int i = 1; i < argc; i++) {
         int r = cli_common_option(&a->common, argc, argv, &i, err);
         if (r < 0) return -1;
@@ -45,17 +53,38 @@ static int parse_args(train_args *a, foil_config *cfg, int argc, char **argv, fo
             if (cli_value(argc, argv, &i, &a->outdir, err)) return -1;
         } else if (strcmp(argv[i], "--resume") == 0) {
             a->resume = 1;
-        } else if (argv[i][0] != '-' && strchr(argv[i], '=') && nover < 256) {
-            overrides[nover++] = argv[i];
-        } else {
+        } else if (strcmp(argv[i], "--overwrite") == 0) {
+            a->overwrite = 1;
+        } else if (strcmp(argv[i], "--allow-changes") == 0) {
+            a->allow_changes = 1;
+        } else if ((r = cli_take_override(&a->over, argv[i], err)) < 0) {
+            return -1;
+        } else if (r == 0) {
             return foil_fail(err, "train: unknown option '%s' (try foil train --help)", argv[i]);
         }
     }
     if (!a->config || !a->outdir) return foil_fail(err, "train: needs -c CONFIG and -o OUTDIR");
-    if (foil_config_load(cfg, a->config, err)) return -1;
-    for (int i = 0; i < nover; i++)
-        if (foil_config_override(cfg, overrides[i], err)) return -1;
+    if (a->resume && a->overwrite)
+        return foil_fail(err, "train: --resume and --overwrite do not go together");
+    if (a->allow_changes && !a->resume) return foil_fail(err, "train: --allow-changes needs --resume");
+    return foil_check_outdir("-o", a->outdir, err);
+}
+
+static int load_config(const train_args *a, foil_config *cfg, foil_err *err) {
+    if (foil_config_load(cfg, a->config, err) || cli_apply_overrides(cfg, &a->over, err)) return -1;
     return cli_apply_common(cfg, &a->common, NULL, "data.test_limit", err);
+}
+
+/* A checkpoint in the folder is continued (--resume) or replaced
+ * (--overwrite), never replaced without a word. */
+static int check_existing(const train_args *a, foil_err *err) {
+    char path[FOIL_PATH_MAX];
+    struct stat sb;
+    if (a->resume || a->overwrite) return 0;
+    if (foil_path(path, err, "%s/model.safetensors", a->outdir)) return -1;
+    if (stat(path, &sb) != 0) return 0;
+    return foil_fail(err, "%s: a checkpoint is already there; continue it with --resume, replace "
+                          "it with --overwrite, or give another -o", path);
 }
 
 int cmd_train(int argc, char **argv) {
@@ -66,6 +95,7 @@ int cmd_train(int argc, char **argv) {
         }
     foil_err err = {{0}};
     train_args a = {0};
+    if (parse_args(&a, argc, argv, &err)) return cli_usage_error(&err);
     foil_config cfg = {0};
     train_job *j = calloc(1, sizeof *j);
     foil_train_result *res = calloc(1, sizeof *res);
@@ -74,8 +104,9 @@ int cmd_train(int argc, char **argv) {
         foil_fail(&err, "out of memory");
         goto out;
     }
-    if (parse_args(&a, &cfg, argc, argv, &err) || train_job_parse(j, &cfg, NULL, &err) ||
-        cli_mkdirs(a.outdir, &err) || cli_lock_dir(a.outdir, &err) ||
+    j->allow_changes = a.allow_changes;
+    if (load_config(&a, &cfg, &err) || train_job_parse(j, &cfg, NULL, &err) ||
+        cli_out_open("-o", a.outdir, NULL, &err) || check_existing(&a, &err) ||
         train_job_open(j, a.outdir, a.resume, a.common.quiet, &err) ||
         train_job_run(j, a.outdir, a.resume, a.common.quiet, res, &err))
         goto out;
@@ -85,7 +116,8 @@ int cmd_train(int argc, char **argv) {
     rc = 0;
 out:
     if (rc && res && res->interrupted) {
-        fprintf(stderr, "foil: %s; continue with the same command and --resume\n", err.msg);
+        fprintf(stderr, "foil: %s%s\n", err.msg,
+                j->stopped_late ? "" : "; continue with the same command and --resume");
         rc = cli_stop_exit_code();
     } else if (rc) {
         cli_error(&err);

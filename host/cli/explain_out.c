@@ -21,10 +21,10 @@ static int write_csv(const explain_run *r, foil_err *err) {
                   r->pred[i], r->target[i], (double)s->f_x, (double)s->f_baseline,
                   (double)s->attr_sum, (double)s->delta, (double)s->rel_delta, s->steps);
     }
-    char path[1200];
-    snprintf(path, sizeof path, "%s/explain.csv", r->outdir);
-    int rc = bad ? foil_fail(err, "%s: out of memory", path)
-                 : foil_write_file_atomic(path, t.s, t.len, err);
+    char path[FOIL_PATH_MAX];
+    int rc = foil_path(path, err, "%s/explain.csv", r->outdir) ? -1
+             : bad ? foil_fail(err, "%s: out of memory", path)
+                   : foil_write_file_atomic(path, t.s, t.len, err);
     foil_sb_free(&t);
     return rc;
 }
@@ -57,9 +57,11 @@ static int write_tensors(const explain_run *r, foil_err *err) {
                           "output",   s->output == FOIL_TARGET_PROB ? "prob" : "logit",
                           "model",    r->c.model_path,
                           "config",   r->resolved};
-    char path[1200];
-    snprintf(path, sizeof path, "%s/attributions.safetensors", r->outdir);
-    int rc = foil_st_write(path, e, 10, meta, 7, err);
+    char path[FOIL_PATH_MAX];
+    int rc = foil_path(path, err, "%s/attributions.safetensors", r->outdir) ||
+                     foil_st_write(path, e, 10, meta, 7, err)
+                 ? -1
+                 : 0;
     free(cols);
     return rc;
 }
@@ -103,9 +105,11 @@ static int heatmap(const explain_run *r, int i, float *buf, foil_err *err) {
     foil_image_draw_gray(&img, GAP, GAP, digit, h, w, s);
     foil_image_draw_diverging(&img, 2 * GAP + w * s, GAP, attr, h, w, s, limit);
     foil_image_draw_overlay(&img, 3 * GAP + 2 * w * s, GAP, digit, attr, h, w, s, limit, 0.8f);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/img_%05d.png", r->outdir, r->index[i]);
-    int rc = foil_png_write(path, &img, err);
+    char path[FOIL_PATH_MAX];
+    int rc = foil_path(path, err, "%s/img_%05d.png", r->outdir, r->index[i]) ||
+                     foil_png_write(path, &img, err)
+                 ? -1
+                 : 0;
     foil_image_free(&img);
     return rc;
 }

@@ -70,7 +70,8 @@ static int open_all(explain_run *r, int *batch, foil_err *err) {
     int known = wanted(c);
     *batch = known > 0 && known < c->batch ? known : c->batch;
     int max_batch = *batch * points_per_image(&c->spec, *batch);
-    if (cli_model_open(&r->cm, c->model_path, c->device, c->tf32, max_batch, err) ||
+    if (cli_model_open(&r->cm, c->model_path, c->device, c->tf32, max_batch,
+                       "explain.batch x IG points per pass (explain.chunk)", err) ||
         cli_testset_load(&r->ts, &r->cm, c->data_dir, load_limit(c), err) ||
         choose_images(r, err))
         return -1;

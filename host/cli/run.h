@@ -12,13 +12,10 @@
 #include "run_train.h"
 
 
-#define RUN_MAX_OVERRIDES 256
-
 typedef struct run_args {
     const char *config;   /* the study */
     const char *rundir;   /* -o; NULL: runs/<name> */
-    const char *over[RUN_MAX_OVERRIDES];
-    int nover;
+    cli_overrides over;
     cli_common common;
 } run_args;
 
@@ -40,15 +37,15 @@ typedef struct run_cfg {
 /* Step results as written by an earlier or this run (RUNDIR/state.json):
  * {"steps": {"<step>": {"fingerprint", "seconds", "device"}}}. */
 typedef struct run_state {
-    char path[1100];
+    char path[FOIL_PATH_MAX];
     cJSON *root;
 } run_state;
 
 typedef struct run_ctx {
     run_args a;
     run_opts o;
-    char rundir[1024];
-    char ckpt[1100];         /* <rundir>/model.safetensors */
+    char rundir[FOIL_PATH_MAX];
+    char ckpt[FOIL_PATH_MAX]; /* <rundir>/model.safetensors */
     char ckpt_sha[65];
     char device[64];         /* backend of the last step that opened one */
     train_job *train;        /* the parsed recipe */
@@ -74,6 +71,10 @@ void run_config_free(run_cfg *rc);
 int run_opts_parse(run_opts *o, const run_args *a, foil_err *err);
 /* Parses every section (errors before any work) into ctx. */
 int run_prepare(run_ctx *c, foil_err *err);
+/* With the data there, before training: the test images the sections name
+ * (attack examples, explain.images as a list) exist in the test set they
+ * will see (its header's count, within data.test_limit). */
+int run_check_indices(const run_ctx *c, foil_err *err);
 void run_prepared_free(run_ctx *c);
 
 /* host/cli/run_state.c */

@@ -9,8 +9,7 @@
 int run_config_load(run_cfg *rc, const run_args *a, foil_err *err) {
     memset(rc, 0, sizeof *rc);
     if (foil_config_load(&rc->cfg, a->config, err)) return -1;
-    for (int i = 0; i < a->nover; i++)
-        if (foil_config_override(&rc->cfg, a->over[i], err)) return -1;
+    if (cli_apply_overrides(&rc->cfg, &a->over, err)) return -1;
     const char *data = a->common.data ? a->common.data : getenv("FOIL_DATA");
     char limit[32];
     snprintf(limit, sizeof limit, "%d", a->common.limit);
@@ -125,10 +124,16 @@ static int prepare_train(run_ctx *c, foil_err *err) {
                train_job_parse(c->train, &rc.cfg, NOT_TRAIN, err) ? -1 : 0;
     run_config_free(&rc);
     if (code) return -1;
-    if (c->a.rundir) snprintf(c->rundir, sizeof c->rundir, "%s", c->a.rundir);
-    else snprintf(c->rundir, sizeof c->rundir, "runs/%s", c->train->r.name);
-    snprintf(c->ckpt, sizeof c->ckpt, "%s/model.safetensors", c->rundir);
-    return 0;
+    /* the study's name becomes the run folder unless -o gives one */
+    foil_err why;
+    if (!c->a.rundir && foil_check_name("name", c->train->r.name, &why))
+        return foil_fail(err, "%s: %s; give the study another name, or -o RUNDIR", c->a.config,
+                         why.msg);
+    if (c->a.rundir ? foil_path(c->rundir, err, "%s", c->a.rundir)
+                    : foil_path(c->rundir, err, "runs/%s", c->train->r.name))
+        return -1;
+    if (foil_check_outdir(c->a.rundir ? "-o" : "rundir", c->rundir, err)) return -1;
+    return foil_path(c->ckpt, err, "%s/model.safetensors", c->rundir);
 }
 
 static int prepare_sweep(run_ctx *c, foil_err *err) {
@@ -177,6 +182,42 @@ int run_prepare(run_ctx *c, foil_err *err) {
     if (attack && prepare_sweep(c, err)) return -1;
     if (explain && prepare_explain(c, err)) return -1;
     if (attack && explain && c->o.shift && prepare_shift(c, err)) return -1;
+    return 0;
+}
+
+/* The test images a section sees: the data set's count within its limit. */
+static int test_images(const char *dir, int limit, int *n, foil_err *err) {
+    if (foil_dataset_count(dir, "t10k", n, err)) return -1;
+    if (limit > 0 && limit < *n) *n = limit;
+    return 0;
+}
+
+static int check_list(const char *what, const int *idx, int k, int n, foil_err *err) {
+    for (int i = 0; i < k; i++)
+        if (idx[i] >= n)
+            return foil_fail(err, "%s: image %d is past the end of the test set (%d images, "
+                                  "within data.test_limit and report.attack_images)", what,
+                             idx[i], n);
+    return 0;
+}
+
+int run_check_indices(const run_ctx *c, foil_err *err) {
+    int n;
+    const foil_sweep *sw = c->sweep;
+    if (sw && !sw->examples_first && sw->nexamples > 0 &&
+        (test_images(sw->data_dir, sw->test_limit, &n, err) ||
+         check_list("attack.examples", sw->examples, sw->nexamples, n, err)))
+        return -1;
+    const foil_explain_config *ec = c->explain ? &c->explain->c : NULL;
+    if (ec && ec->image_list &&
+        (test_images(ec->data_dir, ec->test_limit, &n, err) ||
+         check_list("explain.images", ec->image_list, ec->nlist, n, err)))
+        return -1;
+    ec = c->shift_ec;
+    if (ec && ec->image_list &&
+        (test_images(ec->data_dir, ec->test_limit, &n, err) ||
+         check_list("explain.images (shift)", ec->image_list, ec->nlist, n, err)))
+        return -1;
     return 0;
 }
 

@@ -4,13 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "foil/strbuf.h"
 #include "foil_commit.h"
 #include "run.h"
 
 static void train_metrics(const run_ctx *c, double *acc, int *ntrain, int *ntest) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/metrics.json", c->rundir);
-    char *text = run_read_text(path);
+    char path[FOIL_PATH_MAX];
+    foil_err e;
+    char *text = foil_path(path, &e, "%s/metrics.json", c->rundir) ? NULL : run_read_text(path);
     cJSON *o = text ? cJSON_Parse(text) : NULL;
     free(text);
     const cJSON *a = cJSON_GetObjectItem(o, "test_accuracy"), *tr = cJSON_GetObjectItem(o, "train_images"),
@@ -63,10 +64,10 @@ static void method_facts(const run_ctx *c, foil_report *r) {
 }
 
 void run_report_facts(const run_ctx *c, foil_report *r) {
-    char args[464] = "";
-    for (int i = 0; i < c->a.nover; i++)
-        snprintf(args + strlen(args), sizeof args - strlen(args), " %s", c->a.over[i]);
-    foil_report_fact_add(r, "study", "%s%s", c->a.config, args);
+    foil_strbuf args = {0};
+    for (int i = 0; i < c->a.over.n; i++) foil_sb_put(&args, " %s", c->a.over.v[i]);
+    foil_report_fact_add(r, "study", "%s%s", c->a.config, args.s && !args.failed ? args.s : "");
+    foil_sb_free(&args);
     foil_report_fact_add(r, "run folder", "%s", c->rundir);
     model_facts(c, r);
     method_facts(c, r);

@@ -21,9 +21,10 @@ typedef struct loaded {
 /* Adds <rundir>/<rel> to set when the file is there. */
 static void add_image(const run_ctx *c, foil_report_images *set, const char *rel,
                       const char *caption, const char *group) {
-    char path[1500];
-    snprintf(path, sizeof path, "%s/%s", c->rundir, rel);
-    if (run_file_exists(path)) foil_report_image_add(set, rel, caption, group);
+    char path[FOIL_PATH_MAX];
+    foil_err e;
+    if (foil_path(path, &e, "%s/%s", c->rundir, rel) == 0 && run_file_exists(path))
+        foil_report_image_add(set, rel, caption, group);
 }
 
 /* Up to k of the n eps values (zero left out when others exist), evenly
@@ -84,9 +85,10 @@ static double percentile(const double *sorted, int n, double q) {
 
 /* explain.csv: heatmap per image and the completeness error. */
 static void explain_part(const run_ctx *c, foil_report *r) {
-    char path[1400], line[1024];
-    snprintf(path, sizeof path, "%s/explain/explain.csv", c->rundir);
-    FILE *f = fopen(path, "r");
+    char path[FOIL_PATH_MAX], line[1024];
+    foil_err e;
+    FILE *f = foil_path(path, &e, "%s/explain/explain.csv", c->rundir) ? NULL
+                                                                     : foil_fopen_read(path, 0, &e);
     if (!f) return;
     double rel[FOIL_REPORT_MAX_IMAGES * 64];
     int n = 0;
@@ -121,16 +123,16 @@ static void explain_part(const run_ctx *c, foil_report *r) {
 }
 
 static void load_results(const run_ctx *c, loaded *l, foil_report *r) {
-    char path[1400];
+    char path[FOIL_PATH_MAX];
     foil_err e = {{0}};
-    snprintf(path, sizeof path, "%s/eval.json", c->rundir);
-    if (run_file_exists(path) && !(l->have_clean = run_load_metrics(path, &l->clean, &e) == 0))
+    if (foil_path(path, &e, "%s/eval.json", c->rundir) == 0 && run_file_exists(path) &&
+        !(l->have_clean = run_load_metrics(path, &l->clean, &e) == 0))
         fprintf(stderr, "foil: note: %s\n", e.msg);
-    snprintf(path, sizeof path, "%s/sweep/sweep.json", c->rundir);
-    if (c->sweep && run_file_exists(path) && run_load_sweep(path, &l->sweep, &l->nsweep, &e))
+    if (c->sweep && foil_path(path, &e, "%s/sweep/sweep.json", c->rundir) == 0 &&
+        run_file_exists(path) && run_load_sweep(path, &l->sweep, &l->nsweep, &e))
         fprintf(stderr, "foil: note: %s\n", e.msg);
-    snprintf(path, sizeof path, "%s/shift/shift.json", c->rundir);
-    if (c->shift_sweep && run_file_exists(path) && run_load_shift(path, &l->shift, &l->nshift, &e))
+    if (c->shift_sweep && foil_path(path, &e, "%s/shift/shift.json", c->rundir) == 0 &&
+        run_file_exists(path) && run_load_shift(path, &l->shift, &l->nshift, &e))
         fprintf(stderr, "foil: note: %s\n", e.msg);
     r->clean = l->have_clean ? &l->clean : NULL;
     r->sweep = l->sweep, r->nsweep = l->nsweep;
@@ -154,11 +156,11 @@ static void links(const run_ctx *c, foil_report *r) {
         {"explain/config.yaml", "resolved explain config"}, {"shift/shift.csv", "shift table"},
         {"shift/shift.json", "shift table"}, {"shift/config.yaml", "resolved shift config"},
         {"state.json", "what each step was computed from"}};
-    char path[1400];
-    for (size_t i = 0; i < sizeof FILES / sizeof *FILES; i++) {
-        snprintf(path, sizeof path, "%s/%s", c->rundir, FILES[i][0]);
-        if (run_file_exists(path)) foil_report_link_add(r, FILES[i][0], FILES[i][1]);
-    }
+    char path[FOIL_PATH_MAX];
+    foil_err e;
+    for (size_t i = 0; i < sizeof FILES / sizeof *FILES; i++)
+        if (foil_path(path, &e, "%s/%s", c->rundir, FILES[i][0]) == 0 && run_file_exists(path))
+            foil_report_link_add(r, FILES[i][0], FILES[i][1]);
 }
 
 int run_write_report(run_ctx *c, foil_err *err) {
@@ -171,9 +173,9 @@ int run_write_report(run_ctx *c, foil_err *err) {
     run_report_facts(c, r);
     load_results(c, &l, r);
     links(c, r);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/report.html", c->rundir);
-    int rc = foil_report_write(r, path, err);
+    char path[FOIL_PATH_MAX];
+    int rc = foil_path(path, err, "%s/report.html", c->rundir) ? -1
+                                                               : foil_report_write(r, path, err);
     if (rc == 0) rc = run_write_summary(c, r, err);
     if (l.have_clean) foil_metrics_free(&l.clean);
     free(l.sweep);

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "foil/checkpoint.h"
+#include "foil/fileio.h"
 #include "run.h"
 
 int run_file_exists(const char *path) {
@@ -19,16 +19,16 @@ int run_file_exists(const char *path) {
 }
 
 int run_files_exist(const char *rundir, const char *const *names) {
-    char path[1400];
-    for (int i = 0; names[i]; i++) {
-        snprintf(path, sizeof path, "%s/%s", rundir, names[i]);
-        if (!run_file_exists(path)) return 0;
-    }
+    char path[FOIL_PATH_MAX];
+    foil_err e;
+    for (int i = 0; names[i]; i++)
+        if (foil_path(path, &e, "%s/%s", rundir, names[i]) || !run_file_exists(path)) return 0;
     return 1;
 }
 
 char *run_read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
+    foil_err e;
+    FILE *f = foil_fopen_read(path, 0, &e);
     if (!f) return NULL;
     char *buf = NULL;
     long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
@@ -46,7 +46,7 @@ char *run_read_text(const char *path) {
 
 /* A missing or unreadable state.json is an empty one: every step runs. */
 int run_state_load(run_state *s, const char *rundir, foil_err *err) {
-    snprintf(s->path, sizeof s->path, "%s/state.json", rundir);
+    if (foil_path(s->path, err, "%s/state.json", rundir)) return -1;
     char *text = run_read_text(s->path);
     s->root = text ? cJSON_Parse(text) : NULL;
     free(text);
@@ -119,30 +119,8 @@ void run_state_free(run_state *s) {
     s->root = NULL;
 }
 
-/* Removes "<name>.tmp.<pid>" files of writers that no longer run (a killed
- * run's temporary files) from dir. */
-static void clean_dir(const char *dir) {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[1500];
-    while (d && (e = readdir(d))) {
-        const char *t = strstr(e->d_name, ".tmp.");
-        if (!t || t == e->d_name) continue;
-        char *end;
-        long pid = strtol(t + 5, &end, 10);
-        if (*end || pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (run_file_exists(path)) remove(path);
-    }
-    if (d) closedir(d);
-}
-
 void run_clean_stale(const char *rundir) {
-    static const char *const SUB[] = {"", "/sweep", "/sweep/examples", "/sweep/adversarial",
-                                      "/explain", "/shift", "/shift/shift"};
-    char dir[1200];
-    for (size_t i = 0; i < sizeof SUB / sizeof *SUB; i++) {
-        snprintf(dir, sizeof dir, "%s%s", rundir, SUB[i]);
-        clean_dir(dir);
-    }
+    static const char *const SUB[] = {"sweep", "sweep/examples", "sweep/adversarial",
+                                      "explain", "shift", "shift/shift", NULL};
+    cli_clean_stale(rundir, SUB);
 }

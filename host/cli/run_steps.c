@@ -5,18 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "foil/checkpoint.h"
+#include "foil/fileio.h"
 #include "foil/metrics.h"
 #include "foil/shift.h"
 #include "run.h"
 
 /* <rundir>/<sub>, created, with its resolved config.yaml. */
-static int step_dir(const run_ctx *c, const char *sub, const char *resolved, char *dir,
-                    size_t cap, foil_err *err) {
-    char path[1300];
-    snprintf(dir, cap, "%s/%s", c->rundir, sub);
-    snprintf(path, sizeof path, "%s/config.yaml", dir);
-    if (cli_mkdirs(dir, err)) return -1;
+static int step_dir(const run_ctx *c, const char *sub, const char *resolved,
+                    char dir[FOIL_PATH_MAX], foil_err *err) {
+    char path[FOIL_PATH_MAX];
+    if (foil_path(dir, err, "%s/%s", c->rundir, sub) ||
+        foil_path(path, err, "%s/config.yaml", dir) || cli_mkdirs(dir, err))
+        return -1;
     return foil_write_file_atomic(path, resolved, strlen(resolved), err);
 }
 
@@ -43,16 +43,16 @@ int run_step_train(run_ctx *c, int resume, foil_err *err) {
 
 static int eval_run(run_ctx *c, cli_model *cm, cli_testset *ts, foil_metrics *mt, foil_err *err) {
     const foil_recipe *r = &c->train->r;
-    char path[1200];
-    if (cli_model_open(cm, c->ckpt, r->device, r->tf32, r->eval_batch, err) ||
+    char path[FOIL_PATH_MAX];
+    if (cli_model_open(cm, c->ckpt, r->device, r->tf32, r->eval_batch, "train.eval_batch", err) ||
         cli_testset_load(ts, cm, r->data_dir, r->test_limit, err))
         return -1;
     note_device(c, cm->b);
     if (cli_eval(cm, ts, mt, err)) return -1;
-    snprintf(path, sizeof path, "%s/eval.json", c->rundir);
-    if (foil_metrics_write_json(mt, path, err)) return -1;
-    snprintf(path, sizeof path, "%s/eval.csv", c->rundir);
-    if (foil_metrics_write_csv(mt, path, err)) return -1;
+    if (foil_path(path, err, "%s/eval.json", c->rundir) ||
+        foil_metrics_write_json(mt, path, err) ||
+        foil_path(path, err, "%s/eval.csv", c->rundir) || foil_metrics_write_csv(mt, path, err))
+        return -1;
     if (!c->a.common.quiet) foil_metrics_print(mt, stdout);
     printf("eval: accuracy %.4f on %d test images\n", mt->accuracy, mt->n);
     return 0;
@@ -71,11 +71,10 @@ int run_step_eval(run_ctx *c, foil_err *err) {
 
 static int write_sweep(const foil_sweep_row *rows, int n, const char *dir, int quiet,
                        foil_err *err) {
-    char path[1300];
-    snprintf(path, sizeof path, "%s/sweep.csv", dir);
-    if (foil_sweep_write_csv(rows, n, path, err)) return -1;
-    snprintf(path, sizeof path, "%s/sweep.json", dir);
-    if (foil_sweep_write_json(rows, n, path, err)) return -1;
+    char path[FOIL_PATH_MAX];
+    if (foil_path(path, err, "%s/sweep.csv", dir) || foil_sweep_write_csv(rows, n, path, err) ||
+        foil_path(path, err, "%s/sweep.json", dir) || foil_sweep_write_json(rows, n, path, err))
+        return -1;
     if (!quiet) foil_sweep_print(rows, n, stdout);
     return 0;
 }
@@ -85,10 +84,11 @@ int run_step_sweep(run_ctx *c, foil_err *err) {
     cli_model cm = {0};
     cli_testset ts = {0};
     foil_sweep_row *rows = NULL;
-    char dir[1200];
+    char dir[FOIL_PATH_MAX];
     int nrows = 0, rc = -1;
-    if (step_dir(c, "sweep", c->sweep_resolved, dir, sizeof dir, err) ||
-        cli_model_open(&cm, sw->model_path, sw->device, sw->tf32, sw->batch_size, err) ||
+    if (step_dir(c, "sweep", c->sweep_resolved, dir, err) ||
+        cli_model_open(&cm, sw->model_path, sw->device, sw->tf32, sw->batch_size,
+                       "attack.batch_size", err) ||
         cli_testset_load(&ts, &cm, sw->data_dir, sw->test_limit, err))
         goto done;
     note_device(c, cm.b);
@@ -107,8 +107,8 @@ done:
 
 int run_step_explain(run_ctx *c, foil_err *err) {
     explain_run *r = c->explain;
-    char dir[1200];
-    if (step_dir(c, "explain", r->resolved, dir, sizeof dir, err)) return -1;
+    char dir[FOIL_PATH_MAX];
+    if (step_dir(c, "explain", r->resolved, dir, err)) return -1;
     r->outdir = dir;
     r->quiet = c->a.common.quiet;
     int rc = explain_run_all(r, err) || explain_write_outputs(r, err) ? -1 : 0;
@@ -138,13 +138,14 @@ static int shift_images(const foil_explain_config *ec, int total, int32_t **out,
 static int shift_run(run_ctx *c, cli_model *cm, cli_testset *ts, int32_t **images,
                      foil_shift_row **rows, foil_err *err) {
     const foil_explain_config *ec = c->shift_ec;
-    char dir[1200], path[1300];
+    char dir[FOIL_PATH_MAX], path[FOIL_PATH_MAX];
     int batch = ec->batch, points = 1, nimages, nrows;
     if (ec->spec.method == FOIL_EXPLAIN_IG)
         points = ec->spec.chunk > 0 && ec->spec.chunk < ec->spec.steps ? ec->spec.chunk : ec->spec.steps;
     if (points * batch > 4096) points = 4096 / batch > 0 ? 4096 / batch : 1;
-    if (step_dir(c, "shift", c->shift_resolved, dir, sizeof dir, err) ||
-        cli_model_open(cm, c->ckpt, ec->device, ec->tf32, batch * points, err) ||
+    if (step_dir(c, "shift", c->shift_resolved, dir, err) ||
+        cli_model_open(cm, c->ckpt, ec->device, ec->tf32, batch * points,
+                       "explain.batch x IG points per pass", err) ||
         cli_testset_load(ts, cm, ec->data_dir, ec->test_limit, err) ||
         shift_images(ec, ts->ds.n, images, &nimages, err))
         return -1;
@@ -152,10 +153,11 @@ static int shift_run(run_ctx *c, cli_model *cm, cli_testset *ts, int32_t **image
     foil_shift_io io = {&cm->net, &ts->ds, &ts->dd, *images, nimages,
                         batch < nimages ? batch : nimages, c->o.topk, 4, dir, c->a.common.quiet};
     if (foil_shift_run(c->shift_sweep, &ec->spec, &io, rows, &nrows, err)) return -1;
-    snprintf(path, sizeof path, "%s/shift.csv", dir);
-    if (foil_shift_write_csv(*rows, nrows, path, err)) return -1;
-    snprintf(path, sizeof path, "%s/shift.json", dir);
-    if (foil_shift_write_json(*rows, nrows, path, err)) return -1;
+    if (foil_path(path, err, "%s/shift.csv", dir) ||
+        foil_shift_write_csv(*rows, nrows, path, err) ||
+        foil_path(path, err, "%s/shift.json", dir) ||
+        foil_shift_write_json(*rows, nrows, path, err))
+        return -1;
     if (!c->a.common.quiet) foil_shift_print(*rows, nrows, stdout);
     printf("shift: %d attack x eps rows on %d images\n", nrows, nimages);
     return 0;

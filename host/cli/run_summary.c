@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "foil/checkpoint.h"
+#include "foil/fileio.h"
 #include "foil/strbuf.h"
 #include "run.h"
 
@@ -26,12 +26,11 @@ static const foil_shift_row *shift_of(const foil_report *r, const foil_sweep_row
     return NULL;
 }
 
-/* The class with the lowest recall (the first of equals). */
+/* The class with the lowest recall of those with test images (the first of
+ * equals; 0 when the metrics have none). */
 static int least_recalled(const foil_metrics *m) {
-    int k = 0;
-    for (int i = 1; i < m->classes; i++)
-        if (m->recall[i] < m->recall[k]) k = i;
-    return k;
+    int k = foil_metrics_least_recalled(m);
+    return k < 0 ? 0 : k;
 }
 
 static void attack_table(const foil_report *r, foil_strbuf *b) {
@@ -79,8 +78,8 @@ static char *summary_text(const run_ctx *c, const foil_report *r) {
 }
 
 int run_write_summary(const run_ctx *c, const foil_report *r, foil_err *err) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/summary.md", c->rundir);
+    char path[FOIL_PATH_MAX];
+    if (foil_path(path, err, "%s/summary.md", c->rundir)) return -1;
     char *text = summary_text(c, r);
     if (!text) return foil_fail(err, "%s: out of memory", path);
     int rc = foil_write_file_atomic(path, text, strlen(text), err);

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "foil/checkpoint.h"
+#include "foil/fileio.h"
 #include "run.h"
 
 enum { MAX_TOP_KEYS = 256 };
@@ -109,9 +109,10 @@ int train_job_open(train_job *j, const char *outdir, int resume, int quiet, foil
     j->stop = cli_stop_begin();
     if (cli_mkdirs(outdir, err)) return -1;
     run_clean_stale(outdir);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/config.yaml", outdir);
-    if (foil_write_file_atomic(path, j->resolved, strlen(j->resolved), err)) return -1;
+    char path[FOIL_PATH_MAX];
+    if (foil_path(path, err, "%s/config.yaml", outdir) ||
+        foil_write_file_atomic(path, j->resolved, strlen(j->resolved), err))
+        return -1;
     if (!quiet) printf("# resolved config (%s)\n%s\n", path, j->resolved);
     fflush(stdout);
     if (foil_dataset_load(&j->train, j->r.data_dir, "train", j->r.train_limit, err) ||
@@ -121,12 +122,20 @@ int train_job_open(train_job *j, const char *outdir, int resume, int quiet, foil
         return foil_fail(err, "%s: images are %dx%d but the model takes %dx%dx%d", j->r.data_dir,
                          j->train.rows, j->train.cols, j->r.model.in_c, j->r.model.in_h,
                          j->r.model.in_w);
+    if (foil_dataset_check_labels(&j->train, j->model.def.classes, err) ||
+        foil_dataset_check_labels(&j->test, j->model.def.classes, err))
+        return -1;
     if (!(j->b = cli_backend_create(j->r.device, j->r.tf32, err))) return -1;
     if (foil_device_data_upload(&j->dtrain, j->b, &j->train, err) ||
         foil_device_data_upload(&j->dtest, j->b, &j->test, err))
         return -1;
     int maxb = j->r.batch_size > j->r.eval_batch ? j->r.batch_size : j->r.eval_batch;
-    if (foil_net_create(&j->net, &j->model, j->b, maxb, err)) return -1;
+    if (foil_net_create(&j->net, &j->model, j->b, maxb, err)) {
+        char why[sizeof err->msg];
+        memcpy(why, err->msg, sizeof why);
+        return foil_fail(err, "%s; set by %s %d", why,
+                         maxb == j->r.batch_size ? "train.batch_size" : "train.eval_batch", maxb);
+    }
     if (resume) return 0; /* parameters come from the checkpoint */
     float *init = malloc(j->model.nparams * sizeof(float) + 1);
     if (!init) return foil_fail(err, "out of memory");
@@ -139,17 +148,33 @@ int train_job_open(train_job *j, const char *outdir, int resume, int quiet, foil
 int train_job_run(train_job *j, const char *outdir, int resume, int quiet,
                   foil_train_result *res, foil_err *err) {
     progress p = {isatty(2), quiet};
-    foil_train_options opt = {outdir, resume, j->resolved, on_progress, &p, j->stop};
+    foil_train_options opt = {.outdir = outdir, .resume = resume,
+                              .allow_changes = j->allow_changes, .resolved_config = j->resolved,
+                              .progress = on_progress, .progress_user = &p, .stop = j->stop};
     if (!quiet)
         fprintf(stderr, "train: %s, %zu parameters, %d train / %d test images, device %s\n",
                 j->model.def.name, j->model.nparams, j->train.n, j->test.n, j->b->name);
     int rc = foil_train(&j->r, &j->net, &j->dtrain, &j->dtest, &opt, res, err);
+    if (rc) {
+        cli_stop_end();
+        j->stop = NULL;
+        return -1;
+    }
+    char path[FOIL_PATH_MAX];
+    /* metrics.json still under the handler: the run's files are complete
+     * before a late stop request is answered */
+    rc = foil_path(path, err, "%s/metrics.json", outdir) ||
+         write_metrics(path, &j->r, res, j->b->name, j->train.n, j->test.n, err);
     cli_stop_end();
     j->stop = NULL;
     if (rc) return -1;
-    char path[1200];
-    snprintf(path, sizeof path, "%s/metrics.json", outdir);
-    return write_metrics(path, &j->r, res, j->b->name, j->train.n, j->test.n, err);
+    if (cli_stop_requested()) {
+        res->interrupted = 1;
+        j->stopped_late = 1;
+        return foil_fail(err, "stopped by a signal as training finished; the checkpoint and "
+                              "%s are complete", path);
+    }
+    return 0;
 }
 
 void train_job_close(train_job *j) {

@@ -16,6 +16,8 @@ typedef struct train_job {
     foil_net net;
     char *resolved; /* the resolved config, saved with the checkpoint */
     volatile sig_atomic_t *stop; /* SIGINT/SIGTERM flag, from train_job_open on */
+    int allow_changes;           /* --allow-changes: resume with a changed recipe */
+    int stopped_late;            /* a stop request came after the last step: all is saved */
 } train_job;
 
 /* Parses the recipe of a loaded config (after overrides) and builds the
@@ -31,7 +33,10 @@ int train_job_parse(train_job *j, foil_config *cfg, const char *const *drop, foi
 int train_job_open(train_job *j, const char *outdir, int resume, int quiet, foil_err *err);
 
 /* Trains (a progress bar or log lines on stderr unless quiet) and writes
- * <outdir>/metrics.json. */
+ * <outdir>/metrics.json. A stop request (SIGINT/SIGTERM) is never dropped:
+ * during training it saves and fails with res->interrupted; one that came
+ * during the last step or the final evaluation lets training finish and
+ * metrics.json be written, then fails likewise with j->stopped_late. */
 int train_job_run(train_job *j, const char *outdir, int resume, int quiet,
                   foil_train_result *res, foil_err *err);
 

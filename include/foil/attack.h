@@ -60,8 +60,9 @@ typedef struct foil_attack_work {
     int32_t *pred;      /* (max_batch) */
     int32_t *active;    /* (max_batch) early-stop mask */
     int32_t *mask;      /* (max_batch) restart selection */
+    int32_t *bad;       /* (max_batch) a non-finite logit or gradient was seen */
     float *loss_host;   /* (max_batch) */
-    int32_t *pred_host, *mask_host, *best_adv_host; /* (max_batch) */
+    int32_t *pred_host, *mask_host, *best_adv_host, *bad_host; /* (max_batch) */
     float *best_loss_host;                          /* (max_batch) */
     float *logits_host;                             /* (max_batch, classes) */
 } foil_attack_work;
@@ -73,7 +74,9 @@ void foil_attack_work_destroy(foil_attack_work *w, foil_backend *b);
  * backend memory, writing x_adv (n, row). first is the global index of sample
  * 0 (the random start of a sample depends on its index, not its batch).
  * target_out_host (may be NULL) receives the target classes of a targeted
- * attack. */
+ * attack. A logit or input gradient that is not finite (NaN or infinity) at
+ * any step is an error naming the sample (its global index): such a sample
+ * would otherwise look robust, since a NaN gradient moves no pixel. */
 int foil_attack_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *spec,
                     float *x_adv, const float *x0, const int32_t *labels, int n, int64_t first,
                     int32_t *target_out_host, foil_err *err);

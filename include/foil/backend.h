@@ -143,6 +143,10 @@ struct foil_backend {
     /* dst[i, :] = src[i, :] where mask[i] != 0 */
     int (*select_rows)(foil_backend *b, float *dst, const float *src, const int32_t *mask,
                        int n, size_t row);
+    /* flags[i] = 1 where row i of x holds a NaN or an infinity; the other
+     * flags keep their value, so calls accumulate (an attack checks its
+     * logits and gradients every step without a round trip to the host) */
+    int (*flag_nonfinite)(foil_backend *b, int32_t *flags, const float *x, int n, size_t row);
 
     /* ---- explanations ---- */
     /* value[i] = F_i, the explained output of sample i for class target[i]

@@ -10,8 +10,12 @@
 #include <stdint.h>
 
 #include "foil/error.h"
+#include "foil/fileio.h"
 
 #define FOIL_ST_MAX_DIMS 8
+/* __metadata__ key of the SHA-256 (hex) of the data region, written by
+ * foil_st_write and checked by foil_st_read when present */
+#define FOIL_ST_DIGEST_KEY "data_sha256"
 #define FOIL_ST_MAX_NAME 128
 
 typedef struct foil_st_entry { /* one tensor to write */
@@ -40,13 +44,15 @@ typedef struct foil_safetensors {
 
 /* Writes atomically: "<path>.tmp.<pid>", fsync, rename, fsync of the folder.
  * On any failure the temporary file is removed and `path` is untouched.
- * meta: nmeta key/value pairs as meta[2*i], meta[2*i+1]. */
+ * meta: nmeta key/value pairs as meta[2*i], meta[2*i+1]; the SHA-256 of the
+ * tensor data is added as FOIL_ST_DIGEST_KEY. */
 int foil_st_write(const char *path, const foil_st_entry *entries, int n,
                   const char *const *meta, int nmeta, foil_err *err);
 
 /* Reads and validates the whole file. Errors name the file and the problem
  * (header length past end of file, bad JSON, unknown dtype, offsets out of
- * range or overlapping, shape/size mismatch, ...). */
+ * range, overlapping or not covering the data exactly, shape/size mismatch,
+ * data not matching the recorded SHA-256, not a regular file, ...). */
 int foil_st_read(const char *path, foil_safetensors *st, foil_err *err);
 
 /* Returns the tensor with this name, or NULL. */
@@ -56,9 +62,5 @@ const foil_st_tensor *foil_st_find(const foil_safetensors *st, const char *name)
 const char *foil_st_meta(const foil_safetensors *st, const char *key);
 
 void foil_st_free(foil_safetensors *st);
-
-/* Atomic whole-file write of a byte buffer (same protocol as foil_st_write);
- * used for configs, metrics and results so that no reader sees half a file. */
-int foil_write_file_atomic(const char *path, const void *data, size_t len, foil_err *err);
 
 #endif

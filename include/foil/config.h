@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "foil/error.h"
+#include "foil/fileio.h"
 
 typedef enum { FOIL_NODE_SCALAR, FOIL_NODE_MAP, FOIL_NODE_SEQ } foil_node_kind;
 
@@ -69,6 +70,15 @@ int foil_cfg_bool(const foil_config *cfg, foil_node *map, const char *key, int d
 /* *out points into the tree (or is dflt). */
 int foil_cfg_string(const foil_config *cfg, foil_node *map, const char *key, const char *dflt,
                     const char **out, foil_err *err);
+/* A file or folder name into out, refused (never cut) when it is as long
+ * as FOIL_PATH_MAX or longer. */
+int foil_cfg_path(const foil_config *cfg, foil_node *map, const char *key, const char *dflt,
+                  char out[FOIL_PATH_MAX], foil_err *err);
+/* A name that becomes part of a file name (an attack label, a study name):
+ * refused unless foil_check_name takes it (no '/', no "..", at most
+ * FOIL_NAME_MAX - 1 characters). */
+int foil_cfg_name(const foil_config *cfg, foil_node *map, const char *key, const char *dflt,
+                  char out[FOIL_NAME_MAX], foil_err *err);
 /* choices is NULL-terminated; *out is the index. Error lists the choices. */
 int foil_cfg_enum(const foil_config *cfg, foil_node *map, const char *key, int dflt,
                   const char *const *choices, int *out, foil_err *err);

@@ -43,6 +43,10 @@ FOIL_HD float foil_clampf(float x, float lo, float hi) {
     return x < lo ? lo : (x > hi ? hi : x);
 }
 
+/* Whether x is neither NaN nor an infinity: x - x is 0 exactly then and NaN
+ * otherwise (no fast-math flag lets either compiler fold it). */
+FOIL_HD int foil_finitef(float x) { return x - x == 0.0f; }
+
 /* sign(0) = 0, as torch.sign: a zero gradient does not move the pixel. */
 FOIL_HD float foil_signf(float x) { return (float)(x > 0.0f) - (float)(x < 0.0f); }
 

@@ -139,13 +139,13 @@ typedef struct foil_explain_config {
     char name[64];
     char device[16];
     int tf32;                /* precision: tf32 */
-    char model_path[1024];   /* "" when the config names none (-m gives it) */
-    char data_dir[1024];
+    char model_path[FOIL_PATH_MAX]; /* "" when the config names none (-m gives it) */
+    char data_dir[FOIL_PATH_MAX];
     int test_limit;
     foil_explain_spec spec;
     foil_class_rule target;
     int target_class;        /* FOIL_CLASS_GIVEN */
-    char baseline_path[1024]; /* FOIL_BASELINE_IMAGE; the CLI loads it */
+    char baseline_path[FOIL_PATH_MAX]; /* FOIL_BASELINE_IMAGE; the CLI loads it */
     int image_count;         /* images: N, the first N test images (0: all) ... */
     int *image_list;         /* ... or images: [i, j, ...], these (malloc'd, nlist) */
     int nlist;

@@ -8,14 +8,21 @@
 
 #include "foil/error.h"
 
+/* Macro averages are over the classes present (support > 0): a class with
+ * no test images has no recall to average, and counting it as 0 would make
+ * 20 correctly classified images look 90% recalled. */
 typedef struct foil_metrics {
     int classes, n;
+    int present;                     /* classes with test images */
     double accuracy;
-    double macro_recall, macro_f1;
-    double *precision, *recall, *f1; /* (classes); NaN-free: 0 when undefined */
-    long *support;                   /* (classes) samples per true class */
+    double macro_precision, macro_recall, macro_f1; /* over the present classes */
+    double *precision, *recall, *f1; /* (classes); 0 when undefined */
+    long *support;                   /* (classes) samples per true class; 0: absent */
     long *confusion;                 /* (classes, classes): [true][predicted] */
 } foil_metrics;
+
+/* The least-recalled class among those present (-1 when none is). */
+int foil_metrics_least_recalled(const foil_metrics *mt);
 
 int foil_metrics_compute(foil_metrics *mt, const int32_t *pred, const uint8_t *labels, int n,
                          int classes, foil_err *err);

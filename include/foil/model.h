@@ -90,10 +90,17 @@ int foil_model_param_tensor(const foil_model *m, int t, char *name, size_t cap, 
 int foil_model_save(const char *path, const foil_model *m, const float *params_host,
                     const char *const *meta, int nmeta, foil_err *err);
 /* Loads a checkpoint: builds the model from its metadata and copies the
- * parameters (malloc'd, nparams floats). meta_out (may be NULL) receives a
- * malloc'd copy of the metadata value for meta_key (or NULL if absent). */
+ * parameters (malloc'd, nparams floats). Refuses a corrupt file (see
+ * foil_st_read; an older foil file is checked against the SHA-256 in its
+ * save_id) and parameters that are not finite. meta_out (may be NULL)
+ * receives a malloc'd copy of the metadata value for meta_key (or NULL if
+ * absent). */
 int foil_model_load(const char *path, foil_model *m, float **params_host,
                     const char *meta_key, char **meta_out, foil_err *err);
+/* Likewise with several keys: values[i] for the NULL-terminated keys[i]
+ * (each malloc'd, or NULL when absent). */
+int foil_model_load_meta(const char *path, foil_model *m, float **params_host,
+                         const char *const *keys, char **values, foil_err *err);
 
 /* A network on a backend, with buffers for batches of up to max_batch. */
 typedef struct foil_net {

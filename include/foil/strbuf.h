@@ -24,4 +24,10 @@ int foil_sb_append(foil_strbuf *b, const char *s, size_t n);
 char *foil_sb_take(foil_strbuf *b);
 void foil_sb_free(foil_strbuf *b);
 
+/* Copies text into out (cap bytes); when it does not fit, the middle goes
+ * and "..." stands for it (never inside a UTF-8 character). The head names
+ * the file or key, the tail says what is wrong: a long path never costs a
+ * message its reason. */
+void foil_str_elide(char *out, size_t cap, const char *text);
+
 #endif

@@ -18,15 +18,15 @@
 
 typedef struct foil_sweep_attack {
     foil_attack_spec spec;  /* spec.eps is set per eps */
-    char label[32];         /* display name, e.g. "pgd40" (default: the attack name) */
+    char label[FOIL_NAME_MAX]; /* display and file name, e.g. "pgd40" (default: the attack name) */
     int neps;
     float eps[FOIL_SWEEP_MAX_EPS];
 } foil_sweep_attack;
 
 typedef struct foil_sweep {
     char name[64];
-    char model_path[1024];  /* "" when the command line gives -m */
-    char data_dir[1024];
+    char model_path[FOIL_PATH_MAX]; /* "" when the command line gives -m */
+    char data_dir[FOIL_PATH_MAX];
     char device[16];
     int tf32;               /* precision: tf32 */
     int test_limit;
@@ -36,6 +36,7 @@ typedef struct foil_sweep {
     foil_sweep_attack attacks[FOIL_SWEEP_MAX_ATTACKS];
     int nexamples;          /* test images shown in the example grids */
     int examples[FOIL_SWEEP_MAX_EXAMPLES];
+    int examples_first;     /* examples: N (the first N, fewer on a smaller test set), not a list */
     int save_idx;           /* write every adversarial set as an IDX file */
 } foil_sweep;
 
@@ -48,12 +49,12 @@ int foil_sweep_parse(foil_sweep *sw, foil_config *cfg, foil_err *err);
 
 typedef struct foil_sweep_row {
     foil_attack_kind kind;
-    char label[32];
+    char label[FOIL_NAME_MAX];
     float eps;
     int n, classes;
     double accuracy, macro_recall;
-    double recall[FOIL_MAX_CLASSES];
-    int least_class;        /* the least-recalled class */
+    double recall[FOIL_MAX_CLASSES]; /* NaN for a class with no test images */
+    int least_class;        /* the least-recalled class (of those with test images) */
     double success_rate;    /* misclassified after attack among initially correct */
     double target_rate;     /* targeted attacks: share on target; else -1 */
     double linf_mean, linf_max, l2_mean, l2_max, l0_mean, l0_max;

@@ -16,10 +16,10 @@ typedef enum { FOIL_OPT_SGD, FOIL_OPT_ADAM } foil_optimizer_kind;
 #define FOIL_MAX_EPOCHS 1024
 
 typedef struct foil_recipe {
-    char name[64];
-    char model_path[1024];  /* where the definition came from ("" when inline) */
+    char name[FOIL_NAME_MAX];
+    char model_path[FOIL_PATH_MAX]; /* where the definition came from ("" when inline) */
     foil_model_def model;
-    char data_dir[1024];    /* data.dir; FOIL_DATA and --data override it */
+    char data_dir[FOIL_PATH_MAX];   /* data.dir; FOIL_DATA and --data override it */
     int train_limit;        /* 0: all training images */
     int test_limit;         /* 0: all test images */
     int epochs, batch_size, eval_batch;
@@ -94,6 +94,10 @@ typedef struct foil_train_result {
 typedef struct foil_train_options {
     const char *outdir;
     int resume;
+    /* resuming with a recipe that differs from the checkpoint's
+     * (foil_recipe_changes) fails unless this is set; the changes then go
+     * into the checkpoint's metadata as resume_changes */
+    int allow_changes;
     const char *resolved_config; /* YAML saved into the checkpoint metadata */
     foil_train_progress_fn progress;
     void *progress_user;
@@ -102,6 +106,14 @@ typedef struct foil_train_options {
      * foil_train then fails with "interrupted ..." and res->interrupted. */
     volatile sig_atomic_t *stop;
 } foil_train_options;
+
+/* The recipe keys whose values differ between a checkpoint's resolved
+ * config and the current one (seed, batch size, optimizer and its
+ * hyperparameters, the schedule, data limits; not epochs, device or
+ * precision), as "train.lr 0.001 -> 0.0005, seed 5 -> 6" ("" when none);
+ * *changes is malloc'd. */
+int foil_recipe_changes(const char *saved_yaml, const char *now_yaml, char **changes,
+                        foil_err *err);
 
 /* Whether outdir holds a checkpoint and the optimizer state saved with it
  * (what foil_train_options.resume needs). */

@@ -29,7 +29,7 @@ static void check_images(const float *px, int n, int rows, int cols) {
     FUZZ_CHECK(rc == 0, "writing back %d images of %dx%d failed: %s", n, rows, cols, err.msg);
     float *back = NULL;
     int n2 = 0, r2 = 0, c2 = 0;
-    rc = foil_idx_read_images(out_path, &back, &n2, &r2, &c2, &err);
+    rc = foil_idx_read_images(out_path, 0, &back, &n2, &r2, &c2, &err);
     FUZZ_CHECK(rc == 0, "reading back the written images failed: %s", err.msg);
     FUZZ_CHECK(n2 == n && r2 == rows && c2 == cols, "read back %d of %dx%d, wrote %d of %dx%d",
                n2, r2, c2, n, rows, cols);
@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     foil_err err = {{0}};
     float *px = NULL;
     int n = 0, rows = 0, cols = 0;
-    if (foil_idx_read_images(in_path, &px, &n, &rows, &cols, &err) == 0) {
+    if (foil_idx_read_images(in_path, 0, &px, &n, &rows, &cols, &err) == 0) {
         check_images(px, n, rows, cols);
         free(px);
     } else {
@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     err.msg[0] = 0;
     uint8_t *labels = NULL;
     int nl = 0;
-    if (foil_idx_read_labels(in_path, &labels, &nl, &err) == 0) {
+    if (foil_idx_read_labels(in_path, 0, &labels, &nl, NULL, &err) == 0) {
         FUZZ_CHECK(nl > 0, "labels read as %d", nl);
         uint64_t sum = 0; /* touch every label so ASan sees the whole buffer */
         for (int i = 0; i < nl; i++) sum += labels[i];
