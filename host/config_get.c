@@ -72,11 +72,17 @@ static const char *file_of(const foil_config *cfg) {
 
 int foil_cfg_fail(const foil_config *cfg, const foil_node *node, foil_err *err,
                   const char *fmt, ...) {
-    /* what may hold a path (a model file name): room for one whole */
-    char what[FOIL_PATH_MAX + 512], path[200];
+    /* what may hold a value of any length (a path, a label): formatted
+     * whole, so that eliding the message keeps its end */
+    char path[200];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *what = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!what) return foil_fail(err, "%s: out of memory", file_of(cfg));
+    va_start(ap, fmt);
+    vsnprintf(what, (size_t)n + 1, fmt, ap);
     va_end(ap);
     foil_node_path(node, path, sizeof path);
     if (!path[0]) /* the top level (or no node): the file is the place */
@@ -85,6 +91,7 @@ int foil_cfg_fail(const foil_config *cfg, const foil_node *node, foil_err *err,
         foil_fail(err, "%s: override %s: %s", file_of(cfg), path, what);
     else
         foil_fail(err, "%s:%d: %s: %s", file_of(cfg), node->line, path, what);
+    free(what);
     foil_cfg_one_line(err);
     return -1;
 }

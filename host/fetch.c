@@ -162,6 +162,8 @@ static int run_tool(char *const argv[], char *why, size_t cap) {
     int fds[2];
     why[0] = 0;
     if (pipe(fds) != 0) return -1;
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC); /* the tool gets the pipe as its stderr only */
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]);
@@ -169,7 +171,7 @@ static int run_tool(char *const argv[], char *why, size_t cap) {
         return -1;
     }
     if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
         if (null >= 0) dup2(null, 1);
         dup2(fds[1], 2);
         close(fds[0]);

@@ -4,8 +4,7 @@
 #include <string.h>
 
 #include "foil/fileio.h"
-
-#define FOIL_METRICS_ABSENT_CAP 512
+#include "foil/strbuf.h"
 #include "foil/metrics.h"
 
 int foil_metrics_compute(foil_metrics *mt, const int32_t *pred, const uint8_t *labels, int n,
@@ -65,12 +64,10 @@ int foil_metrics_least_recalled(const foil_metrics *mt) {
     return least;
 }
 
-/* "3, 7" into out: the classes without test images ("" when all have some). */
-static void absent_list(const foil_metrics *mt, char *out, size_t cap) {
-    size_t len = 0;
-    out[0] = 0;
-    for (int c = 0; c < mt->classes && len + 16 < cap; c++)
-        if (!mt->support[c]) len += (size_t)snprintf(out + len, cap - len, "%s%d", len ? ", " : "", c);
+/* "3, 7": the classes without test images (empty when all have some). */
+static void absent_list(const foil_metrics *mt, foil_strbuf *out) {
+    for (int c = 0; c < mt->classes; c++)
+        if (!mt->support[c]) foil_sb_put(out, "%s%d", out->len ? ", " : "", c);
 }
 
 void foil_metrics_free(foil_metrics *mt) {
@@ -83,13 +80,14 @@ void foil_metrics_free(foil_metrics *mt) {
 }
 
 void foil_metrics_print(const foil_metrics *mt, FILE *out) {
-    char absent[FOIL_METRICS_ABSENT_CAP];
-    absent_list(mt, absent, sizeof absent);
+    foil_strbuf absent = {0};
+    absent_list(mt, &absent);
     fprintf(out, "accuracy: %.4f (%d images), macro recall %.4f, macro F1 %.4f", mt->accuracy,
             mt->n, mt->macro_recall, mt->macro_f1);
-    if (absent[0])
+    if (absent.len)
         fprintf(out, " (over the %d classes present; no test images of class %s)", mt->present,
-                absent);
+                absent.failed ? "(out of memory)" : absent.s);
+    foil_sb_free(&absent);
     fprintf(out, "\n\n| class | precision | recall | F1 | support |\n|---|---|---|---|---|\n");
     for (int c = 0; c < mt->classes; c++)
         if (mt->support[c])

@@ -34,6 +34,9 @@ static int parse_model(foil_recipe *r, foil_config *cfg, foil_err *err) {
     if (m->kind == FOIL_NODE_MAP) return foil_model_def_parse(&r->model, cfg, m, err);
     if (m->kind != FOIL_NODE_SCALAR)
         return foil_cfg_fail(cfg, m, err, "expected a model file name or a model map");
+    if (strlen(m->value) >= FOIL_PATH_MAX)
+        return foil_cfg_fail(cfg, m, err, "path too long (%zu bytes, at most %d)",
+                             strlen(m->value), FOIL_PATH_MAX - 1);
     if (resolve_model_path(r->model_path, cfg->path, m->value))
         return foil_cfg_fail(cfg, m, err, "model file '%s' not found", m->value);
     return foil_model_def_load(&r->model, r->model_path, err);

@@ -1,7 +1,10 @@
 /* What --resume compares: the recipe keys that change what training does
- * from here on (more epochs, another device or another eval batch do not). */
+ * from here on, and data.test_limit, whose change would make the epoch log
+ * mix accuracies on two test sets (more epochs, another device or another
+ * eval batch are no change). */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "foil/strbuf.h"
 #include "foil/train.h"
@@ -27,11 +30,23 @@ static const char *scalar_at(foil_node *root, const char *path) {
     return n && n->kind == FOIL_NODE_SCALAR ? n->value : NULL;
 }
 
-/* Equal as numbers when both are numbers (1e-3 is 0.001), else as text. */
+/* 1 / 0 for YAML's boolean words, -1 for anything else. */
+static int as_bool(const char *s) {
+    static const char *const YES[] = {"true", "yes", "on", NULL}, *const NO[] = {"false", "no", "off", NULL};
+    for (int i = 0; YES[i]; i++)
+        if (!strcasecmp(s, YES[i])) return 1;
+    for (int i = 0; NO[i]; i++)
+        if (!strcasecmp(s, NO[i])) return 0;
+    return -1;
+}
+
+/* Equal as numbers when both are numbers (1e-3 is 0.001), as booleans when
+ * both are (yes is true), else as text. */
 static int same_value(const char *a, const char *b) {
     char *ea, *eb;
     double x = strtod(a, &ea), y = strtod(b, &eb);
     if (*a && *b && !*ea && !*eb) return x == y;
+    if (as_bool(a) >= 0 && as_bool(b) >= 0) return as_bool(a) == as_bool(b);
     return strcmp(a, b) == 0;
 }
 

@@ -23,7 +23,7 @@ const char *rb_palette(int i);
 
 /* One line of a plot: points (x[i], y[i]); NaN y values are gaps. */
 typedef struct report_series {
-    char label[64];
+    char label[FOIL_NAME_MAX + 32]; /* an attack label and a suffix */
     int n;
     double x[FOIL_SWEEP_MAX_EPS], y[FOIL_SWEEP_MAX_EPS];
     int colour;  /* palette index */

@@ -71,9 +71,11 @@ void foil_str_elide(char *out, size_t cap, const char *text) {
         memmove(out, text, len + 1);
         return;
     }
-    if (cap < 8) { /* too small to elide: a plain cut */
-        memmove(out, text, cap - 1);
-        out[cap - 1] = 0;
+    if (cap < 8) { /* too small to elide: a plain cut, on a character boundary */
+        size_t n = cap - 1;
+        while (n > 0 && continuation(text[n])) n--;
+        memmove(out, text, n);
+        out[n] = 0;
         return;
     }
     size_t head = cap / 3, tail = cap - head - 4; /* "..." and the NUL */

@@ -182,9 +182,11 @@ static int no_state(const ckpt_paths *pa, const char *step, foil_err *err) {
     foil_safetensors st;
     foil_err why;
     struct stat sb;
-    if (stat(pa->state, &sb) == 0 && foil_st_read(pa->state, &st, &why) != 0)
-        return foil_fail(err, "%s; cannot resume from it", why.msg);
-    if (stat(pa->state, &sb) == 0) foil_st_free(&st);
+    if (stat(pa->state, &sb) == 0) {
+        if (foil_st_read(pa->state, &st, &why) != 0)
+            return foil_fail(err, "%s; cannot resume from it", why.msg);
+        foil_st_free(&st);
+    }
     return foil_fail(err, "%s: no optimizer state saved with it (step %s; %s is missing or from "
                           "another save); cannot resume", pa->model, step, pa->state);
 }

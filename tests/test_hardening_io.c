@@ -120,6 +120,40 @@ static void names(void) {
              "study name '../../escaped': exit %d: %s", rc, out);
     printf("study name: %s", out);
 
+    /* a label of 63 characters goes whole through the sweep and the shift */
+    const char *lab = "a_label_of_sixty_three_characters_for_the_sweep_and_the_shift__";
+    char study[2048], run_dir[1200], shift_csv[1300];
+    snprintf(study, sizeof study,
+             "seed: 2\ndevice: cpu\nmodel:\n  input: [1, 28, 28]\n  layers: [flatten, "
+             "{dense: {units: 10}}]\ntrain: {epochs: 1}\nattack: {eps: [0.1], attacks: "
+             "[{fgsm: {label: %s}}], examples: 0}\nexplain: {steps: 2, images: 2, batch: 2}\n",
+             lab);
+    tu_write_file(path, sizeof path, "label_study.yaml", study, strlen(study));
+    snprintf(run_dir, sizeof run_dir, "%s/label_run", tu_tmpdir());
+    snprintf(args, sizeof args, "run '%s' -q -o '%s' --data '%s' --limit 4", path, run_dir,
+             g_data);
+    rc = tu_run_logged(args, 0, 0, out, sizeof out);
+    snprintf(shift_csv, sizeof shift_csv, "%s/shift/shift.csv", run_dir);
+    char *csv = tu_slurp(shift_csv, NULL);
+    TU_CHECK(rc == 0 && csv && strstr(csv, lab), "a 63-character label in shift.csv: %d: %s", rc,
+             csv ? csv : last_of(out));
+    free(csv);
+
+    /* a label of 6000 characters: the message keeps its reason */
+    char *huge = malloc(6100);
+    memset(huge, 'x', 6000);
+    huge[6000] = 0;
+    char *text = malloc(6200);
+    snprintf(text, 6200, "eps: [0.1]\nattacks: [{fgsm: {label: %s}}]\n", huge);
+    tu_write_file(path, sizeof path, "huge_label.yaml", text, strlen(text));
+    snprintf(args, sizeof args, "attack -q -m '%s' -c '%s' -o '%s/huge' --data '%s'", g_model,
+             path, tu_tmpdir(), g_data);
+    rc = tu_run_logged(args, 0, 0, out, sizeof out);
+    TU_CHECK(rc == 1 && tu_one_line_error(out, "label", "cannot be part of a file name"),
+             "a 6000-character label: %d: %.300s", rc, out);
+    free(huge);
+    free(text);
+
     const char *bad[3][2] = {
         {"attacks: [{fgsm: {label: ../../x}}]\n", "label"},
         {"attacks: [{fgsm: {label: abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd}}]\n",
@@ -300,6 +334,20 @@ static void resource_bounds(void) {
              "a header promising 10 images over 400000: exit %d, %ld MB over %ld: %s", rc,
              kib / 1024, base / 1024, out);
     printf("liar: %s", out);
+
+    /* an honest header past the cap is refused before anything is inflated;
+     * a limit keeps it readable */
+    synth_dataset("honest", 64, 20);
+    bomb("honest", 6000000, 1000); /* 4.7 GB promised */
+    tu_path(dir, sizeof dir, "honest");
+    snprintf(args, sizeof args, "eval -m '%s' --data '%s' --device cpu", g_model, dir);
+    kib = peak_kib(args, "honest.txt", &rc);
+    tu_read_log("honest.txt", out, sizeof out);
+    TU_CHECK(rc == 1 && tu_one_line_error(out, "more than", "--limit") && kib < base + 100 * 1024,
+             "6000000 images: exit %d, %ld MB: %s", rc, kib / 1024, out);
+    snprintf(args, sizeof args, "eval -m '%s' --data '%s' --device cpu --limit 500", g_model, dir);
+    TU_CHECK(tu_run_logged(args, 0, 0, out, sizeof out) == 0, "the same with --limit 500: %s",
+             last_of(out));
 }
 
 /* Failures that used to come after the work, or said the wrong thing. */

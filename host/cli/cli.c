@@ -99,6 +99,18 @@ int cli_apply_overrides(foil_config *cfg, const cli_overrides *o, foil_err *err)
     return 0;
 }
 
+/* Whether name[0, len) ends like a file foil writes: only such temporary
+ * files are foil's to remove (a user's notes.tmp.2023 is not). */
+static int foil_output_name(const char *name, size_t len) {
+    static const char *const ENDS[] = {".safetensors", ".json", ".csv", ".yaml", ".png", ".md",
+                                       ".html", "-idx3-ubyte", NULL};
+    for (int i = 0; ENDS[i]; i++) {
+        size_t k = strlen(ENDS[i]);
+        if (len > k && memcmp(name + len - k, ENDS[i], k) == 0) return 1;
+    }
+    return 0;
+}
+
 /* Removes "<name>.tmp.<pid>" files of dead writers from one folder. */
 static void clean_dir(const char *dir) {
     DIR *d = opendir(dir);
@@ -107,7 +119,7 @@ static void clean_dir(const char *dir) {
     foil_err ignored;
     while (d && (e = readdir(d))) {
         const char *t = strstr(e->d_name, ".tmp.");
-        if (!t || t == e->d_name) continue;
+        if (!t || t == e->d_name || !foil_output_name(e->d_name, (size_t)(t - e->d_name))) continue;
         char *end;
         long pid = strtol(t + 5, &end, 10);
         if (*end || pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;

@@ -29,10 +29,10 @@ int cmd_data(int argc, char **argv) {
     }
     for (int i = 2; i < argc; i++) {
         int r = cli_common_option(&c, argc, argv, &i, &err);
-        if (r < 0) return cli_error(&err);
+        if (r < 0) return cli_usage_error(&err);
         if (r) continue;
         if (strcmp(argv[i], "--from") == 0) {
-            if (cli_value(argc, argv, &i, &from, &err)) return cli_error(&err);
+            if (cli_value(argc, argv, &i, &from, &err)) return cli_usage_error(&err);
         } else if (strcmp(argv[i], "--help") == 0) {
             fputs(HELP, stdout);
             return 0;

@@ -192,12 +192,12 @@ static int test_images(const char *dir, int limit, int *n, foil_err *err) {
     return 0;
 }
 
-static int check_list(const char *what, const int *idx, int k, int n, foil_err *err) {
+static int check_list(const char *what, const int *idx, int k, int n, const char *limits,
+                      foil_err *err) {
     for (int i = 0; i < k; i++)
         if (idx[i] >= n)
             return foil_fail(err, "%s: image %d is past the end of the test set (%d images, "
-                                  "within data.test_limit and report.attack_images)", what,
-                             idx[i], n);
+                                  "within %s)", what, idx[i], n, limits);
     return 0;
 }
 
@@ -206,17 +206,19 @@ int run_check_indices(const run_ctx *c, foil_err *err) {
     const foil_sweep *sw = c->sweep;
     if (sw && !sw->examples_first && sw->nexamples > 0 &&
         (test_images(sw->data_dir, sw->test_limit, &n, err) ||
-         check_list("attack.examples", sw->examples, sw->nexamples, n, err)))
+         check_list("attack.examples", sw->examples, sw->nexamples, n,
+                    "data.test_limit and report.attack_images", err)))
         return -1;
     const foil_explain_config *ec = c->explain ? &c->explain->c : NULL;
     if (ec && ec->image_list &&
         (test_images(ec->data_dir, ec->test_limit, &n, err) ||
-         check_list("explain.images", ec->image_list, ec->nlist, n, err)))
+         check_list("explain.images", ec->image_list, ec->nlist, n, "data.test_limit", err)))
         return -1;
     ec = c->shift_ec;
     if (ec && ec->image_list &&
         (test_images(ec->data_dir, ec->test_limit, &n, err) ||
-         check_list("explain.images (shift)", ec->image_list, ec->nlist, n, err)))
+         check_list("explain.images (shift)", ec->image_list, ec->nlist, n, "data.test_limit",
+                    err)))
         return -1;
     return 0;
 }

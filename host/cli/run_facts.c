@@ -46,14 +46,15 @@ static void model_facts(const run_ctx *c, foil_report *r) {
 
 static void method_facts(const run_ctx *c, foil_report *r) {
     if (c->sweep) {
-        char labels[256] = "";
+        foil_strbuf labels = {0};
         for (int i = 0; i < c->sweep->nattacks; i++)
-            snprintf(labels + strlen(labels), sizeof labels - strlen(labels), "%s%s", i ? ", " : "",
-                     c->sweep->attacks[i].label);
+            foil_sb_put(&labels, "%s%s", i ? ", " : "", c->sweep->attacks[i].label);
         char images[32] = "all";
         if (c->sweep->test_limit) snprintf(images, sizeof images, "the first %d", c->sweep->test_limit);
-        foil_report_fact_add(r, "attacks", "%s on %s test images (seed %llu)", labels, images,
+        foil_report_fact_add(r, "attacks", "%s on %s test images (seed %llu)",
+                             labels.s && !labels.failed ? labels.s : "", images,
                              (unsigned long long)c->sweep->seed);
+        foil_sb_free(&labels);
     }
     if (c->explain) {
         const foil_explain_spec *s = &c->explain->c.spec;

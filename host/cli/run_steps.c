@@ -31,8 +31,8 @@ int run_step_train(run_ctx *c, int resume, foil_err *err) {
     int rc = train_job_open(j, c->rundir, resume, 1, err) ||
              train_job_run(j, c->rundir, resume, c->a.common.quiet, res, err) ? -1 : 0;
     c->interrupted = res->interrupted;
+    if (rc == 0 || j->stopped_late) note_device(c, j->b); /* the step did train */
     if (rc == 0) {
-        note_device(c, j->b);
         printf("train: test accuracy %.4f after %d epoch(s), %.0f train images/s\n",
                res->test_accuracy, j->r.epochs, res->images_per_s);
     }

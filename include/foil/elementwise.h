@@ -44,7 +44,8 @@ FOIL_HD float foil_clampf(float x, float lo, float hi) {
 }
 
 /* Whether x is neither NaN nor an infinity: x - x is 0 exactly then and NaN
- * otherwise (no fast-math flag lets either compiler fold it). */
+ * otherwise. foil is built without fast-math; -ffinite-math-only (part of
+ * -ffast-math) or nvcc's --use_fast_math would fold this to true. */
 FOIL_HD int foil_finitef(float x) { return x - x == 0.0f; }
 
 /* sign(0) = 0, as torch.sign: a zero gradient does not move the pixel. */

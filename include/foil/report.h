@@ -37,7 +37,7 @@ typedef struct foil_report_step {
 typedef struct foil_report_image {
     char path[256];   /* relative to the page */
     char caption[128];
-    char group[32];   /* a gallery starts a new line when the group changes */
+    char group[FOIL_NAME_MAX]; /* a gallery starts a new line when the group changes */
 } foil_report_image;
 
 typedef struct foil_report_images {

@@ -109,9 +109,10 @@ typedef struct foil_train_options {
 
 /* The recipe keys whose values differ between a checkpoint's resolved
  * config and the current one (seed, batch size, optimizer and its
- * hyperparameters, the schedule, data limits; not epochs, device or
- * precision), as "train.lr 0.001 -> 0.0005, seed 5 -> 6" ("" when none);
- * *changes is malloc'd. */
+ * hyperparameters, the schedule, data.train_limit and data.test_limit, the
+ * latter since the epoch log would mix two test sets; not epochs, device,
+ * precision or eval batch), as "train.lr 0.001 -> 0.0005, seed 5 -> 6" (""
+ * when none); *changes is malloc'd. */
 int foil_recipe_changes(const char *saved_yaml, const char *now_yaml, char **changes,
                         foil_err *err);
 
