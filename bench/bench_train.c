@@ -80,7 +80,7 @@ static int bench_model(const char *path, const bench_cfg *c, foil_err *err) {
         rate[train] = (double)c->steps * c->batch / (now_s() - t0);
     }
     char label[32];
-    printf("| %s | %s | %zu | %d | %.0f | %.0f |\n", def.name, bench_device_label(b, c->tf32, label, sizeof label), m.nparams, c->batch,
+    printf("| %s | %s | %zu | %d | %.0f | %.0f |\n", def.name, bench_device_label(b, c->tf32, label, sizeof label), m.nvalues, c->batch,
            rate[1], rate[0]);
     fflush(stdout);
     rc = 0;

@@ -35,6 +35,8 @@ extern "C" void *cuda_workspace(foil_backend *b, size_t bytes) {
     ctx->workspace_size = 0;
     if (e == cudaSuccess) e = cudaMalloc(&ctx->workspace, bytes);
     if (e != cudaSuccess) {
+        cudaGetLastError(); /* not sticky: clear it, or the next launch check reports it */
+        ctx->workspace = NULL;
         foil_fail(&b->err, "cuda: cannot allocate a %zu-byte workspace: %s", bytes,
                   cudaGetErrorString(e));
         return NULL;
@@ -160,6 +162,8 @@ extern "C" foil_backend *foil_backend_cuda_create(int device, foil_err *err) {
     ctx->device = device;
     const char *dbg = getenv("FOIL_CUDA_SYNC");
     ctx->debug_sync = dbg && *dbg && strcmp(dbg, "0") != 0;
+    const char *plans = getenv("FOIL_CUDA_PLANS");
+    ctx->show_plans = plans && *plans && strcmp(plans, "0") != 0;
     b->set_precision = cuda_set_precision;
     b->alloc = cuda_alloc;
     b->free = cuda_free_mem;

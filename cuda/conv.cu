@@ -3,58 +3,86 @@
  * host/backend_cpu_layers.c. Own kernels for what cuDNN cannot do as foil
  * needs it: the explicit padding of asymmetric 'same' convolutions and a
  * deterministic bias gradient. */
+#include <stdio.h>
+
 #include "layers.h"
 
 /* ---- kernels ---------------------------------------------------------------- */
 
+/* Index arithmetic in I: uint32_t when every index of the call fits (the
+ * common case: a GPU divides 32-bit integers in a few instructions and
+ * emulates 64-bit division in dozens), size_t otherwise. Each kernel below
+ * is a body templated on I with one plain kernel per type (the emulator's
+ * launch rewriting wants kernels by a plain name). The bound is 2^31 - 1,
+ * not 2^32 - 1, so that a grid-stride step (at most cuda_blocks' 524280
+ * blocks of 256 threads) past the last index cannot wrap around. */
+template <typename I> static inline bool fits32(I n) { return n <= (I)INT32_MAX; }
+
 /* xp (NC, HP, WP) = x (NC, H, W) shifted by (top, left), zeros elsewhere;
  * rows/columns of x beyond HP/WP are dropped (no window reads them). */
-static __global__ void conv_pad_kernel(float *xp, const float *x, size_t nc, int h, int w,
-                                       int hp, int wp, int top, int left) {
-    size_t total = nc * (size_t)hp * (size_t)wp;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x) {
-        int col = (int)(i % (size_t)wp);
-        size_t rest = i / (size_t)wp;
-        int row = (int)(rest % (size_t)hp);
-        size_t plane = rest / (size_t)hp;
+template <typename I>
+static __device__ void conv_pad_body(float *xp, const float *x, I nc, int h, int w, int hp,
+                                     int wp, int top, int left) {
+    I total = nc * (I)hp * (I)wp;
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
+        int col = (int)(i % (I)wp);
+        I rest = i / (I)wp;
+        int row = (int)(rest % (I)hp);
+        I plane = rest / (I)hp;
         int iy = row - top, ix = col - left;
         xp[i] = (iy >= 0 && iy < h && ix >= 0 && ix < w)
-                    ? x[(plane * (size_t)h + (size_t)iy) * (size_t)w + (size_t)ix]
+                    ? x[(plane * (I)h + (I)iy) * (I)w + (I)ix]
                     : 0.0f;
     }
+}
+static __global__ void conv_pad_kernel32(float *xp, const float *x, uint32_t nc, int h, int w,
+                                         int hp, int wp, int top, int left) {
+    conv_pad_body<uint32_t>(xp, x, nc, h, w, hp, wp, top, left);
+}
+static __global__ void conv_pad_kernel(float *xp, const float *x, size_t nc, int h, int w,
+                                       int hp, int wp, int top, int left) {
+    conv_pad_body<size_t>(xp, x, nc, h, w, hp, wp, top, left);
 }
 
 /* dx (NC, H, W) = the (top, left)-offset window of dxp (NC, HP, WP); elements
  * the padded tensor dropped get no gradient. */
+template <typename I>
+static __device__ void conv_crop_body(float *dx, const float *dxp, I nc, int h, int w, int hp,
+                                      int wp, int top, int left) {
+    I total = nc * (I)h * (I)w;
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
+        int ix = (int)(i % (I)w);
+        I rest = i / (I)w;
+        int iy = (int)(rest % (I)h);
+        I plane = rest / (I)h;
+        int row = iy + top, col = ix + left;
+        dx[i] = (row < hp && col < wp) ? dxp[(plane * (I)hp + (I)row) * (I)wp + (I)col] : 0.0f;
+    }
+}
+static __global__ void conv_crop_kernel32(float *dx, const float *dxp, uint32_t nc, int h, int w,
+                                          int hp, int wp, int top, int left) {
+    conv_crop_body<uint32_t>(dx, dxp, nc, h, w, hp, wp, top, left);
+}
 static __global__ void conv_crop_kernel(float *dx, const float *dxp, size_t nc, int h, int w,
                                         int hp, int wp, int top, int left) {
-    size_t total = nc * (size_t)h * (size_t)w;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x) {
-        int ix = (int)(i % (size_t)w);
-        size_t rest = i / (size_t)w;
-        int iy = (int)(rest % (size_t)h);
-        size_t plane = rest / (size_t)h;
-        int row = iy + top, col = ix + left;
-        dx[i] = (row < hp && col < wp)
-                    ? dxp[(plane * (size_t)hp + (size_t)row) * (size_t)wp + (size_t)col]
-                    : 0.0f;
-    }
+    conv_crop_body<size_t>(dx, dxp, nc, h, w, hp, wp, top, left);
 }
 
 /* dbias[q] = sum over n, j of dout (N, K, HW)[n, q, j]: one block per channel,
  * each thread a fixed strided subset in order, then a fixed-shape tree: the
- * same sum every run (no atomics). Needs blockDim.x == LAYER_THREADS. */
-static __global__ void conv_bias_grad_kernel(float *dbias, const float *dout, int n, int k,
-                                             int hw) {
+ * same sum every run (no atomics). Needs blockDim.x == LAYER_THREADS. The
+ * element index e is split into (image, pixel) in 32-bit arithmetic when
+ * n * k * hw fits, which is what makes this kernel cheap. */
+template <typename I>
+static __device__ void conv_bias_grad_body(float *dbias, const float *dout, int n, int k,
+                                           int hw) {
     __shared__ float part[LAYER_THREADS];
-    const size_t count = (size_t)n * (size_t)hw;
+    const I count = (I)n * (I)hw;
     for (int q = blockIdx.x; q < k; q += gridDim.x) {
         float sum = 0.0f;
-        for (size_t e = threadIdx.x; e < count; e += blockDim.x) {
-            size_t i = e / (size_t)hw, j = e % (size_t)hw;
-            sum += dout[(i * (size_t)k + (size_t)q) * (size_t)hw + j];
+        for (I e = threadIdx.x; e < count; e += blockDim.x) {
+            I i = e / (I)hw, j = e % (I)hw;
+            sum += dout[(i * (I)k + (I)q) * (I)hw + j];
         }
         part[threadIdx.x] = sum;
         __syncthreads();
@@ -65,6 +93,14 @@ static __global__ void conv_bias_grad_kernel(float *dbias, const float *dout, in
         if (threadIdx.x == 0) dbias[q] = part[0];
         __syncthreads(); /* part[] is reused by the next channel */
     }
+}
+static __global__ void conv_bias_grad_kernel32(float *dbias, const float *dout, int n, int k,
+                                               int hw) {
+    conv_bias_grad_body<uint32_t>(dbias, dout, n, k, hw);
+}
+static __global__ void conv_bias_grad_kernel(float *dbias, const float *dout, int n, int k,
+                                             int hw) {
+    conv_bias_grad_body<size_t>(dbias, dout, n, k, hw);
 }
 
 /* ---- launchers -------------------------------------------------------------- */
@@ -81,9 +117,15 @@ static int launch_pad(foil_backend *b, float *xp, const float *x, const cuda_con
     const foil_conv_shape *cs = &p->shape;
     size_t nc = (size_t)cs->n * (size_t)cs->c;
     size_t total = nc * (size_t)padded_h(p) * (size_t)padded_w(p);
-    conv_pad_kernel<<<cuda_blocks(total, LAYER_THREADS), LAYER_THREADS, 0,
-                      cuda_ctx_of(b)->stream>>>(xp, x, nc, cs->h, cs->w, padded_h(p),
-                                                padded_w(p), cs->pad_h, cs->pad_w);
+    unsigned blocks = cuda_blocks(total, LAYER_THREADS);
+    cudaStream_t s = cuda_ctx_of(b)->stream;
+    if (fits32(total) && fits32(nc * (size_t)cs->h * (size_t)cs->w))
+        conv_pad_kernel32<<<blocks, LAYER_THREADS, 0, s>>>(xp, x, (uint32_t)nc, cs->h, cs->w,
+                                                           padded_h(p), padded_w(p), cs->pad_h,
+                                                           cs->pad_w);
+    else
+        conv_pad_kernel<<<blocks, LAYER_THREADS, 0, s>>>(xp, x, nc, cs->h, cs->w, padded_h(p),
+                                                         padded_w(p), cs->pad_h, cs->pad_w);
     LAUNCH_CHECK(b, "conv_pad_kernel");
     return 0;
 }
@@ -92,9 +134,15 @@ static int launch_crop(foil_backend *b, float *dx, const float *dxp, const cuda_
     const foil_conv_shape *cs = &p->shape;
     size_t nc = (size_t)cs->n * (size_t)cs->c;
     size_t total = nc * (size_t)cs->h * (size_t)cs->w;
-    conv_crop_kernel<<<cuda_blocks(total, LAYER_THREADS), LAYER_THREADS, 0,
-                       cuda_ctx_of(b)->stream>>>(dx, dxp, nc, cs->h, cs->w, padded_h(p),
-                                                 padded_w(p), cs->pad_h, cs->pad_w);
+    unsigned blocks = cuda_blocks(total, LAYER_THREADS);
+    cudaStream_t s = cuda_ctx_of(b)->stream;
+    if (fits32(total) && fits32(nc * (size_t)padded_h(p) * (size_t)padded_w(p)))
+        conv_crop_kernel32<<<blocks, LAYER_THREADS, 0, s>>>(dx, dxp, (uint32_t)nc, cs->h, cs->w,
+                                                            padded_h(p), padded_w(p), cs->pad_h,
+                                                            cs->pad_w);
+    else
+        conv_crop_kernel<<<blocks, LAYER_THREADS, 0, s>>>(dx, dxp, nc, cs->h, cs->w, padded_h(p),
+                                                          padded_w(p), cs->pad_h, cs->pad_w);
     LAUNCH_CHECK(b, "conv_crop_kernel");
     return 0;
 }
@@ -102,8 +150,13 @@ static int launch_crop(foil_backend *b, float *dx, const float *dxp, const cuda_
 static int launch_bias_grad(foil_backend *b, float *dbias, const float *dout,
                             const foil_conv_shape *cs) {
     unsigned blocks = cs->k < 65535 ? (unsigned)cs->k : 65535u;
-    conv_bias_grad_kernel<<<blocks, LAYER_THREADS, 0, cuda_ctx_of(b)->stream>>>(
-        dbias, dout, cs->n, cs->k, cs->oh * cs->ow);
+    cudaStream_t s = cuda_ctx_of(b)->stream;
+    if (fits32((size_t)cs->n * (size_t)cs->k * (size_t)cs->oh * (size_t)cs->ow))
+        conv_bias_grad_kernel32<<<blocks, LAYER_THREADS, 0, s>>>(dbias, dout, cs->n, cs->k,
+                                                                 cs->oh * cs->ow);
+    else
+        conv_bias_grad_kernel<<<blocks, LAYER_THREADS, 0, s>>>(dbias, dout, cs->n, cs->k,
+                                                               cs->oh * cs->ow);
     LAUNCH_CHECK(b, "conv_bias_grad_kernel");
     return 0;
 }
@@ -130,17 +183,67 @@ static float *pad_buffer(foil_backend *b, size_t bytes) {
     return ctx->pad_buf;
 }
 
-/* The plan for cs, the cuDNN workspace it needs (NULL when none) and, for a
- * padded plan, the padding buffer. */
+/* The plan for cs and, for a padded plan, the padding buffer. */
 static int conv_setup(foil_backend *b, const foil_conv_shape *cs, cuda_conv_plan **plan,
-                      void **ws, float **padded) {
+                      float **padded) {
     if (cuda_conv_plan_get(b, cs, plan)) return -1;
-    *ws = NULL;
     *padded = NULL;
-    if ((*plan)->workspace && !(*ws = cuda_workspace(b, (*plan)->workspace))) return -1;
     if (cuda_conv_plan_padded(*plan) && !(*padded = pad_buffer(b, padded_bytes(*plan))))
         return -1;
     return 0;
+}
+
+/* One cuDNN call of direction d: fwd out = conv(a = x, c = w); bwd-data
+ * out = dx from (a = w, c = dy); bwd-filter out = dw from (a = x, c = dy). */
+static cudnnStatus_t conv_call(foil_backend *b, const cuda_conv_plan *p, int d, void *ws,
+                               const float *a, const float *c, float *out) {
+    cudnnHandle_t h = cuda_ctx_of(b)->cudnn;
+    const cuda_conv_dir *cd = &p->dir[d];
+    const float one = 1.0f, zero = 0.0f;
+    if (d == CONV_FWD)
+        return cudnnConvolutionForward(h, &one, p->x, a, p->w, c, cd->conv,
+                                       (cudnnConvolutionFwdAlgo_t)cd->algo, ws, cd->workspace,
+                                       &zero, p->y, out);
+    if (d == CONV_BWD_DATA)
+        return cudnnConvolutionBackwardData(h, &one, p->w, a, p->y, c, cd->conv,
+                                            (cudnnConvolutionBwdDataAlgo_t)cd->algo, ws,
+                                            cd->workspace, &zero, p->x, out);
+    return cudnnConvolutionBackwardFilter(h, &one, p->x, a, p->y, c, cd->conv,
+                                          (cudnnConvolutionBwdFilterAlgo_t)cd->algo, ws,
+                                          cd->workspace, &zero, p->w, out);
+}
+
+/* Runs direction d. When its algorithm fails as it runs (cuDNN refuses it,
+ * the pointers' alignment say) or its workspace cannot be allocated, the
+ * plan holds it as bad and chooses again: the next acceptable entry, then
+ * the documented fallback (which needs little or no workspace); three
+ * tries in all. What worked stays in the plan. */
+#define CONV_TRIES 3
+static int conv_run(foil_backend *b, cuda_conv_plan *p, int d, const float *a, const float *c,
+                    float *out) {
+    static const char *const NAME[CONV_DIRS] = {"forward", "backward-data", "backward-filter"};
+    char first[640] = "";
+    for (int attempt = 0; attempt < CONV_TRIES; attempt++) {
+        const cuda_conv_dir *cd = &p->dir[d];
+        char why[sizeof b->err.msg];
+        void *ws = cd->workspace ? cuda_workspace(b, cd->workspace) : NULL;
+        if (cd->workspace && !ws) {
+            snprintf(why, sizeof why, "%s", b->err.msg);
+        } else {
+            cudnnStatus_t st = conv_call(b, p, d, ws, a, c, out);
+            if (st == CUDNN_STATUS_SUCCESS) return 0;
+            snprintf(why, sizeof why, "%s", cudnnGetErrorString(st));
+        }
+        if (attempt == CONV_TRIES - 1) {
+            char shape[160];
+            cuda_conv_shape_text(&p->shape, shape, sizeof shape);
+            return foil_fail(&b->err, "conv2d %s (%s): %s; algorithm %d then: %s", NAME[d], shape,
+                             first, cd->algo, why);
+        }
+        if (!first[0]) snprintf(first, sizeof first, "algorithm %d failed (%s)", cd->algo, why);
+        if (cuda_conv_failed(b, p, d)) return foil_fail_prefix(&b->err, "%s", first);
+    }
+    return -1; /* not reached */
 }
 
 /* ---- ops -------------------------------------------------------------------- */
@@ -148,32 +251,24 @@ static int conv_setup(foil_backend *b, const foil_conv_shape *cs, cuda_conv_plan
 int cuda_conv2d_fwd(foil_backend *b, float *out, const float *in, const float *w,
                     const float *bias, const foil_conv_shape *cs) {
     cuda_conv_plan *p;
-    void *ws;
     float *xp;
-    if (conv_setup(b, cs, &p, &ws, &xp)) return -1;
+    if (conv_setup(b, cs, &p, &xp)) return -1;
     if (xp && launch_pad(b, xp, in, p)) return -1;
-    cuda_ctx *ctx = cuda_ctx_of(b);
-    const float one = 1.0f, zero = 0.0f;
-    CUDNN_CHECK(b, cudnnConvolutionForward(ctx->cudnn, &one, p->x, xp ? xp : in, p->w, w,
-                                           p->conv, p->fwd, ws, p->workspace, &zero, p->y,
-                                           out));
+    if (conv_run(b, p, CONV_FWD, xp ? xp : in, w, out)) return -1;
     /* out += bias broadcast over (N, ., OH, OW) */
-    if (bias) CUDNN_CHECK(b, cudnnAddTensor(ctx->cudnn, &one, p->bias, bias, &one, p->y, out));
+    const float one = 1.0f;
+    if (bias)
+        CUDNN_CHECK(b, cudnnAddTensor(cuda_ctx_of(b)->cudnn, &one, p->bias, bias, &one, p->y, out));
     return cuda_layer_op_done(b);
 }
 
 int cuda_conv2d_bwd_data(foil_backend *b, float *din, const float *dout, const float *w,
                          const foil_conv_shape *cs) {
     cuda_conv_plan *p;
-    void *ws;
     float *dxp;
-    if (conv_setup(b, cs, &p, &ws, &dxp)) return -1;
-    cuda_ctx *ctx = cuda_ctx_of(b);
-    const float one = 1.0f, zero = 0.0f;
+    if (conv_setup(b, cs, &p, &dxp)) return -1;
     /* a padded plan's gradient is that of the padded input: crop it back */
-    CUDNN_CHECK(b, cudnnConvolutionBackwardData(ctx->cudnn, &one, p->w, w, p->y, dout, p->conv,
-                                                p->bwd_data, ws, p->workspace, &zero, p->x,
-                                                dxp ? dxp : din));
+    if (conv_run(b, p, CONV_BWD_DATA, w, dout, dxp ? dxp : din)) return -1;
     if (dxp && launch_crop(b, din, dxp, p)) return -1;
     return cuda_layer_op_done(b);
 }
@@ -181,15 +276,10 @@ int cuda_conv2d_bwd_data(foil_backend *b, float *din, const float *dout, const f
 int cuda_conv2d_bwd_filter(foil_backend *b, float *dw, float *dbias, const float *dout,
                            const float *in, const foil_conv_shape *cs) {
     cuda_conv_plan *p;
-    void *ws;
     float *xp;
-    if (conv_setup(b, cs, &p, &ws, &xp)) return -1;
+    if (conv_setup(b, cs, &p, &xp)) return -1;
     if (xp && launch_pad(b, xp, in, p)) return -1;
-    cuda_ctx *ctx = cuda_ctx_of(b);
-    const float one = 1.0f, zero = 0.0f;
-    CUDNN_CHECK(b, cudnnConvolutionBackwardFilter(ctx->cudnn, &one, p->x, xp ? xp : in, p->y,
-                                                  dout, p->conv, p->bwd_filter, ws,
-                                                  p->workspace, &zero, p->w, dw));
+    if (conv_run(b, p, CONV_BWD_FILTER, xp ? xp : in, dout, dw)) return -1;
     if (dbias && launch_bias_grad(b, dbias, dout, cs)) return -1;
     return cuda_layer_op_done(b);
 }

@@ -3,123 +3,171 @@
  * training, attacks and explanations reuse them thousands of times).
  *
  * Algorithms come from the _v7 heuristics (no benchmarking: results do not
- * depend on timing noise), taking the first one that succeeds, is
- * deterministic and, in fp32 mode, runs on FMA units only (no TF32). The
- * plan's precision is its convolution descriptor's math type: CUDNN_FMA_MATH
- * (fp32) or CUDNN_DEFAULT_MATH (TF32 allowed on Ampere and newer, as in
- * PyTorch); a plan made in the other mode has its algorithms re-chosen. */
+ * depend on timing noise), per direction: the first entry that succeeds, is
+ * deterministic, has an acceptable math type and whose workspace can be
+ * sized; else the algorithm cuDNN documents as always available (implicit
+ * GEMM, ALGO_1), unless the heuristic reported it bad for this shape. Math
+ * types: fp32 takes FMA entries only (no TF32 anywhere); TF32 takes DEFAULT
+ * and TENSOR_OP entries (Hopper reports its tensor-core kernels as
+ * TENSOR_OP; TENSOR_OP_ALLOW_CONVERSION, which would round to half
+ * precision, never). Each direction has its own convolution descriptor,
+ * set to the chosen entry's math type, since cuDNN runs the descriptor's.
+ * What the heuristic reported bad, and an algorithm that failed when it ran
+ * (conv.cu chooses again once, as PyTorch's algorithm iterator does), stay
+ * in the plan: they are never chosen again for this shape. */
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "layers.h"
 
-static cudnnMathType_t plan_math(int tf32) { return tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH; }
-
-/* A heuristic entry is an (algorithm, math type) pair; cuDNN runs the
- * descriptor's math type, so only entries of that type are taken (fp32: FMA
- * only; TF32: the default math, which allows TF32 tensor cores on Ampere
- * and newer). An entry of another type could mean another kernel than the
- * one chosen, or NOT_SUPPORTED at run time. */
-static int algo_ok(cudnnStatus_t status, cudnnDeterminism_t det, cudnnMathType_t math, int tf32) {
-    return status == CUDNN_STATUS_SUCCESS && det == CUDNN_DETERMINISTIC && math == plan_math(tf32);
-}
-
-static int no_algo(foil_backend *b, const char *dir, int tf32) {
-    return foil_fail(&b->err, "conv2d: cuDNN offers no deterministic %s %s algorithm", dir,
-                     tf32 ? "TF32" : "fp32 (FMA)");
-}
+static const char *const DIR_NAME[CONV_DIRS] = {"forward", "backward-data", "backward-filter"};
+/* the algorithm cuDNN documents as deterministic and always available */
+static const int FALLBACK[CONV_DIRS] = {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+                                        CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
+                                        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1};
 
 /* Candidates needing more workspace than this are passed over (FFT algorithms
  * can ask for gigabytes); the fallback needs little or none. */
 #define CONV_MAX_WORKSPACE ((size_t)1 << 30)
 
-static int ws_ok(size_t bytes, int fallback) { return fallback || bytes <= CONV_MAX_WORKSPACE; }
+/* One heuristic entry, whatever its direction. */
+typedef struct conv_entry {
+    int algo;
+    cudnnStatus_t status;
+    cudnnDeterminism_t det;
+    cudnnMathType_t math;
+} conv_entry;
 
-/* Each chooser walks the heuristic's list, then tries the algorithm that
- * cuDNN documents as deterministic and always available (implicit GEMM /
- * ALGO_1) in case the list held none that qualified; an algorithm is taken
- * only if cuDNN can size its workspace for this descriptor and math type (the
- * size also goes into the plan: the most any direction needs). */
-static int choose_fwd(foil_backend *b, cuda_conv_plan *p, int tf32, size_t *ws) {
-    cudnnHandle_t h = cuda_ctx_of(b)->cudnn;
-    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    int count = 0;
-    CUDNN_CHECK(b, cudnnGetConvolutionForwardAlgorithm_v7(h, p->x, p->w, p->conv, p->y,
-                                                          CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
-                                                          &count, perf));
-    for (int i = 0; i <= count; i++) {
-        cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-        if (i < count) {
-            if (!algo_ok(perf[i].status, perf[i].determinism, perf[i].mathType, tf32)) continue;
-            algo = perf[i].algo;
-        }
-        if (cudnnGetConvolutionForwardWorkspaceSize(h, p->x, p->w, p->conv, p->y, algo, ws) ==
-                CUDNN_STATUS_SUCCESS &&
-            ws_ok(*ws, i == count)) {
-            p->fwd = algo;
-            return 0;
-        }
-    }
-    return no_algo(b, "forward", tf32);
+static cudnnMathType_t query_math(int tf32) { return tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH; }
+
+static int math_ok(cudnnMathType_t m, int tf32) {
+    return tf32 ? m == CUDNN_DEFAULT_MATH || m == CUDNN_TENSOR_OP_MATH : m == CUDNN_FMA_MATH;
 }
 
-static int choose_bwd_data(foil_backend *b, cuda_conv_plan *p, int tf32, size_t *ws) {
-    cudnnHandle_t h = cuda_ctx_of(b)->cudnn;
-    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    int count = 0;
-    CUDNN_CHECK(b, cudnnGetConvolutionBackwardDataAlgorithm_v7(
-                       h, p->w, p->y, p->conv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
-                       &count, perf));
-    for (int i = 0; i <= count; i++) {
-        cudnnConvolutionBwdDataAlgo_t algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
-        if (i < count) {
-            if (!algo_ok(perf[i].status, perf[i].determinism, perf[i].mathType, tf32)) continue;
-            algo = perf[i].algo;
-        }
-        if (cudnnGetConvolutionBackwardDataWorkspaceSize(h, p->w, p->y, p->conv, p->x, algo,
-                                                         ws) == CUDNN_STATUS_SUCCESS &&
-            ws_ok(*ws, i == count)) {
-            p->bwd_data = algo;
-            return 0;
-        }
-    }
-    return no_algo(b, "backward-data", tf32);
+static int is_bad(const cuda_conv_dir *cd, cudnnMathType_t m, int algo) {
+    return (unsigned)m < 4 && algo >= 0 && algo < 32 && (cd->bad[m] >> algo & 1u);
 }
 
-static int choose_bwd_filter(foil_backend *b, cuda_conv_plan *p, int tf32, size_t *ws) {
-    cudnnHandle_t h = cuda_ctx_of(b)->cudnn;
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    int count = 0;
-    CUDNN_CHECK(b, cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-                       h, p->x, p->y, p->conv, p->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
-                       &count, perf));
-    for (int i = 0; i <= count; i++) {
-        cudnnConvolutionBwdFilterAlgo_t algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
-        if (i < count) {
-            if (!algo_ok(perf[i].status, perf[i].determinism, perf[i].mathType, tf32)) continue;
-            algo = perf[i].algo;
-        }
-        if (cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p->x, p->y, p->conv, p->w, algo,
-                                                           ws) == CUDNN_STATUS_SUCCESS &&
-            ws_ok(*ws, i == count)) {
-            p->bwd_filter = algo;
-            return 0;
-        }
-    }
-    return no_algo(b, "backward-filter", tf32);
+static void mark_bad(cuda_conv_dir *cd, cudnnMathType_t m, int algo) {
+    if ((unsigned)m < 4 && algo >= 0 && algo < 32) cd->bad[m] |= 1u << algo;
 }
 
-/* Sets the plan's math type and chooses its three algorithms. */
+int cuda_conv_shape_text(const foil_conv_shape *cs, char *out, size_t cap) {
+    return snprintf(out, cap, "n %d, c %d, %dx%d, k %d, kernel %dx%d, stride %d/%d, pad %d/%d",
+                    cs->n, cs->c, cs->h, cs->w, cs->k, cs->r, cs->s, cs->stride_h, cs->stride_w,
+                    cs->pad_h, cs->pad_w);
+}
+
+/* The heuristic's entries for direction d (at most 8). */
+static int heuristic(foil_backend *b, cuda_conv_plan *p, int d, conv_entry *e, int *n) {
+    cudnnHandle_t h = cuda_ctx_of(b)->cudnn;
+    cudnnConvolutionDescriptor_t cv = p->dir[d].conv;
+    int count = 0;
+    if (d == CONV_FWD) {
+        cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+        CUDNN_CHECK(b, cudnnGetConvolutionForwardAlgorithm_v7(
+                           h, p->x, p->w, cv, p->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf));
+        for (int i = 0; i < count; i++)
+            e[i] = (conv_entry){(int)perf[i].algo, perf[i].status, perf[i].determinism, perf[i].mathType};
+    } else if (d == CONV_BWD_DATA) {
+        cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+        CUDNN_CHECK(b, cudnnGetConvolutionBackwardDataAlgorithm_v7(
+                           h, p->w, p->y, cv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count,
+                           perf));
+        for (int i = 0; i < count; i++)
+            e[i] = (conv_entry){(int)perf[i].algo, perf[i].status, perf[i].determinism, perf[i].mathType};
+    } else {
+        cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+        CUDNN_CHECK(b, cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+                           h, p->x, p->y, cv, p->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count,
+                           perf));
+        for (int i = 0; i < count; i++)
+            e[i] = (conv_entry){(int)perf[i].algo, perf[i].status, perf[i].determinism, perf[i].mathType};
+    }
+    *n = count;
+    return 0;
+}
+
+/* The workspace algo needs in direction d with the descriptor's current math type. */
+static cudnnStatus_t workspace_size(foil_backend *b, const cuda_conv_plan *p, int d, int algo,
+                                    size_t *ws) {
+    cudnnHandle_t h = cuda_ctx_of(b)->cudnn;
+    cudnnConvolutionDescriptor_t cv = p->dir[d].conv;
+    if (d == CONV_FWD)
+        return cudnnGetConvolutionForwardWorkspaceSize(h, p->x, p->w, cv, p->y,
+                                                       (cudnnConvolutionFwdAlgo_t)algo, ws);
+    if (d == CONV_BWD_DATA)
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(h, p->w, p->y, cv, p->x,
+                                                            (cudnnConvolutionBwdDataAlgo_t)algo, ws);
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p->x, p->y, cv, p->w,
+                                                          (cudnnConvolutionBwdFilterAlgo_t)algo, ws);
+}
+
+/* Takes (algo, math) for direction d when cuDNN can size its workspace (and,
+ * unless it is the fallback, the workspace is not huge): 1 taken, 0 not. */
+static int take(foil_backend *b, cuda_conv_plan *p, int d, int algo, cudnnMathType_t math,
+                int fallback) {
+    cuda_conv_dir *cd = &p->dir[d];
+    size_t ws = 0;
+    if (cudnnSetConvolutionMathType(cd->conv, math) != CUDNN_STATUS_SUCCESS) return 0;
+    if (workspace_size(b, p, d, algo, &ws) != CUDNN_STATUS_SUCCESS) {
+        mark_bad(cd, math, algo); /* cannot run for this shape */
+        return 0;
+    }
+    if (!fallback && ws > CONV_MAX_WORKSPACE) return 0;
+    cd->algo = algo, cd->math = math, cd->workspace = ws;
+    return 1;
+}
+
+static void show(const cuda_conv_plan *p, int d) {
+    char shape[160];
+    cuda_conv_shape_text(&p->shape, shape, sizeof shape);
+    fprintf(stderr, "foil: cuda: conv %s (%s): algorithm %d, math type %d, workspace %zu bytes\n",
+            DIR_NAME[d], shape, p->dir[d].algo, (int)p->dir[d].math, p->dir[d].workspace);
+}
+
+int cuda_conv_choose(foil_backend *b, cuda_conv_plan *p, int d, int tf32) {
+    cuda_conv_dir *cd = &p->dir[d];
+    conv_entry e[8];
+    int n = 0;
+    CUDNN_CHECK(b, cudnnSetConvolutionMathType(cd->conv, query_math(tf32)));
+    if (heuristic(b, p, d, e, &n)) return -1;
+    /* remembered whatever the mode: an entry reported bad is never a fallback */
+    for (int i = 0; i < n; i++)
+        if (e[i].status != CUDNN_STATUS_SUCCESS || e[i].det != CUDNN_DETERMINISTIC)
+            mark_bad(cd, e[i].math, e[i].algo);
+    int taken = 0;
+    for (int i = 0; i < n && !taken; i++)
+        if (e[i].status == CUDNN_STATUS_SUCCESS && e[i].det == CUDNN_DETERMINISTIC &&
+            math_ok(e[i].math, tf32) && !is_bad(cd, e[i].math, e[i].algo))
+            taken = take(b, p, d, e[i].algo, e[i].math, 0);
+    if (!taken && !is_bad(cd, query_math(tf32), FALLBACK[d]))
+        taken = take(b, p, d, FALLBACK[d], query_math(tf32), 1);
+    if (!taken) {
+        char shape[160];
+        cuda_conv_shape_text(&p->shape, shape, sizeof shape);
+        return foil_fail(&b->err, "conv2d: cuDNN offers no deterministic %s %s algorithm that "
+                                  "works for %s", DIR_NAME[d], tf32 ? "TF32" : "fp32 (FMA)", shape);
+    }
+    if (cuda_ctx_of(b)->show_plans) show(p, d);
+    return 0;
+}
+
+int cuda_conv_failed(foil_backend *b, cuda_conv_plan *p, int d) {
+    cuda_conv_dir *cd = &p->dir[d];
+    mark_bad(cd, cd->math, cd->algo);
+    cudaGetLastError(); /* a failed allocation or launch left a non-sticky error: not ours now */
+    return cuda_conv_choose(b, p, d, p->tf32);
+}
+
+/* Chooses the three directions' algorithms for the precision mode. */
 static int plan_choose(foil_backend *b, cuda_conv_plan *p, int tf32) {
-    size_t fwd = 0, bwd_data = 0, bwd_filter = 0;
-    CUDNN_CHECK(b, cudnnSetConvolutionMathType(p->conv, plan_math(tf32)));
-    if (choose_fwd(b, p, tf32, &fwd) || choose_bwd_data(b, p, tf32, &bwd_data) ||
-        choose_bwd_filter(b, p, tf32, &bwd_filter))
-        return -1;
-    p->workspace = fwd > bwd_data ? fwd : bwd_data;
-    if (bwd_filter > p->workspace) p->workspace = bwd_filter;
+    p->tf32 = tf32;
+    for (int d = 0; d < CONV_DIRS; d++)
+        if (cuda_conv_choose(b, p, d, tf32)) return -1;
     return 0;
 }
 
@@ -128,7 +176,8 @@ static void plan_destroy(cuda_conv_plan *p) {
     if (p->y) cudnnDestroyTensorDescriptor(p->y);
     if (p->bias) cudnnDestroyTensorDescriptor(p->bias);
     if (p->w) cudnnDestroyFilterDescriptor(p->w);
-    if (p->conv) cudnnDestroyConvolutionDescriptor(p->conv);
+    for (int d = 0; d < CONV_DIRS; d++)
+        if (p->dir[d].conv) cudnnDestroyConvolutionDescriptor(p->dir[d].conv);
     memset(p, 0, sizeof *p);
 }
 
@@ -197,7 +246,8 @@ static int plan_build(foil_backend *b, cuda_conv_plan *p, const foil_conv_shape 
     CUDNN_CHECK(b, cudnnCreateTensorDescriptor(&p->y));
     CUDNN_CHECK(b, cudnnCreateTensorDescriptor(&p->bias));
     CUDNN_CHECK(b, cudnnCreateFilterDescriptor(&p->w));
-    CUDNN_CHECK(b, cudnnCreateConvolutionDescriptor(&p->conv));
+    for (int d = 0; d < CONV_DIRS; d++)
+        CUDNN_CHECK(b, cudnnCreateConvolutionDescriptor(&p->dir[d].conv));
     CUDNN_CHECK(b, cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, cs->n,
                                               cs->c, h, w));
     CUDNN_CHECK(b, cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, cs->n,
@@ -206,11 +256,13 @@ static int plan_build(foil_backend *b, cuda_conv_plan *p, const foil_conv_shape 
                                               cs->k, 1, 1));
     CUDNN_CHECK(b, cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, cs->k,
                                               cs->c, cs->r, cs->s));
-    CUDNN_CHECK(b, cudnnSetConvolution2dDescriptor(p->conv, pad_h, pad_w, cs->stride_h,
-                                                   cs->stride_w, 1, 1, CUDNN_CROSS_CORRELATION,
-                                                   CUDNN_DATA_FLOAT));
+    for (int d = 0; d < CONV_DIRS; d++)
+        CUDNN_CHECK(b, cudnnSetConvolution2dDescriptor(p->dir[d].conv, pad_h, pad_w, cs->stride_h,
+                                                       cs->stride_w, 1, 1, CUDNN_CROSS_CORRELATION,
+                                                       CUDNN_DATA_FLOAT));
     int on, ok, oh, ow;
-    CUDNN_CHECK(b, cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &on, &ok, &oh, &ow));
+    CUDNN_CHECK(b, cudnnGetConvolution2dForwardOutputDim(p->dir[CONV_FWD].conv, p->x, p->w, &on,
+                                                         &ok, &oh, &ow));
     if (on != cs->n || ok != cs->k || oh != cs->oh || ow != cs->ow)
         return foil_fail(&b->err,
                          "conv2d: cuDNN's output %dx%dx%dx%d is not the expected %dx%dx%dx%d", on,
@@ -230,9 +282,7 @@ int cuda_conv_plan_get(foil_backend *b, const foil_conv_shape *cs, cuda_conv_pla
     for (int i = 0; i < ctx->nplans; i++) {
         cuda_conv_plan *p = &ctx->plans[i];
         if (memcmp(&p->shape, cs, sizeof *cs) != 0) continue;
-        cudnnMathType_t math;
-        CUDNN_CHECK(b, cudnnGetConvolutionMathType(p->conv, &math));
-        if (math != plan_math(ctx->tf32) && plan_choose(b, p, ctx->tf32)) {
+        if (p->tf32 != ctx->tf32 && plan_choose(b, p, ctx->tf32)) {
             plan_drop(ctx, i);
             return -1;
         }

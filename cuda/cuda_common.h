@@ -9,6 +9,22 @@
 
 #include "foil/backend.h"
 
+/* The three directions of a convolution. */
+enum { CONV_FWD, CONV_BWD_DATA, CONV_BWD_FILTER, CONV_DIRS };
+
+/* One direction's choice: its own convolution descriptor, whose math type
+ * is the chosen heuristic entry's, the algorithm, its workspace, and what
+ * must not be taken again for this shape (per math type, a bit per
+ * algorithm): entries the heuristic reported unsupported or
+ * non-deterministic, and algorithms that failed when they ran. */
+typedef struct cuda_conv_dir {
+    cudnnConvolutionDescriptor_t conv;
+    int algo;
+    cudnnMathType_t math;
+    size_t workspace;
+    unsigned bad[4];          /* indexed by cudnnMathType_t */
+} cuda_conv_dir;
+
 /* cuDNN descriptors and chosen algorithms for one convolution shape, made
  * once and cached (training and attacks reuse a handful of shapes). */
 typedef struct cuda_conv_plan {
@@ -16,11 +32,8 @@ typedef struct cuda_conv_plan {
     int pad_b, pad_r;         /* extra bottom/right padding cuDNN cannot express */
     cudnnTensorDescriptor_t x, y, bias;
     cudnnFilterDescriptor_t w;
-    cudnnConvolutionDescriptor_t conv;
-    cudnnConvolutionFwdAlgo_t fwd;
-    cudnnConvolutionBwdDataAlgo_t bwd_data;
-    cudnnConvolutionBwdFilterAlgo_t bwd_filter;
-    size_t workspace;         /* the most any of the three needs */
+    cuda_conv_dir dir[CONV_DIRS];
+    int tf32;                 /* the precision mode the algorithms were chosen for */
 } cuda_conv_plan;
 
 typedef struct cuda_ctx {
@@ -35,6 +48,7 @@ typedef struct cuda_ctx {
     cuda_conv_plan *plans;
     int nplans, plans_cap;
     int debug_sync;           /* FOIL_CUDA_SYNC=1: synchronise after every op */
+    int show_plans;           /* FOIL_CUDA_PLANS=1: print each convolution algorithm chosen */
     int tf32;
 } cuda_ctx;
 

@@ -12,6 +12,16 @@
  * until the next call (the cache may grow). */
 int cuda_conv_plan_get(foil_backend *b, const foil_conv_shape *cs, cuda_conv_plan **out);
 
+/* Chooses direction d's algorithm (CONV_FWD, CONV_BWD_DATA, CONV_BWD_FILTER)
+ * for the precision mode, passing over what the plan holds as bad. */
+int cuda_conv_choose(foil_backend *b, cuda_conv_plan *p, int d, int tf32);
+/* Direction d's algorithm failed when it ran (or its workspace could not be
+ * allocated): holds it as bad for this shape, clears the pending CUDA error
+ * and chooses again (fails when nothing deterministic is left). */
+int cuda_conv_failed(foil_backend *b, cuda_conv_plan *p, int d);
+/* "n 64, c 1, 28x28, k 32, kernel 5x5, stride 1/1, pad 2/2" */
+int cuda_conv_shape_text(const foil_conv_shape *cs, char *out, size_t cap);
+
 /* Whether cuDNN runs on an explicitly zero-padded copy of the input (ctx->pad_buf)
  * because the padding is not symmetric. Then the padded tensor is
  * (n, c, h + pad_h + pad_b, w + pad_w + pad_r) and cuDNN pads nothing; pad_b and

@@ -20,6 +20,10 @@ static int conv_out(const foil_layer_def *d, int in, int k, int stride, int pad_
     return 0;
 }
 
+static size_t align_up(size_t n) {
+    return (n + FOIL_PARAM_ALIGN - 1) / FOIL_PARAM_ALIGN * FOIL_PARAM_ALIGN;
+}
+
 static int build_layer(foil_layer *l, int index, int c, int h, int w, size_t *nparams,
                        foil_err *err) {
     const foil_layer_def *d = &l->def;
@@ -56,9 +60,9 @@ static int build_layer(foil_layer *l, int index, int c, int h, int w, size_t *np
     default:
         break;
     }
-    l->w_off = *nparams;
-    l->b_off = l->w_off + l->w_count;
-    *nparams = l->b_off + l->b_count;
+    l->w_off = align_up(*nparams);
+    l->b_off = align_up(l->w_off + l->w_count);
+    *nparams = l->w_count ? l->b_off + l->b_count : *nparams;
     return 0;
 }
 
@@ -76,6 +80,7 @@ int foil_model_build(foil_model *m, const foil_model_def *def, foil_err *err) {
         foil_layer *l = &m->layers[i];
         l->def = def->layers[i];
         if (build_layer(l, i, c, h, w, &m->nparams, err)) return -1;
+        m->nvalues += l->w_count + l->b_count;
         c = l->out_c, h = l->out_h, w = l->out_w;
         size_t act = (size_t)c * h * w;
         if (act > limit || m->nparams > ((size_t)1 << 31))
@@ -118,6 +123,7 @@ int foil_model_param_tensor(const foil_model *m, int t, char *name, size_t cap, 
 
 void foil_model_init_params(const foil_model *m, float *params, uint64_t seed) {
     int t = 0;
+    memset(params, 0, m->nparams * sizeof(float)); /* the padding between tensors */
     for (int i = 0; i < m->def.nlayers; i++) {
         const foil_layer *l = &m->layers[i];
         if (l->w_count == 0) continue;
@@ -131,4 +137,42 @@ void foil_model_init_params(const foil_model *m, float *params, uint64_t seed) {
                 p[j] = (2.0f * foil_rng_uniform(seed, stream, j) - 1.0f) * bound;
         }
     }
+}
+
+/* Calls fn(user, offset in the buffer, offset in the packed form, count)
+ * for every parameter tensor in file order. */
+static void each_tensor(const foil_model *m, void (*fn)(void *, size_t, size_t, size_t),
+                        void *user) {
+    size_t packed = 0;
+    for (int i = 0; i < m->def.nlayers; i++) {
+        const foil_layer *l = &m->layers[i];
+        if (l->w_count == 0) continue;
+        fn(user, l->w_off, packed, l->w_count);
+        packed += l->w_count;
+        fn(user, l->b_off, packed, l->b_count);
+        packed += l->b_count;
+    }
+}
+
+typedef struct copy_job {
+    float *dst;
+    const float *src;
+    int to_packed;
+} copy_job;
+
+static void copy_tensor(void *user, size_t off, size_t packed, size_t count) {
+    copy_job *j = user;
+    if (j->to_packed) memcpy(j->dst + packed, j->src + off, count * sizeof(float));
+    else memcpy(j->dst + off, j->src + packed, count * sizeof(float));
+}
+
+void foil_model_pack(const foil_model *m, float *packed, const float *buf) {
+    copy_job j = {packed, buf, 1};
+    each_tensor(m, copy_tensor, &j);
+}
+
+void foil_model_unpack(const foil_model *m, float *buf, const float *packed) {
+    memset(buf, 0, m->nparams * sizeof(float));
+    copy_job j = {buf, packed, 0};
+    each_tensor(m, copy_tensor, &j);
 }

@@ -71,6 +71,16 @@ static int copy_params(const char *path, const foil_model *m, const foil_safeten
     return 0;
 }
 
+int foil_model_params_sha256(const foil_model *m, const float *params,
+                             char hex[FOIL_SHA256_HEX], foil_err *err) {
+    float *packed = malloc(m->nvalues * sizeof(float) + 1);
+    if (!packed) return foil_fail(err, "out of memory hashing %zu parameters", m->nvalues);
+    foil_model_pack(m, packed, params);
+    int rc = foil_sha256_hex(packed, m->nvalues * sizeof(float), hex, err);
+    free(packed);
+    return rc;
+}
+
 /* Files foil wrote before they recorded a digest of their data still carry
  * the start of the parameters' SHA-256 in their save id ("<step>-<32 hex>"):
  * check it. Files with a digest were checked when read; other tools' files
@@ -80,7 +90,7 @@ static int check_save_id(const char *path, const foil_safetensors *st, const foi
     const char *id = foil_st_meta(st, "save_id"), *dash = id ? strchr(id, '-') : NULL;
     if (!dash || foil_st_meta(st, FOIL_ST_DIGEST_KEY) || strlen(dash + 1) != 32) return 0;
     char sha[FOIL_SHA256_HEX];
-    if (foil_sha256_hex(params, m->nparams * sizeof(float), sha, err)) return -1;
+    if (foil_model_params_sha256(m, params, sha, err)) return -1;
     if (strncmp(sha, dash + 1, 32) != 0)
         return foil_fail(err, "%s: corrupt: the parameters do not match the SHA-256 in its "
                               "save_id (%s)", path, id);
@@ -110,9 +120,9 @@ int foil_model_load_meta(const char *path, foil_model *m, float **params_host,
     /* check before allocating: the metadata alone must not be able to ask
      * for gigabytes that the file does not hold */
     if (copy_params(path, m, &st, NULL, err)) goto done;
-    *params_host = malloc(m->nparams * sizeof(float) + 1);
+    *params_host = calloc(m->nparams + 1, sizeof(float)); /* the padding stays 0 */
     if (!*params_host) {
-        foil_fail(err, "%s: out of memory for %zu parameters", path, m->nparams);
+        foil_fail(err, "%s: out of memory for %zu parameters", path, m->nvalues);
         goto done;
     }
     if (copy_params(path, m, &st, *params_host, err) ||

@@ -120,11 +120,18 @@ static int load_state(train_state *ts, foil_net *net, const char *path, foil_tra
     const char *epoch = foil_st_meta(&st, "epoch"), *step = foil_st_meta(&st, "step");
     const char *epoch_step = foil_st_meta(&st, "epoch_step");
     const char *batch = foil_st_meta(&st, "batch_size"), *seed = foil_st_meta(&st, "seed");
-    size_t n = net->model->nparams;
-    if (!m || !v || !epoch || !step || m->count != n || v->count != n) {
+    /* the moments are saved in file order (the tensors packed, as the
+     * model's parameters are), and padded back for the buffer */
+    const foil_model *md = net->model;
+    size_t n = md->nvalues, nb = md->nparams;
+    float *buf = malloc(sizeof(float) * (2 * nb + 1));
+    if (!buf) {
+        foil_fail(err, "%s: out of memory", path);
+    } else if (!m || !v || !epoch || !step || m->count != n || v->count != n) {
         foil_fail(err, "%s: not a training state for this model", path);
-    } else if (b->upload(b, ts->m, m->data, n * sizeof(float)) ||
-               b->upload(b, ts->v, v->data, n * sizeof(float))) {
+    } else if ((foil_model_unpack(md, buf, m->data), foil_model_unpack(md, buf + nb, v->data),
+                b->upload(b, ts->m, buf, nb * sizeof(float))) ||
+               b->upload(b, ts->v, buf + nb, nb * sizeof(float))) {
         foil_fail(err, "%s", b->err.msg);
     } else if (!meta_int(epoch, 0, FOIL_MAX_EPOCHS, NULL) || !meta_int(step, 0, LONG_MAX, NULL) ||
                (epoch_step && !meta_int(epoch_step, 0, INT_MAX, NULL)) ||
@@ -146,6 +153,7 @@ static int load_state(train_state *ts, foil_net *net, const char *path, foil_tra
         history_load(foil_st_meta(&st, "history"), ts->epoch, res);
         rc = 0;
     }
+    free(buf);
     foil_st_free(&st);
     return rc;
 }
@@ -268,28 +276,33 @@ int train_state_step(train_state *ts, foil_net *net, const foil_recipe *r, doubl
 int train_state_save(train_state *ts, foil_net *net, const foil_recipe *r,
                      const foil_train_options *opt, const foil_train_result *res,
                      foil_err *err) {
-    size_t n = net->model->nparams;
-    float *host = malloc(3 * n * sizeof(float) + 1);
+    /* p: the parameter buffer (padding included, for foil_model_save);
+     * m and v: the moments packed in file order, as load_state reads them */
+    const foil_model *md = net->model;
+    size_t nb = md->nparams, n = md->nvalues;
+    float *host = malloc((3 * nb + 2 * n) * sizeof(float) + 1);
     char *history = history_text(res);
     if (!host || !history) {
         free(host);
         free(history);
         return foil_fail(err, "out of memory saving the checkpoint");
     }
-    float *p = host, *m = host + n, *v = host + 2 * n;
+    float *p = host, *mb = host + nb, *vb = host + 2 * nb, *m = host + 3 * nb, *v = m + n;
     foil_backend *b = net->b;
     int rc = -1;
-    if (b->download(b, p, net->params, n * sizeof(float)) ||
-        b->download(b, m, ts->m, n * sizeof(float)) ||
-        b->download(b, v, ts->v, n * sizeof(float))) {
+    if (b->download(b, p, net->params, nb * sizeof(float)) ||
+        b->download(b, mb, ts->m, nb * sizeof(float)) ||
+        b->download(b, vb, ts->v, nb * sizeof(float))) {
         foil_fail(err, "%s", b->err.msg);
         goto done;
     }
+    foil_model_pack(md, m, mb);
+    foil_model_pack(md, v, vb);
     ckpt_paths pa;
     char epoch[32], epoch_step[32], step[32], acc[32], seed[32], batch[32], id[96];
     char loss_sum[40], secs[40];
     char sha[FOIL_SHA256_HEX];
-    if (paths(opt->outdir, &pa, err) || foil_sha256_hex(p, n * sizeof(float), sha, err))
+    if (paths(opt->outdir, &pa, err) || foil_model_params_sha256(md, p, sha, err))
         goto done;
     snprintf(id, sizeof id, "%ld-%.32s", ts->step, sha);
     snprintf(batch, sizeof batch, "%d", r->batch_size);

@@ -204,7 +204,8 @@ static void test_linear_fgsm(void) {
     setup(f, &d, 1.0f);
     foil_attack_spec s = {.kind = FOIL_ATTACK_FGSM, .eps = 0.2f};
     attack(f, &s, f->adv);
-    const float *w = f->net.params, *bias = f->net.params + 7840;
+    const float *w = f->net.params + f->m.layers[1].w_off;
+    const float *bias = f->net.params + f->m.layers[1].b_off;
     int mismatches = 0, compared = 0;
     for (int i = 0; i < N; i++) {
         const float *x = f->x0 + i * 784;

@@ -1,6 +1,8 @@
 /* Whole algorithms on the GPU against the CPU reference (skipped without a
  * GPU): a training run from the same initial weights (loss curve and final
- * weights), a GPU-trained checkpoint evaluated on the CPU, PGD with a fixed
+ * weights), a GPU-trained checkpoint evaluated on the CPU (per image, on
+ * inputs half noise, where the model is unsure: the predictions must agree
+ * but many are near ties, so the check can fail), PGD with a fixed
  * seed (adversarial predictions and perturbations), and eps = 0 giving the
  * clean predictions exactly. Tolerances (fp32, TF32 off):
  *   - epoch losses within 1e-3 relative, final weights NMSE < 1e-6: float
@@ -100,7 +102,10 @@ static void test_training(foil_backend *cpu, foil_backend *gpu, const foil_model
     TU_CHECK(cpu->download(cpu, wc, c.net.params, m->nparams * sizeof(float)) == 0, "download");
     parity_check(gpu, "final weights", wc, g.net.params, m->nparams, 1e-3, 5e-2, 1e-6);
 
-    /* the GPU's checkpoint, evaluated on the CPU, gives the GPU's accuracy */
+    /* The GPU's checkpoint on the CPU predicts what the GPU predicts. On the
+     * clean synthetic test set both are 100% right, which proves nothing,
+     * so the images are half uniform noise: accuracy falls to where many
+     * predictions are near ties, and a flip shows. */
     char path[1200];
     float *params;
     foil_model m2;
@@ -108,17 +113,32 @@ static void test_training(foil_backend *cpu, foil_backend *gpu, const foil_model
     snprintf(path, sizeof path, "%s/gpu_run/model.safetensors", tu_tmpdir());
     TU_CHECK(foil_model_load(path, &m2, &params, NULL, NULL, &err) == 0, "load: %s", err.msg);
     TU_CHECK(cpu->upload(cpu, c.net.params, params, m->nparams * sizeof(float)) == 0, "upload");
-    int32_t *pred = malloc(sizeof(int32_t) * (size_t)te->n);
-    TU_CHECK(foil_predict(&c.net, &c.test, pred, NULL, &err) == 0, "%s", err.msg);
-    long right = 0;
-    for (int i = 0; i < te->n; i++) right += pred[i] == te->labels[i];
+    foil_dataset noisy = *te;
+    size_t px = (size_t)te->n * te->rows * te->cols;
+    noisy.images = malloc(sizeof(float) * px);
+    for (size_t i = 0; i < px; i++)
+        noisy.images[i] = 0.5f * te->images[i] + 0.5f * foil_rng_uniform(77, 3, i);
+    foil_device_data dc, dg;
+    int32_t *pc = malloc(sizeof(int32_t) * (size_t)te->n), *pg = malloc(sizeof(int32_t) * (size_t)te->n);
+    TU_CHECK(foil_device_data_upload(&dc, cpu, &noisy, &err) == 0 &&
+                 foil_device_data_upload(&dg, gpu, &noisy, &err) == 0, "noisy data: %s", err.msg);
+    TU_CHECK(foil_predict(&c.net, &dc, pc, NULL, &err) == 0 &&
+                 foil_predict(&g.net, &dg, pg, NULL, &err) == 0, "%s", err.msg);
+    long right = 0, differ = 0;
+    for (int i = 0; i < te->n; i++) right += pg[i] == te->labels[i], differ += pc[i] != pg[i];
     double acc = (double)right / te->n;
-    printf("  GPU checkpoint: accuracy %.4f on the GPU, %.4f on the CPU (%d images)\n",
-           g.res.test_accuracy, acc, te->n);
+    printf("  GPU checkpoint on half-noise images: accuracy %.4f on the GPU, %ld of %d "
+           "predictions differ on the CPU\n", acc, differ, te->n);
+    TU_CHECK(acc > 0.2 && acc < 0.97, "the noisy set must be hard enough to test: accuracy %.4f",
+             acc);
     /* +/- 0.05 pp (issue 5): one near-tie flip in 2000 images */
-    TU_CHECK(fabs(acc - g.res.test_accuracy) <= 0.0005 + 1e-9,
-             "GPU-trained checkpoint on the CPU: %.4f vs %.4f", acc, g.res.test_accuracy);
-    free(pred);
+    TU_CHECK(differ <= (te->n + 1999) / 2000, "GPU-trained checkpoint on the CPU: %ld of %d "
+             "predictions differ", differ, te->n);
+    foil_device_data_free(&dc, cpu);
+    foil_device_data_free(&dg, gpu);
+    free(noisy.images);
+    free(pc);
+    free(pg);
     free(params);
     free(wc);
     free(init);

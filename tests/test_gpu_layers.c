@@ -19,7 +19,10 @@
  *     Backward ops must also be deterministic: two runs agree bit for bit.
  *   TF32 (set_precision 1: products of 10-bit-mantissa operands, relative
  *     error ~5e-4 each): rtol 1e-2, NMSE 1e-5 and atol 1e-2 x the RMS of the
- *     reference (the error of a sum scales with its typical size). */
+ *     reference (the error of a sum scales with its typical size). TF32 must
+ *     also really be TF32: a convolution and a dense layer differ bitwise
+ *     from the same op in fp32 mode (the emulator rounds operands to TF32
+ *     in TF32 mode, so this holds there too). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,6 +262,50 @@ static void test_dense(const env *e, int n, int in_dim, int out_dim, int with_bi
     for (size_t i = 0; i < sizeof host / sizeof *host; i++) free(host[i]);
 }
 
+/* The same conv forward and dense forward in fp32 mode and in TF32 mode:
+ * TF32 that silently ran the FMA path would give the fp32 bits. Returns to
+ * fp32 mode. */
+static void test_tf32_used(const env *e) {
+    if (!selected(e, "tf32_used")) return;
+    foil_backend *g = e->gpu;
+    foil_conv_shape cs = conv_same(8, 32, 14, 14, 64, 5, 5, 1, 1);
+    const int n = 128, in_dim = 3136, out_dim = 1024;
+    size_t nx = (size_t)cs.n * cs.c * cs.h * cs.w, nw = (size_t)cs.k * cs.c * cs.r * cs.s;
+    size_t ny = (size_t)cs.n * cs.k * cs.oh * cs.ow, nd = (size_t)n * out_dim;
+    float *x = parity_random(nx, 0, 1, 90), *w = parity_random(nw, -0.05f, 0.05f, 91);
+    float *dx = parity_random((size_t)n * in_dim, 0, 1, 92);
+    float *dw = parity_random((size_t)out_dim * in_dim, -0.02f, 0.02f, 93);
+    float *gx = parity_upload(g, x, sizeof(float) * nx), *gw = parity_upload(g, w, sizeof(float) * nw);
+    float *gdx = parity_upload(g, dx, sizeof(float) * (size_t)n * in_dim);
+    float *gdw = parity_upload(g, dw, sizeof(float) * (size_t)out_dim * in_dim);
+    float *out[2][2]; /* [mode][conv, dense], host */
+    for (int tf = 0; tf < 2; tf++) {
+        TU_CHECK(g->set_precision(g, tf) == 0, "set_precision(%d): %s", tf, g->err.msg);
+        float *gy = parity_poisoned(g, ny), *gd = parity_poisoned(g, nd);
+        TU_CHECK(g->conv2d_fwd(g, gy, gx, gw, NULL, &cs) == 0 &&
+                     g->dense_fwd(g, gd, gdx, gdw, NULL, n, in_dim, out_dim) == 0,
+                 "tf32 %d: %s", tf, g->err.msg);
+        out[tf][0] = host_floats(ny), out[tf][1] = host_floats(nd);
+        TU_CHECK(g->download(g, out[tf][0], gy, sizeof(float) * ny) == 0 &&
+                     g->download(g, out[tf][1], gd, sizeof(float) * nd) == 0, "download");
+        g->free(g, gy), g->free(g, gd);
+    }
+    TU_CHECK(g->set_precision(g, 0) == 0, "back to fp32: %s", g->err.msg);
+    const char *what[2] = {"conv2d_fwd", "dense_fwd"};
+    size_t len[2] = {ny, nd};
+    for (int k = 0; k < 2; k++) {
+        size_t differ = 0;
+        for (size_t i = 0; i < len[k]; i++) differ += memcmp(&out[0][k][i], &out[1][k][i], 4) != 0;
+        printf("  %-28s TF32 vs fp32: %zu of %zu outputs differ in their bits\n", what[k], differ,
+               len[k]);
+        TU_CHECK(differ > len[k] / 10, "%s in TF32 mode gives the fp32 result (%zu of %zu "
+                 "differ): TF32 is not in use", what[k], differ, len[k]);
+        free(out[0][k]), free(out[1][k]);
+    }
+    g->free(g, gx), g->free(g, gw), g->free(g, gdx), g->free(g, gdw);
+    free(x), free(w), free(dx), free(dw);
+}
+
 /* ---- groups ----------------------------------------------------------------- */
 
 static void conv_cases(const env *e, int all) {
@@ -344,6 +391,7 @@ int main(int argc, char **argv) {
     e.tf32 = 1;
     conv_cases(&e, 0);
     dense_cases(&e, 0);
+    test_tf32_used(&e);
 
     printf("== fp32 again: plans made under TF32 must be re-chosen\n");
     TU_CHECK(gpu->set_precision(gpu, 0) == 0, "set_precision(0): %s", gpu->err.msg);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "foil/checkpoint.h"
+#include "foil/model.h"
 #include "synth.h"
 #include "testutil.h"
 
@@ -83,7 +84,59 @@ static int epoch_numbers(const char *path, int *out, int cap) {
     return n;
 }
 
+/* Every parameter tensor starts 256-byte aligned in the buffer (a GPU
+ * library never refuses one for its alignment); the padding is 0 after
+ * init, moves no initial value (per-tensor streams), and files hold the
+ * packed tensors only (pack/unpack round-trip). */
+static void test_param_layout(void) {
+    char path[1024];
+    foil_err err;
+    foil_model_def def;
+    foil_model m;
+    tu_source_path(path, sizeof path, "configs/models/madry.yaml"); /* 800 conv1 weights: padded */
+    TU_CHECK(foil_model_def_load(&def, path, &err) == 0 && foil_model_build(&m, &def, &err) == 0,
+             "%s", err.msg);
+    int nt = foil_model_param_tensor(&m, -1, NULL, 0, NULL, NULL, NULL, NULL), aligned = 0;
+    size_t total = 0;
+    for (int t = 0; t < nt; t++) {
+        char name[64];
+        int ndim;
+        int64_t shape[4];
+        size_t off, count;
+        foil_model_param_tensor(&m, t, name, sizeof name, &ndim, shape, &off, &count);
+        aligned += off % FOIL_PARAM_ALIGN == 0;
+        total += count;
+    }
+    TU_CHECK(aligned == nt && total == m.nvalues && m.nparams > m.nvalues,
+             "%d of %d tensors aligned, %zu values in %zu floats", aligned, nt, m.nvalues,
+             m.nparams);
+    float *buf = malloc(m.nparams * sizeof(float)), *packed = malloc(m.nvalues * sizeof(float));
+    float *back = malloc(m.nparams * sizeof(float));
+    for (size_t i = 0; i < m.nparams; i++) buf[i] = NAN;
+    foil_model_init_params(&m, buf, 3);
+    size_t nonzero_pad = 0, at = 0;
+    for (int i = 0; i < def.nlayers; i++) {
+        const foil_layer *l = &m.layers[i];
+        if (!l->w_count) continue;
+        for (; at < l->w_off; at++) nonzero_pad += buf[at] != 0.0f;
+        for (at = l->w_off + l->w_count; at < l->b_off; at++) nonzero_pad += buf[at] != 0.0f;
+        at = l->b_off + l->b_count;
+    }
+    foil_model_pack(&m, packed, buf);
+    foil_model_unpack(&m, back, packed);
+    TU_CHECK(nonzero_pad == 0 && memcmp(buf, back, m.nparams * sizeof(float)) == 0,
+             "the padding is 0 (%zu not) and pack/unpack round-trip", nonzero_pad);
+    /* the first bias value is the one its tensor stream gives at element 0,
+     * wherever the tensor sits */
+    float bound = 1.0f / sqrtf((float)(m.layers[0].w_count / m.layers[0].b_count));
+    float want = (2.0f * foil_rng_uniform(3, FOIL_STREAM(FOIL_RNG_INIT, 1), 0) - 1.0f) * bound;
+    TU_CHECK(buf[m.layers[0].b_off] == want, "0.bias[0] %g, its stream gives %g",
+             (double)buf[m.layers[0].b_off], (double)want);
+    free(buf), free(packed), free(back);
+}
+
 int main(void) {
+    test_param_layout();
     synth_dataset("synth", 1200, 300);
     char data[1024], cfg[1024], out1[1024], out2[1024], out3[1024], p1[1200], p2[1200];
     tu_path(data, sizeof data, "synth");

@@ -115,7 +115,7 @@ int explain_run_all(explain_run *r, foil_err *err) {
     if (!r->quiet)
         fprintf(stderr, "explain: %s of %d test images with %s (%zu parameters), device %s\n",
                 foil_explain_method_name(s.method), r->n, r->cm.model.def.name,
-                r->cm.model.nparams, r->cm.b->name);
+                r->cm.model.nvalues, r->cm.b->name);
     double t0 = now_s();
     for (int i0 = 0; i0 < r->n; i0 += batch) {
         int nb = r->n - i0 < batch ? r->n - i0 : batch;

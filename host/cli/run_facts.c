@@ -29,7 +29,7 @@ static void model_facts(const run_ctx *c, foil_report *r) {
     int ntrain, ntest;
     train_metrics(c, &acc, &ntrain, &ntest);
     foil_report_fact_add(r, "model", "%s: %zu parameters, %d layers, input %dx%dx%d, %d classes (%s)",
-                         d->name, c->train->model.nparams, d->nlayers, d->in_c, d->in_h, d->in_w,
+                         d->name, c->train->model.nvalues, d->nlayers, d->in_c, d->in_h, d->in_w,
                          d->classes, rp->model_path[0] ? rp->model_path : "inline definition");
     if (ntrain >= 0)
         foil_report_fact_add(r, "data", "%s: %d training / %d test images", rp->data_dir, ntrain, ntest);

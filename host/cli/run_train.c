@@ -153,7 +153,7 @@ int train_job_run(train_job *j, const char *outdir, int resume, int quiet,
                               .progress = on_progress, .progress_user = &p, .stop = j->stop};
     if (!quiet)
         fprintf(stderr, "train: %s, %zu parameters, %d train / %d test images, device %s\n",
-                j->model.def.name, j->model.nparams, j->train.n, j->test.n, j->b->name);
+                j->model.def.name, j->model.nvalues, j->train.n, j->test.n, j->b->name);
     int rc = foil_train(&j->r, &j->net, &j->dtrain, &j->dtest, &opt, res, err);
     if (rc) {
         cli_stop_end();

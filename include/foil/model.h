@@ -52,10 +52,16 @@ typedef struct foil_layer {
     size_t b_off, b_count;   /* bias */
 } foil_layer;
 
+/* Every parameter tensor starts at a multiple of this many floats (256
+ * bytes) in the parameter buffer, so that a GPU library never refuses one
+ * for its alignment; the floats between tensors are 0 and in no file. */
+#define FOIL_PARAM_ALIGN 64
+
 typedef struct foil_model {
     foil_model_def def;
     foil_layer layers[FOIL_MAX_LAYERS];
-    size_t nparams;    /* floats in the parameter buffer */
+    size_t nparams;    /* floats in the parameter buffer, the alignment padding included */
+    size_t nvalues;    /* parameters: the tensors' elements (what files hold) */
     size_t in_size;    /* floats per input sample */
     size_t max_act;    /* largest per-sample activation (floats), input included */
 } foil_model;
@@ -77,8 +83,18 @@ int foil_model_build(foil_model *m, const foil_model_def *def, foil_err *err);
 
 /* Fills host params (nparams floats) like PyTorch's default init:
  * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, drawn from the
- * Philox stream (seed, FOIL_RNG_INIT, tensor number). */
+ * Philox stream (seed, FOIL_RNG_INIT, tensor number, element): the padding
+ * moves no value. The padding is set to 0. */
 void foil_model_init_params(const foil_model *m, float *params_host, uint64_t seed);
+
+/* packed (nvalues) = the tensors of buf (nparams) one after another, as a
+ * file holds them; unpack is the inverse (the padding set to 0). */
+void foil_model_pack(const foil_model *m, float *packed, const float *buf);
+void foil_model_unpack(const foil_model *m, float *buf, const float *packed);
+/* The SHA-256 of the parameters in file order (the packed form): what a
+ * save id holds, whatever the padding. */
+int foil_model_params_sha256(const foil_model *m, const float *params, char hex[65],
+                             foil_err *err);
 
 /* Name of parameter tensor t ("3.weight", as PyTorch's nn.Sequential) and its
  * shape; returns the number of parameter tensors when t < 0. */

@@ -52,9 +52,13 @@ FOIL_HD foil_u32x4 foil_philox(uint64_t seed, uint64_t stream, uint64_t block) {
     return foil_philox4x32_10(ctr, (uint32_t)seed, (uint32_t)(seed >> 32));
 }
 
-/* Word i of a stream. */
+/* Word i of a stream. The word is selected, not indexed: `.v[i & 3]` with
+ * a run-time index puts the four words in a GPU thread's local memory (a
+ * memory round trip per draw); selects keep them in registers. */
 FOIL_HD uint32_t foil_rng_u32(uint64_t seed, uint64_t stream, uint64_t i) {
-    return foil_philox(seed, stream, i >> 2).v[i & 3];
+    foil_u32x4 r = foil_philox(seed, stream, i >> 2);
+    uint32_t k = (uint32_t)(i & 3);
+    return k == 0 ? r.v[0] : k == 1 ? r.v[1] : k == 2 ? r.v[2] : r.v[3];
 }
 
 /* Uniform in [0, 1) with 24 bits, exactly representable in float. */

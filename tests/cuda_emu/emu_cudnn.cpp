@@ -4,22 +4,34 @@
  * not read when beta is 0), independent of foil's CPU backend: im2col per
  * image and OpenBLAS.
  *
+ * Two kinds of algorithm, so that foil's parity tolerances meet another
+ * summation order than the CPU reference's (im2col and OpenBLAS): the
+ * implicit-GEMM forward algorithms and ALGO_1 of both backward directions
+ * are direct loops accumulating in float in their own order (the
+ * heuristics list them first, as cuDNN would); forward GEMM, backward-data
+ * WINOGRAD_NONFUSED and backward-filter FFT are im2col + OpenBLAS.
+ *
  * Stricter than cuDNN where foil promises more: every tensor must lie
  * inside one device allocation, the workspace must be as large as the
  * algorithm asked for, and running a non-deterministic algorithm
  * (backward ALGO_0, filter ALGO_3) is an error. The algorithm heuristics list
  * entries foil must pass over (tensor-op math in FMA mode, non-deterministic
- * algorithms, NOT_SUPPORTED) before usable ones. TF32: in CUDNN_DEFAULT_MATH
- * or tensor-op mode the operands are rounded to TF32, as tensor cores do. */
+ * algorithms, NOT_SUPPORTED) before usable ones; in TF32 mode the
+ * tensor-core entries come first and are reported as TENSOR_OP, as Hopper
+ * may. FOIL_EMU_CUDNN_FAIL (include/foil_emu.h) makes chosen algorithms fail
+ * when they run. TF32: in CUDNN_DEFAULT_MATH or tensor-op mode the operands
+ * are rounded to TF32, as tensor cores do. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <algorithm>
 #include <vector>
 
 #include "cudnn.h"
 #include "emu_internal.h"
+#include "foil_emu.h"
 
 using namespace foil_emu;
 
@@ -80,9 +92,15 @@ cudnnStatus_t check_shapes(const char *what, const foil_emu_tensor *x, const foi
     return CUDNN_STATUS_SUCCESS;
 }
 
-/* Workspace the emulator asks for: none for the implicit GEMMs, some for the
- * others, so that foil's workspace handling is exercised. */
-size_t ws_bytes(int algo) { return algo == 0 ? 0 : (size_t)algo * 4096; }
+/* Workspace the emulator asks for: none for the algorithms cuDNN documents
+ * as the always-available fallbacks (forward implicit GEMM, ALGO_1 of the
+ * backward directions), some for the others, so that foil's workspace
+ * handling and its recovery from a failed workspace allocation are
+ * exercised. */
+size_t ws_bytes(int dir, int algo) {
+    int fallback = dir == FOIL_EMU_FWD ? algo == 0 : algo == 1;
+    return fallback ? 0 : (size_t)(algo + 1) * 4096;
+}
 
 cudnnStatus_t check_run(const char *what, cudnnHandle_t h, const void *alpha, const void *beta,
                         void *ws, size_t ws_size, size_t need) {
@@ -157,19 +175,125 @@ void blend(float *out, const float *result, size_t n, float alpha, float beta) {
         out[i] = beta == 0.0f ? alpha * result[i] : alpha * result[i] + beta * out[i];
 }
 
+/* Whether FOIL_EMU_CUDNN_FAIL names (dir, algo): "fwd:1,bwd_data:1". */
+bool failing(int dir, int algo) {
+    static const char *const NAME[3] = {"fwd", "bwd_data", "bwd_filter"};
+    const char *v = getenv("FOIL_EMU_CUDNN_FAIL");
+    char item[32];
+    snprintf(item, sizeof item, "%s:%d", NAME[dir], algo);
+    size_t n = strlen(item);
+    for (const char *p = v; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, item, n) == 0) return true;
+        p = end ? end + 1 : nullptr;
+    }
+    return false;
+}
+
+/* The refusal of an algorithm named in FOIL_EMU_CUDNN_FAIL, counted. */
+cudnnStatus_t refused(int dir, int algo) {
+    count_conv(dir, algo, true);
+    return CUDNN_STATUS_NOT_SUPPORTED;
+}
+
+float tf32_if(float v, bool round) { return round ? round_tf32(v) : v; }
+
+/* The input index of output oy at filter row r, or -1 in the padding. */
+int input_at(int o, int stride, int pad, int k, int dil, int in) {
+    int i = o * stride - pad + k * dil;
+    return i >= 0 && i < in ? i : -1;
+}
+
+/* Direct forward: y (K, OH, OW) of image x_n, each sum in float over
+ * (r, s) outer and c inner: another order than im2col's GEMM. wt holds
+ * cross-correlation weights (K, C, R, S). */
+void direct_fwd(float *res, const float *xn, const float *wt, const foil_emu_tensor *x,
+                const foil_emu_filter *f, const foil_emu_conv *cv, int oh, int ow, bool round) {
+    gpu_denormals keep;
+    for (int k = 0; k < f->k; k++)
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                float acc = 0.0f;
+                for (int r = 0; r < f->r; r++) {
+                    int iy = input_at(oy, cv->u, cv->pad_h, r, cv->dil_h, x->h);
+                    if (iy < 0) continue;
+                    for (int s = 0; s < f->s; s++) {
+                        int ix = input_at(ox, cv->v, cv->pad_w, s, cv->dil_w, x->w);
+                        if (ix < 0) continue;
+                        for (int c = 0; c < x->c; c++)
+                            acc += wt[(((size_t)k * f->c + c) * f->r + r) * f->s + s] *
+                                   tf32_if(xn[((size_t)c * x->h + iy) * x->w + ix], round);
+                    }
+                }
+                res[((size_t)k * oh + oy) * ow + ox] = acc;
+            }
+}
+
+/* Direct backward data: dx_n (C, H, W) scattered from dy_n (K, OH, OW),
+ * each element accumulated in float in (k, oy, ox) order. */
+void direct_bwd_data(float *res, const float *dyn, const float *wt, const foil_emu_tensor *x,
+                     const foil_emu_filter *f, const foil_emu_conv *cv, int oh, int ow,
+                     bool round) {
+    gpu_denormals keep;
+    std::fill(res, res + (size_t)x->c * x->h * x->w, 0.0f);
+    for (int k = 0; k < f->k; k++)
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                float g = tf32_if(dyn[((size_t)k * oh + oy) * ow + ox], round);
+                for (int c = 0; c < x->c; c++)
+                    for (int r = 0; r < f->r; r++) {
+                        int iy = input_at(oy, cv->u, cv->pad_h, r, cv->dil_h, x->h);
+                        if (iy < 0) continue;
+                        for (int s = 0; s < f->s; s++) {
+                            int ix = input_at(ox, cv->v, cv->pad_w, s, cv->dil_w, x->w);
+                            if (ix >= 0)
+                                res[((size_t)c * x->h + iy) * x->w + ix] +=
+                                    g * wt[(((size_t)k * f->c + c) * f->r + r) * f->s + s];
+                        }
+                    }
+            }
+}
+
+/* Direct backward filter: acc (K, C, R, S) += the products of image n, each
+ * in float in (oy, ox) order. */
+void direct_bwd_filter(float *acc, const float *xn, const float *dyn, const foil_emu_tensor *x,
+                       const foil_emu_filter *f, const foil_emu_conv *cv, int oh, int ow,
+                       bool round) {
+    gpu_denormals keep;
+    for (int k = 0; k < f->k; k++)
+        for (int c = 0; c < x->c; c++)
+            for (int r = 0; r < f->r; r++)
+                for (int s = 0; s < f->s; s++) {
+                    float sum = 0.0f;
+                    for (int oy = 0; oy < oh; oy++) {
+                        int iy = input_at(oy, cv->u, cv->pad_h, r, cv->dil_h, x->h);
+                        if (iy < 0) continue;
+                        for (int ox = 0; ox < ow; ox++) {
+                            int ix = input_at(ox, cv->v, cv->pad_w, s, cv->dil_w, x->w);
+                            if (ix >= 0)
+                                sum += tf32_if(dyn[((size_t)k * oh + oy) * ow + ox], round) *
+                                       tf32_if(xn[((size_t)c * x->h + iy) * x->w + ix], round);
+                        }
+                    }
+                    acc[(((size_t)k * f->c + c) * f->r + r) * f->s + s] += sum;
+                }
+}
+
 /* The three workspace queries: shapes in forward terms (x, w, y). */
-cudnnStatus_t workspace_query(const char *what, cudnnHandle_t h, const foil_emu_tensor *x,
-                              const foil_emu_filter *w, const foil_emu_conv *cv,
-                              const foil_emu_tensor *y, int algo, size_t *bytes) {
+cudnnStatus_t workspace_query(const char *what, int dir, cudnnHandle_t h,
+                              const foil_emu_tensor *x, const foil_emu_filter *w,
+                              const foil_emu_conv *cv, const foil_emu_tensor *y, int algo,
+                              size_t *bytes) {
     if (!h) return CUDNN_STATUS_NOT_INITIALIZED;
     cudnnStatus_t s = check_shapes(what, x, w, cv, y);
     if (s || !bytes) return s ? s : CUDNN_STATUS_BAD_PARAM;
-    *bytes = ws_bytes(algo);
+    *bytes = ws_bytes(dir, algo);
     return CUDNN_STATUS_SUCCESS;
 }
 
 template <class Perf, class Algo>
-void list_algos(Perf *perf, int requested, int *returned, const foil_emu_conv *cv,
+void list_algos(int dir, Perf *perf, int requested, int *returned, const foil_emu_conv *cv,
                 const Algo *algos, const cudnnDeterminism_t *det, const cudnnStatus_t *status,
                 const bool *tensor_op, int count) {
     int n = 0;
@@ -178,7 +302,7 @@ void list_algos(Perf *perf, int requested, int *returned, const foil_emu_conv *c
         perf[n].algo = algos[i];
         perf[n].status = status[i];
         perf[n].time = -1.0f;
-        perf[n].memory = ws_bytes((int)algos[i]);
+        perf[n].memory = ws_bytes(dir, (int)algos[i]);
         perf[n].determinism = det[i];
         perf[n].mathType = tensor_op[i] ? CUDNN_TENSOR_OP_MATH : cv->math;
     }
@@ -307,16 +431,17 @@ cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(
     if (!h) return CUDNN_STATUS_NOT_INITIALIZED;
     cudnnStatus_t s = check_shapes("cudnnGetConvolutionForwardAlgorithm_v7", x, w, cv, y);
     if (s || !returned || !perf || requested < 1) return s ? s : CUDNN_STATUS_BAD_PARAM;
+    /* direct first, then the GEMM one (a refusal of the first falls to it) */
     const cudnnConvolutionFwdAlgo_t algos[] = {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
                                                CUDNN_CONVOLUTION_FWD_ALGO_FFT,
-                                               CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
-                                               CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM};
+                                               CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+                                               CUDNN_CONVOLUTION_FWD_ALGO_GEMM};
     const cudnnDeterminism_t det[] = {CUDNN_DETERMINISTIC, CUDNN_DETERMINISTIC,
                                       CUDNN_DETERMINISTIC, CUDNN_DETERMINISTIC};
     const cudnnStatus_t st[] = {CUDNN_STATUS_SUCCESS, CUDNN_STATUS_NOT_SUPPORTED,
                                 CUDNN_STATUS_SUCCESS, CUDNN_STATUS_SUCCESS};
     const bool tensor_op[] = {true, false, false, false};
-    list_algos(perf, requested, returned, cv, algos, det, st, tensor_op, 4);
+    list_algos(FOIL_EMU_FWD, perf, requested, returned, cv, algos, det, st, tensor_op, 4);
     return CUDNN_STATUS_SUCCESS;
 }
 
@@ -330,13 +455,16 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(
     const cudnnConvolutionBwdDataAlgo_t algos[] = {CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_0,
                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING,
-                                                   CUDNN_CONVOLUTION_BWD_DATA_ALGO_1};
+                                                   CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
+                                                   CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED};
     const cudnnDeterminism_t det[] = {CUDNN_DETERMINISTIC, CUDNN_NON_DETERMINISTIC,
-                                      CUDNN_DETERMINISTIC, CUDNN_DETERMINISTIC};
+                                      CUDNN_DETERMINISTIC, CUDNN_DETERMINISTIC,
+                                      CUDNN_DETERMINISTIC};
     const cudnnStatus_t st[] = {CUDNN_STATUS_SUCCESS, CUDNN_STATUS_SUCCESS,
-                                CUDNN_STATUS_NOT_SUPPORTED, CUDNN_STATUS_SUCCESS};
-    const bool tensor_op[] = {true, false, false, false};
-    list_algos(perf, requested, returned, cv, algos, det, st, tensor_op, 4);
+                                CUDNN_STATUS_NOT_SUPPORTED, CUDNN_STATUS_SUCCESS,
+                                CUDNN_STATUS_SUCCESS};
+    const bool tensor_op[] = {true, false, false, false, false};
+    list_algos(FOIL_EMU_BWD_DATA, perf, requested, returned, cv, algos, det, st, tensor_op, 5);
     return CUDNN_STATUS_SUCCESS;
 }
 
@@ -356,7 +484,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(
     const cudnnStatus_t st[] = {CUDNN_STATUS_SUCCESS, CUDNN_STATUS_SUCCESS, CUDNN_STATUS_SUCCESS,
                                 CUDNN_STATUS_SUCCESS};
     const bool tensor_op[] = {false, false, false, false};
-    list_algos(perf, requested, returned, cv, algos, det, st, tensor_op, 4);
+    list_algos(FOIL_EMU_BWD_FILTER, perf, requested, returned, cv, algos, det, st, tensor_op, 4);
     return CUDNN_STATUS_SUCCESS;
 }
 
@@ -368,7 +496,8 @@ cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t h,
                                                       cudnnConvolutionFwdAlgo_t algo,
                                                       size_t *bytes) {
     if (algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT) return CUDNN_STATUS_NOT_SUPPORTED;
-    return workspace_query("cudnnGetConvolutionForwardWorkspaceSize", h, x, w, cv, y, algo, bytes);
+    return workspace_query("cudnnGetConvolutionForwardWorkspaceSize", FOIL_EMU_FWD, h, x, w, cv, y,
+                           algo, bytes);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t h,
@@ -378,16 +507,16 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t h,
                                                            const cudnnTensorDescriptor_t dx,
                                                            cudnnConvolutionBwdDataAlgo_t algo,
                                                            size_t *bytes) {
-    return workspace_query("cudnnGetConvolutionBackwardDataWorkspaceSize", h, dx, w, cv, dy,
-                           algo, bytes);
+    return workspace_query("cudnnGetConvolutionBackwardDataWorkspaceSize", FOIL_EMU_BWD_DATA, h,
+                           dx, w, cv, dy, algo, bytes);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(
     cudnnHandle_t h, const cudnnTensorDescriptor_t x, const cudnnTensorDescriptor_t dy,
     const cudnnConvolutionDescriptor_t cv, const cudnnFilterDescriptor_t dw,
     cudnnConvolutionBwdFilterAlgo_t algo, size_t *bytes) {
-    return workspace_query("cudnnGetConvolutionBackwardFilterWorkspaceSize", h, x, dw, cv, dy,
-                           algo, bytes);
+    return workspace_query("cudnnGetConvolutionBackwardFilterWorkspaceSize", FOIL_EMU_BWD_FILTER,
+                           h, x, dw, cv, dy, algo, bytes);
 }
 
 /* ---- convolutions ------------------------------------------------------------- */
@@ -401,20 +530,29 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha,
                                       void *y) {
     const char *what = "cudnnConvolutionForward";
     cudnnStatus_t s = check_shapes(what, xd, wd, cv, yd);
-    if (!s) s = check_run(what, h, alpha, beta, ws, ws_size, ws_bytes((int)algo));
+    if (!s) s = check_run(what, h, alpha, beta, ws, ws_size, ws_bytes(FOIL_EMU_FWD, (int)algo));
     if (s) return s;
     if (algo < 0 || algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT || algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT)
         return bad(what, "an algorithm the heuristics did not offer for this shape");
     if (!on_device(x, elems(xd)) || !on_device(w, elems(wd)) || !on_device(y, elems(yd)))
         return bad(what, "x, w or y is not inside device memory");
+    if (failing(FOIL_EMU_FWD, (int)algo)) return refused(FOIL_EMU_FWD, (int)algo);
+    count_conv(FOIL_EMU_FWD, (int)algo, false);
     std::vector<float> wt = weights((const float *)w, wd, cv);
     int oh = yd->h, ow = yd->w, crs = wd->c * wd->r * wd->s;
     size_t p = (size_t)oh * ow, img = (size_t)xd->c * xd->h * xd->w;
-    std::vector<float> col((size_t)crs * p), res((size_t)wd->k * p);
+    bool direct = algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM ||
+                  algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+    std::vector<float> col(direct ? 0 : (size_t)crs * p), res((size_t)wd->k * p);
     for (int n = 0; n < xd->n; n++) {
-        im2col(col.data(), (const float *)x + n * img, xd, wd, cv, oh, ow, tf32(cv));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, wd->k, (int)p, crs, 1.0f,
-                    wt.data(), crs, col.data(), (int)p, 0.0f, res.data(), (int)p);
+        if (direct) {
+            direct_fwd(res.data(), (const float *)x + n * img, wt.data(), xd, wd, cv, oh, ow,
+                       tf32(cv));
+        } else {
+            im2col(col.data(), (const float *)x + n * img, xd, wd, cv, oh, ow, tf32(cv));
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, wd->k, (int)p, crs, 1.0f,
+                        wt.data(), crs, col.data(), (int)p, 0.0f, res.data(), (int)p);
+        }
         blend((float *)y + n * (size_t)wd->k * p, res.data(), res.size(), *(const float *)alpha,
               *(const float *)beta);
     }
@@ -430,7 +568,7 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void *alpha,
                                            const cudnnTensorDescriptor_t dxd, void *dx) {
     const char *what = "cudnnConvolutionBackwardData";
     cudnnStatus_t s = check_shapes(what, dxd, wd, cv, dyd);
-    if (!s) s = check_run(what, h, alpha, beta, ws, ws_size, ws_bytes((int)algo));
+    if (!s) s = check_run(what, h, alpha, beta, ws, ws_size, ws_bytes(FOIL_EMU_BWD_DATA, (int)algo));
     if (s) return s;
     if (algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0)
         return bad(what, "ALGO_0 is non-deterministic (foil promises deterministic results)");
@@ -439,12 +577,20 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void *alpha,
         return bad(what, "an algorithm the heuristics did not offer for this shape");
     if (!on_device(dx, elems(dxd)) || !on_device(w, elems(wd)) || !on_device(dy, elems(dyd)))
         return bad(what, "dx, w or dy is not inside device memory");
+    if (failing(FOIL_EMU_BWD_DATA, (int)algo)) return refused(FOIL_EMU_BWD_DATA, (int)algo);
+    count_conv(FOIL_EMU_BWD_DATA, (int)algo, false);
     std::vector<float> wt = weights((const float *)w, wd, cv);
     int oh = dyd->h, ow = dyd->w, crs = wd->c * wd->r * wd->s;
     size_t p = (size_t)oh * ow, img = (size_t)dxd->c * dxd->h * dxd->w;
     std::vector<float> col((size_t)crs * p), g((size_t)wd->k * p), res(img);
     for (int n = 0; n < dxd->n; n++) {
         const float *dyn = (const float *)dy + n * (size_t)wd->k * p;
+        if (algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1) {
+            direct_bwd_data(res.data(), dyn, wt.data(), dxd, wd, cv, oh, ow, tf32(cv));
+            blend((float *)dx + n * img, res.data(), img, *(const float *)alpha,
+                  *(const float *)beta);
+            continue;
+        }
         for (size_t i = 0; i < g.size(); i++) g[i] = tf32(cv) ? round_tf32(dyn[i]) : dyn[i];
         /* col (CRS, P) = W^T (CRS, K) dy_n (K, P) */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, crs, (int)p, wd->k, 1.0f, wt.data(),
@@ -465,7 +611,8 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void *alpha,
                                              const cudnnFilterDescriptor_t dwd, void *dw) {
     const char *what = "cudnnConvolutionBackwardFilter";
     cudnnStatus_t s = check_shapes(what, xd, dwd, cv, dyd);
-    if (!s) s = check_run(what, h, alpha, beta, ws, ws_size, ws_bytes((int)algo));
+    if (!s) s = check_run(what, h, alpha, beta, ws, ws_size,
+                          ws_bytes(FOIL_EMU_BWD_FILTER, (int)algo));
     if (s) return s;
     if (algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 || algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3)
         return bad(what, "ALGO_0 and ALGO_3 are non-deterministic (foil promises deterministic "
@@ -474,12 +621,19 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void *alpha,
         return bad(what, "an algorithm the heuristics did not offer");
     if (!on_device(x, elems(xd)) || !on_device(dw, elems(dwd)) || !on_device(dy, elems(dyd)))
         return bad(what, "x, dw or dy is not inside device memory");
+    if (failing(FOIL_EMU_BWD_FILTER, (int)algo)) return refused(FOIL_EMU_BWD_FILTER, (int)algo);
+    count_conv(FOIL_EMU_BWD_FILTER, (int)algo, false);
     int oh = dyd->h, ow = dyd->w, crs = dwd->c * dwd->r * dwd->s;
     size_t p = (size_t)oh * ow, img = (size_t)xd->c * xd->h * xd->w;
     std::vector<float> col((size_t)crs * p), g((size_t)dwd->k * p), acc(elems(dwd), 0.0f);
     for (int n = 0; n < xd->n; n++) {
-        im2col(col.data(), (const float *)x + n * img, xd, dwd, cv, oh, ow, tf32(cv));
         const float *dyn = (const float *)dy + n * (size_t)dwd->k * p;
+        if (algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1) {
+            direct_bwd_filter(acc.data(), (const float *)x + n * img, dyn, xd, dwd, cv, oh, ow,
+                              tf32(cv));
+            continue;
+        }
+        im2col(col.data(), (const float *)x + n * img, xd, dwd, cv, oh, ow, tf32(cv));
         for (size_t i = 0; i < g.size(); i++) g[i] = tf32(cv) ? round_tf32(dyn[i]) : dyn[i];
         /* dW (K, CRS) += dy_n (K, P) col^T (P, CRS) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, dwd->k, crs, (int)p, 1.0f, g.data(),

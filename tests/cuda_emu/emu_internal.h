@@ -19,6 +19,9 @@ bool is_device_range(const void *p, size_t bytes);
 bool is_device_pointer(const void *p);
 /* Whether s is the default stream (NULL) or a live stream. */
 bool is_stream(cudaStream_t s);
+/* Counts a convolution of direction dir (FOIL_EMU_FWD, ...) with algorithm
+ * algo: run, or refused by FOIL_EMU_CUDNN_FAIL. */
+void count_conv(int dir, int algo, bool refused);
 
 /* tf32: rounds x to TF32 (10 mantissa bits, round to nearest even), as tensor
  * cores read fp32 operands. */

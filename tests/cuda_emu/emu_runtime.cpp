@@ -156,6 +156,12 @@ bool is_stream(cudaStream_t s) {
     return s == nullptr || st().streams.count(s) != 0;
 }
 
+void count_conv(int dir, int algo, bool refused) {
+    if (dir < 0 || dir > 2 || algo < 0 || algo > 7) return;
+    locked l;
+    (refused ? st().counts.conv_refused : st().counts.conv)[dir][algo]++;
+}
+
 /* ---- fibers ------------------------------------------------------------------ */
 
 /* foil_emu_switch(save, to): saves the callee-saved registers on the current
@@ -662,6 +668,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
 void foil_emu_get_counts(foil_emu_counts *out) {
     locked l;
     *out = st().counts;
+    out->device_bytes = st().in_use;
 }
 
 } /* extern "C" */

@@ -357,6 +357,27 @@ static void test_conv(cudnnHandle_t h, const conv_case &q) {
     CHECK(fabs(fwd - bd) <= 1e-5 * (1 + fabs(fwd)) && fabs(fwd - bf) <= 1e-5 * (1 + fabs(fwd)),
           "adjoints (mode %d): <conv x, dy> %.9g, <x, bwd_data> %.9g, <w, bwd_filter> %.9g",
           (int)q.mode, fwd, bd, bf);
+    /* the other kind of each direction (direct loops / im2col + GEMM) agrees */
+    float *y2 = dev<float>(dy.size()), *gx2 = dev<float>(x.size()), *gw2 = dev<float>(w.size());
+    s1 = cudnnConvolutionForward(h, &one, xd, dx_, wd, dw_, cd,
+                                 CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, ws, 1 << 16, &zero, yd, y2);
+    s2 = cudnnConvolutionBackwardData(h, &one, wd, dw_, yd, ddy, cd,
+                                      CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED, ws, 1 << 16,
+                                      &zero, xd, gx2);
+    s3 = cudnnConvolutionBackwardFilter(h, &one, xd, dx_, yd, ddy, cd,
+                                        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, ws, 1 << 16, &zero,
+                                        wd, gw2);
+    CHECK(s1 == 0 && s2 == 0 && s3 == 0, "the other algorithms: %d %d %d", s1, s2, s3);
+    std::vector<float> got2 = down(y2, dy.size()), a = down(gx, x.size()), a2 = down(gx2, x.size()),
+                       b = down(gw, w.size()), b2 = down(gw2, w.size());
+    double e1 = 0, e2 = 0, e3 = 0;
+    for (size_t i = 0; i < ref.size(); i++) e1 = fmax(e1, fabs(ref[i] - got2[i]));
+    for (size_t i = 0; i < a.size(); i++) e2 = fmax(e2, fabs((double)a[i] - a2[i]));
+    for (size_t i = 0; i < b.size(); i++) e3 = fmax(e3, fabs((double)b[i] - b2[i]));
+    CHECK(e1 < 1e-5 && e2 < 1e-5 && e3 < 1e-5,
+          "direct and GEMM algorithms (mode %d, stride %d, pad %d, dilation %d): forward %g, "
+          "backward data %g, backward filter %g", (int)q.mode, q.stride, q.pad, q.dil, e1, e2, e3);
+    cudaFree(y2), cudaFree(gx2), cudaFree(gw2);
     CHECK(cudnnConvolutionBackwardFilter(h, &one, xd, dx_, yd, ddy, cd,
                                          CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, ws, 1 << 16, &zero,
                                          wd, gw) != CUDNN_STATUS_SUCCESS,
