@@ -9,14 +9,9 @@
 
 /* ---- kernels ---------------------------------------------------------------- */
 
-/* Index arithmetic in I: uint32_t when every index of the call fits (the
- * common case: a GPU divides 32-bit integers in a few instructions and
- * emulates 64-bit division in dozens), size_t otherwise. Each kernel below
- * is a body templated on I with one plain kernel per type (the emulator's
- * launch rewriting wants kernels by a plain name). The bound is 2^31 - 1,
- * not 2^32 - 1, so that a grid-stride step (at most cuda_blocks' 524280
- * blocks of 256 threads) past the last index cannot wrap around. */
-template <typename I> static inline bool fits32(I n) { return n <= (I)INT32_MAX; }
+/* Index arithmetic in I (layers.h: fits32): uint32_t when every index of
+ * the call fits, size_t otherwise; one plain kernel per type around a
+ * templated body (the emulator's launch rewriting wants plain names). */
 
 /* xp (NC, HP, WP) = x (NC, H, W) shifted by (top, left), zeros elsewhere;
  * rows/columns of x beyond HP/WP are dropped (no window reads them). */

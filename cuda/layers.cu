@@ -8,24 +8,28 @@
 
 /* ---- kernels ---------------------------------------------------------------- */
 
+/* Max-pool indices are 32-bit: pool_check keeps the input (and so the
+ * output) below 2^31 elements, which also makes a grid-stride step past
+ * the end safe (layers.h: fits32). */
+
 /* One thread per output: the window's maximum and its flat index into in;
  * the first maximum in row-major window order wins (strict >), as on the CPU. */
 static __global__ void maxpool_fwd_kernel(float *out, int32_t *argmax, const float *in,
-                                          size_t nc, int h, int w, int size, int stride, int oh,
+                                          uint32_t nc, int h, int w, int size, int stride, int oh,
                                           int ow) {
-    size_t total = nc * (size_t)oh * (size_t)ow;
-    for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < total;
-         o += (size_t)gridDim.x * blockDim.x) {
-        int ox = (int)(o % (size_t)ow);
-        size_t rest = o / (size_t)ow;
-        int oy = (int)(rest % (size_t)oh);
-        size_t base = rest / (size_t)oh * (size_t)h * (size_t)w;
-        size_t best_i = base + (size_t)(oy * stride) * (size_t)w + (size_t)(ox * stride);
+    uint32_t total = nc * (uint32_t)oh * (uint32_t)ow;
+    for (uint32_t o = blockIdx.x * blockDim.x + threadIdx.x; o < total;
+         o += gridDim.x * blockDim.x) {
+        int ox = (int)(o % (uint32_t)ow);
+        uint32_t rest = o / (uint32_t)ow;
+        int oy = (int)(rest % (uint32_t)oh);
+        uint32_t base = rest / (uint32_t)oh * (uint32_t)h * (uint32_t)w;
+        uint32_t best_i = base + (uint32_t)(oy * stride) * (uint32_t)w + (uint32_t)(ox * stride);
         float best = -FLT_MAX;
         for (int dy = 0; dy < size; dy++)
             for (int dx = 0; dx < size; dx++) {
-                size_t i =
-                    base + (size_t)(oy * stride + dy) * (size_t)w + (size_t)(ox * stride + dx);
+                uint32_t i = base + (uint32_t)(oy * stride + dy) * (uint32_t)w +
+                             (uint32_t)(ox * stride + dx);
                 float v = in[i];
                 if (v > best) {
                     best = v;
@@ -41,15 +45,15 @@ static __global__ void maxpool_fwd_kernel(float *out, int32_t *argmax, const flo
  * and chose it, in increasing output order (the order in which the CPU
  * scatters, so the sums agree bit for bit); everything else gets 0. */
 static __global__ void maxpool_bwd_kernel(float *din, const float *dout, const int32_t *argmax,
-                                          size_t nc, int h, int w, int size, int stride, int oh,
+                                          uint32_t nc, int h, int w, int size, int stride, int oh,
                                           int ow) {
-    size_t total = nc * (size_t)h * (size_t)w;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x) {
-        int ix = (int)(i % (size_t)w);
-        size_t rest = i / (size_t)w;
-        int iy = (int)(rest % (size_t)h);
-        size_t plane = rest / (size_t)h;
+    uint32_t total = nc * (uint32_t)h * (uint32_t)w;
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += gridDim.x * blockDim.x) {
+        int ix = (int)(i % (uint32_t)w);
+        uint32_t rest = i / (uint32_t)w;
+        int iy = (int)(rest % (uint32_t)h);
+        uint32_t plane = rest / (uint32_t)h;
         /* windows oy with oy*stride <= iy < oy*stride + size */
         int oy0 = iy - size + 1 <= 0 ? 0 : (iy - size + stride) / stride;
         int ox0 = ix - size + 1 <= 0 ? 0 : (ix - size + stride) / stride;
@@ -57,20 +61,28 @@ static __global__ void maxpool_bwd_kernel(float *din, const float *dout, const i
         float sum = 0.0f;
         for (int oy = oy0; oy <= oy1; oy++)
             for (int ox = ox0; ox <= ox1; ox++) {
-                size_t o = (plane * (size_t)oh + (size_t)oy) * (size_t)ow + (size_t)ox;
-                if ((size_t)argmax[o] == i) sum += dout[o];
+                uint32_t o = (plane * (uint32_t)oh + (uint32_t)oy) * (uint32_t)ow + (uint32_t)ox;
+                if ((uint32_t)argmax[o] == i) sum += dout[o];
             }
         din[i] = sum;
     }
 }
 
-/* out (N, OUT) += bias broadcast over rows */
+/* out (N, OUT) += bias broadcast over rows; index arithmetic in I as in
+ * conv.cu (32 bits when the output fits). */
+template <typename I>
+static __device__ void dense_bias_add_body(float *out, const float *bias, I n, int out_dim) {
+    I total = n * (I)out_dim;
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x)
+        out[i] += bias[i % (I)out_dim];
+}
+static __global__ void dense_bias_add_kernel32(float *out, const float *bias, uint32_t n,
+                                               int out_dim) {
+    dense_bias_add_body<uint32_t>(out, bias, n, out_dim);
+}
 static __global__ void dense_bias_add_kernel(float *out, const float *bias, size_t n,
                                              int out_dim) {
-    size_t total = n * (size_t)out_dim;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x)
-        out[i] += bias[i % (size_t)out_dim];
+    dense_bias_add_body<size_t>(out, bias, n, out_dim);
 }
 
 /* dbias[j] = sum_i dout[i, j]: one thread per column, rows in order (as the
@@ -90,8 +102,8 @@ static int launch_maxpool_fwd(foil_backend *b, float *out, int32_t *argmax, cons
                               const foil_pool_shape *ps) {
     size_t nc = (size_t)ps->n * (size_t)ps->c, total = nc * (size_t)ps->oh * (size_t)ps->ow;
     maxpool_fwd_kernel<<<cuda_blocks(total, LAYER_THREADS), LAYER_THREADS, 0,
-                         cuda_ctx_of(b)->stream>>>(out, argmax, in, nc, ps->h, ps->w, ps->size,
-                                                   ps->stride, ps->oh, ps->ow);
+                         cuda_ctx_of(b)->stream>>>(out, argmax, in, (uint32_t)nc, ps->h, ps->w,
+                                                   ps->size, ps->stride, ps->oh, ps->ow);
     LAUNCH_CHECK(b, "maxpool_fwd_kernel");
     return 0;
 }
@@ -100,8 +112,8 @@ static int launch_maxpool_bwd(foil_backend *b, float *din, const float *dout,
                               const int32_t *argmax, const foil_pool_shape *ps) {
     size_t nc = (size_t)ps->n * (size_t)ps->c, total = nc * (size_t)ps->h * (size_t)ps->w;
     maxpool_bwd_kernel<<<cuda_blocks(total, LAYER_THREADS), LAYER_THREADS, 0,
-                         cuda_ctx_of(b)->stream>>>(din, dout, argmax, nc, ps->h, ps->w, ps->size,
-                                                   ps->stride, ps->oh, ps->ow);
+                         cuda_ctx_of(b)->stream>>>(din, dout, argmax, (uint32_t)nc, ps->h, ps->w,
+                                                   ps->size, ps->stride, ps->oh, ps->ow);
     LAUNCH_CHECK(b, "maxpool_bwd_kernel");
     return 0;
 }
@@ -109,8 +121,12 @@ static int launch_maxpool_bwd(foil_backend *b, float *din, const float *dout,
 static int launch_dense_bias_add(foil_backend *b, float *out, const float *bias, int n,
                                  int out_dim) {
     size_t total = (size_t)n * (size_t)out_dim;
-    dense_bias_add_kernel<<<cuda_blocks(total, LAYER_THREADS), LAYER_THREADS, 0,
-                            cuda_ctx_of(b)->stream>>>(out, bias, (size_t)n, out_dim);
+    unsigned blocks = cuda_blocks(total, LAYER_THREADS);
+    cudaStream_t s = cuda_ctx_of(b)->stream;
+    if (fits32(total))
+        dense_bias_add_kernel32<<<blocks, LAYER_THREADS, 0, s>>>(out, bias, (uint32_t)n, out_dim);
+    else
+        dense_bias_add_kernel<<<blocks, LAYER_THREADS, 0, s>>>(out, bias, (size_t)n, out_dim);
     LAUNCH_CHECK(b, "dense_bias_add_kernel");
     return 0;
 }

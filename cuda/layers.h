@@ -7,6 +7,13 @@
 
 #define LAYER_THREADS 256u /* threads per block for the layer kernels */
 
+/* Whether every index of a per-element loop over n elements can be computed
+ * in 32 bits: a GPU divides 32-bit integers in a few instructions and
+ * emulates 64-bit division in dozens. The bound is 2^31 - 1, not 2^32 - 1,
+ * so that a grid-stride step (at most cuda_blocks' 524280 blocks of
+ * LAYER_THREADS) past the last index cannot wrap around. */
+static inline bool fits32(size_t n) { return n <= (size_t)INT32_MAX; }
+
 /* The cached plan for this shape in the current precision mode, made (or its
  * algorithms re-chosen after a TF32 switch) on first use. The pointer is valid
  * until the next call (the cache may grow). */
