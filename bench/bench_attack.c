@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "foil/attack.h"
+#include "foil/model_def.h"
 #include "foil/philox.h"
 
 #include "bench_util.h"

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "foil/explain.h"
+#include "foil/model_def.h"
 #include "foil/philox.h"
 
 #include "bench_util.h"

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "foil/model.h"
+#include "foil/model_def.h"
+#include "foil/net.h"
 #include "foil/philox.h"
 
 #include "bench_util.h"

@@ -8,11 +8,6 @@
 #include "foil/elementwise.h"
 #include "foil/philox.h"
 
-#define OP(w_b, call, err)                                                         \
-    do {                                                                           \
-        if ((call) != 0) return foil_fail(err, "%s", (w_b)->err.msg);              \
-    } while (0)
-
 static const char *const NAMES[FOIL_ATTACK_COUNT] = {"fgsm", "bim", "pgd", "pgd_l2", "mifgsm"};
 
 const char *foil_attack_name(foil_attack_kind kind) {
@@ -97,7 +92,7 @@ static int nonfinite(int64_t image, const char *what, foil_err *err) {
 /* The flags the attack's ops raised (logits, gradients), on the host. */
 static int check_flags(foil_net *net, foil_attack_work *w, int n, int64_t first, foil_err *err) {
     foil_backend *b = net->b;
-    OP(b, b->download(b, w->bad_host, w->bad, sizeof(int32_t) * (size_t)n), err);
+    FOIL_OP(b, b->download(b, w->bad_host, w->bad, sizeof(int32_t) * (size_t)n), err);
     for (int i = 0; i < n; i++)
         if (w->bad_host[i]) return nonfinite(first + i, "logits or input gradients", err);
     return 0;
@@ -112,11 +107,11 @@ static int set_goals(foil_net *net, foil_attack_work *w, const foil_attack_spec 
     const int c = w->classes;
     const int need_logits = s->use_predicted || s->target == FOIL_TARGET_LEAST_LIKELY;
     int32_t *goal = w->pred_host; /* scratch (n) */
-    OP(b, b->download(b, goal, labels, sizeof(int32_t) * (size_t)n), err);
+    FOIL_OP(b, b->download(b, goal, labels, sizeof(int32_t) * (size_t)n), err);
     if (need_logits) {
         const float *logits;
         if (foil_net_forward(net, x0, n, 0, 0, 0, &logits, err)) return -1;
-        OP(b, b->download(b, w->logits_host, logits, sizeof(float) * (size_t)n * c), err);
+        FOIL_OP(b, b->download(b, w->logits_host, logits, sizeof(float) * (size_t)n * c), err);
     }
     for (int i = 0; i < n; i++) {
         int y = goal[i], lo = 0, hi = 0;
@@ -144,7 +139,7 @@ static int set_goals(foil_net *net, foil_attack_work *w, const foil_attack_spec 
         }
         if (target_out) target_out[i] = goal[i];
     }
-    OP(b, b->upload(b, w->goal, goal, sizeof(int32_t) * (size_t)n), err);
+    FOIL_OP(b, b->upload(b, w->goal, goal, sizeof(int32_t) * (size_t)n), err);
     return 0;
 }
 
@@ -162,24 +157,24 @@ static int run_once(foil_net *net, foil_attack_work *w, const foil_attack_spec *
     if (targeted) hp.step = -hp.step; /* descend the loss of the target class */
     int steps = s->kind == FOIL_ATTACK_FGSM ? 1 : s->steps;
     if (s->random_start && s->kind != FOIL_ATTACK_FGSM)
-        OP(b, b->attack_random_start(b, w->cur, x0, n, w->row, &hp, s->seed, (uint64_t)restart,
+        FOIL_OP(b, b->attack_random_start(b, w->cur, x0, n, w->row, &hp, s->seed, (uint64_t)restart,
                                      first), err);
     else
-        OP(b, b->copy(b, w->cur, x0, bytes), err);
-    if (s->kind == FOIL_ATTACK_MIFGSM) OP(b, b->fill(b, w->velocity, 0.0f, (size_t)n * w->row), err);
+        FOIL_OP(b, b->copy(b, w->cur, x0, bytes), err);
+    if (s->kind == FOIL_ATTACK_MIFGSM) FOIL_OP(b, b->fill(b, w->velocity, 0.0f, (size_t)n * w->row), err);
     for (int t = 0; t < steps; t++) {
         const float *logits;
         if (foil_net_forward(net, w->cur, n, 0, 0, 0, &logits, err)) return -1;
-        OP(b, b->flag_nonfinite(b, w->bad, logits, n, (size_t)w->classes), err);
+        FOIL_OP(b, b->flag_nonfinite(b, w->bad, logits, n, (size_t)w->classes), err);
         if (s->early_stop) {
             /* keep going while untargeted samples are still right / targeted not yet there */
-            OP(b, b->argmax(b, w->pred, logits, n, w->classes), err);
-            OP(b, b->compare(b, w->active, w->pred, w->goal, n, !targeted), err);
+            FOIL_OP(b, b->argmax(b, w->pred, logits, n, w->classes), err);
+            FOIL_OP(b, b->compare(b, w->active, w->pred, w->goal, n, !targeted), err);
         }
-        OP(b, b->softmax_xent(b, w->loss, w->dlogits, logits, w->goal, n, w->classes, 1.0f), err);
+        FOIL_OP(b, b->softmax_xent(b, w->loss, w->dlogits, logits, w->goal, n, w->classes, 1.0f), err);
         if (foil_net_backward(net, w->dlogits, 0, 1, err)) return -1;
-        OP(b, b->flag_nonfinite(b, w->bad, net->dx, n, w->row), err);
-        OP(b, b->attack_step(b, w->cur, w->velocity, net->dx, x0,
+        FOIL_OP(b, b->flag_nonfinite(b, w->bad, net->dx, n, w->row), err);
+        FOIL_OP(b, b->attack_step(b, w->cur, w->velocity, net->dx, x0,
                              s->early_stop ? w->active : NULL, n, w->row, &hp), err);
     }
     return 0;
@@ -190,11 +185,11 @@ static int score(foil_net *net, foil_attack_work *w, int n, foil_err *err) {
     foil_backend *b = net->b;
     const float *logits;
     if (foil_net_forward(net, w->cur, n, 0, 0, 0, &logits, err)) return -1;
-    OP(b, b->flag_nonfinite(b, w->bad, logits, n, (size_t)w->classes), err);
-    OP(b, b->softmax_xent(b, w->loss, NULL, logits, w->goal, n, w->classes, 1.0f), err);
-    OP(b, b->argmax(b, w->pred, logits, n, w->classes), err);
-    OP(b, b->download(b, w->loss_host, w->loss, sizeof(float) * (size_t)n), err);
-    OP(b, b->download(b, w->pred_host, w->pred, sizeof(int32_t) * (size_t)n), err);
+    FOIL_OP(b, b->flag_nonfinite(b, w->bad, logits, n, (size_t)w->classes), err);
+    FOIL_OP(b, b->softmax_xent(b, w->loss, NULL, logits, w->goal, n, w->classes, 1.0f), err);
+    FOIL_OP(b, b->argmax(b, w->pred, logits, n, w->classes), err);
+    FOIL_OP(b, b->download(b, w->loss_host, w->loss, sizeof(float) * (size_t)n), err);
+    FOIL_OP(b, b->download(b, w->pred_host, w->pred, sizeof(int32_t) * (size_t)n), err);
     return 0;
 }
 
@@ -207,7 +202,7 @@ int foil_attack_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *
     if (s->kind != FOIL_ATTACK_FGSM && s->steps < 1)
         return foil_fail(err, "attack %s: steps must be >= 1", foil_attack_name(s->kind));
     memset(w->bad_host, 0, sizeof(int32_t) * (size_t)n);
-    OP(b, b->upload(b, w->bad, w->bad_host, sizeof(int32_t) * (size_t)n), err);
+    FOIL_OP(b, b->upload(b, w->bad, w->bad_host, sizeof(int32_t) * (size_t)n), err);
     if (set_goals(net, w, s, x0, labels, n, first, target_out, err)) return -1;
     const int targeted = s->target != FOIL_TARGET_NONE;
     const int restarts = s->restarts > 1 ? s->restarts : 1;

@@ -123,10 +123,9 @@ static int cpu_softmax_xent(foil_backend *b, float *loss, float *dlogits, const 
         if (y < 0 || y >= classes)
             return foil_fail(&b->err, "softmax_xent: label %d of sample %d is not in [0, %d)", y,
                              i, classes);
-        float mx = x[0];
-        for (int j = 1; j < classes; j++) mx = x[j] > mx ? x[j] : mx;
-        double sum = 0.0; /* double: the loss is what gets compared across backends */
-        for (int j = 0; j < classes; j++) sum += exp((double)(x[j] - mx));
+        /* double: the loss is what gets compared across backends */
+        float mx = x[foil_row_argmax(x, classes)];
+        double sum = foil_softmax_sum(x, classes, mx);
         loss[i] = (float)(log(sum) - (double)(x[y] - mx));
         if (dlogits) {
             float *d = dlogits + (size_t)i * classes;

@@ -8,12 +8,7 @@
 
 static int cpu_argmax(foil_backend *b, int32_t *out, const float *logits, int n, int classes) {
     (void)b;
-    for (int i = 0; i < n; i++) {
-        const float *x = logits + (size_t)i * classes;
-        int best = 0;
-        for (int j = 1; j < classes; j++) best = x[j] > x[best] ? j : best;
-        out[i] = best;
-    }
+    for (int i = 0; i < n; i++) out[i] = foil_row_argmax(logits + (size_t)i * classes, classes);
     return 0;
 }
 

@@ -3,17 +3,8 @@
 #include <math.h>
 
 #include "backend_cpu.h"
+#include "foil/elementwise.h"
 #include "foil/philox.h"
-
-/* Softmax of one row, stably: returns sum_j exp(z_j - max) in double and the
- * max in *mx, so that p_j = exp(z_j - mx) / sum. */
-static double softmax_denom(const float *z, int classes, float *mx) {
-    *mx = z[0];
-    for (int j = 1; j < classes; j++) *mx = z[j] > *mx ? z[j] : *mx;
-    double sum = 0.0;
-    for (int j = 0; j < classes; j++) sum += exp((double)(z[j] - *mx));
-    return sum;
-}
 
 static int cpu_target_output(foil_backend *b, float *value, float *dlogits, const float *logits,
                              const int32_t *target, int n, int classes, foil_target_mode mode) {
@@ -29,8 +20,8 @@ static int cpu_target_output(foil_backend *b, float *value, float *dlogits, cons
             for (int j = 0; d && j < classes; j++) d[j] = j == t ? 1.0f : 0.0f;
             continue;
         }
-        float mx;
-        double sum = softmax_denom(z, classes, &mx), pt = exp((double)(z[t] - mx)) / sum;
+        float mx = z[foil_row_argmax(z, classes)];
+        double sum = foil_softmax_sum(z, classes, mx), pt = exp((double)(z[t] - mx)) / sum;
         value[i] = (float)pt;
         /* d p_t / d z_j = p_t (onehot_t(j) - p_j) */
         for (int j = 0; d && j < classes; j++) {

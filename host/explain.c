@@ -39,8 +39,8 @@ static int set_quadrature(foil_explain_work *w, foil_quad_rule rule, int m, foil
     }
     if (foil_quadrature(rule, m, w->qa, w->qw, err)) return -1;
     for (int k = 0; k < m; k++) w->qf[k] = (float)w->qa[k], w->qf[m + k] = (float)w->qw[k];
-    EX_OP(b, b->upload(b, w->alpha, w->qf, sizeof(float) * (size_t)m), err);
-    EX_OP(b, b->upload(b, w->weight, w->qf + m, sizeof(float) * (size_t)m), err);
+    FOIL_OP(b, b->upload(b, w->alpha, w->qf, sizeof(float) * (size_t)m), err);
+    FOIL_OP(b, b->upload(b, w->weight, w->qf + m, sizeof(float) * (size_t)m), err);
     w->q_m = m, w->q_rule = (int)rule;
     return 0;
 }
@@ -51,7 +51,7 @@ static int set_rep(foil_explain_work *w, const ex_problem *p, int m, foil_err *e
     if (w->rep_n == p->n && w->rep_m == m) return 0;
     for (int i = 0; i < p->n; i++)
         for (int k = 0; k < m; k++) w->rep_host[i * m + k] = p->tgt_host[i];
-    EX_OP(w->b, w->b->upload(w->b, w->rep, w->rep_host, sizeof(int32_t) * (size_t)(p->n * m)),
+    FOIL_OP(w->b, w->b->upload(w->b, w->rep, w->rep_host, sizeof(int32_t) * (size_t)(p->n * m)),
           err);
     w->rep_n = p->n, w->rep_m = m;
     return 0;
@@ -62,7 +62,7 @@ static int f_at(foil_explain_work *w, foil_target_mode mode, float *value, const
                 const int32_t *tgt, int count, foil_err *err) {
     const float *logits;
     if (foil_net_forward(w->net, xin, count, 0, 0, 0, &logits, err)) return -1;
-    EX_OP(w->b, w->b->target_output(w->b, value, w->dlogits, logits, tgt, count, w->classes, mode),
+    FOIL_OP(w->b, w->b->target_output(w->b, value, w->dlogits, logits, tgt, count, w->classes, mode),
           err);
     return 0;
 }
@@ -81,11 +81,11 @@ static int times_diff(foil_explain_work *w, float *out, const float *xin, const 
                       int n, foil_err *err) {
     foil_backend *b = w->b;
     const size_t len = (size_t)n * w->row;
-    EX_OP(b, b->copy(b, w->pair, xin, len * sizeof(float)), err);
-    EX_OP(b, b->copy(b, w->pair + len, base, len * sizeof(float)), err);
-    EX_OP(b, b->fill(b, w->diff, 0.0f, len), err);
-    EX_OP(b, b->ig_accumulate(b, w->diff, w->pair, w->consts, 1, 2, len), err);
-    EX_OP(b, b->mul(b, out, out, w->diff, len), err);
+    FOIL_OP(b, b->copy(b, w->pair, xin, len * sizeof(float)), err);
+    FOIL_OP(b, b->copy(b, w->pair + len, base, len * sizeof(float)), err);
+    FOIL_OP(b, b->fill(b, w->diff, 0.0f, len), err);
+    FOIL_OP(b, b->ig_accumulate(b, w->diff, w->pair, w->consts, 1, 2, len), err);
+    FOIL_OP(b, b->mul(b, out, out, w->diff, len), err);
     return 0;
 }
 
@@ -102,14 +102,14 @@ static int ig(foil_explain_work *w, const foil_explain_spec *s, float *out, cons
               const ex_problem *p, int m, foil_err *err) {
     foil_backend *b = w->b;
     const int n = p->n, mc = plan_chunk(w, s, n, m);
-    EX_OP(b, b->fill(b, out, 0.0f, (size_t)n * w->row), err);
+    FOIL_OP(b, b->fill(b, out, 0.0f, (size_t)n * w->row), err);
     w->rep_n = 0; /* the targets may differ from the last call's */
     for (int k0 = 0; k0 < m; k0 += mc) {
         int c = m - k0 < mc ? m - k0 : mc;
         if (set_rep(w, p, c, err)) return -1;
-        EX_OP(b, b->ig_interp(b, w->xs, xin, p->base, w->alpha + k0, n, c, w->row), err);
+        FOIL_OP(b, b->ig_interp(b, w->xs, xin, p->base, w->alpha + k0, n, c, w->row), err);
         if (grad_at(w, s->output, w->xs, w->rep, n * c, err)) return -1;
-        EX_OP(b, b->ig_accumulate(b, out, w->net->dx, w->weight + k0, n, c, w->row), err);
+        FOIL_OP(b, b->ig_accumulate(b, out, w->net->dx, w->weight + k0, n, c, w->row), err);
     }
     return times_diff(w, out, xin, p->base, n, err);
 }
@@ -120,7 +120,7 @@ static int method_once(foil_explain_work *w, const foil_explain_spec *s, float *
     foil_backend *b = w->b;
     if (s->method == FOIL_EXPLAIN_IG) return ig(w, s, out, xin, p, m, err);
     if (grad_at(w, s->output, xin, p->tgt, p->n, err)) return -1;
-    EX_OP(b, b->copy(b, out, w->net->dx, sizeof(float) * (size_t)p->n * w->row), err);
+    FOIL_OP(b, b->copy(b, out, w->net->dx, sizeof(float) * (size_t)p->n * w->row), err);
     if (s->method == FOIL_EXPLAIN_GRAD_X_INPUT) return times_diff(w, out, xin, p->base, p->n, err);
     return 0;
 }
@@ -134,7 +134,7 @@ static int noisy_copy(foil_explain_work *w, const foil_explain_spec *s, const ex
         for (j = i + 1; p->index && j < p->n && p->index[j] == p->index[j - 1] + 1;) j++;
         if (!p->index) j = p->n;
         int64_t first = p->index ? p->index[i] : 0;
-        EX_OP(b, b->gaussian_noise(b, w->noisy + (size_t)i * w->row, p->x + (size_t)i * w->row,
+        FOIL_OP(b, b->gaussian_noise(b, w->noisy + (size_t)i * w->row, p->x + (size_t)i * w->row,
                                    s->smooth_sigma, s->seed, (uint64_t)draw, first, j - i, w->row),
               err);
     }
@@ -148,8 +148,8 @@ static int evaluate(foil_explain_work *w, const foil_explain_spec *s, float *att
     foil_backend *b = w->b;
     const int n = p->n, draws = s->smooth_samples > 0 ? s->smooth_samples : 1;
     const float *inv_draws = w->consts + 2;
-    EX_OP(b, b->fill(b, w->fx, 0.0f, (size_t)n), err);
-    if (draws > 1) EX_OP(b, b->fill(b, attr, 0.0f, (size_t)n * w->row), err);
+    FOIL_OP(b, b->fill(b, w->fx, 0.0f, (size_t)n), err);
+    if (draws > 1) FOIL_OP(b, b->fill(b, attr, 0.0f, (size_t)n * w->row), err);
     for (int d = 0; d < draws; d++) {
         const float *xin = p->x;
         if (s->smooth_samples > 0) {
@@ -157,9 +157,9 @@ static int evaluate(foil_explain_work *w, const foil_explain_spec *s, float *att
             xin = w->noisy;
         }
         if (method_once(w, s, draws > 1 ? w->one : attr, xin, p, m, err)) return -1;
-        if (draws > 1) EX_OP(b, b->ig_accumulate(b, attr, w->one, inv_draws, n, 1, w->row), err);
+        if (draws > 1) FOIL_OP(b, b->ig_accumulate(b, attr, w->one, inv_draws, n, 1, w->row), err);
         if (f_at(w, s->output, w->values, xin, p->tgt, n, err)) return -1;
-        EX_OP(b, b->ig_accumulate(b, w->fx, w->values, inv_draws, n, 1, 1), err);
+        FOIL_OP(b, b->ig_accumulate(b, w->fx, w->values, inv_draws, n, 1, 1), err);
     }
     return 0;
 }
@@ -179,9 +179,9 @@ static int collect(foil_explain_work *w, const foil_explain_spec *s, const float
                    int m, const int *map, const int64_t *index, foil_explain_stats *stats,
                    foil_err *err) {
     foil_backend *b = w->b;
-    EX_OP(b, b->row_sum(b, w->sums, attr, n, w->row), err);
-    EX_OP(b, b->download(b, w->sum_host, w->sums, sizeof(float) * (size_t)n), err);
-    EX_OP(b, b->download(b, w->fx_host, w->fx, sizeof(float) * (size_t)n), err);
+    FOIL_OP(b, b->row_sum(b, w->sums, attr, n, w->row), err);
+    FOIL_OP(b, b->download(b, w->sum_host, w->sums, sizeof(float) * (size_t)n), err);
+    FOIL_OP(b, b->download(b, w->fx_host, w->fx, sizeof(float) * (size_t)n), err);
     for (int j = 0; j < n; j++) {
         if (!foil_finitef(w->fx_host[j])) return nonfinite(index, j, "the explained output F(x) is", err);
         if (!foil_finitef(w->sum_host[j])) return nonfinite(index, j, "its attributions are", err);
@@ -222,18 +222,18 @@ static int refine(foil_explain_work *w, const foil_explain_spec *s, float *attr,
         if (set_quadrature(w, s->rule, m, err)) return -1;
         for (int j = 0; j < na; j++) {
             int i = w->active[j];
-            EX_OP(b, b->copy(b, w->cx + j * w->row, p->x + i * w->row, rb), err);
-            EX_OP(b, b->copy(b, w->cbase + j * w->row, p->base + i * w->row, rb), err);
+            FOIL_OP(b, b->copy(b, w->cx + j * w->row, p->x + i * w->row, rb), err);
+            FOIL_OP(b, b->copy(b, w->cbase + j * w->row, p->base + i * w->row, rb), err);
             w->ctarget_host[j] = p->tgt_host[i];
             w->cindex[j] = p->index ? p->index[i] : i;
         }
-        EX_OP(b, b->upload(b, w->ctargets, w->ctarget_host, sizeof(int32_t) * (size_t)na), err);
+        FOIL_OP(b, b->upload(b, w->ctargets, w->ctarget_host, sizeof(int32_t) * (size_t)na), err);
         ex_problem c = {w->cx, w->cbase, w->ctargets, w->ctarget_host, w->cindex, na};
         if (evaluate(w, s, w->cattr, &c, m, err) ||
             collect(w, s, w->cattr, na, m, w->active, w->cindex, stats, err))
             return -1;
         for (int j = 0; j < na; j++)
-            EX_OP(b, b->copy(b, attr + w->active[j] * w->row, w->cattr + j * w->row, rb), err);
+            FOIL_OP(b, b->copy(b, attr + w->active[j] * w->row, w->cattr + j * w->row, rb), err);
     }
     return 0;
 }
@@ -246,12 +246,12 @@ int foil_explain_batch(foil_explain_work *w, const foil_explain_spec *s, float *
         return foil_fail(err, "explain: batch of %d images, at most %d", n, w->max_images);
     if (foil_explain_spec_check(s, err)) return -1;
     const float inv_draws = 1.0f / (float)(s->smooth_samples > 0 ? s->smooth_samples : 1);
-    EX_OP(b, b->upload(b, w->consts + 2, &inv_draws, sizeof(float)), err);
-    EX_OP(b, b->upload(b, w->targets, target_host, sizeof(int32_t) * (size_t)n), err);
+    FOIL_OP(b, b->upload(b, w->consts + 2, &inv_draws, sizeof(float)), err);
+    FOIL_OP(b, b->upload(b, w->targets, target_host, sizeof(int32_t) * (size_t)n), err);
     if (ex_fill_baseline(w, s, w->base, x, index_host, n, err) ||
         f_at(w, s->output, w->fb, w->base, w->targets, n, err))
         return -1;
-    EX_OP(b, b->download(b, w->fx_host, w->fb, sizeof(float) * (size_t)n), err);
+    FOIL_OP(b, b->download(b, w->fx_host, w->fb, sizeof(float) * (size_t)n), err);
     for (int i = 0; i < n; i++) {
         if (!foil_finitef(w->fx_host[i]))
             return nonfinite(index_host, i, "the explained output at the baseline is", err);

@@ -128,13 +128,13 @@ int ex_fill_baseline(foil_explain_work *w, const foil_explain_spec *s, float *ba
     switch (s->baseline) {
     case FOIL_BASELINE_BLACK:
     case FOIL_BASELINE_WHITE:
-        EX_OP(b, b->fill(b, base, s->baseline == FOIL_BASELINE_WHITE ? 1.0f : 0.0f, n * row), err);
+        FOIL_OP(b, b->fill(b, base, s->baseline == FOIL_BASELINE_WHITE ? 1.0f : 0.0f, n * row), err);
         return 0;
     case FOIL_BASELINE_UNIFORM:
         uniform_rows(w->host, index_host, n, row, s->seed);
         break;
     case FOIL_BASELINE_BLUR:
-        EX_OP(b, b->download(b, w->host, x, bytes), err);
+        FOIL_OP(b, b->download(b, w->host, x, bytes), err);
         for (int i = 0; i < n; i++)
             if (foil_blur(w->host + i * row, w->host + i * row, w->c, w->h, w->w, s->blur_sigma,
                           err))
@@ -147,6 +147,6 @@ int ex_fill_baseline(foil_explain_work *w, const foil_explain_spec *s, float *ba
     default:
         return foil_fail(err, "baseline: unknown kind %d", (int)s->baseline);
     }
-    EX_OP(b, b->upload(b, base, w->host, bytes), err);
+    FOIL_OP(b, b->upload(b, base, w->host, bytes), err);
     return 0;
 }

@@ -4,11 +4,6 @@
 
 #include "foil/explain.h"
 
-#define EX_OP(b, call, err)                                                        \
-    do {                                                                           \
-        if ((call) != 0) return foil_fail(err, "%s", (b)->err.msg);                \
-    } while (0)
-
 struct foil_explain_work {
     foil_net *net;
     foil_backend *b;

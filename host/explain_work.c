@@ -131,8 +131,8 @@ int foil_explain_targets(foil_explain_work *w, foil_class_rule rule, int cls, co
     if (rule == FOIL_CLASS_GIVEN && (cls < 0 || cls >= w->classes))
         return foil_fail(err, "target: class %d is not in [0, %d)", cls, w->classes);
     if (foil_net_forward(w->net, x, n, 0, 0, 0, &logits, err)) return -1;
-    EX_OP(b, b->argmax(b, w->pred, logits, n, w->classes), err);
-    EX_OP(b, b->download(b, pred_host, w->pred, sizeof(int32_t) * (size_t)n), err);
+    FOIL_OP(b, b->argmax(b, w->pred, logits, n, w->classes), err);
+    FOIL_OP(b, b->download(b, pred_host, w->pred, sizeof(int32_t) * (size_t)n), err);
     for (int i = 0; i < n; i++) {
         if (rule == FOIL_CLASS_LABEL && (labels_host[i] < 0 || labels_host[i] >= w->classes))
             return foil_fail(err, "target: label %d of image %d is not in [0, %d)",

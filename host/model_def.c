@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "foil/model.h"
+#include "foil/model_def.h"
 #include "foil/strbuf.h"
 
 static const char *const LAYER_NAMES[] = {"conv2d", "maxpool", "relu", "flatten", "dense",

@@ -7,6 +7,7 @@
 #include "foil/checkpoint.h"
 #include "foil/hash.h"
 #include "foil/model.h"
+#include "foil/model_def.h"
 
 int foil_model_save(const char *path, const foil_model *m, const float *params_host,
                     const char *const *meta, int nmeta, foil_err *err) {

@@ -2,13 +2,8 @@
  * Backend-agnostic: everything here is op calls on backend memory. */
 #include <string.h>
 
-#include "foil/model.h"
+#include "foil/net.h"
 #include "foil/philox.h"
-
-#define OPCHECK(net, call, err)                                                      \
-    do {                                                                             \
-        if ((call) != 0) return foil_fail(err, "%s", (net)->b->err.msg);             \
-    } while (0)
 
 static size_t out_size(const foil_layer *l) { return (size_t)l->out_c * l->out_h * l->out_w; }
 static size_t in_size(const foil_layer *l) { return (size_t)l->in_c * l->in_h * l->in_w; }
@@ -110,23 +105,23 @@ int foil_net_forward(foil_net *net, const float *x, int n, int train, uint64_t s
         case FOIL_LAYER_CONV2D: {
             foil_conv_shape cs;
             conv_shape(&cs, l, n);
-            OPCHECK(net, b->conv2d_fwd(b, y, cur, w, bias, &cs), err);
+            FOIL_OP(net->b, b->conv2d_fwd(b, y, cur, w, bias, &cs), err);
             break;
         }
         case FOIL_LAYER_MAXPOOL: {
             foil_pool_shape ps;
             pool_shape(&ps, l, n);
-            OPCHECK(net, b->maxpool_fwd(b, y, net->argmax[i], cur, &ps), err);
+            FOIL_OP(net->b, b->maxpool_fwd(b, y, net->argmax[i], cur, &ps), err);
             break;
         }
         case FOIL_LAYER_RELU:
-            OPCHECK(net, b->relu_fwd(b, y, cur, count), err);
+            FOIL_OP(net->b, b->relu_fwd(b, y, cur, count), err);
             break;
         case FOIL_LAYER_FLATTEN:
             y = (float *)cur;
             break;
         case FOIL_LAYER_DENSE:
-            OPCHECK(net, b->dense_fwd(b, y, cur, w, bias, n, l->in_c, l->out_c), err);
+            FOIL_OP(net->b, b->dense_fwd(b, y, cur, w, bias, n, l->in_c, l->out_c), err);
             break;
         case FOIL_LAYER_DROPOUT:
             if (!train || l->def.rate <= 0.0f) {
@@ -134,7 +129,7 @@ int foil_net_forward(foil_net *net, const float *x, int n, int train, uint64_t s
                 break;
             }
             net->dropout_on[i] = 1;
-            OPCHECK(net,
+            FOIL_OP(net->b,
                     b->dropout_fwd(b, y, net->mask[i], cur, l->def.rate, seed,
                                    FOIL_STREAM(FOIL_RNG_DROPOUT, (step << 8) | (uint64_t)i), count),
                     err);
@@ -161,26 +156,26 @@ static int layer_backward(foil_net *net, int i, const float *g, float *din, int 
     case FOIL_LAYER_CONV2D: {
         foil_conv_shape cs;
         conv_shape(&cs, l, n);
-        if (param_grads) OPCHECK(net, b->conv2d_bwd_filter(b, dw, db, g, in, &cs), err);
-        if (din) OPCHECK(net, b->conv2d_bwd_data(b, din, g, w, &cs), err);
+        if (param_grads) FOIL_OP(net->b, b->conv2d_bwd_filter(b, dw, db, g, in, &cs), err);
+        if (din) FOIL_OP(net->b, b->conv2d_bwd_data(b, din, g, w, &cs), err);
         return 0;
     }
     case FOIL_LAYER_DENSE:
         if (param_grads)
-            OPCHECK(net, b->dense_bwd_filter(b, dw, db, g, in, n, l->in_c, l->out_c), err);
-        if (din) OPCHECK(net, b->dense_bwd_data(b, din, g, w, n, l->in_c, l->out_c), err);
+            FOIL_OP(net->b, b->dense_bwd_filter(b, dw, db, g, in, n, l->in_c, l->out_c), err);
+        if (din) FOIL_OP(net->b, b->dense_bwd_data(b, din, g, w, n, l->in_c, l->out_c), err);
         return 0;
     case FOIL_LAYER_MAXPOOL: {
         foil_pool_shape ps;
         pool_shape(&ps, l, n);
-        if (din) OPCHECK(net, b->maxpool_bwd(b, din, g, net->argmax[i], &ps), err);
+        if (din) FOIL_OP(net->b, b->maxpool_bwd(b, din, g, net->argmax[i], &ps), err);
         return 0;
     }
     case FOIL_LAYER_RELU:
-        if (din) OPCHECK(net, b->relu_bwd(b, din, g, net->out[i], out_size(l) * (size_t)n), err);
+        if (din) FOIL_OP(net->b, b->relu_bwd(b, din, g, net->out[i], out_size(l) * (size_t)n), err);
         return 0;
     case FOIL_LAYER_DROPOUT:
-        if (din) OPCHECK(net, b->mul(b, din, g, net->mask[i], out_size(l) * (size_t)n), err);
+        if (din) FOIL_OP(net->b, b->mul(b, din, g, net->mask[i], out_size(l) * (size_t)n), err);
         return 0;
     case FOIL_LAYER_FLATTEN:
         break;
@@ -201,7 +196,7 @@ int foil_net_backward(foil_net *net, const float *dlogits, int param_grads, int 
                           (l->def.kind == FOIL_LAYER_DROPOUT && !net->dropout_on[i]);
         if (passthrough) {
             if (i == 0 && input_grad)
-                OPCHECK(net, b->copy(b, net->dx, g, in_size(l) * (size_t)net->n * sizeof(float)),
+                FOIL_OP(net->b, b->copy(b, net->dx, g, in_size(l) * (size_t)net->n * sizeof(float)),
                         err);
             continue;
         }

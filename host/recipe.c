@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "foil/model_def.h"
 #include "foil/train.h"
 
 /* Sections read by other commands; `foil train` leaves them alone. */

@@ -7,24 +7,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "foil/clock.h"
 #include "foil/elementwise.h"
 #include "foil/metrics.h"
 #include "foil/sweep.h"
 #include "sweep_internal.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
+/* The predicted class and its softmax probability. */
 static void softmax_argmax(const float *z, int c, int *arg, float *conf) {
-    int best = 0;
-    for (int j = 1; j < c; j++) best = z[j] > z[best] ? j : best;
-    double sum = 0.0;
-    for (int j = 0; j < c; j++) sum += exp((double)(z[j] - z[best]));
+    int best = foil_row_argmax(z, c);
     *arg = best;
-    *conf = (float)(1.0 / sum);
+    *conf = (float)(1.0 / foil_softmax_sum(z, c, z[best]));
 }
 
 int sweep_state_init(sweep_state *st, const foil_sweep *sw, const foil_sweep_io *io,
@@ -168,14 +161,14 @@ static int run_one(sweep_state *st, const foil_sweep *sw, const foil_sweep_io *i
     if (spec.target == FOIL_TARGET_CLASS && spec.target_class >= r->classes)
         return foil_fail(err, "attack %s: target class %d, the model has %d classes", a->label,
                          spec.target_class, r->classes);
-    double t0 = now_s();
+    double t0 = foil_now_s();
     for (int start = 0; start < io->test->n; start += io->net->max_batch) {
         int bs = io->test->n - start < io->net->max_batch ? io->test->n - start : io->net->max_batch;
         if (sweep_batch(st, sw, io, &spec, start, bs, r, err))
             return foil_fail_prefix(err, "attack %s eps %g", a->label, (double)eps);
     }
     if (finish_row(st, io, &spec, r, err)) return -1;
-    r->seconds = now_s() - t0;
+    r->seconds = foil_now_s() - t0;
     if (!io->quiet)
         fprintf(stderr, "attack %-8s eps %.4g: accuracy %.4f, success %.4f, %.1f s\n", r->label,
                 (double)eps, r->accuracy, r->success_rate, r->seconds);

@@ -1,5 +1,4 @@
-/* The training loop and batched prediction, written once against the backend
- * op table: data, parameters and optimizer state stay in backend memory; per
+/* The training loop, written once against the backend op table: data, parameters and optimizer state stay in backend memory; per
  * step only the batch's indices go down and its losses come back. */
 #include <math.h>
 #include <stdio.h>
@@ -7,87 +6,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "foil/clock.h"
 #include "foil/elementwise.h"
 #include "foil/fileio.h"
 #include "foil/philox.h"
 #include "foil/train.h"
 #include "train_state.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-int foil_device_data_upload(foil_device_data *dd, foil_backend *b, const foil_dataset *ds,
-                            foil_err *err) {
-    memset(dd, 0, sizeof *dd);
-    dd->n = ds->n;
-    dd->row = (size_t)ds->rows * ds->cols;
-    int32_t *labels = malloc(sizeof(int32_t) * (size_t)ds->n + 1);
-    dd->images = foil_alloc_floats(b, dd->row * (size_t)ds->n);
-    dd->labels = dd->images ? b->alloc(b, sizeof(int32_t) * (size_t)ds->n) : NULL;
-    if (!labels || !dd->images || !dd->labels) {
-        free(labels);
-        foil_device_data_free(dd, b);
-        if (!labels) return foil_fail(err, "out of host memory for a data set of %d images", ds->n);
-        /* the backend's message names the bytes and its reason */
-        return foil_fail(err, "a data set of %d images does not fit on %s: %s", ds->n, b->name,
-                         b->err.msg);
-    }
-    for (int i = 0; i < ds->n; i++) labels[i] = ds->labels[i];
-    int rc = b->upload(b, dd->images, ds->images, sizeof(float) * dd->row * (size_t)ds->n) ||
-             b->upload(b, dd->labels, labels, sizeof(int32_t) * (size_t)ds->n);
-    free(labels);
-    if (rc) {
-        foil_device_data_free(dd, b);
-        return foil_fail(err, "%s", b->err.msg);
-    }
-    return 0;
-}
-
-void foil_device_data_free(foil_device_data *dd, foil_backend *b) {
-    b->free(b, dd->images);
-    b->free(b, dd->labels);
-    dd->images = NULL;
-    dd->labels = NULL;
-}
-
-int foil_predict(foil_net *net, const foil_device_data *dd, int32_t *pred, float *probs,
-                 foil_err *err) {
-    const int classes = net->model->def.classes;
-    float *logits = malloc(sizeof(float) * (size_t)net->max_batch * classes);
-    if (!logits) return foil_fail(err, "out of memory");
-    int rc = 0;
-    for (int start = 0; start < dd->n && rc == 0; start += net->max_batch) {
-        int bs = dd->n - start < net->max_batch ? dd->n - start : net->max_batch;
-        const float *out;
-        rc = foil_net_forward(net, dd->images + (size_t)start * dd->row, bs, 0, 0, 0, &out, err);
-        if (rc == 0 && net->b->download(net->b, logits, out, sizeof(float) * (size_t)bs * classes))
-            rc = foil_fail(err, "%s", net->b->err.msg);
-        for (int i = 0; i < bs && rc == 0; i++) {
-            const float *x = logits + (size_t)i * classes;
-            for (int j = 0; j < classes && rc == 0; j++)
-                if (!foil_finitef(x[j]))
-                    rc = foil_fail(err, "image %d: the model's logits are not finite (NaN or "
-                                        "infinity): the checkpoint or the data are broken",
-                                   start + i);
-            if (rc) break;
-            int best = 0;
-            for (int j = 1; j < classes; j++) best = x[j] > x[best] ? j : best;
-            pred[start + i] = best;
-            if (probs) {
-                double sum = 0.0;
-                for (int j = 0; j < classes; j++) sum += exp((double)(x[j] - x[best]));
-                for (int j = 0; j < classes; j++)
-                    probs[(size_t)(start + i) * classes + j] =
-                        (float)(exp((double)(x[j] - x[best])) / sum);
-            }
-        }
-    }
-    free(logits);
-    return rc;
-}
 
 /* Fisher-Yates shuffle keyed by (seed, epoch): the same order on every backend. */
 static void shuffle(int32_t *perm, int n, uint64_t seed, int epoch) {
@@ -189,7 +113,7 @@ static int run_epoch(foil_net *net, train_state *ts, step_bufs *s, const foil_re
      * (when the state recorded their sum) */
     const int first = ts->epoch_step * r->batch_size; /* images done before a resume */
     const int known = !isnan(ts->part_loss_sum), counted_from = known ? 0 : first;
-    double loss_sum = known ? ts->part_loss_sum : 0.0, t_epoch = now_s();
+    double loss_sum = known ? ts->part_loss_sum : 0.0, t_epoch = foil_now_s();
     for (int step = ts->epoch_step; step < steps; step++) {
         int start = step * r->batch_size;
         int bs = train->n - start < r->batch_size ? train->n - start : r->batch_size;
@@ -210,11 +134,11 @@ static int run_epoch(foil_net *net, train_state *ts, step_bufs *s, const foil_re
         ts->epoch_step = step + 1;
         if (opt->stop && *opt->stop && step + 1 < steps) {
             ts->part_loss_sum = known ? loss_sum : NAN;
-            ts->part_seconds += now_s() - t_epoch;
+            ts->part_seconds += foil_now_s() - t_epoch;
             return 1;
         }
         if (opt->progress) {
-            double el = now_s() - t_epoch, ips = (start + bs - first) / (el > 0 ? el : 1e-9);
+            double el = foil_now_s() - t_epoch, ips = (start + bs - first) / (el > 0 ? el : 1e-9);
             double total_left = (double)(train->n - start - bs) + (double)epochs_left * train->n;
             foil_train_event ev = {.epoch = epoch, .epochs = r->epochs, .step = step + 1,
                                    .steps = steps, .loss = *mean_loss, .images_per_s = ips,
@@ -241,10 +165,10 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
         return -1;
     }
     if (train_state_init(&ts, net, r, opt, res, err)) goto done;
-    double t0 = now_s();
+    double t0 = foil_now_s();
     long images = 0; /* trained by this call */
     for (int epoch = ts.epoch + 1; epoch <= r->epochs; epoch++) {
-        double te = now_s(), loss = 0.0, acc;
+        double te = foil_now_s(), loss = 0.0, acc;
         const long resumed_at = (long)ts.epoch_step * r->batch_size; /* images already done */
         int ran = run_epoch(net, &ts, &s, r, train, epoch, r->epochs - epoch, opt, &loss, err);
         if (ran < 0) goto done;
@@ -255,13 +179,13 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
                            "from", epoch, ts.epoch_step);
             goto done;
         }
-        double t_train = now_s() - te;
+        double t_train = foil_now_s() - te;
         if (evaluate(net, test, pred, &acc, err)) goto done;
         int k = res->epochs_logged++;
         res->epochs_run++;
         res->epoch_loss[k] = loss;
         res->epoch_accuracy[k] = acc;
-        res->epoch_seconds[k] = now_s() - te + ts.part_seconds;
+        res->epoch_seconds[k] = foil_now_s() - te + ts.part_seconds;
         res->train_seconds += t_train;
         images += train->n - resumed_at;
         res->test_accuracy = acc;
@@ -284,7 +208,7 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
         }
     }
     if (res->epochs_run == 0 && evaluate(net, test, pred, &res->test_accuracy, err)) goto done;
-    res->wall_seconds = now_s() - t0;
+    res->wall_seconds = foil_now_s() - t0;
     res->images_per_s = res->train_seconds > 0 ? (double)images / res->train_seconds : 0.0;
     rc = 0;
 done:

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "foil/checkpoint.h"
+#include "foil/model_def.h"
 #include "foil/strbuf.h"
 #include "foil/hash.h"
 #include "train_state.h"

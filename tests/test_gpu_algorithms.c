@@ -23,6 +23,7 @@
 #include "foil/attack.h"
 #include "foil/checkpoint.h"
 #include "foil/explain.h"
+#include "foil/model_def.h"
 #include "foil/train.h"
 #include "parity.h"
 #include "synth.h"

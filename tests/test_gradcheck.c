@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "foil/model.h"
+#include "foil/net.h"
 #include "foil/philox.h"
 #include "testutil.h"
 

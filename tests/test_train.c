@@ -8,6 +8,7 @@
 
 #include "foil/checkpoint.h"
 #include "foil/model.h"
+#include "foil/model_def.h"
 #include "synth.h"
 #include "testutil.h"
 

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "foil/checkpoint.h"
+#include "foil/clock.h"
 #include "foil/strbuf.h"
 #include "run.h"
 
@@ -39,12 +40,6 @@ static const char HELP[] =
     "key=value overrides any config key; --limit N sets data.test_limit.\n";
 
 typedef int (*step_fn)(run_ctx *c, foil_err *err);
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* The command line alone (usage errors: exit 2). */
 static int parse_args(run_args *a, int argc, char **argv, foil_err *err) {
@@ -98,9 +93,9 @@ static int step(run_ctx *c, const char *name, const char *resolved, const char *
         printf("%s: unchanged, reusing %s/%s\n", name, c->rundir, outputs[0]);
         foil_report_step_add(c->report, name, s, 1);
     } else if (!(rc = run_state_forget(&c->st, name, err))) {
-        double t0 = now_s();
+        double t0 = foil_now_s();
         rc = fn(c, err);
-        double s = now_s() - t0;
+        double s = foil_now_s() - t0;
         if (rc == 0) rc = run_state_record(&c->st, name, fp, s, c->device, err);
         if (rc == 0) foil_report_step_add(c->report, name, s, 0);
         if (rc) foil_fail_prefix(err, "%s", name);
@@ -163,10 +158,10 @@ static int train(run_ctx *c, foil_err *err) {
     else if (run_file_exists(c->ckpt))
         printf("train: %s %s; training afresh\n", c->ckpt, why.msg);
     fflush(stdout);
-    double t0 = now_s();
+    double t0 = foil_now_s();
     if (run_state_forget(&c->st, "train", err)) return -1;
     int rc = run_step_train(c, status == TRAIN_RESUME, err);
-    double s = now_s() - t0;
+    double s = foil_now_s() - t0;
     if (rc && c->train->stopped_late) { /* trained to the end: keep that, then stop */
         foil_err stop = *err;
         if (run_state_record(&c->st, "train", c->train->resolved, s, c->device, err)) return -1;

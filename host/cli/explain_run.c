@@ -4,13 +4,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "foil/clock.h"
 #include "explain_run.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Images the config asks for when known before loading (0: all). */
 static int wanted(const foil_explain_config *c) { return c->image_list ? c->nlist : c->image_count; }
@@ -116,14 +111,14 @@ int explain_run_all(explain_run *r, foil_err *err) {
         fprintf(stderr, "explain: %s of %d test images with %s (%zu parameters), device %s\n",
                 foil_explain_method_name(s.method), r->n, r->cm.model.def.name,
                 r->cm.model.nvalues, r->cm.b->name);
-    double t0 = now_s();
+    double t0 = foil_now_s();
     for (int i0 = 0; i0 < r->n; i0 += batch) {
         int nb = r->n - i0 < batch ? r->n - i0 : batch;
         if (run_batch(r, &s, i0, nb, err)) return -1;
         if (!r->quiet)
-            fprintf(stderr, "explain: %d/%d images, %.1f s\n", i0 + nb, r->n, now_s() - t0);
+            fprintf(stderr, "explain: %d/%d images, %.1f s\n", i0 + nb, r->n, foil_now_s() - t0);
     }
-    r->seconds = now_s() - t0;
+    r->seconds = foil_now_s() - t0;
     return 0;
 }
 

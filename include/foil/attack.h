@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "foil/model.h"
+#include "foil/net.h"
 
 typedef enum {
     FOIL_ATTACK_FGSM,

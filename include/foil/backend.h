@@ -208,6 +208,14 @@ foil_backend *foil_backend_create(const char *device, foil_err *notice, foil_err
 }
 #endif
 
+/* Runs one op call of backend b and, when it fails, returns from the
+ * calling function with the backend's message copied into err (a foil_err
+ * *): the one way host code checks op calls. */
+#define FOIL_OP(b, call, err)                                                       \
+    do {                                                                            \
+        if ((call) != 0) return foil_fail(err, "%s", (b)->err.msg);                 \
+    } while (0)
+
 /* Convenience wrappers that allocate/free typed buffers. */
 static inline float *foil_alloc_floats(foil_backend *b, size_t n) {
     return n > ((size_t)-1) / sizeof(float) ? NULL : (float *)b->alloc(b, n * sizeof(float));

@@ -70,4 +70,21 @@ FOIL_HD float foil_l2_shrink(float norm, float eps) {
     return norm > eps ? eps / norm : 1.0f;
 }
 
+/* The first index of a row's maximum (ties go to the lower class, as
+ * torch.argmax on the CPU). */
+FOIL_HD int foil_row_argmax(const float *z, int c) {
+    int best = 0;
+    for (int j = 1; j < c; j++) best = z[j] > z[best] ? j : best;
+    return best;
+}
+
+/* The softmax denominator of a row, stably, in double: sum_j exp(z_j - mx)
+ * with mx the row's maximum, so that p_j = exp(z_j - mx) / sum. Every
+ * host-side softmax of foil (losses, probabilities, confidences) is this. */
+FOIL_HD double foil_softmax_sum(const float *z, int c, float mx) {
+    double sum = 0.0;
+    for (int j = 0; j < c; j++) sum += exp((double)(z[j] - mx));
+    return sum;
+}
+
 #endif

@@ -14,7 +14,8 @@
 
 #include <stdint.h>
 
-#include "foil/model.h"
+#include "foil/config.h"
+#include "foil/net.h"
 
 #define FOIL_EXPLAIN_REL_FLOOR 1e-4
 /* Most IG points per image (Gauss-Legendre nodes take ~2 s to compute here). */

@@ -1,14 +1,12 @@
-/* Sequential CNNs: the definition (from YAML), the parameter layout (one
- * contiguous buffer), and a network instance on a backend that runs forward
- * and backward passes. */
+/* Sequential CNNs: the definition, the parameter layout (one contiguous
+ * buffer) and checkpoints. Reading and writing definitions as YAML is in
+ * foil/model_def.h, a network on a backend in foil/net.h. */
 #ifndef FOIL_MODEL_H
 #define FOIL_MODEL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "foil/backend.h"
-#include "foil/config.h"
 #include "foil/error.h"
 
 #define FOIL_MAX_LAYERS 64
@@ -66,16 +64,6 @@ typedef struct foil_model {
     size_t max_act;    /* largest per-sample activation (floats), input included */
 } foil_model;
 
-/* Parses a model definition from a config MAP node (the keys name, input,
- * classes, layers). Errors name the file, line and key. */
-int foil_model_def_parse(foil_model_def *def, const foil_config *cfg, foil_node *map,
-                         foil_err *err);
-/* Loads a model definition file (configs/models/x.yaml). */
-int foil_model_def_load(foil_model_def *def, const char *path, foil_err *err);
-/* Writes the definition as YAML (round-trips through foil_model_def_parse);
- * returns a malloc'd string. */
-char *foil_model_def_to_yaml(const foil_model_def *def);
-
 /* Computes shapes and the parameter layout; fails on shapes that do not fit
  * (kernel larger than the input, dense before flatten, last layer not
  * `classes` wide, ...). */
@@ -117,39 +105,5 @@ int foil_model_load(const char *path, foil_model *m, float **params_host,
  * (each malloc'd, or NULL when absent). */
 int foil_model_load_meta(const char *path, foil_model *m, float **params_host,
                          const char *const *keys, char **values, foil_err *err);
-
-/* A network on a backend, with buffers for batches of up to max_batch. */
-typedef struct foil_net {
-    const foil_model *model;
-    foil_backend *b;
-    int max_batch;
-    float *params;            /* (nparams) */
-    float *grads;             /* (nparams), written by backward */
-    float *act[FOIL_MAX_LAYERS];      /* owned output buffers, (max_batch, out) */
-    const float *out[FOIL_MAX_LAYERS]; /* outputs of the last forward (may alias) */
-    int32_t *argmax[FOIL_MAX_LAYERS]; /* max-pool switches */
-    float *mask[FOIL_MAX_LAYERS];     /* dropout masks */
-    int dropout_on[FOIL_MAX_LAYERS];  /* dropout was applied in the last forward */
-    float *dbuf[2];           /* gradient ping-pong, (max_batch, max_act) */
-    float *dx;                /* gradient w.r.t. the input, (max_batch, in_size) */
-    const float *input;       /* input of the last forward */
-    int n;                    /* batch size of the last forward */
-} foil_net;
-
-int foil_net_create(foil_net *net, const foil_model *m, foil_backend *b, int max_batch,
-                    foil_err *err);
-void foil_net_destroy(foil_net *net);
-
-/* Forward pass on n <= max_batch samples x (n, in_size). train turns dropout
- * on, with masks from (seed, FOIL_RNG_DROPOUT, (step << 8) | layer).
- * *logits (n, classes) stays valid until the next forward. */
-int foil_net_forward(foil_net *net, const float *x, int n, int train, uint64_t seed,
-                     uint64_t step, const float **logits, foil_err *err);
-
-/* Backward pass for the last forward, from dlogits (n, classes). Writes the
- * parameter gradients to net->grads when param_grads, and the gradient w.r.t.
- * the input to net->dx when input_grad (attacks and explanations). */
-int foil_net_backward(foil_net *net, const float *dlogits, int param_grads, int input_grad,
-                      foil_err *err);
 
 #endif

@@ -9,7 +9,7 @@
 #include "foil/attack.h"
 #include "foil/config.h"
 #include "foil/data.h"
-#include "foil/train.h"
+#include "foil/infer.h"
 
 #define FOIL_SWEEP_MAX_ATTACKS 16
 #define FOIL_SWEEP_MAX_EPS 64

@@ -8,7 +8,9 @@
 
 #include "foil/config.h"
 #include "foil/data.h"
+#include "foil/infer.h"
 #include "foil/model.h"
+#include "foil/net.h"
 
 typedef enum { FOIL_OPT_SGD, FOIL_OPT_ADAM } foil_optimizer_kind;
 
@@ -38,24 +40,6 @@ typedef struct foil_recipe {
  * keys anywhere else are errors. Defaults are written into the tree so that
  * emitting it gives the resolved config. */
 int foil_recipe_parse(foil_recipe *r, foil_config *cfg, foil_err *err);
-
-/* Data set copied to backend memory: images (n, rows*cols), labels (n). */
-typedef struct foil_device_data {
-    int n;
-    size_t row;
-    float *images;
-    int32_t *labels;
-} foil_device_data;
-
-int foil_device_data_upload(foil_device_data *dd, foil_backend *b, const foil_dataset *ds,
-                            foil_err *err);
-void foil_device_data_free(foil_device_data *dd, foil_backend *b);
-
-/* Predicted classes (argmax of the logits) for all n samples, in batches of
- * net->max_batch. pred_host: (n). probs_host (may be NULL): (n, classes)
- * softmax probabilities. */
-int foil_predict(foil_net *net, const foil_device_data *dd, int32_t *pred_host,
-                 float *probs_host, foil_err *err);
 
 /* One line of progress, for a bar on a TTY or a log line otherwise. */
 typedef struct foil_train_event {

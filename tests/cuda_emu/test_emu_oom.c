@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "foil/model_def.h"
 #include "foil/train.h"
 #include "parity.h"
 #include "synth.h"

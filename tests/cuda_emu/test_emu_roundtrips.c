@@ -9,6 +9,7 @@
 
 #include "foil/attack.h"
 #include "foil/explain.h"
+#include "foil/model_def.h"
 #include "foil/train.h"
 #include "foil_emu.h"
 #include "parity.h"

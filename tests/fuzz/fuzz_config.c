@@ -18,6 +18,7 @@
 #include "foil/config.h"
 #include "foil/explain.h"
 #include "foil/model.h"
+#include "foil/model_def.h"
 #include "foil/sweep.h"
 #include "foil/train.h"
 #include "fuzz_util.h"
