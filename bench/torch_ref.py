@@ -15,12 +15,12 @@ is usable, else on the CPU (--device picks).
 What it mirrors from foil (same arithmetic up to float rounding):
 - checkpoints: safetensors, parameters named as nn.Sequential ("3.weight"),
   conv (K, C, R, S), dense (out, in), the model definition as YAML in
-  __metadata__["model"] (host/model_def.c); files written by `train -o` load
+  __metadata__["model"] (host/nn/model_def.c); files written by `train -o` load
   in foil (`foil eval -m FILE`);
 - layers: conv2d with TensorFlow's 'same' padding (out = ceil(in / stride),
   the odd pixel of padding bottom/right: an explicit F.pad where it is
   asymmetric), valid or explicit padding, maxpool (floor), relu, flatten,
-  dense, inverted dropout (host/model.c, host/net.c);
+  dense, inverted dropout (host/nn/model.c, host/nn/net.c);
 - foil's Philox4x32-10 streams (include/foil/philox.h) with --rng foil (the
   default): initial weights (train --init foil), the shuffle of each epoch,
   dropout masks and PGD random starts are the numbers foil draws;
@@ -28,11 +28,11 @@ What it mirrors from foil (same arithmetic up to float rounding):
   as torch.optim, lr * lr_decay ** ((epoch - 1) // lr_decay_epochs);
 - attacks: summed cross-entropy of the true label, x += step * sign(grad),
   projected onto the eps-box and [0, 1]; the PGD step defaults to
-  2.5 eps / steps (host/attack.c);
-- Integrated Gradients: the quadrature of host/explain_quad.c (Gauss-Legendre
+  2.5 eps / steps (host/attack/attack.c);
+- Integrated Gradients: the quadrature of host/explain/explain_quad.c (Gauss-Legendre
   by Newton from Tricomi's guess, or left/right/midpoint/trapezoid), path
   points base + a (x - base), attributions sum_k w_k grad_k * (x - base), and
-  the completeness error as foil reports it (host/explain.c).
+  the completeness error as foil reports it (host/explain/explain.c).
 """
 from __future__ import annotations
 
@@ -412,7 +412,7 @@ def philox_uniform(seed: int, streams, count: int, device="cpu"):
 
 
 def foil_shuffle(n: int, seed: int, epoch: int) -> list[int]:
-    """host/train.c shuffle(): Fisher-Yates keyed by (seed, epoch)."""
+    """host/train/train.c shuffle(): Fisher-Yates keyed by (seed, epoch)."""
     perm = list(range(n))
     if n < 2:
         return perm
@@ -511,7 +511,7 @@ def parse_model_def(m, where: str) -> dict:
 
 
 def model_def_to_yaml(d: dict) -> str:
-    """host/model_def.c foil_model_def_to_yaml, byte for byte."""
+    """host/nn/model_def.c foil_model_def_to_yaml, byte for byte."""
     c, h, w = d["input"]
     out = [f'name: "{d["name"]}"', f"input: [{c}, {h}, {w}]", f"classes: {d['classes']}", "layers:"]
     for L in d["layers"]:
@@ -533,7 +533,7 @@ def model_def_to_yaml(d: dict) -> str:
 
 
 def _conv_out(mode, n, k, s, p):
-    """(out, pad_before, pad_after) along one axis, as host/model.c conv_out."""
+    """(out, pad_before, pad_after) along one axis, as host/nn/model.c conv_out."""
     if mode == "same":  # TensorFlow: out = ceil(in / stride), odd pixel after
         out = (n + s - 1) // s
         total = (out - 1) * s + k - n
@@ -850,7 +850,7 @@ def _legendre(m: int, x: float):
 
 
 def quadrature(rule: str, m: int):
-    """Nodes and weights on [0, 1] (host/explain_quad.c), in double."""
+    """Nodes and weights on [0, 1] (host/explain/explain_quad.c), in double."""
     if m < 1 or (rule == "trapezoid" and m < 2):
         raise RefError(f"--steps: {m} is too few for the {rule} rule")
     if rule == "gauss-legendre":

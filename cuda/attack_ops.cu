@@ -1,6 +1,7 @@
 /* CUDA attack ops: argmax, compare, the random start in the eps-ball, one
  * attack step (direction, MI-FGSM velocity, projection, clip), row
- * selection and the non-finite row flags. Same math as host/backend_cpu_attack.c through the shared header
+ * selection and the non-finite row flags. Same math as
+ * host/backend/cpu/backend_cpu_attack.c through the shared header
  * (foil/elementwise.h) and the same Philox streams, so a seeded attack gives
  * the CPU's numbers. Layout as in ggml: kernels, launchers, op entry points.
  *

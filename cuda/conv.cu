@@ -1,6 +1,6 @@
 /* Convolution ops on cuDNN (plans in conv_plan.cu): NCHW float, weights
  * (K, C, R, S), cross-correlation, as the CPU reference in
- * host/backend_cpu_layers.c. Own kernels for what cuDNN cannot do as foil
+ * host/backend/cpu/backend_cpu_layers.c. Own kernels for what cuDNN cannot do as foil
  * needs it: the explicit padding of asymmetric 'same' convolutions and a
  * deterministic bias gradient. */
 #include <stdio.h>
@@ -19,7 +19,8 @@ template <typename I>
 static __device__ void conv_pad_body(float *xp, const float *x, I nc, int h, int w, int hp,
                                      int wp, int top, int left) {
     I total = nc * (I)hp * (I)wp;
-    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total;
+         i += (I)gridDim.x * blockDim.x) {
         int col = (int)(i % (I)wp);
         I rest = i / (I)wp;
         int row = (int)(rest % (I)hp);
@@ -45,7 +46,8 @@ template <typename I>
 static __device__ void conv_crop_body(float *dx, const float *dxp, I nc, int h, int w, int hp,
                                       int wp, int top, int left) {
     I total = nc * (I)h * (I)w;
-    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total;
+         i += (I)gridDim.x * blockDim.x) {
         int ix = (int)(i % (I)w);
         I rest = i / (I)w;
         int iy = (int)(rest % (I)h);

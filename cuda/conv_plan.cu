@@ -40,6 +40,12 @@ typedef struct conv_entry {
     cudnnDeterminism_t det;
     cudnnMathType_t math;
 } conv_entry;
+/* room for every algorithm of any direction (the heuristic lists each once) */
+#define CONV_MAX_ENTRIES 8
+static_assert(CUDNN_CONVOLUTION_FWD_ALGO_COUNT <= CONV_MAX_ENTRIES &&
+                  CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT <= CONV_MAX_ENTRIES &&
+                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT <= CONV_MAX_ENTRIES,
+              "a direction has more cuDNN algorithms than conv_entry lists hold");
 
 static cudnnMathType_t query_math(int tf32) { return tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH; }
 
@@ -71,21 +77,24 @@ static int heuristic(foil_backend *b, cuda_conv_plan *p, int d, conv_entry *e, i
         CUDNN_CHECK(b, cudnnGetConvolutionForwardAlgorithm_v7(
                            h, p->x, p->w, cv, p->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf));
         for (int i = 0; i < count; i++)
-            e[i] = (conv_entry){(int)perf[i].algo, perf[i].status, perf[i].determinism, perf[i].mathType};
+            e[i] = (conv_entry){(int)perf[i].algo, perf[i].status, perf[i].determinism,
+                                perf[i].mathType};
     } else if (d == CONV_BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
         CUDNN_CHECK(b, cudnnGetConvolutionBackwardDataAlgorithm_v7(
                            h, p->w, p->y, cv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count,
                            perf));
         for (int i = 0; i < count; i++)
-            e[i] = (conv_entry){(int)perf[i].algo, perf[i].status, perf[i].determinism, perf[i].mathType};
+            e[i] = (conv_entry){(int)perf[i].algo, perf[i].status, perf[i].determinism,
+                                perf[i].mathType};
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
         CUDNN_CHECK(b, cudnnGetConvolutionBackwardFilterAlgorithm_v7(
                            h, p->x, p->y, cv, p->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count,
                            perf));
         for (int i = 0; i < count; i++)
-            e[i] = (conv_entry){(int)perf[i].algo, perf[i].status, perf[i].determinism, perf[i].mathType};
+            e[i] = (conv_entry){(int)perf[i].algo, perf[i].status, perf[i].determinism,
+                                perf[i].mathType};
     }
     *n = count;
     return 0;
@@ -131,7 +140,7 @@ static void show(const cuda_conv_plan *p, int d) {
 
 int cuda_conv_choose(foil_backend *b, cuda_conv_plan *p, int d, int tf32) {
     cuda_conv_dir *cd = &p->dir[d];
-    conv_entry e[8];
+    conv_entry e[CONV_MAX_ENTRIES];
     int n = 0;
     CUDNN_CHECK(b, cudnnSetConvolutionMathType(cd->conv, query_math(tf32)));
     if (heuristic(b, p, d, e, &n)) return -1;

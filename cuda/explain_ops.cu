@@ -1,7 +1,7 @@
 /* CUDA explanation ops: the explained output and its gradient with respect to
  * the logits, Integrated Gradients path points and accumulation, Gaussian
  * noise (baselines, SmoothGrad) and row sums. Same math, order of summation
- * within an element and Philox streams as host/backend_cpu_explain.c. Layout
+ * within an element and Philox streams as host/backend/cpu/backend_cpu_explain.c. Layout
  * as in ggml: kernels, launchers, op entry points.
  *
  * A target outside [0, classes) makes that row's value and dlogits NaN; in

@@ -1,6 +1,6 @@
 /* CUDA layer ops: max-pool (own kernels) and dense (cuBLAS sgemm plus own
  * bias kernels), and the registration of the layer family (convolutions are
- * in conv.cu). Same semantics as host/backend_cpu_layers.c. */
+ * in conv.cu). Same semantics as host/backend/cpu/backend_cpu_layers.c. */
 #include <cfloat>
 #include <stdint.h>
 
@@ -73,7 +73,8 @@ static __global__ void maxpool_bwd_kernel(float *din, const float *dout, const i
 template <typename I>
 static __device__ void dense_bias_add_body(float *out, const float *bias, I n, int out_dim) {
     I total = n * (I)out_dim;
-    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x)
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total;
+         i += (I)gridDim.x * blockDim.x)
         out[i] += bias[i % (I)out_dim];
 }
 static __global__ void dense_bias_add_kernel32(float *out, const float *bias, uint32_t n,

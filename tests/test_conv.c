@@ -117,7 +117,7 @@ int main(void) {
     check(b, "rect kernel, strides 1/2", shape(2, 3, 10, 16, 2, 3, 5, 1, 2, 1, 2, 1));
     check(b, "1x1 kernel, stride 2", shape(2, 4, 7, 9, 3, 1, 1, 2, 2, 0, 0, 0));
     check(b, "kernel wider than image", shape(2, 1, 4, 3, 2, 5, 5, 1, 1, 2, 2, 0));
-    /* 26 images per group here (host/backend_cpu_layers.c: 16 MB of columns) */
+    /* 26 images per group here (host/backend/cpu/backend_cpu_layers.c: 16 MB of columns) */
     check(b, "three image groups", shape(60, 32, 14, 14, 4, 5, 5, 1, 1, 2, 2, 0));
     b->destroy(b);
     return tu_finish("test_conv");

@@ -82,7 +82,7 @@ static float *host_floats(size_t n) { return malloc(sizeof(float) * (n ? n : 1))
 
 /* ---- shapes ----------------------------------------------------------------- */
 
-/* TensorFlow's 'same', as host/model.c: any odd padding pixel goes bottom/right */
+/* TensorFlow's 'same', as host/nn/model.c: any odd padding pixel goes bottom/right */
 static foil_conv_shape conv_same(int n, int c, int h, int w, int k, int r, int s, int sh,
                                  int sw) {
     foil_conv_shape cs = {n, c, h, w, k, r, s, sh, sw, 0, 0, 0, 0};
@@ -275,7 +275,8 @@ static void test_tf32_used(const env *e) {
     float *x = parity_random(nx, 0, 1, 90), *w = parity_random(nw, -0.05f, 0.05f, 91);
     float *dx = parity_random((size_t)n * in_dim, 0, 1, 92);
     float *dw = parity_random((size_t)out_dim * in_dim, -0.02f, 0.02f, 93);
-    float *gx = parity_upload(g, x, sizeof(float) * nx), *gw = parity_upload(g, w, sizeof(float) * nw);
+    float *gx = parity_upload(g, x, sizeof(float) * nx);
+    float *gw = parity_upload(g, w, sizeof(float) * nw);
     float *gdx = parity_upload(g, dx, sizeof(float) * (size_t)n * in_dim);
     float *gdw = parity_upload(g, dw, sizeof(float) * (size_t)out_dim * in_dim);
     float *out[2][2]; /* [mode][conv, dense], host */

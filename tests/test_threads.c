@@ -86,7 +86,7 @@ static void check_thread_count(void) {
     TU_CHECK(tu_same_file(a, b), "two threads and three give a bit-identical checkpoint");
 }
 
-/* Denormals are flushed on every thread (host/backend_cpu.c): a ReLU long
+/* Denormals are flushed on every thread (host/backend/cpu/backend_cpu.c): a ReLU long
  * enough to be split across the threads turns every denormal input into 0.
  * Were a worker thread's MXCSR left alone, its part would keep them. */
 static void check_denormals(void) {

@@ -1,6 +1,6 @@
 /* The backend op table. Algorithms (training, attacks, explanations) are
- * written once in host/ against these ops; the CPU backend (host/backend_cpu*.c)
- * is the reference and the CUDA backend (cuda/) implements the same table.
+ * written once in host/ against these ops; the CPU backend
+ * (host/backend/cpu/) is the reference and the CUDA backend (cuda/) implements the same table.
  *
  * Conventions (as in llm.c): outputs first, then inputs, then sizes. Every
  * pointer is backend memory (host memory for the CPU backend, device memory

@@ -1,4 +1,4 @@
-/* libFuzzer target for the YAML config loader (host/config*.c) and the parsers
+/* libFuzzer target for the YAML config loader (host/core/config*.c) and the parsers
  * on top of it (recipe, model definition, attack sweep, explain config).
  *
  * Input: YAML text, optionally followed by a line "%%" and then up to eight
@@ -24,7 +24,7 @@
 #include "fuzz_util.h"
 
 #define MAX_OVERRIDES 8
-#define MAX_DEPTH 64 /* host/config.c reads at most this many levels */
+#define MAX_DEPTH 64 /* host/core/config.c reads at most this many levels */
 
 typedef struct input {
     const char *yaml;

@@ -1,4 +1,4 @@
-/* libFuzzer target for the IDX readers (host/idx.c): the input is one file,
+/* libFuzzer target for the IDX readers (host/data/idx.c): the input is one file,
  * raw or gzip, read both as an image file and as a label file (at most one
  * can have the right magic). An image file that reads is written back with
  * foil_idx_write_images and must read back to the same pixels. */

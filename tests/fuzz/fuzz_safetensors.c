@@ -1,5 +1,5 @@
-/* libFuzzer target for the safetensors reader (host/safetensors.c) and the
- * checkpoint loader on top of it (host/model_io.c). The input is one file.
+/* libFuzzer target for the safetensors reader (host/io/safetensors.c) and the
+ * checkpoint loader on top of it (host/nn/model_io.c). The input is one file.
  * A file that reads is checked through the accessors, written back with
  * foil_st_write and must read back to the same tensors and metadata; then
  * foil_model_load tries it as a model checkpoint. */

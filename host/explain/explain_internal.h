@@ -1,4 +1,4 @@
-/* Private to host/explain*.c: the explanation work buffers. */
+/* Private to host/explain/explain*.c: the explanation work buffers. */
 #ifndef FOIL_EXPLAIN_INTERNAL_H
 #define FOIL_EXPLAIN_INTERNAL_H
 
@@ -41,7 +41,7 @@ struct foil_explain_work {
     float *fx_host, *sum_host; /* (max_images) */
 };
 
-/* host/explain_baseline.c */
+/* host/explain/explain_baseline.c */
 int ex_fill_baseline(foil_explain_work *w, const foil_explain_spec *s, float *base,
                      const float *x, const int64_t *index_host, int n, foil_err *err);
 

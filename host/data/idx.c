@@ -1,5 +1,5 @@
 /* IDX files (the MNIST format): a big-endian header (magic, then one uint32 per
- * dimension) followed by unsigned bytes, gzip or raw (host/gz_source.c).
+ * dimension) followed by unsigned bytes, gzip or raw (host/data/gz_source.c).
  * Every file is hostile until validated: the header is checked before
  * anything is allocated, and what is read and held is bounded by what the
  * header promises, by the caller's limit and by the data really there (the

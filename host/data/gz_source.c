@@ -1,4 +1,4 @@
-/* gz_source: see host/gz_source.h. zlib's gzread is not used: it skips
+/* gz_source: see host/data/gz_source.h. zlib's gzread is not used: it skips
  * trailing garbage after a gzip member silently, and reads a whole member
  * where the caller wants a few bytes of it. */
 #include "gz_source.h"

@@ -3,7 +3,7 @@
  * first n bytes decompresses no more than that. Concatenated gzip members
  * are one stream (as gzip -d reads them); anything else after a member
  * (garbage, a partial member) is an error, as a raw file with trailing
- * bytes is for the IDX reader. Private to host/idx.c. */
+ * bytes is for the IDX reader. Private to host/data/idx.c. */
 #ifndef FOIL_GZ_SOURCE_H
 #define FOIL_GZ_SOURCE_H
 

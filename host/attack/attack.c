@@ -161,7 +161,8 @@ static int run_once(foil_net *net, foil_attack_work *w, const foil_attack_spec *
                                      first), err);
     else
         FOIL_OP(b, b->copy(b, w->cur, x0, bytes), err);
-    if (s->kind == FOIL_ATTACK_MIFGSM) FOIL_OP(b, b->fill(b, w->velocity, 0.0f, (size_t)n * w->row), err);
+    if (s->kind == FOIL_ATTACK_MIFGSM)
+        FOIL_OP(b, b->fill(b, w->velocity, 0.0f, (size_t)n * w->row), err);
     for (int t = 0; t < steps; t++) {
         const float *logits;
         if (foil_net_forward(net, w->cur, n, 0, 0, 0, &logits, err)) return -1;
@@ -171,7 +172,8 @@ static int run_once(foil_net *net, foil_attack_work *w, const foil_attack_spec *
             FOIL_OP(b, b->argmax(b, w->pred, logits, n, w->classes), err);
             FOIL_OP(b, b->compare(b, w->active, w->pred, w->goal, n, !targeted), err);
         }
-        FOIL_OP(b, b->softmax_xent(b, w->loss, w->dlogits, logits, w->goal, n, w->classes, 1.0f), err);
+        FOIL_OP(b, b->softmax_xent(b, w->loss, w->dlogits, logits, w->goal, n, w->classes, 1.0f),
+                err);
         if (foil_net_backward(net, w->dlogits, 0, 1, err)) return -1;
         FOIL_OP(b, b->flag_nonfinite(b, w->bad, net->dx, n, w->row), err);
         FOIL_OP(b, b->attack_step(b, w->cur, w->velocity, net->dx, x0,
@@ -197,7 +199,8 @@ int foil_attack_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *
                     float *x_adv, const float *x0, const int32_t *labels, int n, int64_t first,
                     int32_t *target_out, foil_err *err) {
     foil_backend *b = net->b;
-    if (n < 1 || n > w->max_batch) return foil_fail(err, "attack: batch of %d, at most %d", n, w->max_batch);
+    if (n < 1 || n > w->max_batch)
+        return foil_fail(err, "attack: batch of %d, at most %d", n, w->max_batch);
     if (s->eps < 0.0f) return foil_fail(err, "attack: eps must be >= 0, got %g", (double)s->eps);
     if (s->kind != FOIL_ATTACK_FGSM && s->steps < 1)
         return foil_fail(err, "attack %s: steps must be >= 1", foil_attack_name(s->kind));

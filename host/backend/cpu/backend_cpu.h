@@ -22,7 +22,7 @@ typedef struct cpu_ctx {
 /* Grows the im2col workspace; NULL + b->err on failure. */
 float *cpu_workspace(foil_backend *b, size_t floats);
 
-/* host/backend_cpu_layers.c */
+/* host/backend/cpu/backend_cpu_layers.c */
 int cpu_conv2d_fwd(foil_backend *b, float *out, const float *in, const float *w,
                    const float *bias, const foil_conv_shape *cs);
 int cpu_conv2d_bwd_data(foil_backend *b, float *din, const float *dout, const float *w,
@@ -40,7 +40,7 @@ int cpu_dense_bwd_data(foil_backend *b, float *din, const float *dout, const flo
 int cpu_dense_bwd_filter(foil_backend *b, float *dw, float *dbias, const float *dout,
                          const float *in, int n, int in_dim, int out_dim);
 
-/* host/backend_cpu_attack.c and host/backend_cpu_explain.c */
+/* host/backend/cpu/backend_cpu_attack.c and host/backend/cpu/backend_cpu_explain.c */
 void cpu_register_attack_ops(foil_backend *b);
 void cpu_register_explain_ops(foil_backend *b);
 

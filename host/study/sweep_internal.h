@@ -24,7 +24,7 @@ int sweep_state_init(sweep_state *st, const foil_sweep *sw, const foil_sweep_io 
                      foil_err *err);
 void sweep_state_free(sweep_state *st, foil_backend *b);
 
-/* host/sweep_output.c */
+/* host/study/sweep_output.c */
 int sweep_save_examples(sweep_state *st, const foil_sweep *sw, const foil_sweep_io *io,
                         const foil_sweep_row *r, foil_err *err);
 int sweep_save_idx(sweep_state *st, const foil_sweep_io *io, const foil_sweep_row *r,

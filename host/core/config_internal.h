@@ -1,4 +1,4 @@
-/* Helpers shared by the host/config*.c files.
+/* Helpers shared by the host/core/config*.c files.
  * Not part of the public API. */
 #ifndef FOIL_CONFIG_INTERNAL_H
 #define FOIL_CONFIG_INTERNAL_H

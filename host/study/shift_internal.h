@@ -25,7 +25,7 @@ typedef struct shift_state {
     shift_acc *acc;                         /* (rows) */
 } shift_state;
 
-/* host/shift_output.c: the PNG grid of the first rows of a batch. */
+/* host/study/shift_output.c: the PNG grid of the first rows of a batch. */
 int shift_save_grid(const shift_state *s, const foil_shift_io *io, const foil_shift_row *r,
                     int nb, foil_err *err);
 

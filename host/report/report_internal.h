@@ -1,4 +1,4 @@
-/* Private to host/report*.c: HTML escaping on foil_strbuf,
+/* Private to host/report/report*.c: HTML escaping on foil_strbuf,
  * colour scales, and the pieces of the page. */
 #ifndef FOIL_REPORT_INTERNAL_H
 #define FOIL_REPORT_INTERNAL_H
@@ -40,7 +40,7 @@ typedef struct report_plot {
 /* An inline <svg> line plot with axes, ticks, grid lines and a legend. */
 void report_svg_lines(rbuf *b, const report_plot *p);
 
-/* Tables (host/report_tables.c). */
+/* Tables (host/report/report_tables.c). */
 void report_clean_tables(rbuf *b, const foil_metrics *m);
 void report_sweep_table(rbuf *b, const foil_sweep_row *rows, int n);
 void report_recall_heatmap(rbuf *b, const foil_sweep_row *rows, int n);
