@@ -232,7 +232,49 @@ static void test_linear_fgsm(void) {
     free(f);
 }
 
+/* The attack table: every kind has a row whose name parses back to it, a
+ * run function, and defaults an attack can run with; the step size follows
+ * the row (eps for FGSM, step_factor * eps / steps otherwise, the spec's
+ * step when given). */
+static void test_table(void) {
+    for (int k = 0; k < FOIL_ATTACK_COUNT; k++) {
+        const foil_attack_info *a = foil_attack_info_of((foil_attack_kind)k);
+        TU_CHECK(a && a->name && a->run, "kind %d: a row with a name and a run function", k);
+        if (!a || !a->name) continue;
+        foil_attack_kind back;
+        TU_CHECK(foil_attack_parse_name(a->name, &back) == 0 && back == (foil_attack_kind)k,
+                 "%s parses back to its kind", a->name);
+        TU_CHECK(strcmp(foil_attack_name((foil_attack_kind)k), a->name) == 0, "name of %d", k);
+        TU_CHECK(a->default_steps >= 1, "%s: default steps %d", a->name, a->default_steps);
+        TU_CHECK(!a->iterative || a->step_factor > 0.0f, "%s: a default step", a->name);
+        TU_CHECK(a->default_steps == 1 || a->iterative, "%s: several steps, not iterative",
+                 a->name);
+        foil_attack_spec s = {.kind = (foil_attack_kind)k, .eps = 0.3f, .steps = 10};
+        float want = a->iterative ? a->step_factor * 0.3f / 10.0f : 0.3f;
+        TU_CHECK(foil_attack_step_size(&s) == want, "%s: step %g, want %g", a->name,
+                 (double)foil_attack_step_size(&s), (double)want);
+        s.step = 0.05f;
+        TU_CHECK(foil_attack_step_size(&s) == (a->iterative ? 0.05f : 0.3f),
+                 "%s: a given step", a->name);
+        TU_CHECK(foil_attack_pixel_bound(s.kind, 0.3f) == (a->norm == FOIL_NORM_LINF ? 0.3f : 0.0f),
+                 "%s: pixel bound", a->name);
+    }
+    TU_CHECK(foil_attack_info_of(FOIL_ATTACK_COUNT) == NULL, "no row past the table");
+    TU_CHECK(strcmp(foil_attack_name(FOIL_ATTACK_COUNT), "?") == 0, "name past the table");
+    foil_attack_kind k;
+    TU_CHECK(foil_attack_parse_name("apgd_dlr", &k) == -1, "an unknown name is refused");
+    /* the published defaults: PGD 40 steps from a random start, BIM 10, MI-FGSM eps/steps */
+    TU_CHECK(foil_attack_info_of(FOIL_ATTACK_PGD)->default_steps == 40 &&
+                 foil_attack_info_of(FOIL_ATTACK_PGD)->default_random_start &&
+                 foil_attack_info_of(FOIL_ATTACK_BIM)->default_steps == 10 &&
+                 !foil_attack_info_of(FOIL_ATTACK_BIM)->default_random_start &&
+                 foil_attack_info_of(FOIL_ATTACK_MIFGSM)->step_factor == 1.0f &&
+                 foil_attack_info_of(FOIL_ATTACK_PGD_L2)->norm == FOIL_NORM_L2,
+             "the defaults of PGD, BIM, MI-FGSM and PGD-L2");
+}
+
 int main(void) {
+    test_table();
     fixture *f = calloc(1, sizeof *f);
     foil_model_def d = cnn_def();
     setup(f, &d, 3.0f);

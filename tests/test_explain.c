@@ -327,7 +327,45 @@ static void test_spec_errors(void) {
     exnet_free(&t);
 }
 
+/* The method table: every method has a row whose name parses back to it and
+ * a run function; the properties that the batch loop, configs and the CLI
+ * read are those of the published methods; a network's points per image
+ * follow the path methods' chunk and the 4096-input cap. */
+static void test_method_table(void) {
+    for (int m = 0; m < FOIL_EXPLAIN_METHOD_COUNT; m++) {
+        const foil_explain_method_info *i = foil_explain_method_info_of((foil_explain_method)m);
+        TU_CHECK(i && i->name && i->run, "method %d: a row with a name and a run function", m);
+        if (!i || !i->name) continue;
+        foil_explain_method back;
+        TU_CHECK(foil_explain_method_parse(i->name, &back) == 0 && back == (foil_explain_method)m,
+                 "%s parses back to its method", i->name);
+        TU_CHECK(!i->completeness || i->baseline, "%s: completeness without a baseline", i->name);
+        TU_CHECK(!i->path || i->completeness, "%s: a path method that is not complete", i->name);
+    }
+    TU_CHECK(foil_explain_method_info_of(FOIL_EXPLAIN_METHOD_COUNT) == NULL, "no row past the end");
+    foil_explain_method m;
+    TU_CHECK(foil_explain_method_parse("lime_typo", &m) == -1, "an unknown method is refused");
+    const foil_explain_method_info *ig = foil_explain_method_info_of(FOIL_EXPLAIN_IG),
+                                   *sal = foil_explain_method_info_of(FOIL_EXPLAIN_SALIENCY),
+                                   *gxi = foil_explain_method_info_of(FOIL_EXPLAIN_GRAD_X_INPUT),
+                                   *sg = foil_explain_method_info_of(FOIL_EXPLAIN_SMOOTHGRAD);
+    TU_CHECK(ig->path && ig->completeness && !sal->path && !sal->completeness && !sal->baseline &&
+                 gxi->completeness && !gxi->path && sg->smoothing && !ig->smoothing,
+             "the properties of IG, saliency, gradient x input and SmoothGrad");
+    foil_explain_spec s = {.method = FOIL_EXPLAIN_IG, .steps = 64, .chunk = 32};
+    TU_CHECK(foil_explain_points_per_image(&s, 8) == 32, "IG: the chunk (%d)",
+             foil_explain_points_per_image(&s, 8));
+    s.chunk = 0;
+    TU_CHECK(foil_explain_points_per_image(&s, 8) == 64, "IG without a chunk: all steps");
+    TU_CHECK(foil_explain_points_per_image(&s, 1000) == 4, "IG: at most 4096 inputs (%d)",
+             foil_explain_points_per_image(&s, 1000));
+    TU_CHECK(foil_explain_points_per_image(&s, 4096) == 1, "IG: at least one point");
+    s.method = FOIL_EXPLAIN_SMOOTHGRAD;
+    TU_CHECK(foil_explain_points_per_image(&s, 8) == 1, "SmoothGrad: one point per image");
+}
+
 int main(void) {
+    test_method_table();
     foil_err err;
     foil_backend *b = foil_backend_cpu_create(&err);
     printf("ops\n");

@@ -1,36 +1,15 @@
-/* Attacks on batches in backend memory. Inside the iteration loop nothing
- * leaves the device; between restarts the per-sample losses and predictions
- * come back to pick the worst case per sample. */
+/* The attack loop on batches in backend memory, whatever the attack: goals
+ * (labels, predictions or targets), restarts through the kind's run function
+ * (attack_table.c), the worst case per sample between restarts, and the
+ * non-finite checks. Inside a run nothing leaves the device; between
+ * restarts the per-sample losses and predictions come back. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "attack_internal.h"
 #include "foil/attack.h"
 #include "foil/elementwise.h"
 #include "foil/philox.h"
-
-static const char *const NAMES[FOIL_ATTACK_COUNT] = {"fgsm", "bim", "pgd", "pgd_l2", "mifgsm"};
-
-const char *foil_attack_name(foil_attack_kind kind) {
-    return kind < FOIL_ATTACK_COUNT ? NAMES[kind] : "?";
-}
-
-int foil_attack_parse_name(const char *name, foil_attack_kind *kind) {
-    for (int k = 0; k < FOIL_ATTACK_COUNT; k++)
-        if (strcmp(name, NAMES[k]) == 0) {
-            *kind = (foil_attack_kind)k;
-            return 0;
-        }
-    return -1;
-}
-
-/* Defaults: FGSM steps by eps; MI-FGSM by eps / steps (Dong et al.); the
- * iterative attacks by 2.5 eps / steps (Madry et al.'s rule of thumb). */
-float foil_attack_step_size(const foil_attack_spec *s) {
-    if (s->kind == FOIL_ATTACK_FGSM) return s->eps;
-    if (s->step > 0.0f) return s->step;
-    float k = s->kind == FOIL_ATTACK_MIFGSM ? 1.0f : 2.5f;
-    return k * s->eps / (float)(s->steps > 0 ? s->steps : 1);
-}
 
 int foil_attack_work_create(foil_attack_work *w, foil_net *net, foil_err *err) {
     memset(w, 0, sizeof *w);
@@ -143,45 +122,6 @@ static int set_goals(foil_net *net, foil_attack_work *w, const foil_attack_spec 
     return 0;
 }
 
-/* One run of the iterative attack from x0 (or a random start) into w->cur. */
-static int run_once(foil_net *net, foil_attack_work *w, const foil_attack_spec *s,
-                    const float *x0, int n, int64_t first, int restart, foil_err *err) {
-    foil_backend *b = net->b;
-    const size_t bytes = sizeof(float) * (size_t)n * w->row;
-    const int targeted = s->target != FOIL_TARGET_NONE;
-    foil_attack_hparams hp = {s->kind == FOIL_ATTACK_PGD_L2 ? FOIL_NORM_L2 : FOIL_NORM_LINF,
-                              s->kind == FOIL_ATTACK_PGD_L2    ? FOIL_STEP_L2
-                              : s->kind == FOIL_ATTACK_MIFGSM ? FOIL_STEP_MOMENTUM_SIGN
-                                                               : FOIL_STEP_SIGN,
-                              s->eps, foil_attack_step_size(s), s->decay};
-    if (targeted) hp.step = -hp.step; /* descend the loss of the target class */
-    int steps = s->kind == FOIL_ATTACK_FGSM ? 1 : s->steps;
-    if (s->random_start && s->kind != FOIL_ATTACK_FGSM)
-        FOIL_OP(b, b->attack_random_start(b, w->cur, x0, n, w->row, &hp, s->seed, (uint64_t)restart,
-                                     first), err);
-    else
-        FOIL_OP(b, b->copy(b, w->cur, x0, bytes), err);
-    if (s->kind == FOIL_ATTACK_MIFGSM)
-        FOIL_OP(b, b->fill(b, w->velocity, 0.0f, (size_t)n * w->row), err);
-    for (int t = 0; t < steps; t++) {
-        const float *logits;
-        if (foil_net_forward(net, w->cur, n, 0, 0, 0, &logits, err)) return -1;
-        FOIL_OP(b, b->flag_nonfinite(b, w->bad, logits, n, (size_t)w->classes), err);
-        if (s->early_stop) {
-            /* keep going while untargeted samples are still right / targeted not yet there */
-            FOIL_OP(b, b->argmax(b, w->pred, logits, n, w->classes), err);
-            FOIL_OP(b, b->compare(b, w->active, w->pred, w->goal, n, !targeted), err);
-        }
-        FOIL_OP(b, b->softmax_xent(b, w->loss, w->dlogits, logits, w->goal, n, w->classes, 1.0f),
-                err);
-        if (foil_net_backward(net, w->dlogits, 0, 1, err)) return -1;
-        FOIL_OP(b, b->flag_nonfinite(b, w->bad, net->dx, n, w->row), err);
-        FOIL_OP(b, b->attack_step(b, w->cur, w->velocity, net->dx, x0,
-                             s->early_stop ? w->active : NULL, n, w->row, &hp), err);
-    }
-    return 0;
-}
-
 /* Losses and predictions of w->cur, on the host. */
 static int score(foil_net *net, foil_attack_work *w, int n, foil_err *err) {
     foil_backend *b = net->b;
@@ -202,8 +142,10 @@ int foil_attack_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *
     if (n < 1 || n > w->max_batch)
         return foil_fail(err, "attack: batch of %d, at most %d", n, w->max_batch);
     if (s->eps < 0.0f) return foil_fail(err, "attack: eps must be >= 0, got %g", (double)s->eps);
-    if (s->kind != FOIL_ATTACK_FGSM && s->steps < 1)
-        return foil_fail(err, "attack %s: steps must be >= 1", foil_attack_name(s->kind));
+    const foil_attack_info *info = foil_attack_info_of(s->kind);
+    if (!info) return foil_fail(err, "attack: unknown kind %d", (int)s->kind);
+    if (info->iterative && s->steps < 1)
+        return foil_fail(err, "attack %s: steps must be >= 1", info->name);
     memset(w->bad_host, 0, sizeof(int32_t) * (size_t)n);
     FOIL_OP(b, b->upload(b, w->bad, w->bad_host, sizeof(int32_t) * (size_t)n), err);
     if (set_goals(net, w, s, x0, labels, n, first, target_out, err)) return -1;
@@ -218,7 +160,7 @@ int foil_attack_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *
         goto done;
     }
     for (int r = 0; r < restarts; r++) {
-        if (run_once(net, w, s, x0, n, first, r, err)) goto done;
+        if (info->run(net, w, s, x0, n, first, r, err)) goto done;
         if (restarts == 1) {
             if (b->copy(b, x_adv, w->cur, bytes)) goto op_failed;
             break;

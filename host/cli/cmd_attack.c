@@ -18,8 +18,9 @@ static const char HELP[] =
     "macro recall, recall_0.., least-recalled class, success rate among initially\n"
     "correct images, Linf/L2/L0 of the perturbations), examples/*.png (clean |\n"
     "adversarial | perturbation for the example images) with examples/index.csv,\n"
-    "config.yaml (resolved), and with save_idx=true adversarial/*-idx3-ubyte.\n"
-    "Attacks: fgsm, bim, pgd, pgd_l2, mifgsm (see configs/sweeps/*.yaml).\n"
+    "config.yaml (resolved), and with save_idx=true adversarial/*-idx3-ubyte.\n";
+/* then the attacks' names (from the attack table), then */
+static const char HELP_END[] =
     "-m overrides the sweep's model; --limit N attacks the first N test images;\n"
     "--data, --device as for every command.\n";
 
@@ -151,6 +152,11 @@ int cmd_attack(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(HELP, stdout);
+            fputs("Attacks:", stdout);
+            for (int k = 0; k < FOIL_ATTACK_COUNT; k++)
+                printf("%s %s", k ? "," : "", foil_attack_name((foil_attack_kind)k));
+            fputs(" (see configs/sweeps/*.yaml).\n", stdout);
+            fputs(HELP_END, stdout);
             return 0;
         }
     foil_err err = {{0}};

@@ -25,8 +25,9 @@ static const char HELP[] =
     "  img_NNNNN.png               digit | heatmap (blue < 0 < red) | overlay, per image\n"
     "  config.yaml                 the resolved config (printed too)\n"
     "and a Markdown summary of the completeness errors on stdout.\n"
-    "\n"
-    "  --method M    saliency | grad_x_input | ig | smoothgrad       (explain.method)\n"
+    "\n";
+/* then the --method line (the names from the method table), then */
+static const char HELP_END[] =
     "  --steps N     IG path points (gradient evaluations per image) (explain.steps)\n"
     "  --rule R      left | right | midpoint | trapezoid | gauss-legendre (explain.rule)\n"
     "  --baseline B  black | white | uniform | blur | FILE (an IDX3 image file, its\n"
@@ -152,6 +153,12 @@ int cmd_explain(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(HELP, stdout);
+            char names[256] = "";
+            for (int m = 0; m < FOIL_EXPLAIN_METHOD_COUNT; m++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                         m ? " | " : "", foil_explain_method_name((foil_explain_method)m));
+            printf("  --method M    %-47s (explain.method)\n", names);
+            fputs(HELP_END, stdout);
             return 0;
         }
     foil_err err = {{0}};

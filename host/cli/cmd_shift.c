@@ -113,10 +113,7 @@ static int run(shift_job *j, const shift_args *a, foil_config *cfg, foil_err *er
     if (!a->common.quiet) printf("# resolved config (%s)\n%s\n", path, j->resolved);
     fflush(stdout);
     const foil_explain_spec *spec = &j->ec.spec;
-    int batch = j->ec.batch, points = 1;
-    if (spec->method == FOIL_EXPLAIN_IG)
-        points = spec->chunk > 0 && spec->chunk < spec->steps ? spec->chunk : spec->steps;
-    if (points * batch > 4096) points = 4096 / batch > 0 ? 4096 / batch : 1;
+    int batch = j->ec.batch, points = foil_explain_points_per_image(spec, batch);
     int nimages;
     if (cli_model_open(&j->cm, j->ec.model_path, j->ec.device, j->ec.tf32, batch * points,
                        "explain.batch x IG points per pass", err) ||

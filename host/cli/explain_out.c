@@ -128,6 +128,7 @@ int explain_write_outputs(const explain_run *r, foil_err *err) {
 
 void explain_print_summary(const explain_run *r, FILE *out) {
     const foil_explain_spec *s = &r->c.spec;
+    const int path = foil_explain_method_info_of(s->method)->path;
     float *rel = malloc(sizeof(float) * (size_t)r->n + 1);
     int nrel = 0;
     double steps = 0.0;
@@ -143,8 +144,7 @@ void explain_print_summary(const explain_run *r, FILE *out) {
                  "median abs rel delta | p95 abs rel delta | max abs rel delta | images/s |\n"
                  "|---|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|\n");
     fprintf(out, "| %s | %s | %d | %s | %s | %s | %d | %.1f | ", foil_explain_method_name(s->method),
-            s->method == FOIL_EXPLAIN_IG ? foil_quad_rule_name(s->rule) : "-",
-            s->method == FOIL_EXPLAIN_IG ? s->steps : 1,
+            path ? foil_quad_rule_name(s->rule) : "-", path ? s->steps : 1,
             s->baseline == FOIL_BASELINE_IMAGE ? "file" : foil_baseline_name(s->baseline),
             s->output == FOIL_TARGET_PROB ? "prob" : "logit", smooth, r->n, steps / r->n);
     if (nrel)

@@ -18,15 +18,6 @@ static int load_limit(const foil_explain_config *c) {
     return c->test_limit && c->test_limit < need ? c->test_limit : need;
 }
 
-/* Path points one image evaluates per forward pass, so the network is built
- * for batch x points samples; at most 4096 samples in all (the library fits
- * its chunks to what the network holds). */
-static int points_per_image(const foil_explain_spec *s, int batch) {
-    if (s->method != FOIL_EXPLAIN_IG) return 1;
-    int p = s->chunk > 0 && s->chunk < s->steps ? s->chunk : s->steps, cap = 4096 / batch;
-    return p < cap ? p : (cap > 1 ? cap : 1);
-}
-
 static int choose_images(explain_run *r, foil_err *err) {
     const foil_explain_config *c = &r->c;
     const int total = r->ts.ds.n;
@@ -64,7 +55,7 @@ static int open_all(explain_run *r, int *batch, foil_err *err) {
     const foil_explain_config *c = &r->c;
     int known = wanted(c);
     *batch = known > 0 && known < c->batch ? known : c->batch;
-    int max_batch = *batch * points_per_image(&c->spec, *batch);
+    int max_batch = *batch * foil_explain_points_per_image(&c->spec, *batch);
     if (cli_model_open(&r->cm, c->model_path, c->device, c->tf32, max_batch,
                        "explain.batch x IG points per pass (explain.chunk)", err) ||
         cli_testset_load(&r->ts, &r->cm, c->data_dir, load_limit(c), err) ||

@@ -139,10 +139,8 @@ static int shift_run(run_ctx *c, cli_model *cm, cli_testset *ts, int32_t **image
                      foil_shift_row **rows, foil_err *err) {
     const foil_explain_config *ec = c->shift_ec;
     char dir[FOIL_PATH_MAX], path[FOIL_PATH_MAX];
-    int batch = ec->batch, points = 1, nimages, nrows;
-    if (ec->spec.method == FOIL_EXPLAIN_IG)
-        points = ec->spec.chunk > 0 && ec->spec.chunk < ec->spec.steps ? ec->spec.chunk : ec->spec.steps;
-    if (points * batch > 4096) points = 4096 / batch > 0 ? 4096 / batch : 1;
+    int batch = ec->batch, nimages, nrows;
+    int points = foil_explain_points_per_image(&ec->spec, batch);
     if (step_dir(c, "shift", c->shift_resolved, dir, err) ||
         cli_model_open(cm, c->ckpt, ec->device, ec->tf32, batch * points,
                        "explain.batch x IG points per pass", err) ||

@@ -1,23 +1,15 @@
-/* Saliency, gradient x input, Integrated Gradients and SmoothGrad on batches
- * in backend memory. The IG chunk loop is interp -> forward -> target output
- * -> backward -> accumulate, all on the backend; per batch only the targets,
- * the quadrature (m floats) and the per-image values cross to the host. */
+/* Explaining a batch in backend memory, whatever the method: baselines,
+ * the explained output at the baseline, the method's run function
+ * (explain_table.c) averaged over SmoothGrad's noisy copies, the per-image
+ * completeness deltas and, for path methods, the quadrature and the
+ * adaptive doubling of steps. Per batch only the targets, the quadrature (m
+ * floats) and the per-image values cross to the host. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "explain_internal.h"
 #include "foil/elementwise.h"
-
-/* One set of images to explain: the whole batch, or the images the adaptive
- * steps are still refining (compacted). */
-typedef struct ex_problem {
-    const float *x, *base;     /* (n, row) backend */
-    const int32_t *tgt;        /* (n) backend */
-    const int32_t *tgt_host;   /* (n) */
-    const int64_t *index;      /* (n) data set indices, or NULL for 0..n-1 */
-    int n;
-} ex_problem;
 
 /* Uploads the rule's m nodes and weights, growing the buffers as needed;
  * kept from batch to batch (Gauss-Legendre costs O(m^2) to compute). */
@@ -45,86 +37,6 @@ static int set_quadrature(foil_explain_work *w, foil_quad_rule rule, int m, foil
     return 0;
 }
 
-/* The target of each of n x m path points (image-major), uploaded only when
- * the layout changes: at most twice per IG pass (full chunks, the last one). */
-static int set_rep(foil_explain_work *w, const ex_problem *p, int m, foil_err *err) {
-    if (w->rep_n == p->n && w->rep_m == m) return 0;
-    for (int i = 0; i < p->n; i++)
-        for (int k = 0; k < m; k++) w->rep_host[i * m + k] = p->tgt_host[i];
-    FOIL_OP(w->b, w->b->upload(w->b, w->rep, w->rep_host, sizeof(int32_t) * (size_t)(p->n * m)),
-          err);
-    w->rep_n = p->n, w->rep_m = m;
-    return 0;
-}
-
-/* F at `count` inputs into value (count), backend memory. */
-static int f_at(foil_explain_work *w, foil_target_mode mode, float *value, const float *xin,
-                const int32_t *tgt, int count, foil_err *err) {
-    const float *logits;
-    if (foil_net_forward(w->net, xin, count, 0, 0, 0, &logits, err)) return -1;
-    FOIL_OP(w->b, w->b->target_output(w->b, value, w->dlogits, logits, tgt, count, w->classes, mode),
-          err);
-    return 0;
-}
-
-/* dF/dx at `count` inputs into net->dx (count, row). */
-static int grad_at(foil_explain_work *w, foil_target_mode mode, const float *xin,
-                   const int32_t *tgt, int count, foil_err *err) {
-    if (f_at(w, mode, w->values, xin, tgt, count, err)) return -1;
-    return foil_net_backward(w->net, w->dlogits, 0, 1, err);
-}
-
-/* out *= xin - base. The backend has no subtraction, so x and the baseline
- * go side by side into `pair` and one accumulate with weights (1, -1) over
- * the two n*row halves forms the difference. */
-static int times_diff(foil_explain_work *w, float *out, const float *xin, const float *base,
-                      int n, foil_err *err) {
-    foil_backend *b = w->b;
-    const size_t len = (size_t)n * w->row;
-    FOIL_OP(b, b->copy(b, w->pair, xin, len * sizeof(float)), err);
-    FOIL_OP(b, b->copy(b, w->pair + len, base, len * sizeof(float)), err);
-    FOIL_OP(b, b->fill(b, w->diff, 0.0f, len), err);
-    FOIL_OP(b, b->ig_accumulate(b, w->diff, w->pair, w->consts, 1, 2, len), err);
-    FOIL_OP(b, b->mul(b, out, out, w->diff, len), err);
-    return 0;
-}
-
-/* Path points per image per forward: the chunk, bounded by what the network
- * holds for n images and by m. */
-static int plan_chunk(const foil_explain_work *w, const foil_explain_spec *s, int n, int m) {
-    int mc = w->max_batch / n;
-    if (s->chunk > 0 && s->chunk < mc) mc = s->chunk;
-    return mc < m ? mc : m;
-}
-
-/* IG at m points (quadrature already uploaded) for inputs xin of problem p. */
-static int ig(foil_explain_work *w, const foil_explain_spec *s, float *out, const float *xin,
-              const ex_problem *p, int m, foil_err *err) {
-    foil_backend *b = w->b;
-    const int n = p->n, mc = plan_chunk(w, s, n, m);
-    FOIL_OP(b, b->fill(b, out, 0.0f, (size_t)n * w->row), err);
-    w->rep_n = 0; /* the targets may differ from the last call's */
-    for (int k0 = 0; k0 < m; k0 += mc) {
-        int c = m - k0 < mc ? m - k0 : mc;
-        if (set_rep(w, p, c, err)) return -1;
-        FOIL_OP(b, b->ig_interp(b, w->xs, xin, p->base, w->alpha + k0, n, c, w->row), err);
-        if (grad_at(w, s->output, w->xs, w->rep, n * c, err)) return -1;
-        FOIL_OP(b, b->ig_accumulate(b, out, w->net->dx, w->weight + k0, n, c, w->row), err);
-    }
-    return times_diff(w, out, xin, p->base, n, err);
-}
-
-/* The method once, on inputs xin (the images or a noisy copy). */
-static int method_once(foil_explain_work *w, const foil_explain_spec *s, float *out,
-                       const float *xin, const ex_problem *p, int m, foil_err *err) {
-    foil_backend *b = w->b;
-    if (s->method == FOIL_EXPLAIN_IG) return ig(w, s, out, xin, p, m, err);
-    if (grad_at(w, s->output, xin, p->tgt, p->n, err)) return -1;
-    FOIL_OP(b, b->copy(b, out, w->net->dx, sizeof(float) * (size_t)p->n * w->row), err);
-    if (s->method == FOIL_EXPLAIN_GRAD_X_INPUT) return times_diff(w, out, xin, p->base, p->n, err);
-    return 0;
-}
-
 /* out = x + sigma N(0, 1) for SmoothGrad draw `draw`; one op call per run of
  * consecutive data set indices, since the op numbers rows from `first`. */
 static int noisy_copy(foil_explain_work *w, const foil_explain_spec *s, const ex_problem *p,
@@ -146,6 +58,7 @@ static int noisy_copy(foil_explain_work *w, const foil_explain_spec *s, const ex
 static int evaluate(foil_explain_work *w, const foil_explain_spec *s, float *attr,
                     const ex_problem *p, int m, foil_err *err) {
     foil_backend *b = w->b;
+    const foil_explain_method_info *info = foil_explain_method_info_of(s->method);
     const int n = p->n, draws = s->smooth_samples > 0 ? s->smooth_samples : 1;
     const float *inv_draws = w->consts + 2;
     FOIL_OP(b, b->fill(b, w->fx, 0.0f, (size_t)n), err);
@@ -156,9 +69,9 @@ static int evaluate(foil_explain_work *w, const foil_explain_spec *s, float *att
             if (noisy_copy(w, s, p, d, err)) return -1;
             xin = w->noisy;
         }
-        if (method_once(w, s, draws > 1 ? w->one : attr, xin, p, m, err)) return -1;
+        if (info->run(w, s, draws > 1 ? w->one : attr, xin, p, m, err)) return -1;
         if (draws > 1) FOIL_OP(b, b->ig_accumulate(b, attr, w->one, inv_draws, n, 1, w->row), err);
-        if (f_at(w, s->output, w->values, xin, p->tgt, n, err)) return -1;
+        if (ex_f_at(w, s->output, w->values, xin, p->tgt, n, err)) return -1;
         FOIL_OP(b, b->ig_accumulate(b, w->fx, w->values, inv_draws, n, 1, 1), err);
     }
     return 0;
@@ -186,7 +99,7 @@ static int collect(foil_explain_work *w, const foil_explain_spec *s, const float
         if (!foil_finitef(w->fx_host[j])) return nonfinite(index, j, "the explained output F(x) is", err);
         if (!foil_finitef(w->sum_host[j])) return nonfinite(index, j, "its attributions are", err);
     }
-    const int completeness = s->method == FOIL_EXPLAIN_IG || s->method == FOIL_EXPLAIN_GRAD_X_INPUT;
+    const int completeness = foil_explain_method_info_of(s->method)->completeness;
     for (int j = 0; j < n; j++) {
         foil_explain_stats *st = &stats[map ? map[j] : j];
         double fx = w->fx_host[j], fb = st->f_baseline, diff = fx - fb;
@@ -249,7 +162,7 @@ int foil_explain_batch(foil_explain_work *w, const foil_explain_spec *s, float *
     FOIL_OP(b, b->upload(b, w->consts + 2, &inv_draws, sizeof(float)), err);
     FOIL_OP(b, b->upload(b, w->targets, target_host, sizeof(int32_t) * (size_t)n), err);
     if (ex_fill_baseline(w, s, w->base, x, index_host, n, err) ||
-        f_at(w, s->output, w->fb, w->base, w->targets, n, err))
+        ex_f_at(w, s->output, w->fb, w->base, w->targets, n, err))
         return -1;
     FOIL_OP(b, b->download(b, w->fx_host, w->fb, sizeof(float) * (size_t)n), err);
     for (int i = 0; i < n; i++) {
@@ -258,11 +171,11 @@ int foil_explain_batch(foil_explain_work *w, const foil_explain_spec *s, float *
         stats[i].f_baseline = w->fx_host[i];
     }
     ex_problem p = {x, w->base, w->targets, target_host, index_host, n};
-    const int ig_method = s->method == FOIL_EXPLAIN_IG, m = ig_method ? s->steps : 1;
-    if (ig_method && set_quadrature(w, s->rule, m, err)) return -1;
+    const int path = foil_explain_method_info_of(s->method)->path, m = path ? s->steps : 1;
+    if (path && set_quadrature(w, s->rule, m, err)) return -1;
     if (evaluate(w, s, attr, &p, m, err) ||
         collect(w, s, attr, n, m, NULL, index_host, stats, err))
         return -1;
-    if (ig_method && s->tolerance > 0.0) return refine(w, s, attr, &p, m, stats, err);
+    if (path && s->tolerance > 0.0) return refine(w, s, attr, &p, m, stats, err);
     return 0;
 }

@@ -112,7 +112,7 @@ static int parse_smoothgrad(foil_explain_config *c, foil_config *cfg, foil_node 
     foil_node *sg;
     long v;
     double d;
-    const int dflt = c->spec.method == FOIL_EXPLAIN_SMOOTHGRAD ? 16 : 0;
+    const int dflt = foil_explain_method_info_of(c->spec.method)->smoothing ? 16 : 0;
     char first[64];
     snprintf(first, sizeof first, "samples=%d", dflt);
     if (section(cfg, e, "explain.smoothgrad", "smoothgrad", first, &sg, err)) return -1;
@@ -124,7 +124,6 @@ static int parse_smoothgrad(foil_explain_config *c, foil_config *cfg, foil_node 
 }
 
 static int parse_explain(foil_explain_config *c, foil_config *cfg, foil_err *err) {
-    static const char *const METHODS[] = {"saliency", "grad_x_input", "ig", "smoothgrad", NULL};
     static const char *const RULES[] = {"left", "right", "midpoint", "trapezoid",
                                         "gauss-legendre", NULL};
     static const char *const OUTPUTS[] = {"logit", "prob", NULL};
@@ -132,8 +131,11 @@ static int parse_explain(foil_explain_config *c, foil_config *cfg, foil_err *err
     foil_node *e;
     long v;
     int k;
+    const char *methods[FOIL_EXPLAIN_METHOD_COUNT + 1] = {NULL};
+    for (int i = 0; i < FOIL_EXPLAIN_METHOD_COUNT; i++)
+        methods[i] = foil_explain_method_name((foil_explain_method)i);
     if (section(cfg, cfg->root, "explain", "explain", "method=ig", &e, err)) return -1;
-    if (foil_cfg_enum(cfg, e, "method", FOIL_EXPLAIN_IG, METHODS, &k, err)) return -1;
+    if (foil_cfg_enum(cfg, e, "method", FOIL_EXPLAIN_IG, methods, &k, err)) return -1;
     s->method = (foil_explain_method)k;
     if (foil_cfg_enum(cfg, e, "output", 0, OUTPUTS, &k, err)) return -1;
     s->output = k ? FOIL_TARGET_PROB : FOIL_TARGET_LOGIT;
@@ -154,7 +156,8 @@ static int parse_explain(foil_explain_config *c, foil_config *cfg, foil_err *err
     if (foil_cfg_bool(cfg, e, "heatmaps", 1, &c->heatmaps, err)) return -1;
     if (foil_cfg_int(cfg, e, "scale", 4, 1, 32, &v, err)) return -1;
     c->scale = (int)v;
-    if (s->rule == FOIL_RULE_TRAPEZOID && s->steps < 2 && s->method == FOIL_EXPLAIN_IG)
+    if (s->rule == FOIL_RULE_TRAPEZOID && s->steps < 2 &&
+        foil_explain_method_info_of(s->method)->path)
         return foil_cfg_fail(cfg, foil_node_get(e, "steps"), err,
                              "the trapezoid rule needs at least 2 steps");
     if (s->tolerance > 0.0 && s->max_steps < s->steps)

@@ -41,6 +41,32 @@ struct foil_explain_work {
     float *fx_host, *sum_host; /* (max_images) */
 };
 
+/* One set of images to explain: the whole batch, or the images the adaptive
+ * steps are still refining (compacted). */
+struct foil_explain_problem {
+    const float *x, *base;     /* (n, row) backend */
+    const int32_t *tgt;        /* (n) backend */
+    const int32_t *tgt_host;   /* (n) */
+    const int64_t *index;      /* (n) data set indices, or NULL for 0..n-1 */
+    int n;
+};
+typedef foil_explain_problem ex_problem;
+
+/* F at `count` inputs into value (count), backend memory (explain_gradient.c) */
+int ex_f_at(foil_explain_work *w, foil_target_mode mode, float *value, const float *xin,
+            const int32_t *tgt, int count, foil_err *err);
+/* dF/dx at `count` inputs into net->dx (count, row) */
+int ex_grad_at(foil_explain_work *w, foil_target_mode mode, const float *xin,
+               const int32_t *tgt, int count, foil_err *err);
+
+/* The run functions of the table (foil_explain_run_fn), explain_gradient.c */
+int ex_saliency(foil_explain_work *w, const foil_explain_spec *s, float *out, const float *xin,
+                const ex_problem *p, int m, foil_err *err);
+int ex_grad_x_input(foil_explain_work *w, const foil_explain_spec *s, float *out,
+                    const float *xin, const ex_problem *p, int m, foil_err *err);
+int ex_ig(foil_explain_work *w, const foil_explain_spec *s, float *out, const float *xin,
+          const ex_problem *p, int m, foil_err *err);
+
 /* host/explain/explain_baseline.c */
 int ex_fill_baseline(foil_explain_work *w, const foil_explain_spec *s, float *base,
                      const float *x, const int64_t *index_host, int n, foil_err *err);

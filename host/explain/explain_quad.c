@@ -1,12 +1,10 @@
 /* Quadrature rules for the IG path integral on [0, 1], and the names of the
- * explanation methods, rules and baselines. */
+ * rules and baselines (the methods' are in explain_table.c). */
 #include <math.h>
 #include <string.h>
 
 #include "foil/explain.h"
 
-static const char *const METHODS[FOIL_EXPLAIN_METHOD_COUNT] = {"saliency", "grad_x_input", "ig",
-                                                               "smoothgrad"};
 static const char *const RULES[FOIL_RULE_COUNT] = {"left", "right", "midpoint", "trapezoid",
                                                    "gauss-legendre"};
 static const char *const BASELINES[FOIL_BASELINE_COUNT] = {"black", "white", "uniform", "blur",
@@ -18,21 +16,11 @@ static int find(const char *const *names, int n, const char *name) {
     return -1;
 }
 
-const char *foil_explain_method_name(foil_explain_method m) {
-    return (unsigned)m < FOIL_EXPLAIN_METHOD_COUNT ? METHODS[m] : "?";
-}
 const char *foil_quad_rule_name(foil_quad_rule r) {
     return (unsigned)r < FOIL_RULE_COUNT ? RULES[r] : "?";
 }
 const char *foil_baseline_name(foil_baseline_kind k) {
     return (unsigned)k < FOIL_BASELINE_COUNT ? BASELINES[k] : "?";
-}
-
-int foil_explain_method_parse(const char *name, foil_explain_method *m) {
-    int i = find(METHODS, FOIL_EXPLAIN_METHOD_COUNT, name);
-    if (i < 0) return -1;
-    *m = (foil_explain_method)i;
-    return 0;
 }
 
 int foil_quad_rule_parse(const char *name, foil_quad_rule *r) {

@@ -94,26 +94,27 @@ void foil_explain_work_destroy(foil_explain_work *w) {
 int foil_explain_spec_check(const foil_explain_spec *s, foil_err *err) {
     if ((unsigned)s->method >= FOIL_EXPLAIN_METHOD_COUNT)
         return foil_fail(err, "method: unknown method %d", (int)s->method);
+    const foil_explain_method_info *info = foil_explain_method_info_of(s->method);
     if ((unsigned)s->rule >= FOIL_RULE_COUNT)
         return foil_fail(err, "rule: unknown quadrature rule %d", (int)s->rule);
     if ((unsigned)s->baseline >= FOIL_BASELINE_COUNT)
         return foil_fail(err, "baseline: unknown baseline %d", (int)s->baseline);
     int min_steps = s->rule == FOIL_RULE_TRAPEZOID ? 2 : 1;
-    if (s->method == FOIL_EXPLAIN_IG && s->steps < min_steps)
+    if (info->path && s->steps < min_steps)
         return foil_fail(err, "steps: %d is too few for the %s rule (at least %d)", s->steps,
                          foil_quad_rule_name(s->rule), min_steps);
-    if (s->method == FOIL_EXPLAIN_IG && s->steps > FOIL_EXPLAIN_MAX_STEPS)
+    if (info->path && s->steps > FOIL_EXPLAIN_MAX_STEPS)
         return foil_fail(err, "steps: %d is more than the %d IG allows", s->steps,
                          FOIL_EXPLAIN_MAX_STEPS);
     if (s->tolerance < 0.0 || !isfinite(s->tolerance))
         return foil_fail(err, "tolerance: must be >= 0, got %g", s->tolerance);
-    if (s->method == FOIL_EXPLAIN_IG && s->tolerance > 0.0 && s->max_steps < s->steps)
+    if (info->path && s->tolerance > 0.0 && s->max_steps < s->steps)
         return foil_fail(err, "max_steps: %d is below steps (%d)", s->max_steps, s->steps);
     if (s->chunk < 0) return foil_fail(err, "chunk: must be >= 0, got %d", s->chunk);
     if (s->smooth_samples < 0 || !(s->smooth_sigma >= 0.0f) || !isfinite(s->smooth_sigma))
         return foil_fail(err, "smoothgrad: samples must be >= 0 and sigma >= 0");
-    if (s->method == FOIL_EXPLAIN_SMOOTHGRAD && s->smooth_samples < 1)
-        return foil_fail(err, "smoothgrad: the smoothgrad method needs samples >= 1");
+    if (info->smoothing && s->smooth_samples < 1)
+        return foil_fail(err, "smoothgrad: the %s method needs samples >= 1", info->name);
     if (s->baseline == FOIL_BASELINE_IMAGE && !s->baseline_image)
         return foil_fail(err, "baseline: an image baseline needs the image");
     if (s->baseline == FOIL_BASELINE_BLUR && !(s->blur_sigma >= 0.0f && isfinite(s->blur_sigma)))

@@ -60,8 +60,7 @@ int shift_save_grid(const shift_state *s, const foil_shift_io *io, const foil_sh
                 foil_image_draw_gray(&img, x, y, maps[c], h, w, SCALE);
             else
                 foil_image_draw_diverging(&img, x, y, maps[c], h, w, SCALE,
-                                          c == 5 ? (r->kind == FOIL_ATTACK_PGD_L2 ? 0.0f : r->eps)
-                                                 : lim);
+                                          c == 5 ? foil_attack_pixel_bound(r->kind, r->eps) : lim);
         }
     }
     int rc = foil_png_write(path, &img, err);

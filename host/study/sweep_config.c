@@ -51,28 +51,29 @@ static int parse_target(const foil_config *cfg, foil_node *args, foil_attack_spe
 static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep_attack *a,
                              foil_err *err) {
     foil_attack_spec *s = &a->spec;
-    static const int STEPS[FOIL_ATTACK_COUNT] = {1, 10, 40, 40, 10};
+    const foil_attack_info *info = foil_attack_info_of(s->kind);
     static const char *const LABELS[] = {"true", "predicted", NULL};
     long v;
     double d;
     int labels;
     /* the label names example and IDX files: it must be a file name */
-    if (foil_cfg_name(cfg, args, "label", foil_attack_name(s->kind), a->label, err)) return -1;
-    if (s->kind != FOIL_ATTACK_FGSM) {
-        if (foil_cfg_int(cfg, args, "steps", STEPS[s->kind], 1, 100000, &v, err)) return -1;
+    if (foil_cfg_name(cfg, args, "label", info->name, a->label, err)) return -1;
+    if (info->iterative) {
+        if (foil_cfg_int(cfg, args, "steps", info->default_steps, 1, 100000, &v, err)) return -1;
         s->steps = (int)v;
         if (foil_cfg_float(cfg, args, "step", 0.0, 0.0, 1e6, &d, err)) return -1;
         s->step = (float)d;
-        int rs = s->kind == FOIL_ATTACK_PGD || s->kind == FOIL_ATTACK_PGD_L2;
-        if (foil_cfg_bool(cfg, args, "random_start", rs, &s->random_start, err)) return -1;
+        if (foil_cfg_bool(cfg, args, "random_start", info->default_random_start,
+                          &s->random_start, err))
+            return -1;
         if (foil_cfg_int(cfg, args, "restarts", 1, 1, 1000, &v, err)) return -1;
         s->restarts = (int)v;
         if (foil_cfg_bool(cfg, args, "early_stop", 0, &s->early_stop, err)) return -1;
     } else {
-        s->steps = 1;
+        s->steps = info->default_steps;
         s->restarts = 1;
     }
-    if (s->kind == FOIL_ATTACK_MIFGSM) {
+    if (info->momentum) {
         if (foil_cfg_float(cfg, args, "decay", 1.0, 0.0, 10.0, &d, err)) return -1;
         s->decay = (float)d;
     }

@@ -42,7 +42,7 @@ int sweep_save_examples(sweep_state *st, const foil_sweep *sw, const foil_sweep_
         foil_image_free(&img);
         return foil_fail(err, "out of memory");
     }
-    float limit = r->kind == FOIL_ATTACK_PGD_L2 ? 0.0f : r->eps;
+    float limit = foil_attack_pixel_bound(r->kind, r->eps);
     int rc = 0;
     for (int e = 0; e < sw->nexamples && rc == 0; e++) {
         int idx = sw->examples[e], y = GAP + e * (h * SCALE + GAP);

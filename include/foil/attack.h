@@ -18,7 +18,8 @@ typedef enum {
     FOIL_ATTACK_COUNT
 } foil_attack_kind;
 
-/* Lower-case names as used in configs and CSV files: fgsm, bim, pgd, pgd_l2, mifgsm. */
+/* Lower-case names as used in configs and CSV files: fgsm, bim, pgd, pgd_l2,
+ * mifgsm ("?" for a kind out of range). parse: -1 for an unknown name. */
 const char *foil_attack_name(foil_attack_kind kind);
 int foil_attack_parse_name(const char *name, foil_attack_kind *kind);
 
@@ -48,8 +49,40 @@ typedef struct foil_attack_spec {
 /* The step size the attack uses for this spec. */
 float foil_attack_step_size(const foil_attack_spec *s);
 
+typedef struct foil_attack_work foil_attack_work;
+
+/* One run of an attack (one restart) from x0 (n, row) into w->cur, against
+ * the goals in w->goal (the class to leave, or the target), within the
+ * spec's eps-ball; the non-finite flags go to w->bad. restart numbers the
+ * run (it keys the random start). */
+typedef int (*foil_attack_run_fn)(foil_net *net, foil_attack_work *w,
+                                  const foil_attack_spec *spec, const float *x0, int n,
+                                  int64_t first, int restart, foil_err *err);
+
+/* What configs, sweeps, reports and the attack loop need to know of an
+ * attack kind: one row per kind in host/attack/attack_table.c. */
+typedef struct foil_attack_info {
+    const char *name;        /* configs, CSV files */
+    foil_norm norm;          /* the threat model: eps is an L-inf or an L2 radius */
+    int iterative;           /* takes steps, step, random_start, restarts and early_stop
+                                (FGSM: one step of eps) */
+    int default_steps;       /* steps when a config names none */
+    int default_random_start;
+    float step_factor;       /* default step = step_factor * eps / steps */
+    int momentum;            /* takes decay (MI-FGSM) */
+    foil_step_rule rule;     /* gradient-step attacks: the direction of a step */
+    foil_attack_run_fn run;  /* one restart */
+} foil_attack_info;
+
+/* The row of kind (NULL when out of range). */
+const foil_attack_info *foil_attack_info_of(foil_attack_kind kind);
+/* The largest change of one pixel an attack of kind at eps can make: eps for
+ * an L-inf attack, 0 (no bound short of the image range) for an L2 one.
+ * Pictures of perturbations scale their colours by it (0: by the data). */
+float foil_attack_pixel_bound(foil_attack_kind kind, float eps);
+
 /* Device buffers for attacking batches of up to max_batch samples. */
-typedef struct foil_attack_work {
+struct foil_attack_work {
     int max_batch, classes;
     size_t row;
     float *cur;         /* (max_batch, row) the current restart */
@@ -65,7 +98,7 @@ typedef struct foil_attack_work {
     int32_t *pred_host, *mask_host, *best_adv_host, *bad_host; /* (max_batch) */
     float *best_loss_host;                          /* (max_batch) */
     float *logits_host;                             /* (max_batch, classes) */
-} foil_attack_work;
+};
 
 int foil_attack_work_create(foil_attack_work *w, foil_net *net, foil_err *err);
 void foil_attack_work_destroy(foil_attack_work *w, foil_backend *b);

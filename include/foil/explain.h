@@ -90,6 +90,41 @@ typedef struct foil_explain_spec {
     uint64_t seed;               /* uniform baseline and SmoothGrad noise */
 } foil_explain_spec;
 
+/* A set of images being explained (private to host/explain/). */
+typedef struct foil_explain_problem foil_explain_problem;
+typedef struct foil_explain_work foil_explain_work;
+
+/* A method's attributions out (n, row) for inputs x (the images, or one
+ * noisy SmoothGrad copy) of problem p, at m points per image (path methods;
+ * 1 otherwise), in backend memory. */
+typedef int (*foil_explain_run_fn)(foil_explain_work *w, const foil_explain_spec *s, float *out,
+                                   const float *x, const foil_explain_problem *p, int m,
+                                   foil_err *err);
+
+/* What configs, the CLI and the batch loop need to know of a method: one row
+ * per method in host/explain/explain_table.c. */
+typedef struct foil_explain_method_info {
+    const char *name;      /* configs, flags, files */
+    int gradients;         /* needs input gradients (a backward pass per evaluation) */
+    int path;              /* integrates over `steps` points per image on the path from the
+                              baseline: rule, chunk, tolerance and max_steps apply */
+    int baseline;          /* the attributions depend on the baseline */
+    int completeness;      /* attributions sum to F(x) - F(baseline): delta is reported */
+    int smoothing;         /* averages noisy copies by definition (samples >= 1, 16 when a
+                              config names none) */
+    foil_explain_run_fn run;
+} foil_explain_method_info;
+
+/* The row of method m (NULL when out of range). */
+const foil_explain_method_info *foil_explain_method_info_of(foil_explain_method m);
+
+/* Points per image one forward pass evaluates when batches of `batch`
+ * images are explained: a path method's chunk (or all its steps), at most
+ * FOIL_EXPLAIN_MAX_BATCH / batch, at least 1; 1 for other methods. A
+ * network for explaining holds batch times this many inputs. */
+#define FOIL_EXPLAIN_MAX_BATCH 4096
+int foil_explain_points_per_image(const foil_explain_spec *s, int batch);
+
 /* Checks a spec (steps, rule, sizes); the message names the bad field. */
 int foil_explain_spec_check(const foil_explain_spec *s, foil_err *err);
 
@@ -106,8 +141,6 @@ typedef struct foil_explain_stats {
 /* Backend buffers for explaining up to max_images images at a time with a
  * network; max_images <= net->max_batch, and IG evaluates
  * max(1, net->max_batch / n) path points per image per forward pass. */
-typedef struct foil_explain_work foil_explain_work;
-
 int foil_explain_work_create(foil_explain_work **w, foil_net *net, int max_images,
                              foil_err *err);
 void foil_explain_work_destroy(foil_explain_work *w);

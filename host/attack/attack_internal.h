@@ -1,0 +1,12 @@
+/* Private to host/attack/: the run functions the attack table
+ * (attack_table.c) names, one per family of attacks. */
+#ifndef FOIL_ATTACK_INTERNAL_H
+#define FOIL_ATTACK_INTERNAL_H
+
+#include "foil/attack.h"
+
+/* gradient.c: FGSM, BIM, PGD-Linf, PGD-L2, MI-FGSM */
+int foil_attack_gradient_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *s,
+                             const float *x0, int n, int64_t first, int restart, foil_err *err);
+
+#endif

@@ -1,0 +1,61 @@
+/* The attack kinds and what the rest of foil needs to know of each: one row
+ * per kind (foil_attack_info, foil/attack.h). Configs, sweeps, reports and
+ * the attack loop read these rows instead of testing kinds. Adding an
+ * attack: its kind in foil_attack_kind, its run function in a file of its
+ * own (declared in attack_internal.h), its row here (docs/design.md). */
+#include <string.h>
+
+#include "attack_internal.h"
+
+/* Step defaults: MI-FGSM eps / steps (Dong et al. 2018), the other iterative
+ * attacks 2.5 eps / steps (Madry et al. 2018's rule of thumb). */
+#define GRADIENT .run = foil_attack_gradient_run
+static const foil_attack_info ATTACKS[FOIL_ATTACK_COUNT] = {
+    [FOIL_ATTACK_FGSM] = {.name = "fgsm", .norm = FOIL_NORM_LINF, .default_steps = 1,
+                          .rule = FOIL_STEP_SIGN, GRADIENT},
+    [FOIL_ATTACK_BIM] = {.name = "bim", .norm = FOIL_NORM_LINF, .iterative = 1,
+                         .default_steps = 10, .step_factor = 2.5f, .rule = FOIL_STEP_SIGN,
+                         GRADIENT},
+    [FOIL_ATTACK_PGD] = {.name = "pgd", .norm = FOIL_NORM_LINF, .iterative = 1,
+                         .default_steps = 40, .default_random_start = 1, .step_factor = 2.5f,
+                         .rule = FOIL_STEP_SIGN, GRADIENT},
+    [FOIL_ATTACK_PGD_L2] = {.name = "pgd_l2", .norm = FOIL_NORM_L2, .iterative = 1,
+                            .default_steps = 40, .default_random_start = 1, .step_factor = 2.5f,
+                            .rule = FOIL_STEP_L2, GRADIENT},
+    [FOIL_ATTACK_MIFGSM] = {.name = "mifgsm", .norm = FOIL_NORM_LINF, .iterative = 1,
+                            .default_steps = 10, .step_factor = 1.0f, .momentum = 1,
+                            .rule = FOIL_STEP_MOMENTUM_SIGN, GRADIENT},
+};
+#undef GRADIENT
+
+const foil_attack_info *foil_attack_info_of(foil_attack_kind kind) {
+    return (unsigned)kind < FOIL_ATTACK_COUNT ? &ATTACKS[kind] : NULL;
+}
+
+const char *foil_attack_name(foil_attack_kind kind) {
+    const foil_attack_info *a = foil_attack_info_of(kind);
+    return a ? a->name : "?";
+}
+
+int foil_attack_parse_name(const char *name, foil_attack_kind *kind) {
+    for (int k = 0; k < FOIL_ATTACK_COUNT; k++)
+        if (strcmp(name, ATTACKS[k].name) == 0) {
+            *kind = (foil_attack_kind)k;
+            return 0;
+        }
+    return -1;
+}
+
+float foil_attack_pixel_bound(foil_attack_kind kind, float eps) {
+    const foil_attack_info *a = foil_attack_info_of(kind);
+    return a && a->norm == FOIL_NORM_LINF ? eps : 0.0f;
+}
+
+/* A non-iterative attack steps by eps; an iterative one by the spec's step,
+ * or step_factor * eps / steps. */
+float foil_attack_step_size(const foil_attack_spec *s) {
+    const foil_attack_info *a = foil_attack_info_of(s->kind);
+    if (!a || !a->iterative) return s->eps;
+    if (s->step > 0.0f) return s->step;
+    return a->step_factor * s->eps / (float)(s->steps > 0 ? s->steps : 1);
+}
