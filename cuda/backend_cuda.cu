@@ -181,5 +181,9 @@ extern "C" foil_backend *foil_backend_cuda_create(int device, foil_err *err) {
         cuda_destroy(b);
         return NULL;
     }
+    if (foil_backend_finish(b, err)) {
+        cuda_destroy(b);
+        return NULL;
+    }
     return b;
 }

@@ -210,17 +210,9 @@ static int64_t capped_mul(int64_t a, int64_t b) {
 }
 
 /* Rejects shapes cuDNN cannot take (its sizes are 32-bit) before anything is
- * allocated or described. */
-static int shape_check(foil_backend *b, const foil_conv_shape *cs) {
-    if (cs->n < 1 || cs->c < 1 || cs->h < 1 || cs->w < 1 || cs->k < 1 || cs->r < 1 ||
-        cs->s < 1 || cs->stride_h < 1 || cs->stride_w < 1 || cs->pad_h < 0 || cs->pad_w < 0 ||
-        cs->oh < 1 || cs->ow < 1)
-        return foil_fail(&b->err,
-                         "conv2d: invalid shape (n %d, c %d, %dx%d, k %d, kernel %dx%d, "
-                         "stride %d/%d, pad %d/%d, out %dx%d)",
-                         cs->n, cs->c, cs->h, cs->w, cs->k, cs->r, cs->s, cs->stride_h,
-                         cs->stride_w, cs->pad_h, cs->pad_w, cs->oh, cs->ow);
-    int64_t hp = padded_extent(cs->oh, cs->stride_h, cs->r); /* < 2^63: factors < 2^31 */
+ * allocated or described; that the sizes are positive is checked in front
+ * (host/backend/check.c). */
+static int shape_check(foil_backend *b, const foil_conv_shape *cs) {    int64_t hp = padded_extent(cs->oh, cs->stride_h, cs->r); /* < 2^63: factors < 2^31 */
     int64_t wp = padded_extent(cs->ow, cs->stride_w, cs->s);
     int64_t h = hp > cs->h ? hp : cs->h, w = wp > cs->w ? wp : cs->w;
     int64_t in = capped_mul(capped_mul(capped_mul(cs->n, cs->c), h), w);

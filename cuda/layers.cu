@@ -8,8 +8,8 @@
 
 /* ---- kernels ---------------------------------------------------------------- */
 
-/* Max-pool indices are 32-bit: pool_check keeps the input (and so the
- * output) below 2^31 elements, which also makes a grid-stride step past
+/* Max-pool indices are 32-bit: the front's pool check (host/backend/check.c)
+ * keeps the input (and so the output) below 2^31 elements, which also makes a grid-stride step past
  * the end safe (layers.h: fits32). */
 
 /* One thread per output: the window's maximum and its flat index into in;
@@ -142,30 +142,15 @@ static int launch_dense_bias_grad(foil_backend *b, float *dbias, const float *do
 
 /* ---- max-pool ops ----------------------------------------------------------- */
 
-/* Windows must lie inside the input (no padding) and argmax indices fit int32. */
-static int pool_check(foil_backend *b, const char *op, const foil_pool_shape *ps) {
-    if (ps->n < 1 || ps->c < 1 || ps->h < 1 || ps->w < 1 || ps->size < 1 || ps->stride < 1 ||
-        ps->oh < 1 || ps->ow < 1 ||
-        (int64_t)(ps->oh - 1) * ps->stride + ps->size > ps->h ||
-        (int64_t)(ps->ow - 1) * ps->stride + ps->size > ps->w)
-        return foil_fail(&b->err,
-                         "%s: invalid shape (n %d, c %d, %dx%d, window %d, stride %d, out %dx%d)",
-                         op, ps->n, ps->c, ps->h, ps->w, ps->size, ps->stride, ps->oh, ps->ow);
-    if ((int64_t)ps->n * ps->c > INT32_MAX / ((int64_t)ps->h * ps->w))
-        return foil_fail(&b->err, "%s: input of %d x %d x %dx%d too large for int32 indices", op,
-                         ps->n, ps->c, ps->h, ps->w);
-    return 0;
-}
-
+/* Shapes are checked in front (host/backend/check.c: windows inside the
+ * input, fewer than 2^31 input elements, which the 32-bit kernels rely on). */
 static int cuda_maxpool_fwd(foil_backend *b, float *out, int32_t *argmax, const float *in,
                             const foil_pool_shape *ps) {
-    if (pool_check(b, "maxpool_fwd", ps)) return -1;
     return launch_maxpool_fwd(b, out, argmax, in, ps);
 }
 
 static int cuda_maxpool_bwd(foil_backend *b, float *din, const float *dout,
                             const int32_t *argmax, const foil_pool_shape *ps) {
-    if (pool_check(b, "maxpool_bwd", ps)) return -1;
     return launch_maxpool_bwd(b, din, dout, argmax, ps);
 }
 
@@ -175,16 +160,8 @@ static int cuda_maxpool_bwd(foil_backend *b, float *din, const float *dout,
  * out (N, OUT) = in (N, IN) @ W^T, i.e. out^T (OUT, N) = W (OUT, IN) @ in^T,
  * is sgemm(T, N) of the buffers w (col-major (IN, OUT)) and in ((IN, N)). */
 
-static int dense_check(foil_backend *b, const char *op, int n, int in_dim, int out_dim) {
-    if (n < 0 || in_dim < 1 || out_dim < 1)
-        return foil_fail(&b->err, "%s: invalid sizes (n %d, in %d, out %d)", op, n, in_dim,
-                         out_dim);
-    return 0;
-}
-
 static int cuda_dense_fwd(foil_backend *b, float *out, const float *in, const float *w,
                           const float *bias, int n, int in_dim, int out_dim) {
-    if (dense_check(b, "dense_fwd", n, in_dim, out_dim)) return -1;
     if (n == 0) return 0;
     const float one = 1.0f, zero = 0.0f;
     /* out^T (OUT, N) = W (OUT, IN) @ in^T (IN, N) */
@@ -196,7 +173,6 @@ static int cuda_dense_fwd(foil_backend *b, float *out, const float *in, const fl
 
 static int cuda_dense_bwd_data(foil_backend *b, float *din, const float *dout, const float *w,
                                int n, int in_dim, int out_dim) {
-    if (dense_check(b, "dense_bwd_data", n, in_dim, out_dim)) return -1;
     if (n == 0) return 0;
     const float one = 1.0f, zero = 0.0f;
     /* din^T (IN, N) = W^T (IN, OUT) @ dout^T (OUT, N) */
@@ -207,7 +183,6 @@ static int cuda_dense_bwd_data(foil_backend *b, float *din, const float *dout, c
 
 static int cuda_dense_bwd_filter(foil_backend *b, float *dw, float *dbias, const float *dout,
                                  const float *in, int n, int in_dim, int out_dim) {
-    if (dense_check(b, "dense_bwd_filter", n, in_dim, out_dim)) return -1;
     cuda_ctx *ctx = cuda_ctx_of(b);
     if (n == 0) { /* empty sums */
         CUDA_CHECK(b, cudaMemsetAsync(dw, 0, sizeof(float) * (size_t)in_dim * (size_t)out_dim,

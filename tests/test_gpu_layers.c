@@ -339,13 +339,17 @@ static void dense_cases(const env *e, int all) {
 }
 
 /* Impossible or invalid shapes: -1 and a message, no crash, and the backend
- * stays usable (the cases after this one run on it). */
+ * stays usable (the cases after this one run on it). The invalid ones are
+ * refused in front of both backends (host/backend/check.c): the CPU gives
+ * the same message; the 2^42-element input is cuDNN's limit alone. */
 static void test_errors(const env *e) {
     if (!selected(e, "errors")) return;
     printf("errors\n");
-    foil_backend *g = e->gpu;
-    float *buf = parity_poisoned(g, 64);
-    int32_t *ibuf = (int32_t *)parity_poisoned(g, 64);
+    foil_backend *be[2] = {e->gpu, e->cpu};
+    float *buf[2];
+    int32_t *ibuf[2];
+    for (int k = 0; k < 2; k++)
+        buf[k] = parity_poisoned(be[k], 64), ibuf[k] = (int32_t *)parity_poisoned(be[k], 64);
     foil_conv_shape huge = conv_same(1 << 20, 64, 256, 256, 64, 3, 3, 1, 1);
     foil_conv_shape bad = conv_same(2, 1, 8, 8, 2, 3, 3, 1, 1);
     bad.stride_w = 0;
@@ -355,17 +359,24 @@ static void test_errors(const env *e) {
         static const char *const WHAT[] = {"conv2d_fwd, 2^42-element input",
                                            "conv2d_bwd_filter, stride 0",
                                            "maxpool_fwd, window > input", "dense_fwd, n = -1"};
-        g->err.msg[0] = 0;
-        int rc = i == 0   ? g->conv2d_fwd(g, buf, buf, buf, NULL, &huge)
-                 : i == 1 ? g->conv2d_bwd_filter(g, buf, NULL, buf, buf, &bad)
-                 : i == 2 ? g->maxpool_fwd(g, buf, ibuf, buf, &big_window)
-                          : g->dense_fwd(g, buf, buf, buf, NULL, -1, 4, 4);
-        printf("  %-34s -> %d: %s\n", WHAT[i], rc, g->err.msg);
-        TU_CHECK(rc == -1 && g->err.msg[0], "%s: returned %d, expected -1 and a message",
-                 WHAT[i], rc);
+        char msg[2][sizeof e->gpu->err.msg];
+        for (int k = 0; k < (i == 0 ? 1 : 2); k++) {
+            foil_backend *g = be[k];
+            float *f = buf[k];
+            g->err.msg[0] = 0;
+            int rc = i == 0   ? g->conv2d_fwd(g, f, f, f, NULL, &huge)
+                     : i == 1 ? g->conv2d_bwd_filter(g, f, NULL, f, f, &bad)
+                     : i == 2 ? g->maxpool_fwd(g, f, ibuf[k], f, &big_window)
+                              : g->dense_fwd(g, f, f, f, NULL, -1, 4, 4);
+            printf("  %-4s %-34s -> %d: %s\n", g->name, WHAT[i], rc, g->err.msg);
+            TU_CHECK(rc == -1 && g->err.msg[0], "%s on %s: returned %d, expected -1 and a message",
+                     WHAT[i], g->name, rc);
+            snprintf(msg[k], sizeof msg[k], "%s", g->err.msg);
+        }
+        TU_CHECK(i == 0 || strcmp(msg[0], msg[1]) == 0, "%s: the backends differ ('%s' / '%s')",
+                 WHAT[i], msg[0], msg[1]);
     }
-    g->free(g, buf);
-    g->free(g, ibuf);
+    for (int k = 0; k < 2; k++) be[k]->free(be[k], buf[k]), be[k]->free(be[k], ibuf[k]);
 }
 
 int main(int argc, char **argv) {

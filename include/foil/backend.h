@@ -6,7 +6,14 @@
  * pointer is backend memory (host memory for the CPU backend, device memory
  * for CUDA) unless its name ends in _host. Layouts are NCHW; conv weights are
  * (K, C, R, S) and dense weights (out, in), as in PyTorch, so checkpoints load
- * there unchanged. Ops return 0, or -1 with a message in backend->err. */
+ * there unchanged. Ops return 0, or -1 with a message in backend->err.
+ *
+ * Arguments are validated once, in front of both backends
+ * (host/backend/check.c): a backend fills the table with its own ops and
+ * ends its create function with foil_backend_finish, which checks that every
+ * op is set and puts the checks in front of the ops that take shapes, class
+ * counts and optional buffers, so the CPU reference refuses what the GPU
+ * refuses, with the same message. */
 #ifndef FOIL_BACKEND_H
 #define FOIL_BACKEND_H
 
@@ -66,6 +73,9 @@ struct foil_backend {
     const char *name; /* "cpu", "cuda" */
     void *ctx;        /* the backend's own state (handles, workspaces) */
     foil_err err;     /* message of the last failed op */
+    /* the backend's own ops, behind the checks foil_backend_finish installs
+     * (only host/backend/check.c calls them) */
+    const foil_backend *impl;
 
     /* fp32 by default; tf32 != 0 lets cuDNN/cuBLAS use TF32 tensor cores
      * (looser agreement with the CPU). The CPU backend ignores it. */
@@ -168,6 +178,24 @@ struct foil_backend {
 
     void (*destroy)(foil_backend *b);
 };
+
+/* Every op of the table, for completeness checks and foil_backend_supports. */
+#define FOIL_BACKEND_OPS(X)                                                             \
+    X(set_precision) X(alloc) X(free) X(upload) X(download) X(copy) X(fill) X(sync)     \
+    X(conv2d_fwd) X(conv2d_bwd_data) X(conv2d_bwd_filter) X(maxpool_fwd) X(maxpool_bwd) \
+    X(relu_fwd) X(relu_bwd) X(dense_fwd) X(dense_bwd_data) X(dense_bwd_filter)          \
+    X(dropout_fwd) X(mul) X(softmax_xent) X(sgd_step) X(adam_step) X(gather_rows)       \
+    X(gather_labels) X(argmax) X(compare) X(attack_random_start) X(attack_step)         \
+    X(select_rows) X(flag_nonfinite) X(target_output) X(ig_interp) X(ig_accumulate)     \
+    X(gaussian_noise) X(row_sum) X(destroy)
+
+/* The end of a backend's create function: fails, naming the op, when an op
+ * of the table is not set (the caller then destroys b itself), else installs
+ * the argument checks in front of b's ops (b->destroy then frees them too). */
+int foil_backend_finish(foil_backend *b, foil_err *err);
+/* Whether b has the op of that name (as in FOIL_BACKEND_OPS); 0 for a name
+ * that is no op. */
+int foil_backend_supports(const foil_backend *b, const char *op);
 
 /* Creates the CPU reference backend (caller frees with b->destroy(b)). */
 foil_backend *foil_backend_cpu_create(foil_err *err);
