@@ -6,6 +6,7 @@
 
 #include "foil/elementwise.h"
 #include "foil/infer.h"
+#include "net_internal.h"
 
 int foil_device_data_upload(foil_device_data *dd, foil_backend *b, const foil_dataset *ds,
                             foil_err *err) {
@@ -41,16 +42,121 @@ void foil_device_data_free(foil_device_data *dd, foil_backend *b) {
     dd->labels = NULL;
 }
 
+/* ---- forward-only passes ------------------------------------------------------ */
+
+static size_t pool_out_max(const foil_model *m) {
+    size_t most = 0;
+    for (int i = 0; i < m->def.nlayers; i++)
+        if (m->layers[i].def.kind == FOIL_LAYER_MAXPOOL) {
+            size_t o = foil_layer_out_size(&m->layers[i]);
+            most = o > most ? o : most;
+        }
+    return most;
+}
+
+size_t foil_infer_bytes(const foil_model *m, int batch) {
+    return (size_t)batch * (2 * m->max_act * sizeof(float) + pool_out_max(m) * sizeof(int32_t));
+}
+
+int foil_infer_batch_for(const foil_model *m, size_t bytes) {
+    size_t one = foil_infer_bytes(m, 1), n = one ? bytes / one : 1;
+    return n < 1 ? 1 : n > (size_t)INT32_MAX ? INT32_MAX : (int)n;
+}
+
+int foil_infer_create(foil_infer *inf, foil_net *net, int max_batch, foil_err *err) {
+    memset(inf, 0, sizeof *inf);
+    if (max_batch < 1) return foil_fail(err, "inference batch must be at least 1, got %d", max_batch);
+    const foil_model *m = net->model;
+    foil_backend *b = net->b;
+    size_t act, pool;
+    if (foil_mul_size(m->max_act, (size_t)max_batch, &act) ||
+        foil_mul_size(pool_out_max(m) ? pool_out_max(m) : 1, (size_t)max_batch, &pool) ||
+        pool > ((size_t)-1) / sizeof(int32_t))
+        return foil_fail(err, "an inference batch of %d is too large for this model", max_batch);
+    inf->net = net;
+    inf->max_batch = max_batch;
+    inf->buf[0] = foil_alloc_floats(b, act);
+    inf->buf[1] = inf->buf[0] ? foil_alloc_floats(b, act) : NULL;
+    inf->argmax = inf->buf[1] ? b->alloc(b, pool * sizeof(int32_t)) : NULL;
+    if (!inf->argmax) {
+        foil_fail(err, "%s (forward-only buffers for %d samples at once)", b->err.msg, max_batch);
+        foil_infer_destroy(inf);
+        return -1;
+    }
+    return 0;
+}
+
+void foil_infer_borrow(foil_infer *inf, foil_net *net) {
+    const foil_model *m = net->model;
+    memset(inf, 0, sizeof *inf);
+    inf->net = net;
+    inf->max_batch = net->max_batch;
+    inf->buf[0] = net->dbuf[0];
+    inf->buf[1] = net->dbuf[1];
+    inf->borrowed = 1;
+    size_t most = 0;
+    for (int i = 0; i < m->def.nlayers; i++)
+        if (m->layers[i].def.kind == FOIL_LAYER_MAXPOOL &&
+            foil_layer_out_size(&m->layers[i]) > most) {
+            most = foil_layer_out_size(&m->layers[i]);
+            inf->argmax = net->argmax[i];
+        }
+}
+
+void foil_infer_destroy(foil_infer *inf) {
+    if (inf->net && !inf->borrowed) {
+        foil_backend *b = inf->net->b;
+        b->free(b, inf->buf[0]);
+        b->free(b, inf->buf[1]);
+        b->free(b, inf->argmax);
+    }
+    memset(inf, 0, sizeof *inf);
+}
+
+/* One forward of n <= max_batch samples; *out is one of the buffers or x. */
+static int forward_once(foil_infer *inf, const float *x, int n, const float **out,
+                        foil_err *err) {
+    const foil_net *net = inf->net;
+    const float *cur = x;
+    for (int i = 0; i < net->model->def.nlayers; i++) {
+        /* write into the buffer the input is not in */
+        foil_layer_bufs io = {.out = cur == inf->buf[0] ? inf->buf[1] : inf->buf[0],
+                              .argmax = inf->argmax};
+        if (foil_layer_forward(net, i, cur, n, &io, err)) return -1;
+        cur = io.y;
+    }
+    *out = cur;
+    return 0;
+}
+
+int foil_infer_logits(foil_infer *inf, float *logits, const float *x, int n, foil_err *err) {
+    const foil_model *m = inf->net->model;
+    foil_backend *b = inf->net->b;
+    const int classes = m->def.classes;
+    for (int start = 0; start < n; start += inf->max_batch) {
+        int bs = n - start < inf->max_batch ? n - start : inf->max_batch;
+        const float *out;
+        if (forward_once(inf, x + (size_t)start * m->in_size, bs, &out, err)) return -1;
+        FOIL_OP(b, b->copy(b, logits + (size_t)start * classes, out,
+                           sizeof(float) * (size_t)bs * classes), err);
+    }
+    return 0;
+}
+
+/* ---- predictions ------------------------------------------------------------- */
+
 int foil_predict(foil_net *net, const foil_device_data *dd, int32_t *pred, float *probs,
                  foil_err *err) {
     const int classes = net->model->def.classes;
+    foil_infer inf;
+    foil_infer_borrow(&inf, net); /* between passes: nothing to backpropagate */
     float *logits = malloc(sizeof(float) * (size_t)net->max_batch * classes);
     if (!logits) return foil_fail(err, "out of memory");
     int rc = 0;
     for (int start = 0; start < dd->n && rc == 0; start += net->max_batch) {
         int bs = dd->n - start < net->max_batch ? dd->n - start : net->max_batch;
         const float *out;
-        rc = foil_net_forward(net, dd->images + (size_t)start * dd->row, bs, 0, 0, 0, &out, err);
+        rc = forward_once(&inf, dd->images + (size_t)start * dd->row, bs, &out, err);
         if (rc == 0 && net->b->download(net->b, logits, out, sizeof(float) * (size_t)bs * classes))
             rc = foil_fail(err, "%s", net->b->err.msg);
         for (int i = 0; i < bs && rc == 0; i++) {
@@ -72,5 +178,6 @@ int foil_predict(foil_net *net, const foil_device_data *dd, int32_t *pred, float
         }
     }
     free(logits);
+    foil_infer_destroy(&inf);
     return rc;
 }

@@ -4,8 +4,9 @@
 
 #include "foil/net.h"
 #include "foil/philox.h"
+#include "net_internal.h"
 
-static size_t out_size(const foil_layer *l) { return (size_t)l->out_c * l->out_h * l->out_w; }
+static size_t out_size(const foil_layer *l) { return foil_layer_out_size(l); }
 static size_t in_size(const foil_layer *l) { return (size_t)l->in_c * l->in_h * l->in_w; }
 
 static float *alloc_floats(foil_net *net, size_t per_sample, foil_err *err, int *failed) {
@@ -86,57 +87,67 @@ static void pool_shape(foil_pool_shape *ps, const foil_layer *l, int n) {
                             .stride = l->def.pool_stride, .oh = l->out_h, .ow = l->out_w};
 }
 
+int foil_layer_forward(const foil_net *net, int i, const float *in, int n, foil_layer_bufs *io,
+                       foil_err *err) {
+    const foil_layer *l = &net->model->layers[i];
+    foil_backend *b = net->b;
+    const float *w = net->params + l->w_off, *bias = net->params + l->b_off;
+    float *y = io->out;
+    size_t count = out_size(l) * (size_t)n;
+    io->dropout_on = 0;
+    switch (l->def.kind) {
+    case FOIL_LAYER_CONV2D: {
+        foil_conv_shape cs;
+        conv_shape(&cs, l, n);
+        FOIL_OP(b, b->conv2d_fwd(b, y, in, w, bias, &cs), err);
+        break;
+    }
+    case FOIL_LAYER_MAXPOOL: {
+        foil_pool_shape ps;
+        pool_shape(&ps, l, n);
+        FOIL_OP(b, b->maxpool_fwd(b, y, io->argmax, in, &ps), err);
+        break;
+    }
+    case FOIL_LAYER_RELU:
+        FOIL_OP(b, b->relu_fwd(b, y, in, count), err);
+        break;
+    case FOIL_LAYER_FLATTEN:
+        io->y = in;
+        return 0;
+    case FOIL_LAYER_DENSE:
+        FOIL_OP(b, b->dense_fwd(b, y, in, w, bias, n, l->in_c, l->out_c), err);
+        break;
+    case FOIL_LAYER_DROPOUT:
+        if (!io->train || l->def.rate <= 0.0f) {
+            io->y = in;
+            return 0;
+        }
+        io->dropout_on = 1;
+        FOIL_OP(b,
+                b->dropout_fwd(b, y, io->mask, in, l->def.rate, io->seed,
+                               FOIL_STREAM(FOIL_RNG_DROPOUT, (io->step << 8) | (uint64_t)i), count),
+                err);
+        break;
+    }
+    io->y = y;
+    return 0;
+}
+
 int foil_net_forward(foil_net *net, const float *x, int n, int train, uint64_t seed,
                      uint64_t step, const float **logits, foil_err *err) {
     if (n < 1 || n > net->max_batch)
         return foil_fail(err, "forward: batch of %d, the network holds 1 to %d", n, net->max_batch);
     const foil_model *m = net->model;
-    foil_backend *b = net->b;
     net->input = x;
     net->n = n;
     const float *cur = x;
     for (int i = 0; i < m->def.nlayers; i++) {
-        const foil_layer *l = &m->layers[i];
-        const float *w = net->params + l->w_off, *bias = net->params + l->b_off;
-        float *y = net->act[i];
-        size_t count = out_size(l) * (size_t)n;
-        net->dropout_on[i] = 0;
-        switch (l->def.kind) {
-        case FOIL_LAYER_CONV2D: {
-            foil_conv_shape cs;
-            conv_shape(&cs, l, n);
-            FOIL_OP(net->b, b->conv2d_fwd(b, y, cur, w, bias, &cs), err);
-            break;
-        }
-        case FOIL_LAYER_MAXPOOL: {
-            foil_pool_shape ps;
-            pool_shape(&ps, l, n);
-            FOIL_OP(net->b, b->maxpool_fwd(b, y, net->argmax[i], cur, &ps), err);
-            break;
-        }
-        case FOIL_LAYER_RELU:
-            FOIL_OP(net->b, b->relu_fwd(b, y, cur, count), err);
-            break;
-        case FOIL_LAYER_FLATTEN:
-            y = (float *)cur;
-            break;
-        case FOIL_LAYER_DENSE:
-            FOIL_OP(net->b, b->dense_fwd(b, y, cur, w, bias, n, l->in_c, l->out_c), err);
-            break;
-        case FOIL_LAYER_DROPOUT:
-            if (!train || l->def.rate <= 0.0f) {
-                y = (float *)cur;
-                break;
-            }
-            net->dropout_on[i] = 1;
-            FOIL_OP(net->b,
-                    b->dropout_fwd(b, y, net->mask[i], cur, l->def.rate, seed,
-                                   FOIL_STREAM(FOIL_RNG_DROPOUT, (step << 8) | (uint64_t)i), count),
-                    err);
-            break;
-        }
-        net->out[i] = y;
-        cur = y;
+        foil_layer_bufs io = {.out = net->act[i], .argmax = net->argmax[i], .mask = net->mask[i],
+                              .train = train, .seed = seed, .step = step};
+        if (foil_layer_forward(net, i, cur, n, &io, err)) return -1;
+        net->dropout_on[i] = io.dropout_on;
+        net->out[i] = io.y;
+        cur = io.y;
     }
     *logits = cur;
     return 0;
