@@ -47,7 +47,8 @@ int main(void) {
     for (size_t i = 0; i < (size_t)n * m.in_size; i++) x[i] = foil_rng_uniform(9, 2, i);
 
     /* the network's forward, batch by batch: the reference */
-    float *want = malloc(sizeof(float) * (size_t)n * c), *got = malloc(sizeof(float) * (size_t)n * c);
+    float *want = malloc(sizeof(float) * (size_t)n * c);
+    float *got = malloc(sizeof(float) * (size_t)n * c);
     for (int s = 0; s < n; s += BATCH) {
         int bs = n - s < BATCH ? n - s : BATCH;
         const float *logits;

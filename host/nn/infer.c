@@ -65,7 +65,8 @@ int foil_infer_batch_for(const foil_model *m, size_t bytes) {
 
 int foil_infer_create(foil_infer *inf, foil_net *net, int max_batch, foil_err *err) {
     memset(inf, 0, sizeof *inf);
-    if (max_batch < 1) return foil_fail(err, "inference batch must be at least 1, got %d", max_batch);
+    if (max_batch < 1)
+        return foil_fail(err, "inference batch must be at least 1, got %d", max_batch);
     const foil_model *m = net->model;
     foil_backend *b = net->b;
     size_t act, pool;
