@@ -57,6 +57,10 @@ static __global__ void k_mul(float *out, const float *x, const float *y, size_t 
     GRID_STRIDE(i, n) out[i] = x[i] * y[i];
 }
 
+static __global__ void k_add(float *out, const float *x, const float *y, size_t n) {
+    GRID_STRIDE(i, n) out[i] = x[i] + y[i];
+}
+
 /* One warp per row (classes is 10 for MNIST: a block per row would idle 246
  * threads); lanes stride over the classes. logits, dlogits (n, classes);
  * loss, labels (n). The sum of exponentials is in double, as on the CPU. */
@@ -153,6 +157,10 @@ static void launch_dropout_fwd(cudaStream_t s, float *out, float *mask, const fl
 
 static void launch_mul(cudaStream_t s, float *out, const float *x, const float *y, size_t n) {
     k_mul<<<cuda_blocks(n, EW_THREADS), EW_THREADS, 0, s>>>(out, x, y, n);
+}
+
+static void launch_add(cudaStream_t s, float *out, const float *x, const float *y, size_t n) {
+    k_add<<<cuda_blocks(n, EW_THREADS), EW_THREADS, 0, s>>>(out, x, y, n);
 }
 
 static void launch_softmax_xent(cudaStream_t s, float *loss, float *dlogits,
@@ -261,6 +269,13 @@ static int cuda_mul(foil_backend *b, float *out, const float *x, const float *y,
     return 0;
 }
 
+static int cuda_add(foil_backend *b, float *out, const float *x, const float *y, size_t n) {
+    if (!n) return 0;
+    launch_add(stream_of(b), out, x, y, n);
+    LAUNCH_CHECK(b, "add");
+    return 0;
+}
+
 static int cuda_softmax_xent(foil_backend *b, float *loss, float *dlogits, const float *logits,
                              const int32_t *labels, int n, int classes, float grad_scale) {
     if (n <= 0) return 0; /* classes checked in front (host/backend/check.c) */
@@ -313,6 +328,7 @@ extern "C" void cuda_register_elementwise_ops(foil_backend *b) {
     b->relu_bwd = cuda_relu_bwd;
     b->dropout_fwd = cuda_dropout_fwd;
     b->mul = cuda_mul;
+    b->add = cuda_add;
     b->softmax_xent = cuda_softmax_xent;
     b->sgd_step = cuda_sgd_step;
     b->adam_step = cuda_adam_step;

@@ -110,6 +110,15 @@ static void test_elementwise(pair p) {
     OK(g, g->mul(g, dout, dx, dy, n));
     parity_check(g, "mul", hc, dout, n, EXACT);
 
+    OK(c, c->add(c, hc, x, y, n));
+    OK(g, g->fill(g, dout, NAN, n));
+    OK(g, g->add(g, dout, dx, dy, n));
+    parity_check(g, "add", hc, dout, n, EXACT);
+    /* in place, as gradient accumulation calls it */
+    OK(g, g->copy(g, dout, dx, sizeof(float) * n));
+    OK(g, g->add(g, dout, dout, dy, n));
+    parity_check(g, "add in place", hc, dout, n, EXACT);
+
     const uint64_t stream = FOIL_STREAM(FOIL_RNG_DROPOUT, (117u << 8) | 5u);
     OK(c, c->dropout_fwd(c, hc, hm, x, 0.3f, 99, stream, n));
     OK(g, g->fill(g, dout, NAN, n));

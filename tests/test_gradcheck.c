@@ -114,6 +114,64 @@ static foil_layer_def conv(int f, int k, int s, foil_pad_mode pm, int pad) {
 }
 static foil_layer_def simple(foil_layer_kind k) { return (foil_layer_def){.kind = k}; }
 static foil_layer_def dense(int u) { return (foil_layer_def){.kind = FOIL_LAYER_DENSE, .units = u}; }
+static foil_layer_def add(int a, int b) {
+    return (foil_layer_def){.kind = FOIL_LAYER_ADD, .nfrom = 2, .from = {a, b}};
+}
+static foil_layer_def from(foil_layer_def l, int src) {
+    l.nfrom = 1, l.from[0] = src;
+    return l;
+}
+
+/* A residual block on the input: the input feeds conv 0 and the add, so
+ * its gradient (the one attacks use) is the sum of two paths. */
+static foil_model_def residual_on_input(void) {
+    foil_model_def r = {.in_c = 2, .in_h = 6, .in_w = 6, .classes = 3, .nlayers = 7};
+    snprintf(r.name, sizeof r.name, "residual");
+    r.layers[0] = conv(2, 3, 1, FOIL_PAD_SAME, 0);
+    r.layers[1] = simple(FOIL_LAYER_RELU);
+    r.layers[2] = conv(2, 3, 1, FOIL_PAD_SAME, 0);
+    r.layers[3] = add(2, FOIL_FROM_INPUT);
+    r.layers[4] = simple(FOIL_LAYER_RELU);
+    r.layers[5] = simple(FOIL_LAYER_FLATTEN);
+    r.layers[6] = dense(3);
+    return r;
+}
+
+/* A few SGD steps on a fixed batch through the graph: the loss falls. */
+static void check_trains(foil_model_def *def) {
+    foil_model m;
+    foil_net net;
+    foil_err err;
+    foil_backend *b = foil_backend_cpu_create(&err);
+    TU_CHECK(foil_model_build(&m, def, &err) == 0, "%s", err.msg);
+    TU_CHECK(foil_net_create(&net, &m, b, 16, &err) == 0, "%s", err.msg);
+    foil_model_init_params(&m, net.params, 4);
+    float *x = malloc(sizeof(float) * 16 * m.in_size), loss[16], dlogits[16 * 8], *v;
+    int32_t y[16];
+    for (size_t i = 0; i < 16 * m.in_size; i++) x[i] = foil_rng_uniform(6, 1, i);
+    for (int i = 0; i < 16; i++) y[i] = i % def->classes;
+    v = calloc(m.nparams, sizeof(float));
+    foil_sgd_hparams hp = {0.2f, 0.9f, 0.0f, 0};
+    double first = 0, last = 0;
+    for (int step = 0; step < 60; step++) {
+        const float *logits;
+        TU_CHECK(foil_net_forward(&net, x, 16, 1, 1, (uint64_t)step, &logits, &err) == 0 &&
+                     b->softmax_xent(b, loss, dlogits, logits, y, 16, def->classes,
+                                     1.0f / 16) == 0 &&
+                     foil_net_backward(&net, dlogits, 1, 0, &err) == 0 &&
+                     b->sgd_step(b, net.params, v, net.grads, m.nparams, &hp) == 0,
+                 "step %d: %s", step, err.msg);
+        double mean = 0;
+        for (int i = 0; i < 16; i++) mean += loss[i] / 16;
+        if (step == 0) first = mean;
+        last = mean;
+    }
+    printf("  %s: loss %.4f -> %.4f after 60 SGD steps\n", def->name, first, last);
+    TU_CHECK(last < 0.5 * first, "%s does not train: loss %.4f -> %.4f", def->name, first, last);
+    free(x), free(v);
+    foil_net_destroy(&net);
+    b->destroy(b);
+}
 
 int main(void) {
     foil_model_def d = {.in_c = 2, .in_h = 6, .in_w = 6, .classes = 4};
@@ -154,5 +212,39 @@ int main(void) {
     q.layers[4] = dense(5);
     check_model("dense + relu + dropout (training)", &q, 1);
     check_model("dense + relu + dropout (inference)", &q, 0);
+
+    printf("graphs\n");
+    foil_model_def r = residual_on_input();
+    check_model("residual block on the input", &r, 0);
+    check_trains(&r);
+
+    /* an inner residual (relu 1 feeds conv 2 and the add), and a dense-level
+     * one whose flatten is read twice */
+    foil_model_def s = {.in_c = 1, .in_h = 6, .in_w = 6, .classes = 4, .nlayers = 10};
+    snprintf(s.name, sizeof s.name, "inner-residual");
+    s.layers[0] = conv(3, 3, 1, FOIL_PAD_SAME, 0);
+    s.layers[1] = simple(FOIL_LAYER_RELU);
+    s.layers[2] = conv(3, 3, 1, FOIL_PAD_SAME, 0);
+    s.layers[3] = simple(FOIL_LAYER_RELU);
+    s.layers[4] = add(3, 1);
+    s.layers[5] = (foil_layer_def){.kind = FOIL_LAYER_MAXPOOL, .pool = 2, .pool_stride = 2};
+    s.layers[6] = simple(FOIL_LAYER_FLATTEN);
+    s.layers[7] = dense(27);
+    s.layers[8] = add(7, 6);
+    s.layers[9] = dense(4);
+    check_model("inner and dense residuals", &s, 0);
+    check_trains(&s);
+
+    /* a layer read only by a later one (relu 1 by the add), and two convs on
+     * the input */
+    foil_model_def t = {.in_c = 2, .in_h = 5, .in_w = 5, .classes = 3, .nlayers = 6};
+    snprintf(t.name, sizeof t.name, "skip");
+    t.layers[0] = conv(2, 3, 1, FOIL_PAD_SAME, 0);
+    t.layers[1] = simple(FOIL_LAYER_RELU);
+    t.layers[2] = from(conv(2, 3, 1, FOIL_PAD_SAME, 0), FOIL_FROM_INPUT);
+    t.layers[3] = add(1, 2);
+    t.layers[4] = simple(FOIL_LAYER_FLATTEN);
+    t.layers[5] = dense(3);
+    check_model("a skip over a branch", &t, 0);
     return tu_finish("test_gradcheck");
 }

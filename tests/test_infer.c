@@ -9,6 +9,7 @@
 
 #include "foil/elementwise.h"
 #include "foil/infer.h"
+#include "foil/model_def.h"
 #include "foil/philox.h"
 #include "testutil.h"
 
@@ -33,7 +34,101 @@ static foil_model_def every_layer(void) {
     return d;
 }
 
+/* A graph: an inner residual (relu 1 read by conv 2 and the add), a
+ * flatten read twice (kept while the dense runs), the input read twice. */
+static foil_model_def graph(void) {
+    foil_model_def d = {.in_c = 2, .in_h = 6, .in_w = 6, .classes = 4, .nlayers = 11};
+    snprintf(d.name, sizeof d.name, "graph");
+    foil_layer_def conv = {.kind = FOIL_LAYER_CONV2D, .filters = 2, .kernel_h = 3, .kernel_w = 3,
+                           .stride_h = 1, .stride_w = 1, .pad_mode = FOIL_PAD_SAME};
+    d.layers[0] = conv;
+    d.layers[1] = (foil_layer_def){.kind = FOIL_LAYER_RELU};
+    d.layers[2] = conv;
+    d.layers[3] = (foil_layer_def){.kind = FOIL_LAYER_ADD, .nfrom = 2, .from = {2, 1}};
+    d.layers[4] =
+        (foil_layer_def){.kind = FOIL_LAYER_ADD, .nfrom = 2, .from = {3, FOIL_FROM_INPUT}};
+    d.layers[5] = (foil_layer_def){.kind = FOIL_LAYER_MAXPOOL, .pool = 2, .pool_stride = 2};
+    d.layers[6] = (foil_layer_def){.kind = FOIL_LAYER_FLATTEN};
+    d.layers[7] = (foil_layer_def){.kind = FOIL_LAYER_DENSE, .units = 18};
+    d.layers[8] = (foil_layer_def){.kind = FOIL_LAYER_RELU};
+    d.layers[9] = (foil_layer_def){.kind = FOIL_LAYER_ADD, .nfrom = 2, .from = {8, 6}};
+    d.layers[10] = (foil_layer_def){.kind = FOIL_LAYER_DENSE, .units = 4};
+    return d;
+}
+
+/* The graph forward-only (own buffers and borrowed) against the network's
+ * forward; the definition through YAML and back; bad graphs refused. */
+static void test_graph(void) {
+    printf("graph\n");
+    foil_err err;
+    foil_model_def def = graph();
+    foil_model m;
+    foil_backend *b = foil_backend_cpu_create(&err);
+    foil_net net;
+    TU_CHECK(foil_model_build(&m, &def, &err) == 0, "%s", err.msg);
+    TU_CHECK(foil_net_create(&net, &m, b, BATCH, &err) == 0, "%s", err.msg);
+    foil_model_init_params(&m, net.params, 8);
+    const int c = m.def.classes;
+    float x[BATCH * 72], want[BATCH * 4], got[BATCH * 4];
+    for (size_t i = 0; i < sizeof x / sizeof *x; i++) x[i] = foil_rng_uniform(4, 4, i);
+    const float *logits;
+    TU_CHECK(foil_net_forward(&net, x, BATCH, 0, 0, 0, &logits, &err) == 0, "%s", err.msg);
+    memcpy(want, logits, sizeof want);
+    foil_infer inf;
+    TU_CHECK(foil_infer_create(&inf, &net, BATCH, &err) == 0, "%s", err.msg);
+    TU_CHECK(foil_infer_logits(&inf, got, x, BATCH, &err) == 0 &&
+                 memcmp(got, want, sizeof want) == 0,
+             "graph: forward-only logits differ from the network's (%s)", err.msg);
+    foil_infer_destroy(&inf);
+    foil_infer_borrow(&inf, &net);
+    memset(got, 0xFF, sizeof got);
+    TU_CHECK(foil_infer_logits(&inf, got, x, BATCH, &err) == 0 &&
+                 memcmp(got, want, sizeof want) == 0,
+             "graph: borrowed forward-only logits differ (%s)", err.msg);
+    (void)c;
+
+    /* YAML and back: the same graph */
+    char *yaml = foil_model_def_to_yaml(&def);
+    foil_config cfg;
+    foil_model_def back;
+    TU_CHECK(yaml && foil_config_parse(&cfg, "<graph>", yaml, strlen(yaml), &err) == 0, "%s",
+             err.msg);
+    TU_CHECK(foil_model_def_parse(&back, &cfg, cfg.root, &err) == 0 &&
+                 foil_config_check_used(&cfg, cfg.root, &err) == 0,
+             "the graph's YAML does not read back: %s\n%s", err.msg, yaml);
+    int same = back.nlayers == def.nlayers;
+    for (int i = 0; same && i < def.nlayers; i++)
+        same = back.layers[i].kind == def.layers[i].kind &&
+               back.layers[i].nfrom == def.layers[i].nfrom &&
+               memcmp(back.layers[i].from, def.layers[i].from, sizeof def.layers[i].from) == 0;
+    TU_CHECK(same, "the graph changed through YAML:\n%s", yaml);
+    foil_config_free(&cfg);
+    free(yaml);
+
+    /* refused: an input from a later layer, an add of two shapes, an
+     * output that goes nowhere, an add with one input */
+    foil_model bad;
+    foil_model_def d = graph();
+    d.layers[3].from[0] = 5;
+    TU_CHECK(foil_model_build(&bad, &d, &err) == -1 && strstr(err.msg, "earlier"), "%s", err.msg);
+    d = graph();
+    d.layers[9].from[1] = 5;
+    TU_CHECK(foil_model_build(&bad, &d, &err) == -1 && strstr(err.msg, "add"), "%s", err.msg);
+    d = graph();
+    d.layers[9].from[1] = 8; /* flatten 6 is then read by dense 7 only: fine, but 8 twice */
+    TU_CHECK(foil_model_build(&bad, &d, &err) == 0, "add(8, 8): %s", err.msg);
+    d = graph();
+    d.layers[10].nfrom = 1, d.layers[10].from[0] = 8; /* the add 9 goes nowhere */
+    TU_CHECK(foil_model_build(&bad, &d, &err) == -1 && strstr(err.msg, "nowhere"), "%s", err.msg);
+    d = graph();
+    d.layers[3].nfrom = 1;
+    TU_CHECK(foil_model_build(&bad, &d, &err) == -1 && strstr(err.msg, "2 inputs"), "%s", err.msg);
+    foil_net_destroy(&net);
+    b->destroy(b);
+}
+
 int main(void) {
+    test_graph();
     foil_err err;
     foil_model_def def = every_layer();
     foil_model m;

@@ -54,8 +54,23 @@ static size_t pool_out_max(const foil_model *m) {
     return most;
 }
 
+/* Whether layer i's output needs a buffer of its own: it is read later than
+ * by the next layer, or more than once (a graph); the last layer's output is
+ * copied out at once. */
+static int kept(const foil_model *m, int i) {
+    return i + 1 < m->def.nlayers && !m->layers[i].chained;
+}
+
+static size_t kept_floats(const foil_model *m) {
+    size_t sum = 0;
+    for (int i = 0; i < m->def.nlayers; i++)
+        if (kept(m, i)) sum += foil_layer_out_size(&m->layers[i]);
+    return sum;
+}
+
 size_t foil_infer_bytes(const foil_model *m, int batch) {
-    return (size_t)batch * (2 * m->max_act * sizeof(float) + pool_out_max(m) * sizeof(int32_t));
+    return (size_t)batch * ((2 * m->max_act + kept_floats(m)) * sizeof(float) +
+                            pool_out_max(m) * sizeof(int32_t));
 }
 
 int foil_infer_batch_for(const foil_model *m, size_t bytes) {
@@ -79,7 +94,14 @@ int foil_infer_create(foil_infer *inf, foil_net *net, int max_batch, foil_err *e
     inf->buf[0] = foil_alloc_floats(b, act);
     inf->buf[1] = inf->buf[0] ? foil_alloc_floats(b, act) : NULL;
     inf->argmax = inf->buf[1] ? b->alloc(b, pool * sizeof(int32_t)) : NULL;
-    if (!inf->argmax) {
+    int failed = !inf->argmax;
+    for (int i = 0; i < m->def.nlayers && !failed; i++)
+        if (kept(m, i)) {
+            inf->keep[i] = foil_alloc_floats(b, foil_layer_out_size(&m->layers[i]) *
+                                                    (size_t)max_batch);
+            failed = !inf->keep[i];
+        }
+    if (failed) {
         foil_fail(err, "%s (forward-only buffers for %d samples at once)", b->err.msg, max_batch);
         foil_infer_destroy(inf);
         return -1;
@@ -95,6 +117,7 @@ void foil_infer_borrow(foil_infer *inf, foil_net *net) {
     inf->buf[0] = net->dbuf[0];
     inf->buf[1] = net->dbuf[1];
     inf->borrowed = 1;
+    for (int i = 0; i < m->def.nlayers; i++) inf->keep[i] = net->acc[i]; /* the kept ones */
     size_t most = 0;
     for (int i = 0; i < m->def.nlayers; i++)
         if (m->layers[i].def.kind == FOIL_LAYER_MAXPOOL &&
@@ -110,23 +133,40 @@ void foil_infer_destroy(foil_infer *inf) {
         b->free(b, inf->buf[0]);
         b->free(b, inf->buf[1]);
         b->free(b, inf->argmax);
+        for (int i = 0; i < FOIL_MAX_LAYERS; i++) b->free(b, inf->keep[i]);
     }
     memset(inf, 0, sizeof *inf);
 }
 
-/* One forward of n <= max_batch samples; *out is one of the buffers or x. */
+/* One forward of n <= max_batch samples; *out is one of the buffers or x.
+ * A layer read only by the next one writes into the ping-pong buffer its
+ * inputs are not in (the only one alive then); a kept layer into its own. */
 static int forward_once(foil_infer *inf, const float *x, int n, const float **out,
                         foil_err *err) {
     const foil_net *net = inf->net;
-    const float *cur = x;
-    for (int i = 0; i < net->model->def.nlayers; i++) {
-        /* write into the buffer the input is not in */
-        foil_layer_bufs io = {.out = cur == inf->buf[0] ? inf->buf[1] : inf->buf[0],
-                              .argmax = inf->argmax};
-        if (foil_layer_forward(net, i, cur, n, &io, err)) return -1;
-        cur = io.y;
+    const foil_model *m = net->model;
+    const float *y[FOIL_MAX_LAYERS];
+    for (int i = 0; i < m->def.nlayers; i++) {
+        const foil_layer *l = &m->layers[i];
+        const float *ins[FOIL_MAX_INPUTS] = {NULL};
+        int busy0 = 0;
+        for (int k = 0; k < l->nin; k++) {
+            ins[k] = l->in[k] < 0 ? x : y[l->in[k]];
+            busy0 |= ins[k] == inf->buf[0];
+        }
+        float *dst = kept(m, i) ? inf->keep[i] : inf->buf[busy0 ? 1 : 0];
+        foil_layer_bufs io = {.out = dst, .argmax = inf->argmax};
+        if (foil_layer_forward(net, i, ins, n, &io, err)) return -1;
+        y[i] = io.y;
+        /* a kept alias (flatten) of a ping-pong buffer must outlive that buffer */
+        if (kept(m, i) && (io.y == inf->buf[0] || io.y == inf->buf[1])) {
+            FOIL_OP(net->b, net->b->copy(net->b, dst, io.y,
+                                         sizeof(float) * foil_layer_out_size(l) * (size_t)n),
+                    err);
+            y[i] = dst;
+        }
     }
-    *out = cur;
+    *out = y[m->def.nlayers - 1];
     return 0;
 }
 

@@ -49,6 +49,8 @@ static int build_layer(foil_layer *l, int index, int c, int h, int w, size_t *np
     case FOIL_LAYER_FLATTEN:
         l->out_c = c * h * w, l->out_h = 1, l->out_w = 1;
         break;
+    case FOIL_LAYER_ADD: /* the shapes were matched by resolve_inputs */
+        break;
     case FOIL_LAYER_DENSE:
         if (h != 1 || w != 1)
             return foil_fail(err, "layer %d (dense): input is %dx%dx%d; add a flatten layer first",
@@ -66,26 +68,70 @@ static int build_layer(foil_layer *l, int index, int c, int h, int w, size_t *np
     return 0;
 }
 
+/* Layer i's inputs (the previous layer unless it names them) and their
+ * shape; an add needs two of one shape. */
+static int resolve_inputs(foil_model *m, int i, int *c, int *h, int *w, foil_err *err) {
+    foil_layer *l = &m->layers[i];
+    const foil_layer_def *d = &l->def;
+    const int want = d->kind == FOIL_LAYER_ADD ? 2 : 1;
+    if (d->nfrom == 0 && want == 1) {
+        l->nin = 1;
+        l->in[0] = i - 1; /* -1: the input */
+    } else {
+        if (d->nfrom != want)
+            return foil_fail(err, "layer %d: takes %d input%s, %d named", i, want,
+                             want > 1 ? "s" : "", d->nfrom);
+        l->nin = want;
+        for (int k = 0; k < want; k++) {
+            if (d->from[k] < FOIL_FROM_INPUT || d->from[k] >= i)
+                return foil_fail(err, "layer %d: input %d is not an earlier layer (0 to %d, or "
+                                 "-1 for the input)", i, d->from[k], i - 1);
+            l->in[k] = d->from[k];
+        }
+    }
+    for (int k = 0; k < l->nin; k++) {
+        const foil_layer *s = l->in[k] >= 0 ? &m->layers[l->in[k]] : NULL;
+        int sc = s ? s->out_c : m->def.in_c, sh = s ? s->out_h : m->def.in_h,
+            sw = s ? s->out_w : m->def.in_w;
+        if (k > 0 && (sc != *c || sh != *h || sw != *w))
+            return foil_fail(err, "layer %d (add): inputs of %dx%dx%d and %dx%dx%d", i, *c, *h,
+                             *w, sc, sh, sw);
+        *c = sc, *h = sh, *w = sw;
+        if (s) m->layers[l->in[k]].uses++;
+        else m->input_uses++;
+    }
+    return 0;
+}
+
 int foil_model_build(foil_model *m, const foil_model_def *def, foil_err *err) {
     memset(m, 0, sizeof *m);
     m->def = *def;
     if (def->nlayers < 1 || def->nlayers > FOIL_MAX_LAYERS)
         return foil_fail(err, "model %s: needs 1 to %d layers", def->name, FOIL_MAX_LAYERS);
-    int c = def->in_c, h = def->in_h, w = def->in_w;
+    int c = def->in_c, h = def->in_h, w = def->in_w; /* each layer's input: resolve_inputs */
     const size_t limit = (size_t)1 << 30; /* per-sample floats; keeps int32 indices safe */
-    m->in_size = (size_t)c * h * w;
+    m->in_size = (size_t)def->in_c * def->in_h * def->in_w;
     m->max_act = m->in_size;
     if (m->in_size > limit) return foil_fail(err, "model %s: input too large", def->name);
     for (int i = 0; i < def->nlayers; i++) {
         foil_layer *l = &m->layers[i];
         l->def = def->layers[i];
-        if (build_layer(l, i, c, h, w, &m->nparams, err)) return -1;
+        if (resolve_inputs(m, i, &c, &h, &w, err) ||
+            build_layer(l, i, c, h, w, &m->nparams, err))
+            return -1;
         m->nvalues += l->w_count + l->b_count;
         c = l->out_c, h = l->out_h, w = l->out_w;
         size_t act = (size_t)c * h * w;
         if (act > limit || m->nparams > ((size_t)1 << 31))
             return foil_fail(err, "model %s: layer %d is too large", def->name, i);
         if (act > m->max_act) m->max_act = act;
+    }
+    for (int i = 0; i + 1 < def->nlayers; i++) {
+        const foil_layer *next = &m->layers[i + 1];
+        if (m->layers[i].uses == 0)
+            return foil_fail(err, "model %s: the output of layer %d goes nowhere", def->name, i);
+        m->layers[i].chained = m->layers[i].uses == 1 &&
+                               (next->in[0] == i || (next->nin > 1 && next->in[1] == i));
     }
     if ((size_t)c * h * w != (size_t)def->classes)
         return foil_fail(err, "model %s: the last layer gives %d values per sample, not the %d classes",

@@ -8,7 +8,7 @@
 #include "foil/strbuf.h"
 
 static const char *const LAYER_NAMES[] = {"conv2d", "maxpool", "relu", "flatten", "dense",
-                                          "dropout", NULL};
+                                          "dropout", "add", NULL};
 
 /* A size given as one integer or [h, w]. */
 static int parse_pair(const foil_config *cfg, foil_node *map, const char *key, int dflt,
@@ -55,10 +55,36 @@ static int parse_padding(const foil_config *cfg, foil_node *args, foil_layer_def
     return parse_pair(cfg, args, "padding", 0, 0, &l->pad_h, &l->pad_w, err);
 }
 
+/* from: the layer's inputs, one index or a list of up to FOIL_MAX_INPUTS
+ * (earlier layers, -1 the network input; checked against the graph when
+ * the model is built). Without it a layer reads the previous one. */
+static int parse_from(const foil_config *cfg, foil_node *args, foil_layer_def *l,
+                      foil_err *err) {
+    foil_node *f = foil_node_get(args, "from");
+    if (!f) return 0;
+    if (f->kind == FOIL_NODE_SEQ && foil_node_count(f) >= 1 &&
+        foil_node_count(f) <= FOIL_MAX_INPUTS) {
+        for (foil_node *c = f->child; c; c = c->next) {
+            long v;
+            if (foil_node_as_int(cfg, c, FOIL_FROM_INPUT, FOIL_MAX_LAYERS - 1, &v, err)) return -1;
+            l->from[l->nfrom++] = (int)v;
+        }
+        return 0;
+    }
+    long v;
+    if (f->kind != FOIL_NODE_SCALAR)
+        return foil_cfg_fail(cfg, f, err, "from: a layer index or a list of up to %d",
+                             FOIL_MAX_INPUTS);
+    if (foil_node_as_int(cfg, f, FOIL_FROM_INPUT, FOIL_MAX_LAYERS - 1, &v, err)) return -1;
+    l->from[l->nfrom++] = (int)v;
+    return 0;
+}
+
 static int parse_layer_args(const foil_config *cfg, foil_node *args, foil_layer_def *l,
                             foil_err *err) {
     long v;
     double d;
+    if (parse_from(cfg, args, l, err)) return -1;
     switch (l->kind) {
     case FOIL_LAYER_CONV2D:
         if (!foil_node_get(args, "filters")) return foil_cfg_fail(cfg, args, err, "conv2d needs filters");
@@ -112,13 +138,13 @@ static int parse_layer(const foil_config *cfg, foil_node *item, foil_layer_def *
     if (kind < 0)
         return foil_cfg_fail(cfg, args ? args : item, err,
                              "unknown layer '%s' (choose one of: conv2d, maxpool, relu, flatten, "
-                             "dense, dropout)", name);
+                             "dense, dropout, add)", name);
     l->kind = (foil_layer_kind)kind;
     if (args && args->kind == FOIL_NODE_SCALAR && args->value[0] == 0) args = NULL;
     if (args && args->kind != FOIL_NODE_MAP)
         return foil_cfg_fail(cfg, args, err, "layer arguments must be a map");
     if (!args) {
-        if (kind == FOIL_LAYER_CONV2D || kind == FOIL_LAYER_DENSE)
+        if (kind == FOIL_LAYER_CONV2D || kind == FOIL_LAYER_DENSE || kind == FOIL_LAYER_ADD)
             return foil_cfg_fail(cfg, item, err, "%s needs arguments", name);
         /* defaults for bare maxpool / dropout */
         l->pool = l->pool_stride = 2;
@@ -203,26 +229,33 @@ char *foil_model_def_to_yaml(const foil_model_def *def) {
     free(name);
     for (int i = 0; i < def->nlayers; i++) {
         const foil_layer_def *l = &def->layers[i];
+        char from[64] = "";
+        if (l->nfrom == 1) snprintf(from, sizeof from, "from: %d", l->from[0]);
+        if (l->nfrom == 2) snprintf(from, sizeof from, "from: [%d, %d]", l->from[0], l->from[1]);
+        const char *sep = from[0] ? ", " : "";
         switch (l->kind) {
         case FOIL_LAYER_CONV2D:
             foil_sb_put(s, "  - conv2d: {filters: %d, kernel: [%d, %d], stride: [%d, %d], padding: ",
                         l->filters, l->kernel_h, l->kernel_w, l->stride_h, l->stride_w);
             if (l->pad_mode == FOIL_PAD_EXPLICIT)
-                foil_sb_put(s, "[%d, %d]}\n", l->pad_h, l->pad_w);
+                foil_sb_put(s, "[%d, %d]%s%s}\n", l->pad_h, l->pad_w, sep, from);
             else
-                foil_sb_put(s, "%s}\n", l->pad_mode == FOIL_PAD_SAME ? "same" : "valid");
+                foil_sb_put(s, "%s%s%s}\n", l->pad_mode == FOIL_PAD_SAME ? "same" : "valid", sep,
+                            from);
             break;
         case FOIL_LAYER_MAXPOOL:
-            foil_sb_put(s, "  - maxpool: {size: %d, stride: %d}\n", l->pool, l->pool_stride);
+            foil_sb_put(s, "  - maxpool: {size: %d, stride: %d%s%s}\n", l->pool, l->pool_stride, sep,
+                        from);
             break;
         case FOIL_LAYER_DENSE:
-            foil_sb_put(s, "  - dense: {units: %d}\n", l->units);
+            foil_sb_put(s, "  - dense: {units: %d%s%s}\n", l->units, sep, from);
             break;
         case FOIL_LAYER_DROPOUT:
-            foil_sb_put(s, "  - dropout: {rate: %.9g}\n", (double)l->rate);
+            foil_sb_put(s, "  - dropout: {rate: %.9g%s%s}\n", (double)l->rate, sep, from);
             break;
         default:
-            foil_sb_put(s, "  - %s\n", LAYER_NAMES[l->kind]);
+            if (from[0]) foil_sb_put(s, "  - %s: {%s}\n", LAYER_NAMES[l->kind], from);
+            else foil_sb_put(s, "  - %s\n", LAYER_NAMES[l->kind]);
         }
     }
     return foil_sb_take(s);

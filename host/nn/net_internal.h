@@ -24,7 +24,8 @@ typedef struct foil_layer_bufs {
     int dropout_on;
 } foil_layer_bufs;
 
-int foil_layer_forward(const foil_net *net, int i, const float *in, int n, foil_layer_bufs *io,
-                       foil_err *err);
+/* ins: the layer's inputs (foil_layer.in resolved to buffers) */
+int foil_layer_forward(const foil_net *net, int i, const float *const *ins, int n,
+                       foil_layer_bufs *io, foil_err *err);
 
 #endif

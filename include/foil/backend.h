@@ -115,6 +115,8 @@ struct foil_backend {
     int (*dropout_fwd)(foil_backend *b, float *out, float *mask, const float *in, float rate,
                        uint64_t seed, uint64_t stream, size_t n);
     int (*mul)(foil_backend *b, float *out, const float *x, const float *y, size_t n);
+    /* out = x + y, elementwise; out may be x or y (gradient accumulation) */
+    int (*add)(foil_backend *b, float *out, const float *x, const float *y, size_t n);
 
     /* loss: loss[i] = -log softmax(logits[i])[labels[i]], computed stably;
      * dlogits (may be NULL) = (softmax - onehot) * grad_scale. */
@@ -184,7 +186,7 @@ struct foil_backend {
     X(set_precision) X(alloc) X(free) X(upload) X(download) X(copy) X(fill) X(sync)     \
     X(conv2d_fwd) X(conv2d_bwd_data) X(conv2d_bwd_filter) X(maxpool_fwd) X(maxpool_bwd) \
     X(relu_fwd) X(relu_bwd) X(dense_fwd) X(dense_bwd_data) X(dense_bwd_filter)          \
-    X(dropout_fwd) X(mul) X(softmax_xent) X(sgd_step) X(adam_step) X(gather_rows)       \
+    X(dropout_fwd) X(mul) X(add) X(softmax_xent) X(sgd_step) X(adam_step) X(gather_rows)       \
     X(gather_labels) X(argmax) X(compare) X(attack_random_start) X(attack_step)         \
     X(select_rows) X(flag_nonfinite) X(target_output) X(ig_interp) X(ig_accumulate)     \
     X(gaussian_noise) X(row_sum) X(destroy)

@@ -21,6 +21,9 @@ typedef struct foil_infer {
     int max_batch;
     float *buf[2];   /* (max_batch, max_act) each */
     int32_t *argmax; /* (max_batch, largest max-pool output) */
+    /* (max_batch, out) for the layers read later than by the next one or
+     * more than once (graphs; NULL for sequential models) */
+    float *keep[FOIL_MAX_LAYERS];
     int borrowed;    /* the buffers are the network's */
 } foil_infer;
 

@@ -1,4 +1,6 @@
-/* Sequential CNNs: the definition, the parameter layout (one contiguous
+/* CNNs: the definition (a list of layers, each reading the previous one's
+ * output unless it names its inputs, so that a residual connection is an
+ * `add` of two earlier outputs), the parameter layout (one contiguous
  * buffer) and checkpoints. Reading and writing definitions as YAML is in
  * foil/model_def.h, a network on a backend in foil/net.h. */
 #ifndef FOIL_MODEL_H
@@ -17,8 +19,12 @@ typedef enum {
     FOIL_LAYER_RELU,
     FOIL_LAYER_FLATTEN,
     FOIL_LAYER_DENSE,
-    FOIL_LAYER_DROPOUT
+    FOIL_LAYER_DROPOUT,
+    FOIL_LAYER_ADD     /* the sum of two inputs of one shape */
 } foil_layer_kind;
+
+#define FOIL_MAX_INPUTS 2
+#define FOIL_FROM_INPUT (-1) /* in foil_layer_def.from: the network's input */
 
 typedef enum { FOIL_PAD_SAME, FOIL_PAD_VALID, FOIL_PAD_EXPLICIT } foil_pad_mode;
 
@@ -30,6 +36,10 @@ typedef struct foil_layer_def {
     int pool, pool_stride; /* maxpool window and stride */
     int units;           /* dense */
     float rate;          /* dropout */
+    /* inputs: earlier layers' indices or FOIL_FROM_INPUT; nfrom 0 reads the
+     * previous layer (the network input for layer 0). add needs two. */
+    int nfrom;
+    int from[FOIL_MAX_INPUTS];
 } foil_layer_def;
 
 typedef struct foil_model_def {
@@ -43,6 +53,12 @@ typedef struct foil_model_def {
 /* A layer with its shapes and where its parameters sit. */
 typedef struct foil_layer {
     foil_layer_def def;
+    int nin;                   /* inputs, resolved: layer indices or FOIL_FROM_INPUT */
+    int in[FOIL_MAX_INPUTS];
+    int uses;                  /* layers reading this one's output (0 for the last) */
+    int chained;               /* read once, by the next layer: no buffer of its own is
+                                  needed for its output's gradient (or, forward-only,
+                                  for its output) */
     int in_c, in_h, in_w;    /* input shape per sample */
     int out_c, out_h, out_w; /* output shape per sample */
     int pad_h, pad_w;        /* resolved top/left padding (conv2d) */
@@ -62,6 +78,7 @@ typedef struct foil_model {
     size_t nvalues;    /* parameters: the tensors' elements (what files hold) */
     size_t in_size;    /* floats per input sample */
     size_t max_act;    /* largest per-sample activation (floats), input included */
+    int input_uses;    /* layers reading the network input (1 for a sequential model) */
 } foil_model;
 
 /* Computes shapes and the parameter layout; fails on shapes that do not fit

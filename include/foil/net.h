@@ -1,5 +1,7 @@
 /* A network instance on a backend: parameters, activations and gradients in
- * backend memory, forward and backward passes. */
+ * backend memory, forward and backward passes. Layers run in index order
+ * (inputs are earlier layers); backward runs in reverse and adds up the
+ * gradient of an output that several layers read. */
 #ifndef FOIL_NET_H
 #define FOIL_NET_H
 
@@ -21,7 +23,13 @@ typedef struct foil_net {
     int32_t *argmax[FOIL_MAX_LAYERS]; /* max-pool switches */
     float *mask[FOIL_MAX_LAYERS];     /* dropout masks */
     int dropout_on[FOIL_MAX_LAYERS];  /* dropout was applied in the last forward */
-    float *dbuf[2];           /* gradient ping-pong, (max_batch, max_act) */
+    float *dbuf[2];           /* gradient ping-pong along chains, (max_batch, max_act) */
+    /* gradients accumulated from several consumers (or from a consumer that
+     * is not the next layer): (max_batch, out) per such layer, and the
+     * scratch a contribution goes to before it is added; NULL for
+     * sequential models */
+    float *acc[FOIL_MAX_LAYERS];
+    float *scratch;
     float *dx;                /* gradient w.r.t. the input, (max_batch, in_size) */
     const float *input;       /* input of the last forward */
     int n;                    /* batch size of the last forward */
