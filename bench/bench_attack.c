@@ -25,13 +25,13 @@ typedef struct bench_cfg {
 static int time_attack(foil_net *net, foil_attack_work *w, const foil_attack_spec *s,
                        const float *x, float *adv, const int32_t *y, int images, double *secs,
                        foil_err *err) {
-    double t0 = now_s();
+    double t0 = foil_now_s();
     for (int start = 0; start < images; start += net->max_batch) {
         int n = images - start < net->max_batch ? images - start : net->max_batch;
         if (foil_attack_run(net, w, s, adv, x, y, n, start, NULL, err)) return -1;
     }
     if (net->b->sync(net->b)) return foil_fail(err, "%s", net->b->err.msg);
-    *secs = now_s() - t0;
+    *secs = foil_now_s() - t0;
     return 0;
 }
 

@@ -55,7 +55,7 @@ static int bench_model(const char *path, const bench_cfg *c, foil_err *err) {
                            .chunk = c->chunk, .max_steps = c->steps,
                            .baseline = FOIL_BASELINE_BLACK};
     if (foil_explain_batch(w, &s, attr, x, target, NULL, c->batch, st, err)) goto done; /* warm-up */
-    double t0 = now_s();
+    double t0 = foil_now_s();
     for (int done = 0; done < c->images; done += c->batch) {
         int n = c->images - done < c->batch ? c->images - done : c->batch;
         if (foil_explain_batch(w, &s, attr, x, target, NULL, n, st, err)) goto done;
@@ -64,7 +64,7 @@ static int bench_model(const char *path, const bench_cfg *c, foil_err *err) {
         foil_fail(err, "%s", b->err.msg);
         goto done;
     }
-    double secs = now_s() - t0;
+    double secs = foil_now_s() - t0;
     char label[32];
     printf("| %s | %s | %d | %d | %d | %.2f | %.1f | %.0f |\n", def.name, bench_device_label(b, c->tf32, label, sizeof label), c->steps,
            c->batch, c->chunk, secs, c->images / secs, (double)c->images * c->steps / secs);

@@ -77,9 +77,9 @@ static int bench_model(const char *path, const bench_cfg *c, foil_err *err) {
     double rate[2];
     for (int train = 1; train >= 0; train--) {
         if (run_steps(&net, &bb, 2, train, err)) goto done_net;
-        double t0 = now_s();
+        double t0 = foil_now_s();
         if (run_steps(&net, &bb, c->steps, train, err)) goto done_net;
-        rate[train] = (double)c->steps * c->batch / (now_s() - t0);
+        rate[train] = (double)c->steps * c->batch / (foil_now_s() - t0);
     }
     char label[32];
     printf("| %s | %s | %zu | %d | %.0f | %.0f |\n", def.name, bench_device_label(b, c->tf32, label, sizeof label), m.nvalues, c->batch,

@@ -5,15 +5,9 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "foil/backend.h"
-
-static inline double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "foil/clock.h"
 
 /* --precision fp32|tf32 at argv[*i]: 1 when it was that option (tf32 set),
  * 0 when not, -1 on a bad value. */
