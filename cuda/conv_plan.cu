@@ -212,7 +212,8 @@ static int64_t capped_mul(int64_t a, int64_t b) {
 /* Rejects shapes cuDNN cannot take (its sizes are 32-bit) before anything is
  * allocated or described; that the sizes are positive is checked in front
  * (host/backend/check.c). */
-static int shape_check(foil_backend *b, const foil_conv_shape *cs) {    int64_t hp = padded_extent(cs->oh, cs->stride_h, cs->r); /* < 2^63: factors < 2^31 */
+static int shape_check(foil_backend *b, const foil_conv_shape *cs) {
+    int64_t hp = padded_extent(cs->oh, cs->stride_h, cs->r); /* < 2^63: factors < 2^31 */
     int64_t wp = padded_extent(cs->ow, cs->stride_w, cs->s);
     int64_t h = hp > cs->h ? hp : cs->h, w = wp > cs->w ? wp : cs->w;
     int64_t in = capped_mul(capped_mul(capped_mul(cs->n, cs->c), h), w);

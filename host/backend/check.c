@@ -218,7 +218,7 @@ int foil_backend_finish(foil_backend *b, foil_err *err) {
             return foil_fail(err, "backend %s: the op %s is not set", b->name ? b->name : "?",
                              OPS[i].name);
     foil_backend *impl = malloc(sizeof *impl);
-    if (!impl) return foil_fail(err, "backend %s: out of memory", b->name);
+    if (!impl) return foil_fail(err, "backend %s: out of memory", b->name ? b->name : "?");
     *impl = *b;
     impl->impl = NULL;
     b->impl = impl;

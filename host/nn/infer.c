@@ -69,8 +69,9 @@ static size_t kept_floats(const foil_model *m) {
 }
 
 size_t foil_infer_bytes(const foil_model *m, int batch) {
-    return (size_t)batch * ((2 * m->max_act + kept_floats(m)) * sizeof(float) +
-                            pool_out_max(m) * sizeof(int32_t));
+    size_t one = (2 * m->max_act + kept_floats(m)) * sizeof(float) +
+                 pool_out_max(m) * sizeof(int32_t), all; /* < 2^40: foil_model_build's limits */
+    return foil_mul_size(one, batch > 0 ? (size_t)batch : 0, &all) ? (size_t)-1 : all;
 }
 
 int foil_infer_batch_for(const foil_model *m, size_t bytes) {

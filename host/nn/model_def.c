@@ -135,10 +135,14 @@ static int parse_layer(const foil_config *cfg, foil_node *item, foil_layer_def *
     int kind = -1;
     for (int i = 0; LAYER_NAMES[i]; i++)
         if (strcmp(name, LAYER_NAMES[i]) == 0) kind = i;
-    if (kind < 0)
-        return foil_cfg_fail(cfg, args ? args : item, err,
-                             "unknown layer '%s' (choose one of: conv2d, maxpool, relu, flatten, "
-                             "dense, dropout, add)", name);
+    if (kind < 0) {
+        char known[128] = "";
+        for (int i = 0; LAYER_NAMES[i]; i++)
+            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "",
+                     LAYER_NAMES[i]);
+        return foil_cfg_fail(cfg, args ? args : item, err, "unknown layer '%s' (choose one of: %s)",
+                             name, known);
+    }
     l->kind = (foil_layer_kind)kind;
     if (args && args->kind == FOIL_NODE_SCALAR && args->value[0] == 0) args = NULL;
     if (args && args->kind != FOIL_NODE_MAP)

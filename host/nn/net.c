@@ -50,17 +50,18 @@ int foil_net_create(foil_net *net, const foil_model *m, foil_backend *b, int max
             net->argmax[i] = (int32_t *)alloc_floats(net, out_size(l), err, &failed);
         if (k == FOIL_LAYER_DROPOUT) net->mask[i] = alloc_floats(net, out_size(l), err, &failed);
     }
-    int graph = m->input_uses > 1; /* the input gradient is a sum */
-    for (int i = 0; i < m->def.nlayers && !failed; i++)
-        if (!m->layers[i].chained && i + 1 < m->def.nlayers) {
+    /* a scratch buffer where some gradient is a sum of several contributions */
+    int sums = m->input_uses > 1;
+    for (int i = 0; i < m->def.nlayers && !failed; i++) {
+        sums |= m->layers[i].uses > 1;
+        if (!m->layers[i].chained && i + 1 < m->def.nlayers)
             net->acc[i] = alloc_floats(net, out_size(&m->layers[i]), err, &failed);
-            graph = 1;
-        }
+    }
     if (!failed) {
         net->dbuf[0] = alloc_floats(net, m->max_act, err, &failed);
         net->dbuf[1] = alloc_floats(net, m->max_act, err, &failed);
         net->dx = alloc_floats(net, m->in_size, err, &failed);
-        if (graph) net->scratch = alloc_floats(net, m->max_act, err, &failed);
+        if (sums) net->scratch = alloc_floats(net, m->max_act, err, &failed);
     }
     if (failed) {
         foil_net_destroy(net);

@@ -101,10 +101,14 @@ static int parse_attack(const foil_config *cfg, foil_node *item, foil_sweep_atta
     } else {
         return foil_cfg_fail(cfg, item, err, "an attack is a name (fgsm) or {name: {...}}");
     }
-    if (foil_attack_parse_name(name, &a->spec.kind))
+    if (foil_attack_parse_name(name, &a->spec.kind)) {
+        char known[256] = "";
+        for (int k = 0; k < FOIL_ATTACK_COUNT; k++)
+            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? ", " : "",
+                     foil_attack_name((foil_attack_kind)k));
         return foil_cfg_fail(cfg, args ? args : item, err,
-                             "unknown attack '%s' (choose one of: fgsm, bim, pgd, pgd_l2, mifgsm)",
-                             name);
+                             "unknown attack '%s' (choose one of: %s)", name, known);
+    }
     if (args && args->kind == FOIL_NODE_SCALAR && args->value[0] == 0) args = NULL;
     if (args && args->kind != FOIL_NODE_MAP)
         return foil_cfg_fail(cfg, args, err, "attack arguments must be a map");

@@ -1,5 +1,6 @@
-/* The training loop, written once against the backend op table: data, parameters and optimizer state stay in backend memory; per
- * step only the batch's indices go down and its losses come back. */
+/* The training loop, written once against the backend op table: data,
+ * parameters and optimizer state stay in backend memory; per step only the
+ * batch's indices go down and its losses come back. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
