@@ -87,11 +87,7 @@ const char *run_state_device(const run_state *s) {
 }
 
 static int save(run_state *s, foil_err *err) {
-    char *text = cJSON_Print(s->root);
-    if (!text) return foil_fail(err, "%s: out of memory", s->path);
-    int rc = foil_write_file_atomic(s->path, text, strlen(text), err);
-    cJSON_free(text);
-    return rc;
+    return foil_write_json_atomic(s->path, s->root, err);
 }
 
 int run_state_forget(run_state *s, const char *step, foil_err *err) {

@@ -87,11 +87,8 @@ static int write_metrics(const char *path, const foil_recipe *r, const foil_trai
         cJSON_AddItemToArray(epochs, e);
     }
     cJSON_AddItemToObject(o, "epochs", epochs);
-    char *text = cJSON_Print(o);
+    int rc = foil_write_json_atomic(path, o, err);
     cJSON_Delete(o);
-    if (!text) return foil_fail(err, "%s: out of memory", path);
-    int rc = foil_write_file_atomic(path, text, strlen(text), err);
-    cJSON_free(text);
     return rc;
 }
 

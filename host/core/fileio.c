@@ -2,6 +2,8 @@
  * include/foil/fileio.h. */
 #include "foil/fileio.h"
 
+#include <cjson/cJSON.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -202,4 +204,12 @@ int foil_write_parts_atomic(const char *path, const foil_part *parts, int nparts
 int foil_write_file_atomic(const char *path, const void *data, size_t len, foil_err *err) {
     foil_part p = {data, len};
     return foil_write_parts_atomic(path, &p, 1, err);
+}
+
+int foil_write_json_atomic(const char *path, const struct cJSON *json, foil_err *err) {
+    char *text = cJSON_Print(json);
+    if (!text) return foil_fail(err, "%s: out of memory formatting JSON", path);
+    int rc = foil_write_file_atomic(path, text, strlen(text), err);
+    cJSON_free(text);
+    return rc;
 }

@@ -138,11 +138,8 @@ int foil_metrics_write_json(const foil_metrics *mt, const char *path, foil_err *
         cJSON_AddItemToArray(conf, long_array(mt->confusion + (size_t)r * mt->classes,
                                               mt->classes));
     cJSON_AddItemToObject(o, "confusion", conf);
-    char *text = cJSON_Print(o);
+    int rc = foil_write_json_atomic(path, o, err);
     cJSON_Delete(o);
-    if (!text) return foil_fail(err, "%s: out of memory formatting JSON", path);
-    int rc = foil_write_file_atomic(path, text, strlen(text), err);
-    cJSON_free(text);
     return rc;
 }
 

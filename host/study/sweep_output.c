@@ -144,11 +144,8 @@ int foil_sweep_write_json(const foil_sweep_row *rows, int n, const char *path, f
         for (int k = 0; k < 7; k++) cJSON_AddNumberToObject(o, keys[k], vals[k]);
         cJSON_AddItemToArray(arr, o);
     }
-    char *text = cJSON_Print(arr);
+    int rc = foil_write_json_atomic(path, arr, err);
     cJSON_Delete(arr);
-    if (!text) return foil_fail(err, "%s: out of memory", path);
-    int rc = foil_write_file_atomic(path, text, strlen(text), err);
-    cJSON_free(text);
     return rc;
 }
 

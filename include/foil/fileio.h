@@ -63,5 +63,8 @@ int foil_write_parts_atomic(const char *path, const foil_part *parts, int nparts
 /* One buffer, likewise: configs, metrics and results, so that no reader sees
  * half a file. */
 int foil_write_file_atomic(const char *path, const void *data, size_t len, foil_err *err);
+/* A cJSON tree, printed (indented), likewise; the tree stays the caller's. */
+struct cJSON;
+int foil_write_json_atomic(const char *path, const struct cJSON *json, foil_err *err);
 
 #endif
