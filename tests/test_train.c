@@ -133,6 +133,22 @@ static void test_param_layout(void) {
     float want = (2.0f * foil_rng_uniform(3, FOIL_STREAM(FOIL_RNG_INIT, 1), 0) - 1.0f) * bound;
     TU_CHECK(buf[m.layers[0].b_off] == want, "0.bias[0] %g, its stream gives %g",
              (double)buf[m.layers[0].b_off], (double)want);
+    /* the tensor table: per-tensor fan-in (conv: in_c * kh * kw; dense: its
+     * input width), every value inside its own bound, and no buffers in
+     * these layers, so the trainable region is the whole buffer */
+    size_t outside = 0, wrong_fan = 0;
+    for (int t = 0; t < m.ntensors; t++) {
+        const foil_tensor *x = &m.tensors[t];
+        const foil_layer *l = &m.layers[x->layer];
+        size_t fan = l->def.kind == FOIL_LAYER_CONV2D
+                         ? (size_t)l->in_c * l->def.kernel_h * l->def.kernel_w : (size_t)l->in_c;
+        wrong_fan += x->fan_in != fan || x->init != FOIL_INIT_FAN_IN || !x->trainable;
+        float b = 1.0f / sqrtf((float)x->fan_in);
+        for (size_t j = 0; j < x->count; j++) outside += fabsf(buf[x->off + j]) > b;
+    }
+    TU_CHECK(wrong_fan == 0 && outside == 0 && m.ntrain == m.nparams && m.ntensors == nt,
+             "tensor table: %zu wrong fan-in/rule, %zu values outside their bound, ntrain %zu of "
+             "%zu", wrong_fan, outside, m.ntrain, m.nparams);
     free(buf), free(packed), free(back);
 }
 

@@ -24,8 +24,32 @@ static size_t align_up(size_t n) {
     return (n + FOIL_PARAM_ALIGN - 1) / FOIL_PARAM_ALIGN * FOIL_PARAM_ALIGN;
 }
 
-static int build_layer(foil_layer *l, int index, int c, int h, int w, size_t *nparams,
-                       foil_err *err) {
+/* Declares a tensor of layer i (its place comes later, from layout). */
+static int add_tensor(foil_model *m, int i, const char *role, int trainable, foil_init_rule init,
+                      size_t fan_in, int ndim, const int64_t *shape, foil_err *err) {
+    if (m->ntensors == FOIL_MAX_TENSORS)
+        return foil_fail(err, "model %s: more than %d tensors", m->def.name, FOIL_MAX_TENSORS);
+    foil_layer *l = &m->layers[i];
+    foil_tensor *t = &m->tensors[m->ntensors];
+    if (l->nt == 0) l->t0 = m->ntensors;
+    l->nt++, m->ntensors++;
+    *t = (foil_tensor){.layer = i, .role = role, .trainable = trainable, .ndim = ndim,
+                       .init = init, .fan_in = fan_in, .count = 1};
+    for (int d = 0; d < ndim; d++) t->shape[d] = shape[d], t->count *= (size_t)shape[d];
+    return 0;
+}
+
+/* A conv or dense layer's tensors: weight (out, in[, kh, kw]) and bias
+ * (out), both with PyTorch's fan-in rule. */
+static int weight_and_bias(foil_model *m, int i, int ndim, const int64_t *shape, foil_err *err) {
+    size_t fan_in = 1;
+    for (int d = 1; d < ndim; d++) fan_in *= (size_t)shape[d];
+    return add_tensor(m, i, "weight", 1, FOIL_INIT_FAN_IN, fan_in, ndim, shape, err) ||
+           add_tensor(m, i, "bias", 1, FOIL_INIT_FAN_IN, fan_in, 1, shape, err);
+}
+
+static int build_layer(foil_model *m, int index, int c, int h, int w, foil_err *err) {
+    foil_layer *l = &m->layers[index];
     const foil_layer_def *d = &l->def;
     l->in_c = c, l->in_h = h, l->in_w = w;
     l->out_c = c, l->out_h = h, l->out_w = w;
@@ -36,9 +60,8 @@ static int build_layer(foil_layer *l, int index, int c, int h, int w, size_t *np
             return foil_fail(err, "layer %d (conv2d): kernel %dx%d does not fit the %dx%d input",
                              index, d->kernel_h, d->kernel_w, h, w);
         l->out_c = d->filters;
-        l->w_count = (size_t)d->filters * c * d->kernel_h * d->kernel_w;
-        l->b_count = (size_t)d->filters;
-        break;
+        return weight_and_bias(m, index, 4, (int64_t[]){d->filters, c, d->kernel_h, d->kernel_w},
+                               err);
     case FOIL_LAYER_MAXPOOL:
         if (h < d->pool || w < d->pool)
             return foil_fail(err, "layer %d (maxpool): window %d does not fit the %dx%d input",
@@ -56,16 +79,34 @@ static int build_layer(foil_layer *l, int index, int c, int h, int w, size_t *np
             return foil_fail(err, "layer %d (dense): input is %dx%dx%d; add a flatten layer first",
                              index, c, h, w);
         l->out_c = d->units;
-        l->w_count = (size_t)d->units * c;
-        l->b_count = (size_t)d->units;
-        break;
+        return weight_and_bias(m, index, 2, (int64_t[]){d->units, c}, err);
     default:
         break;
     }
-    l->w_off = align_up(*nparams);
-    l->b_off = align_up(l->w_off + l->w_count);
-    *nparams = l->w_count ? l->b_off + l->b_count : *nparams;
     return 0;
+}
+
+/* Places the tensors: the trainable ones first, then the buffers, each at an
+ * aligned offset; fills the layers' weight/bias shortcuts. */
+static void layout(foil_model *m) {
+    size_t at = 0;
+    for (int pass = 1; pass >= 0; pass--) {
+        for (int t = 0; t < m->ntensors; t++) {
+            foil_tensor *x = &m->tensors[t];
+            if (x->trainable != pass) continue;
+            x->off = align_up(at);
+            at = x->off + x->count;
+            m->nvalues += x->count;
+        }
+        if (pass) m->ntrain = at;
+    }
+    m->nparams = at;
+    for (int t = 0; t < m->ntensors; t++) {
+        const foil_tensor *x = &m->tensors[t];
+        foil_layer *l = &m->layers[x->layer];
+        if (!strcmp(x->role, "weight")) l->w_off = x->off, l->w_count = x->count;
+        if (!strcmp(x->role, "bias")) l->b_off = x->off, l->b_count = x->count;
+    }
 }
 
 /* Layer i's inputs (the previous layer unless it names them) and their
@@ -116,16 +157,16 @@ int foil_model_build(foil_model *m, const foil_model_def *def, foil_err *err) {
     for (int i = 0; i < def->nlayers; i++) {
         foil_layer *l = &m->layers[i];
         l->def = def->layers[i];
-        if (resolve_inputs(m, i, &c, &h, &w, err) ||
-            build_layer(l, i, c, h, w, &m->nparams, err))
+        if (resolve_inputs(m, i, &c, &h, &w, err) || build_layer(m, i, c, h, w, err))
             return -1;
-        m->nvalues += l->w_count + l->b_count;
         c = l->out_c, h = l->out_h, w = l->out_w;
-        size_t act = (size_t)c * h * w;
-        if (act > limit || m->nparams > ((size_t)1 << 31))
+        size_t act = (size_t)c * h * w, floats = 0;
+        for (int t = 0; t < m->ntensors; t++) floats += align_up(m->tensors[t].count);
+        if (act > limit || floats > ((size_t)1 << 31))
             return foil_fail(err, "model %s: layer %d is too large", def->name, i);
         if (act > m->max_act) m->max_act = act;
     }
+    layout(m);
     for (int i = 0; i + 1 < def->nlayers; i++) {
         const foil_layer *next = &m->layers[i + 1];
         if (m->layers[i].uses == 0)
@@ -141,62 +182,41 @@ int foil_model_build(foil_model *m, const foil_model_def *def, foil_err *err) {
 
 int foil_model_param_tensor(const foil_model *m, int t, char *name, size_t cap, int *ndim,
                             int64_t shape[4], size_t *offset, size_t *count) {
-    int seen = 0;
-    for (int i = 0; i < m->def.nlayers; i++) {
-        const foil_layer *l = &m->layers[i];
-        if (l->w_count == 0) continue;
-        for (int part = 0; part < 2; part++, seen++) {
-            if (seen != t) continue;
-            snprintf(name, cap, "%d.%s", i, part ? "bias" : "weight");
-            *offset = part ? l->b_off : l->w_off;
-            *count = part ? l->b_count : l->w_count;
-            if (part) {
-                *ndim = 1;
-                shape[0] = (int64_t)l->b_count;
-            } else if (l->def.kind == FOIL_LAYER_CONV2D) {
-                *ndim = 4;
-                shape[0] = l->out_c, shape[1] = l->in_c;
-                shape[2] = l->def.kernel_h, shape[3] = l->def.kernel_w;
-            } else {
-                *ndim = 2;
-                shape[0] = l->out_c, shape[1] = l->in_c;
-            }
-            return 0;
-        }
-    }
-    return t < 0 ? seen : -1;
+    if (t < 0) return m->ntensors;
+    if (t >= m->ntensors) return -1;
+    const foil_tensor *x = &m->tensors[t];
+    snprintf(name, cap, "%d.%s", x->layer, x->role);
+    *ndim = x->ndim;
+    memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
+    *offset = x->off;
+    *count = x->count;
+    return 0;
 }
 
 void foil_model_init_params(const foil_model *m, float *params, uint64_t seed) {
-    int t = 0;
     memset(params, 0, m->nparams * sizeof(float)); /* the padding between tensors */
-    for (int i = 0; i < m->def.nlayers; i++) {
-        const foil_layer *l = &m->layers[i];
-        if (l->w_count == 0) continue;
-        size_t fan_in = l->w_count / l->b_count;
-        float bound = (float)(1.0 / sqrt((double)fan_in));
-        for (int part = 0; part < 2; part++, t++) {
-            float *p = params + (part ? l->b_off : l->w_off);
-            size_t n = part ? l->b_count : l->w_count;
+    for (int t = 0; t < m->ntensors; t++) {
+        const foil_tensor *x = &m->tensors[t];
+        float *p = params + x->off;
+        if (x->init == FOIL_INIT_FAN_IN) {
+            float bound = (float)(1.0 / sqrt((double)x->fan_in));
             uint64_t stream = FOIL_STREAM(FOIL_RNG_INIT, t);
-            for (size_t j = 0; j < n; j++)
+            for (size_t j = 0; j < x->count; j++)
                 p[j] = (2.0f * foil_rng_uniform(seed, stream, j) - 1.0f) * bound;
+        } else {
+            for (size_t j = 0; j < x->count; j++) p[j] = x->init == FOIL_INIT_ONE ? 1.0f : 0.0f;
         }
     }
 }
 
 /* Calls fn(user, offset in the buffer, offset in the packed form, count)
- * for every parameter tensor in file order. */
+ * for every tensor in file order. */
 static void each_tensor(const foil_model *m, void (*fn)(void *, size_t, size_t, size_t),
                         void *user) {
     size_t packed = 0;
-    for (int i = 0; i < m->def.nlayers; i++) {
-        const foil_layer *l = &m->layers[i];
-        if (l->w_count == 0) continue;
-        fn(user, l->w_off, packed, l->w_count);
-        packed += l->w_count;
-        fn(user, l->b_off, packed, l->b_count);
-        packed += l->b_count;
+    for (int t = 0; t < m->ntensors; t++) {
+        fn(user, m->tensors[t].off, packed, m->tensors[t].count);
+        packed += m->tensors[t].count;
     }
 }
 

@@ -260,7 +260,7 @@ int train_state_init(train_state *ts, foil_net *net, const foil_recipe *r,
 int train_state_step(train_state *ts, foil_net *net, const foil_recipe *r, double lr,
                      foil_err *err) {
     foil_backend *b = net->b;
-    size_t n = net->model->nparams;
+    size_t n = net->model->ntrain; /* the buffers after it are not stepped */
     int rc;
     if (r->optimizer == FOIL_OPT_SGD) {
         foil_sgd_hparams hp = {(float)lr, (float)r->momentum, (float)r->weight_decay,

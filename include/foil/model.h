@@ -62,9 +62,33 @@ typedef struct foil_layer {
     int in_c, in_h, in_w;    /* input shape per sample */
     int out_c, out_h, out_w; /* output shape per sample */
     int pad_h, pad_w;        /* resolved top/left padding (conv2d) */
-    size_t w_off, w_count;   /* weights in the parameter buffer (0 count: none) */
-    size_t b_off, b_count;   /* bias */
+    int t0, nt;              /* its tensors: model->tensors[t0 .. t0 + nt) */
+    size_t w_off, w_count;   /* its "weight" tensor in the parameter buffer (0 count: none) */
+    size_t b_off, b_count;   /* its "bias" */
 } foil_layer;
+
+/* How a tensor starts: PyTorch's default for conv and linear layers
+ * (U(-1/sqrt(fan_in), 1/sqrt(fan_in))), or a constant (batch norm's scale
+ * and running variance start at 1, its shift and running mean at 0). */
+typedef enum { FOIL_INIT_FAN_IN, FOIL_INIT_ZERO, FOIL_INIT_ONE } foil_init_rule;
+
+/* One tensor of the parameter buffer. Trainable tensors (parameters) sit in
+ * the buffer's first region, [0, ntrain), which is all that gradients and
+ * the optimizer cover; non-trainable ones (buffers, such as running
+ * statistics) follow in [ntrain, nparams). Files hold both, in table order
+ * (layer by layer, as a PyTorch state_dict). */
+typedef struct foil_tensor {
+    int layer;
+    const char *role;        /* "weight", "bias", ...: the name is "<layer>.<role>" */
+    int trainable;
+    int ndim;
+    int64_t shape[4];
+    size_t off, count;       /* floats in the parameter buffer */
+    foil_init_rule init;
+    size_t fan_in;           /* FOIL_INIT_FAN_IN */
+} foil_tensor;
+
+#define FOIL_MAX_TENSORS (4 * FOIL_MAX_LAYERS)
 
 /* Every parameter tensor starts at a multiple of this many floats (256
  * bytes) in the parameter buffer, so that a GPU library never refuses one
@@ -74,7 +98,10 @@ typedef struct foil_layer {
 typedef struct foil_model {
     foil_model_def def;
     foil_layer layers[FOIL_MAX_LAYERS];
+    int ntensors;
+    foil_tensor tensors[FOIL_MAX_TENSORS];
     size_t nparams;    /* floats in the parameter buffer, the alignment padding included */
+    size_t ntrain;     /* its trainable region [0, ntrain): what gradients and steps cover */
     size_t nvalues;    /* parameters: the tensors' elements (what files hold) */
     size_t in_size;    /* floats per input sample */
     size_t max_act;    /* largest per-sample activation (floats), input included */
@@ -86,10 +113,10 @@ typedef struct foil_model {
  * `classes` wide, ...). */
 int foil_model_build(foil_model *m, const foil_model_def *def, foil_err *err);
 
-/* Fills host params (nparams floats) like PyTorch's default init:
- * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, drawn from the
- * Philox stream (seed, FOIL_RNG_INIT, tensor number, element): the padding
- * moves no value. The padding is set to 0. */
+/* Fills host params (nparams floats) by each tensor's init rule; the
+ * FOIL_INIT_FAN_IN draws come from the Philox stream (seed, FOIL_RNG_INIT,
+ * tensor number, element), so the padding moves no value. The padding is set
+ * to 0. */
 void foil_model_init_params(const foil_model *m, float *params_host, uint64_t seed);
 
 /* packed (nvalues) = the tensors of buf (nparams) one after another, as a
@@ -101,8 +128,8 @@ void foil_model_unpack(const foil_model *m, float *buf, const float *packed);
 int foil_model_params_sha256(const foil_model *m, const float *params, char hex[65],
                              foil_err *err);
 
-/* Name of parameter tensor t ("3.weight", as PyTorch's nn.Sequential) and its
- * shape; returns the number of parameter tensors when t < 0. */
+/* Name of tensor t ("3.weight", as PyTorch's nn.Sequential) and its shape
+ * (model->tensors[t]); returns the number of tensors when t < 0. */
 int foil_model_param_tensor(const foil_model *m, int t, char *name, size_t cap, int *ndim,
                             int64_t shape[4], size_t *offset, size_t *count);
 

@@ -17,7 +17,7 @@ typedef struct foil_net {
     foil_backend *b;
     int max_batch;
     float *params;            /* (nparams) */
-    float *grads;             /* (nparams), written by backward */
+    float *grads;             /* (nparams), written by backward in [0, ntrain) */
     float *act[FOIL_MAX_LAYERS];      /* owned output buffers, (max_batch, out) */
     const float *out[FOIL_MAX_LAYERS]; /* outputs of the last forward (may alias) */
     int32_t *argmax[FOIL_MAX_LAYERS]; /* max-pool switches */
