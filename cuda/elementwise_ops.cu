@@ -61,6 +61,19 @@ static __global__ void k_add(float *out, const float *x, const float *y, size_t 
     GRID_STRIDE(i, n) out[i] = x[i] + y[i];
 }
 
+static __global__ void k_sub(float *out, const float *x, const float *y, size_t n) {
+    GRID_STRIDE(i, n) out[i] = x[i] - y[i];
+}
+
+static __global__ void k_scale(float *out, const float *x, float alpha, size_t n) {
+    GRID_STRIDE(i, n) out[i] = __fmul_rn(alpha, x[i]);
+}
+
+/* In double, rounded once, as the CPU (and ig_accumulate) */
+static __global__ void k_axpy(float *y, float alpha, const float *x, size_t n) {
+    GRID_STRIDE(i, n) y[i] = (float)((double)y[i] + (double)alpha * (double)x[i]);
+}
+
 /* One warp per row (classes is 10 for MNIST: a block per row would idle 246
  * threads); lanes stride over the classes. logits, dlogits (n, classes);
  * loss, labels (n). The sum of exponentials is in double, as on the CPU. */
@@ -161,6 +174,18 @@ static void launch_mul(cudaStream_t s, float *out, const float *x, const float *
 
 static void launch_add(cudaStream_t s, float *out, const float *x, const float *y, size_t n) {
     k_add<<<cuda_blocks(n, EW_THREADS), EW_THREADS, 0, s>>>(out, x, y, n);
+}
+
+static void launch_sub(cudaStream_t s, float *out, const float *x, const float *y, size_t n) {
+    k_sub<<<cuda_blocks(n, EW_THREADS), EW_THREADS, 0, s>>>(out, x, y, n);
+}
+
+static void launch_scale(cudaStream_t s, float *out, const float *x, float alpha, size_t n) {
+    k_scale<<<cuda_blocks(n, EW_THREADS), EW_THREADS, 0, s>>>(out, x, alpha, n);
+}
+
+static void launch_axpy(cudaStream_t s, float *y, float alpha, const float *x, size_t n) {
+    k_axpy<<<cuda_blocks(n, EW_THREADS), EW_THREADS, 0, s>>>(y, alpha, x, n);
 }
 
 static void launch_softmax_xent(cudaStream_t s, float *loss, float *dlogits,
@@ -276,6 +301,27 @@ static int cuda_add(foil_backend *b, float *out, const float *x, const float *y,
     return 0;
 }
 
+static int cuda_sub(foil_backend *b, float *out, const float *x, const float *y, size_t n) {
+    if (!n) return 0;
+    launch_sub(stream_of(b), out, x, y, n);
+    LAUNCH_CHECK(b, "sub");
+    return 0;
+}
+
+static int cuda_scale(foil_backend *b, float *out, const float *x, float alpha, size_t n) {
+    if (!n) return 0;
+    launch_scale(stream_of(b), out, x, alpha, n);
+    LAUNCH_CHECK(b, "scale");
+    return 0;
+}
+
+static int cuda_axpy(foil_backend *b, float *y, float alpha, const float *x, size_t n) {
+    if (!n) return 0;
+    launch_axpy(stream_of(b), y, alpha, x, n);
+    LAUNCH_CHECK(b, "axpy");
+    return 0;
+}
+
 static int cuda_softmax_xent(foil_backend *b, float *loss, float *dlogits, const float *logits,
                              const int32_t *labels, int n, int classes, float grad_scale) {
     if (n <= 0) return 0; /* classes checked in front (host/backend/check.c) */
@@ -329,6 +375,9 @@ extern "C" void cuda_register_elementwise_ops(foil_backend *b) {
     b->dropout_fwd = cuda_dropout_fwd;
     b->mul = cuda_mul;
     b->add = cuda_add;
+    b->sub = cuda_sub;
+    b->scale = cuda_scale;
+    b->axpy = cuda_axpy;
     b->softmax_xent = cuda_softmax_xent;
     b->sgd_step = cuda_sgd_step;
     b->adam_step = cuda_adam_step;

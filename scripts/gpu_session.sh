@@ -47,7 +47,7 @@ arch=${arch:-x86_64-linux-gnu}
 cuda=${CUDA_HOME:-/usr/local/cuda}
 jobs=$(nproc)
 LIBS="$P/usr/lib/$arch:$P/lib/$arch:$P/usr/lib/$arch/openblas-openmp"
-GPU_TESTS="test_gpu_layers test_gpu_elementwise test_gpu_algorithms"
+GPU_TESTS="test_gpu_ops test_gpu_layers test_gpu_elementwise test_gpu_algorithms"
 
 note() { echo "gpu_session: $*" >&2; }
 
@@ -206,7 +206,7 @@ do_test_cpu() { (cd "$B" && with_libs ctest -LE gpu -j"$jobs" --output-on-failur
 
 # foil's own kernels (racecheck is limited to them: a shared-memory hazard
 # in cuDNN's or cuBLAS's kernels is not ours to fix, and they are slow under it)
-FOIL_KERNELS='k_(adam|add|argmax|attack|compare|dropout|fill|flag|gather|gaussian|ig|mul|random|relu|row|select|sgd|softmax|target)|conv_(bias_grad|crop|pad)_kernel|dense_bias_(add|grad)_kernel|maxpool_(fwd|bwd)_kernel'
+FOIL_KERNELS='k_(adam|add|argmax|attack|axpy|compare|dropout|fill|flag|gather|gaussian|ig|mul|random|relu|row|scale|select|sgd|softmax|sub|target)|conv_(bias_grad|crop|pad)_kernel|dense_bias_(add|grad)_kernel|maxpool_(fwd|bwd)_kernel'
 
 # compute-sanitizer TOOL TEST [SECONDS]: one GPU test under the sanitizer,
 # with the environment ctest would give it (PGD parity on 200 images: the
@@ -228,7 +228,7 @@ do_sanitize() {
   for t in $GPU_TESTS; do
     echo "== memcheck $t"; sanitized memcheck "$t" 150 || rc=1
   done
-  for t in test_gpu_layers test_gpu_elementwise; do
+  for t in test_gpu_ops test_gpu_elementwise; do
     echo "== racecheck $t"; sanitized racecheck "$t" 100 || rc=1
   done
   return $rc

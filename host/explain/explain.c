@@ -60,7 +60,7 @@ static int evaluate(foil_explain_work *w, const foil_explain_spec *s, float *att
     foil_backend *b = w->b;
     const foil_explain_method_info *info = foil_explain_method_info_of(s->method);
     const int n = p->n, draws = s->smooth_samples > 0 ? s->smooth_samples : 1;
-    const float *inv_draws = w->consts + 2;
+    const float inv_draws = 1.0f / (float)draws;
     FOIL_OP(b, b->fill(b, w->fx, 0.0f, (size_t)n), err);
     if (draws > 1) FOIL_OP(b, b->fill(b, attr, 0.0f, (size_t)n * w->row), err);
     for (int d = 0; d < draws; d++) {
@@ -70,9 +70,9 @@ static int evaluate(foil_explain_work *w, const foil_explain_spec *s, float *att
             xin = w->noisy;
         }
         if (info->run(w, s, draws > 1 ? w->one : attr, xin, p, m, err)) return -1;
-        if (draws > 1) FOIL_OP(b, b->ig_accumulate(b, attr, w->one, inv_draws, n, 1, w->row), err);
+        if (draws > 1) FOIL_OP(b, b->axpy(b, attr, inv_draws, w->one, (size_t)n * w->row), err);
         if (ex_f_at(w, s->output, w->values, xin, p->tgt, n, err)) return -1;
-        FOIL_OP(b, b->ig_accumulate(b, w->fx, w->values, inv_draws, n, 1, 1), err);
+        FOIL_OP(b, b->axpy(b, w->fx, inv_draws, w->values, (size_t)n), err);
     }
     return 0;
 }
@@ -158,8 +158,6 @@ int foil_explain_batch(foil_explain_work *w, const foil_explain_spec *s, float *
     if (n < 1 || n > w->max_images)
         return foil_fail(err, "explain: batch of %d images, at most %d", n, w->max_images);
     if (foil_explain_spec_check(s, err)) return -1;
-    const float inv_draws = 1.0f / (float)(s->smooth_samples > 0 ? s->smooth_samples : 1);
-    FOIL_OP(b, b->upload(b, w->consts + 2, &inv_draws, sizeof(float)), err);
     FOIL_OP(b, b->upload(b, w->targets, target_host, sizeof(int32_t) * (size_t)n), err);
     if (ex_fill_baseline(w, s, w->base, x, index_host, n, err) ||
         ex_f_at(w, s->output, w->fb, w->base, w->targets, n, err))

@@ -31,17 +31,12 @@ static int set_rep(foil_explain_work *w, const ex_problem *p, int m, foil_err *e
     return 0;
 }
 
-/* out *= xin - base. The backend has no subtraction, so x and the baseline
- * go side by side into `pair` and one accumulate with weights (1, -1) over
- * the two n*row halves forms the difference. */
+/* out *= xin - base */
 static int times_diff(foil_explain_work *w, float *out, const float *xin, const float *base,
                       int n, foil_err *err) {
     foil_backend *b = w->b;
     const size_t len = (size_t)n * w->row;
-    FOIL_OP(b, b->copy(b, w->pair, xin, len * sizeof(float)), err);
-    FOIL_OP(b, b->copy(b, w->pair + len, base, len * sizeof(float)), err);
-    FOIL_OP(b, b->fill(b, w->diff, 0.0f, len), err);
-    FOIL_OP(b, b->ig_accumulate(b, w->diff, w->pair, w->consts, 1, 2, len), err);
+    FOIL_OP(b, b->sub(b, w->diff, xin, base, len), err);
     FOIL_OP(b, b->mul(b, out, out, w->diff, len), err);
     return 0;
 }

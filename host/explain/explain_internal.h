@@ -16,7 +16,6 @@ struct foil_explain_work {
     float *one;       /* the method's attributions for one draw */
     float *diff;      /* x - baseline */
     float *cx, *cbase, *cattr; /* the images still refined by the adaptive steps */
-    float *pair;      /* (2, max_images, row): x then baseline, to form x - baseline */
     /* backend, per path point */
     float *xs;        /* (max_batch, row) path points */
     float *dlogits;   /* (max_batch, classes) */
@@ -25,7 +24,6 @@ struct foil_explain_work {
     /* backend, per image */
     int32_t *targets, *ctargets, *pred; /* (max_images) */
     float *fx, *fb, *sums;              /* (max_images) F(x), F(baseline), sum(attr) */
-    float *consts;    /* (3): 1, -1, 1 / draws */
     float *alpha, *weight; /* (quad_cap) quadrature on the backend ... */
     int quad_cap;
     int q_rule, q_m;       /* ... of this rule and size (q_m 0: none yet) */

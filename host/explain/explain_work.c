@@ -23,11 +23,7 @@ int foil_explain_work_create(foil_explain_work **out, foil_net *net, int max_ima
     if (max_images < 1 || max_images > net->max_batch)
         return foil_fail(err, "explain: %d images per batch, the network holds 1 to %d",
                          max_images, net->max_batch);
-    foil_backend *b = net->b;
-    if (!b->target_output || !b->ig_interp || !b->ig_accumulate || !b->gaussian_noise ||
-        !b->row_sum || !b->argmax || !b->gather_rows)
-        return foil_fail(err, "explain: the %s backend does not implement the explanation ops yet",
-                         b->name);
+    /* every backend fills the whole op table (foil_backend_finish) */
     foil_explain_work *w = calloc(1, sizeof *w);
     if (!w) return foil_fail(err, "out of memory");
     const foil_model_def *d = &net->model->def;
@@ -39,7 +35,6 @@ int foil_explain_work_create(foil_explain_work **out, foil_net *net, int max_ima
     float **per_image[] = {&w->base, &w->noisy, &w->one, &w->diff, &w->cx, &w->cbase, &w->cattr};
     for (size_t i = 0; i < sizeof per_image / sizeof *per_image; i++)
         *per_image[i] = alloc_rows(w, mi, row, sizeof(float), &failed);
-    w->pair = alloc_rows(w, 2 * mi, row, sizeof(float), &failed);
     w->xs = alloc_rows(w, mb, row, sizeof(float), &failed);
     w->dlogits = alloc_rows(w, mb, (size_t)w->classes, sizeof(float), &failed);
     w->values = alloc_rows(w, mb, 1, sizeof(float), &failed);
@@ -50,7 +45,6 @@ int foil_explain_work_create(foil_explain_work **out, foil_net *net, int max_ima
     w->fx = alloc_rows(w, mi, 1, sizeof(float), &failed);
     w->fb = alloc_rows(w, mi, 1, sizeof(float), &failed);
     w->sums = alloc_rows(w, mi, 1, sizeof(float), &failed);
-    w->consts = alloc_rows(w, 3, 1, sizeof(float), &failed);
     w->host = malloc(sizeof(float) * mi * row);
     w->rep_host = malloc(sizeof(int32_t) * mb);
     w->active = malloc(sizeof(int) * mi);
@@ -58,10 +52,8 @@ int foil_explain_work_create(foil_explain_work **out, foil_net *net, int max_ima
     w->cindex = malloc(sizeof(int64_t) * mi);
     w->fx_host = malloc(sizeof(float) * mi);
     w->sum_host = malloc(sizeof(float) * mi);
-    const float consts[3] = {1.0f, -1.0f, 1.0f};
     if (failed || !w->host || !w->rep_host || !w->active || !w->ctarget_host || !w->cindex ||
-        !w->fx_host || !w->sum_host ||
-        w->b->upload(w->b, w->consts, consts, sizeof consts)) {
+        !w->fx_host || !w->sum_host) {
         foil_explain_work_destroy(w);
         return foil_fail(err, "out of memory for explanation buffers (%d images, batch %d)",
                          max_images, net->max_batch);
@@ -73,10 +65,10 @@ int foil_explain_work_create(foil_explain_work **out, foil_net *net, int max_ima
 void foil_explain_work_destroy(foil_explain_work *w) {
     if (!w) return;
     foil_backend *b = w->b;
-    void *dev[] = {w->base,    w->noisy,  w->one,      w->diff,    w->cx,      w->cbase,
-                   w->cattr,   w->pair,   w->xs,       w->dlogits, w->values,  w->rep,
-                   w->targets, w->ctargets, w->pred,   w->fx,      w->fb,      w->sums,
-                   w->consts,  w->alpha,  w->weight};
+    void *dev[] = {w->base,    w->noisy,    w->one,  w->diff, w->cx,     w->cbase,
+                   w->cattr,   w->xs,       w->dlogits, w->values, w->rep, w->targets,
+                   w->ctargets, w->pred,    w->fx,   w->fb,   w->sums,   w->alpha,
+                   w->weight};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) b->free(b, dev[i]);
     free(w->host);
     free(w->rep_host);

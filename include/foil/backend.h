@@ -117,6 +117,13 @@ struct foil_backend {
     int (*mul)(foil_backend *b, float *out, const float *x, const float *y, size_t n);
     /* out = x + y, elementwise; out may be x or y (gradient accumulation) */
     int (*add)(foil_backend *b, float *out, const float *x, const float *y, size_t n);
+    /* out = x - y, elementwise; out may be x or y */
+    int (*sub)(foil_backend *b, float *out, const float *x, const float *y, size_t n);
+    /* out = alpha * x; out may be x */
+    int (*scale)(foil_backend *b, float *out, const float *x, float alpha, size_t n);
+    /* y += alpha * x, the sum formed in double and rounded once to float (as
+     * ig_accumulate's), so that averaging with it gives the same bits */
+    int (*axpy)(foil_backend *b, float *y, float alpha, const float *x, size_t n);
 
     /* loss: loss[i] = -log softmax(logits[i])[labels[i]], computed stably;
      * dlogits (may be NULL) = (softmax - onehot) * grad_scale. */
@@ -186,7 +193,7 @@ struct foil_backend {
     X(set_precision) X(alloc) X(free) X(upload) X(download) X(copy) X(fill) X(sync)     \
     X(conv2d_fwd) X(conv2d_bwd_data) X(conv2d_bwd_filter) X(maxpool_fwd) X(maxpool_bwd) \
     X(relu_fwd) X(relu_bwd) X(dense_fwd) X(dense_bwd_data) X(dense_bwd_filter)          \
-    X(dropout_fwd) X(mul) X(add) X(softmax_xent) X(sgd_step) X(adam_step) X(gather_rows)       \
+    X(dropout_fwd) X(mul) X(add) X(sub) X(scale) X(axpy) X(softmax_xent) X(sgd_step) X(adam_step) X(gather_rows)       \
     X(gather_labels) X(argmax) X(compare) X(attack_random_start) X(attack_step)         \
     X(select_rows) X(flag_nonfinite) X(target_output) X(ig_interp) X(ig_accumulate)     \
     X(gaussian_noise) X(row_sum) X(destroy)

@@ -122,6 +122,27 @@ static int cpu_add(foil_backend *b, float *out, const float *x, const float *y, 
     return 0;
 }
 
+static int cpu_sub(foil_backend *b, float *out, const float *x, const float *y, size_t n) {
+    (void)b;
+    FOIL_PAR_FOR(n > 65536)
+    for (size_t i = 0; i < n; i++) out[i] = x[i] - y[i];
+    return 0;
+}
+
+static int cpu_scale(foil_backend *b, float *out, const float *x, float alpha, size_t n) {
+    (void)b;
+    FOIL_PAR_FOR(n > 65536)
+    for (size_t i = 0; i < n; i++) out[i] = alpha * x[i];
+    return 0;
+}
+
+static int cpu_axpy(foil_backend *b, float *y, float alpha, const float *x, size_t n) {
+    (void)b;
+    FOIL_PAR_FOR(n > 65536)
+    for (size_t i = 0; i < n; i++) y[i] = (float)((double)y[i] + (double)alpha * x[i]);
+    return 0;
+}
+
 static int cpu_softmax_xent(foil_backend *b, float *loss, float *dlogits, const float *logits,
                             const int32_t *labels, int n, int classes, float grad_scale) {
     for (int i = 0; i < n; i++) {
@@ -223,6 +244,9 @@ foil_backend *foil_backend_cpu_create(foil_err *err) {
     b->dropout_fwd = cpu_dropout_fwd;
     b->mul = cpu_mul;
     b->add = cpu_add;
+    b->sub = cpu_sub;
+    b->scale = cpu_scale;
+    b->axpy = cpu_axpy;
     b->softmax_xent = cpu_softmax_xent;
     b->sgd_step = cpu_sgd_step;
     b->adam_step = cpu_adam_step;
