@@ -163,7 +163,8 @@ static foil_node *node_from_event(parser *p, const yaml_event_t *ev, const char 
         n = foil_cfg_node_new(FOIL_NODE_SCALAR, key, v, len);
         /* Quoted and block (| >) scalars are strings, never numbers. So is
          * the rare plain text that only flow context allows ("[-]"): calling
-         * it quoted lets the emitter write it back in block style. */
+         * it quoted is what emitting it in block style and reading it back
+         * gives. */
         if (n)
             n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
                         (len && !foil_cfg_plain_ok(n->value, 0));

@@ -26,8 +26,9 @@ static inline int foil_cfg_is_null(const foil_node *n) {
     return n->kind == FOIL_NODE_SCALAR && !n->quoted && n->value[0] == 0;
 }
 
-/* Whether s can be written as a plain (unquoted) scalar and read back as the
- * same text; flow: inside [ ]. */
+/* Whether libyaml's emitter writes s as a plain (unquoted) scalar in block
+ * context (flow: as an item of [ ]), that is whether s reads back there as
+ * the same text unquoted. */
 int foil_cfg_plain_ok(const char *s, int flow);
 
 /* Replaces control characters in err->msg: values and keys may hold newlines,
