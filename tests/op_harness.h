@@ -35,6 +35,7 @@ typedef struct op_tensor {
     int role;
     size_t n;
     int i32;        /* int32 elements (labels, argmax): compared exactly */
+    int u8;         /* bytes (masks; inputs only) */
     float lo, hi;   /* IN / INOUT values: uniform in [lo, hi) (ints: [lo, hi)) */
     int has_tol;    /* its own parity tolerance instead of the row's */
     op_tol tol;
@@ -57,6 +58,7 @@ struct op_row {
     op_fn fwd;
     int fd_y, fd_dy, npairs, pair[2][2];
     float fd_h, fd_scale;
+    int fd_smooth;    /* no kinks (softmax): every sampled element is checked */
     op_tol fd_tol;
     /* the op's arguments */
     foil_conv_shape cs;
@@ -83,14 +85,14 @@ static inline op_row *op_add(op_table *tab, const char *name) {
     return r;
 }
 
-/* Sets tensor k of r. */
+/* Sets tensor k of r; i32: 0 floats, 1 int32, 8 bytes. */
 static inline void op_set(op_row *r, int k, int role, size_t n, float lo, float hi, int i32) {
     op_tensor *t = &r->t[k];
-    t->role = role, t->n = n, t->lo = lo, t->hi = hi, t->i32 = i32;
+    t->role = role, t->n = n, t->lo = lo, t->hi = hi, t->i32 = i32 == 1, t->u8 = i32 == 8;
     if (k >= r->nt) r->nt = k + 1;
 }
 
-static inline size_t op_bytes(const op_tensor *t) { return (t->n ? t->n : 1) * 4; }
+static inline size_t op_bytes(const op_tensor *t) { return (t->n ? t->n : 1) * (t->u8 ? 1 : 4); }
 
 /* Host tensors of row `id`: inputs drawn from Philox (stream per row and
  * tensor), the rest NaN (or -12345 for ints). */
@@ -104,7 +106,9 @@ static inline void op_host_make(const op_row *r, int id, void **h) {
         const uint64_t stream = (uint64_t)id * 16 + (uint64_t)k;
         for (size_t i = 0; i < t->n; i++) {
             float u = foil_rng_uniform(4321, stream, i);
-            if (t->i32)
+            if (t->u8)
+                ((uint8_t *)h[k])[i] = random ? (uint8_t)(t->lo + u * (t->hi - t->lo)) : 0xA5;
+            else if (t->i32)
                 ((int32_t *)h[k])[i] = random ? (int32_t)t->lo + (int32_t)(u * (t->hi - t->lo))
                                               : -12345;
             else
@@ -142,7 +146,7 @@ static inline void op_device_make(foil_backend *g, const op_row *r, void *const 
         const op_tensor *t = &r->t[k];
         int given = t->role == OP_IN || t->role == OP_DERIVED || t->role == OP_INOUT;
         d[k] = t->role == OP_NONE ? NULL
-               : given            ? parity_upload(g, start[k], op_bytes(t))
+               : given || t->u8   ? parity_upload(g, start[k], op_bytes(t))
                                   : parity_poisoned(g, t->n);
     }
 }
@@ -171,7 +175,12 @@ static inline void op_parity(foil_backend *cpu, foil_backend *g, const op_row *r
         return;
     }
     for (int k = 0; k < r->nt; k++) h[k] = op_host_copy(&r->t[k], start[k]);
-    if (r->run(cpu, h, r)) TU_CHECK(0, "%s on the CPU: %s", r->name, cpu->err.msg);
+    if (r->run(cpu, h, r)) {
+        TU_CHECK(0, "%s on the CPU: %s", r->name, cpu->err.msg);
+        op_host_free(r, h);
+        op_host_free(r, start);
+        return;
+    }
     op_device_make(g, r, start, d);
     int rc = r->run(g, d, r);
     TU_CHECK(rc == 0, "%s on %s: %s", r->name, g->name, g->err.msg);
@@ -220,10 +229,11 @@ static inline double op_loss(foil_backend *cpu, const op_row *r, void **h) {
 }
 
 /* Gradient mode on the CPU: the row's backward output against central
- * differences at OP_FD_SAMPLES elements of each differentiated input. Where
- * the function bends inside [x - h, x + h] (a ReLU at 0, a max-pool tie) the
- * second difference gives it away and the element is skipped; at most a
- * third may be. */
+ * differences at OP_FD_SAMPLES elements of each differentiated input, over
+ * the step the floats really took. Where a piecewise-linear function bends
+ * inside [x - h, x + h] (a ReLU at 0, a max-pool tie) its two one-sided
+ * slopes differ and the element is skipped; at most a third may be. A
+ * non-finite analytic gradient always fails. */
 static inline void op_gradient(foil_backend *cpu, const op_row *r, int id) {
     void *h[OP_MAX_T];
     if (op_reference(cpu, r, id, h)) {
@@ -241,21 +251,23 @@ static inline void op_gradient(foil_backend *cpu, const op_row *r, int id) {
             size_t j = n <= OP_FD_SAMPLES ? (size_t)s
                                           : foil_rng_u32(99, (uint64_t)id * 4 + (uint64_t)p,
                                                          (uint64_t)s) % n;
-            float keep = x[j];
-            x[j] = keep + r->fd_h;
+            const float keep = x[j], hi = keep + r->fd_h, lo = keep - r->fd_h;
+            x[j] = hi;
             double up = op_loss(cpu, r, h);
-            x[j] = keep - r->fd_h;
+            x[j] = lo;
             double down = op_loss(cpu, r, h);
             x[j] = keep;
             double mid = op_loss(cpu, r, h);
-            double first = up - down, second = up - 2 * mid + down;
-            if (fabs(second) > 0.1 * fabs(first) + 1e-6) {
+            double s_up = (up - mid) / ((double)hi - keep);
+            double s_down = (mid - down) / ((double)keep - lo);
+            if (!r->fd_smooth &&
+                fabs(s_up - s_down) > 1e-3 * (fabs(s_up) + fabs(s_down)) + 1e-6) {
                 skipped++;
                 continue;
             }
-            double fd = first / (2.0 * r->fd_h), e = fabs(fd - an[j]);
-            max_err = fmax(max_err, e);
-            bad += e > r->fd_tol.atol + r->fd_tol.rtol * fabs(an[j]);
+            double fd = (up - down) / ((double)hi - lo), e = fabs(fd - an[j]);
+            if (isfinite(e)) max_err = fmax(max_err, e);
+            bad += !(e <= r->fd_tol.atol + r->fd_tol.rtol * fabs(an[j])); /* NaN fails */
         }
         printf("  %-40s d[%d]/d[%d]: %d elements, %d at a kink, max |fd - analytic| %.2e %s\n",
                r->name, r->pair[p][1], r->pair[p][0], samples - skipped, skipped, max_err,

@@ -406,6 +406,7 @@ int main(int argc, char **argv) {
     }
     pair p = {cpu, gpu};
     test_softmax_xent_bad_label(p, 257, 10);
+    test_softmax_xent_bad_label(p, 257, 1000);
     test_optimizers(p);
     test_gathers_and_ints(p);
     test_flag_nonfinite(p);

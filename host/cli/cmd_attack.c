@@ -122,7 +122,8 @@ static int run(const attack_args *a, foil_config *cfg, foil_err *err) {
         goto done;
     }
     if (!(resolved = foil_config_emit_string(cfg->root))) {
-        foil_fail(err, "out of memory");
+        foil_fail(err, "cannot write the resolved config (out of memory, or text libyaml "
+                       "refuses)");
         goto done;
     }
     if (cli_out_open("-o", a->outdir, SUBS, err) ||

@@ -104,7 +104,9 @@ static int run(shift_job *j, const shift_args *a, foil_config *cfg, foil_err *er
     if (foil_sweep_parse(&j->sw, cfg, err) || foil_explain_config_parse(&j->ec, cfg, err))
         return -1;
     if (!j->ec.model_path[0]) return foil_fail(err, "shift: no model (give -m MODEL or model:)");
-    if (!(j->resolved = foil_config_emit_string(cfg->root))) return foil_fail(err, "out of memory");
+    if (!(j->resolved = foil_config_emit_string(cfg->root)))
+        return foil_fail(err, "cannot write the resolved config (out of memory, or text libyaml "
+                              "refuses)");
     char path[FOIL_PATH_MAX];
     if (cli_out_open("-o", a->outdir, SUBS, err) ||
         foil_path(path, err, "%s/config.yaml", a->outdir) ||

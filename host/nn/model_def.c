@@ -211,9 +211,10 @@ int foil_model_def_load(foil_model_def *def, const char *path, foil_err *err) {
     return rc;
 }
 
-/* "name: \"...\"\n" written by the config emitter, which escapes what a
- * double-quoted YAML string cannot hold as is (quotes, backslashes, control
- * characters); pasted in raw, such a name made checkpoints that did not load. */
+/* "name: ...\n" written by the config emitter (libyaml's), which quotes and
+ * escapes what a plain YAML string cannot hold as is (quotes, backslashes,
+ * control characters); pasted in raw, such a name made checkpoints that did
+ * not load. */
 static char *name_line(const foil_model_def *def) {
     char key[] = "name", value[sizeof def->name];
     snprintf(value, sizeof value, "%s", def->name);
