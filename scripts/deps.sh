@@ -4,7 +4,7 @@
 # what to install and exits 1 where it cannot. Used by the other scripts:
 #   bash scripts/deps.sh [PACKAGE ...]
 set -euo pipefail
-BUILD_DEPS="build-essential cmake pkg-config zlib1g-dev libpng-dev libyaml-dev libcjson-dev libssl-dev libopenblas-openmp-dev python3"
+BUILD_DEPS="build-essential cmake pkg-config zlib1g-dev libpng-dev libyaml-dev libcjson-dev libssl-dev libopenblas-openmp-dev libvlfeat-dev liblapacke-dev python3"
 missing=""
 for p in $BUILD_DEPS "$@"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

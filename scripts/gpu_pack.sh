@@ -12,7 +12,8 @@ mnist="${1:-${FOIL_MIRROR:-../shared/data/mnist}}"
 # libz.so points at an absolute path. libgomp is not carried: the machine's
 # gcc has its own, matching its -fopenmp.
 PKGS="libyaml-0-2 libyaml-dev libcjson1 libcjson-dev libopenblas0-openmp libopenblas-openmp-dev
-      libgfortran5 libquadmath0 libpng16-16 libpng-dev zlib1g zlib1g-dev libssl3 libssl-dev"
+      libgfortran5 libquadmath0 libpng16-16 libpng-dev zlib1g zlib1g-dev libssl3 libssl-dev
+      libvlfeat1 libvlfeat-dev liblapacke liblapacke-dev libtmglib3"
 mkdir -p .device/debs .device/mnist
 rm -f .device/debs/*.deb
 # shellcheck disable=SC2086 # one word per package

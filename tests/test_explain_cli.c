@@ -160,6 +160,44 @@ static void check_variants(const char *model, const char *data) {
              "adaptive steps grow: %g steps, rel %g", c.v[0][9], c.v[0][8]);
 }
 
+/* A feature method through the command line: the extra columns, the
+ * segments (I32) and feature weights in the safetensors file, and the
+ * pixels carrying their feature's weight. */
+static void check_feature_method(const char *model, const char *data) {
+    char out[1024], path[1200];
+    csv c;
+    tu_path(out, sizeof out, "shap");
+    TU_CHECK(run("explain -q -m '%s' -o '%s' --data '%s' --limit 3 --method kernelshap "
+                 "explain.features.size=7", model, out, data) == 0, "explain kernelshap");
+    snprintf(path, sizeof path, "%s/explain.csv", out);
+    char *text = tu_slurp(path, NULL);
+    TU_CHECK(text && strstr(text, ",steps,features,r2,intercept\n"), "feature columns");
+    free(text);
+    read_csv(&c, out);
+    TU_CHECK(c.rows == 3, "3 rows (%d)", c.rows);
+    for (int i = 0; i < c.rows; i++)
+        TU_CHECK(fabs(c.v[i][7]) < 1e-4 * fmax(1.0, fabs(c.v[i][4])),
+                 "row %d: KernelSHAP's completeness delta %g", i, c.v[i][7]);
+    foil_safetensors st;
+    foil_err err;
+    snprintf(path, sizeof path, "%s/attributions.safetensors", out);
+    TU_CHECK(foil_st_read(path, &st, &err) == 0, "%s", err.msg);
+    const foil_st_tensor *seg = foil_st_find(&st, "segments"),
+                         *fw = foil_st_find(&st, "feature_weights"),
+                         *a = foil_st_find(&st, "attributions");
+    TU_CHECK(seg && seg->i32 && seg->ndim == 3 && seg->shape[0] == 3 && seg->shape[1] == 28 &&
+                 fw && !fw->i32 && fw->ndim == 2 && fw->shape[1] == 16 && a,
+             "segments (3, 28, 28) I32 and feature_weights (3, 16)");
+    size_t off = 0;
+    for (size_t i = 0; seg && fw && a && i < 3 * 784; i++) {
+        int32_t s;
+        memcpy(&s, (const char *)seg->data + 4 * i, 4);
+        off += a->data[i] != fw->data[(i / 784) * 16 + (size_t)s];
+    }
+    TU_CHECK(off == 0, "%zu pixels do not carry their feature's weight", off);
+    foil_st_free(&st);
+}
+
 static int stderr_lines(void) {
     char path[1024], line[4096];
     tu_path(path, sizeof path, "last_stderr.txt");
@@ -196,6 +234,7 @@ int main(void) {
     make_checkpoint(model, sizeof model);
     check_default_run(model, data);
     check_variants(model, data);
+    check_feature_method(model, data);
     expect_error("zero steps", model, data, "--steps 0", "explain.steps");
     expect_error("unknown rule", model, data, "--rule simpson", "simpson");
     expect_error("unknown baseline", model, data, "--baseline gray", "gray");
@@ -204,6 +243,11 @@ int main(void) {
     expect_error("unknown key", model, data, "explain.colour=red", "explain.colour");
     expect_error("class past the end", model, data, "--target 12", "12");
     expect_error("one-step trapezoid", model, data, "--rule trapezoid --steps 1", "trapezoid");
+    expect_error("LIME budget", model, data, "--method lime explain.samples=20", "explain.samples");
+    expect_error("one segment", model, data, "--method ablation explain.features.size=28",
+                 "explain.features");
+    expect_error("unknown method", model, data, "--method lime_typo", "lime_typo");
+    expect_error("mean baseline for IG", model, data, "--baseline mean", "mean");
     tu_path(missing, sizeof missing, "nope.safetensors");
     expect_error("missing checkpoint", missing, data, "", "nope.safetensors");
     char last[1024];

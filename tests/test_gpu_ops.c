@@ -18,13 +18,13 @@
  *     NMSE 1e-8;
  *   - exact: max-pool (a selection; the GPU gathers the gradient sums in the
  *     order the CPU scatters them) and its argmax, fill, relu, mul, add, sub,
- *     scale, axpy (both in double, rounded once), dropout: the same float
- *     operations in the same order;
+ *     scale, axpy (in double, rounded once, on both), dropout, mask_images:
+ *     the same float operations in the same order;
  *   - softmax_xent: loss 1e-6 relative, dlogits 1e-6 relative + 1e-9 (its
  *     double sum is reduced in another order).
  * TF32: rtol 1e-2, NMSE 1e-5, atol 1e-2 x the RMS of the reference.
- * Backward convolutions, dropout and softmax_xent must give the same bits
- * twice. Gradient mode: central differences with h = 1e-2 (1e-3 for relu
+ * Backward convolutions and dense layers, dropout and softmax_xent must
+ * give the same bits twice. Gradient mode: central differences with h = 1e-2 (1e-3 for relu
  * and max-pool) at 24 elements per input. Linear ops are exact up to
  * rounding (unaffected outputs keep their bits), so |fd - analytic| <= 1e-4
  * + 1e-3 |analytic|; softmax_xent 2e-6 + 1e-3 |analytic| (its gradients
@@ -85,6 +85,7 @@ static void linear_rows(op_table *tab, const char *kind, const char *name, const
         op_set(r, L_W, OP_IN, nw, -bound, bound, 0);
         if (r->bias || (i == 2 && filter_bias)) op_set(r, L_B, OP_IN, nb, -0.1f, 0.1f, 0);
         r->tf32 = tf32, r->fwd = fwd, r->fd_y = L_Y, r->fd_h = 1e-2f, r->fd_tol = TOL_FD;
+        r->fd_smooth = 1; /* linear in each input: no kinks */
         if (i == 0) {
             op_set(r, L_Y, OP_OUT, ny, 0, 0, 0);
             r->run = fwd, r->tol = TOL_FWD;
@@ -309,9 +310,37 @@ static void softmax_xent(op_table *tab, int n, int classes, int grads) {
     op_set(r, S_DLOGITS, OP_OUT, total, 0, 0, 0);
     r->t[S_DLOGITS].has_tol = 1, r->t[S_DLOGITS].tol = (op_tol){1e-9, 1e-6, 1e-12};
     op_set(r, S_SLOSS, OP_SCRATCH, (size_t)n, 0, 0, 0);
-    r->fwd = sx_fwd, r->fd_y = S_SLOSS, r->fd_scale = r->alpha, r->fd_h = 1e-2f;
+    r->fwd = sx_fwd, r->fd_y = S_SLOSS, r->fd_scale = r->alpha, r->fd_h = 1e-2f, r->fd_smooth = 1;
     r->fd_tol = (op_tol){2e-6, 1e-3, 0};
     r->npairs = 1, r->pair[0][0] = S_LOGITS, r->pair[0][1] = S_DLOGITS;
+}
+
+/* ---- feature masks: x, fill, segments, masks, out ------------------------------- */
+
+enum { M_X, M_FILL, M_SEG, M_MASK, M_OUT };
+
+static int mask_run(foil_backend *b, void *const *t, const op_row *r) {
+    return b->mask_images(b, F(M_OUT), F(M_X), F(M_FILL), (const int32_t *)t[M_SEG],
+                          (const uint8_t *)t[M_MASK], r->n, r->in_dim, r->out_dim, r->classes,
+                          r->cs.c, r->len);
+}
+
+/* images x samples perturbations, rows [first, first + count) of them, with
+ * segments in [-1, nfeat] (both ends: off) */
+static void mask_images(op_table *tab, int images, int samples, int first, int count,
+                        int nfeat, int channels) {
+    char name[80];
+    snprintf(name, sizeof name, "mask_images %d x %d rows %d+%d, %d features, %d channels",
+             images, samples, first, count, nfeat, channels);
+    op_row *r = op_add(tab, name);
+    const size_t plane = 28 * 28, row = plane * (size_t)channels;
+    r->n = first, r->in_dim = count, r->out_dim = samples, r->classes = nfeat;
+    r->cs.c = channels, r->len = plane, r->run = mask_run, r->tol = EXACT;
+    op_set(r, M_X, OP_IN, (size_t)images * row, 0, 1, 0);
+    op_set(r, M_FILL, OP_IN, (size_t)images * row, -1, 0, 0);
+    op_set(r, M_SEG, OP_IN, (size_t)images * plane, -1, (float)nfeat + 1, 1);
+    op_set(r, M_MASK, OP_IN, (size_t)count * nfeat, 0, 2, 8);
+    op_set(r, M_OUT, OP_OUT, (size_t)count * row, 0, 0, 0);
 }
 
 /* ---- the table --------------------------------------------------------------- */
@@ -321,6 +350,7 @@ static void build(op_table *tab) {
      * cropped padding; tf32 marks the rows of the TF32 pass */
     conv(tab, "madry_conv1", conv_same(8, 1, 28, 28, 32, 5, 5, 1, 1), 1, 1);
     conv(tab, "madry_conv2", conv_same(8, 32, 14, 14, 64, 5, 5, 1, 1), 1, 1);
+    conv(tab, "madry_conv2 nobias", conv_same(8, 32, 14, 14, 64, 5, 5, 1, 1), 0, 0);
     conv(tab, "cleverhans_conv1", conv_same(8, 1, 28, 28, 64, 8, 8, 2, 2), 1, 0);
     conv(tab, "cleverhans_conv2", conv_explicit(8, 64, 14, 14, 128, 6, 6, 2, 0), 1, 0);
     conv(tab, "asym_7x7_k4s2", conv_same(4, 3, 7, 7, 5, 4, 4, 2, 2), 1, 0);
@@ -345,6 +375,9 @@ static void build(op_table *tab) {
     softmax_xent(tab, 257, 10, 1);
     softmax_xent(tab, 257, 1000, 1); /* lanes stride over many classes */
     softmax_xent(tab, 257, 10, 0);
+    softmax_xent(tab, 257, 1000, 0);
+    mask_images(tab, 5, 7, 3, 29, 49, 1);
+    mask_images(tab, 3, 100, 0, 300, 7, 3);
 }
 
 static int selected(const op_row *r, const char *word) {

@@ -44,7 +44,7 @@ static int edit_tensor(const char *path, const char *name, void (*fn)(float *, s
         copies[i] = malloc(t->count * sizeof(float) + 1);
         memcpy(copies[i], t->data, t->count * sizeof(float));
         if (strcmp(t->name, name) == 0) fn(copies[i], t->count);
-        e[i] = (foil_st_entry){.name = t->name, .ndim = t->ndim, .data = copies[i]};
+        e[i] = (foil_st_entry){.name = t->name, .ndim = t->ndim, .data = copies[i], .i32 = t->i32};
         memcpy(e[i].shape, t->shape, sizeof t->shape);
     }
     for (int i = 0; i < st.nmeta && i < 32; i++)

@@ -133,6 +133,7 @@ int tu_set_meta(const char *path, const char *key, const char *value) {
         e[i].ndim = st.tensors[i].ndim;
         memcpy(e[i].shape, st.tensors[i].shape, sizeof e[i].shape);
         e[i].data = st.tensors[i].data;
+        e[i].i32 = st.tensors[i].i32;
     }
     for (int i = 0; meta && i < st.nmeta; i++) {
         meta[2 * i] = st.meta_keys[i];

@@ -188,6 +188,18 @@ static int chk_row_sum(foil_backend *b, float *out, const float *x, int n, size_
     return IMPL(b)->row_sum(b, out, x, n, row);
 }
 
+static int chk_mask_images(foil_backend *b, float *out, const float *x, const float *fill,
+                           const int32_t *segments, const uint8_t *masks, int64_t first,
+                           int count, int samples, int nfeat, int channels, size_t plane) {
+    if (rows_check(b, "mask_images", count)) return -1;
+    if (first < 0 || samples < 1 || nfeat < 1 || channels < 1 || plane < 1)
+        return foil_fail(&b->err, "mask_images: invalid sizes (first %lld, samples %d, "
+                         "features %d, channels %d, plane %zu)", (long long)first, samples,
+                         nfeat, channels, plane);
+    return IMPL(b)->mask_images(b, out, x, fill, segments, masks, first, count, samples, nfeat,
+                                channels, plane);
+}
+
 /* The backend's destroy frees b; the copy of its ops goes after. */
 static void chk_destroy(foil_backend *b) {
     foil_backend *impl = (foil_backend *)IMPL(b);
@@ -230,7 +242,7 @@ int foil_backend_finish(foil_backend *b, foil_err *err) {
     CHECKED(gather_rows) CHECKED(gather_labels) CHECKED(argmax) CHECKED(compare)
     CHECKED(attack_random_start) CHECKED(attack_step) CHECKED(select_rows)
     CHECKED(flag_nonfinite) CHECKED(target_output) CHECKED(ig_interp) CHECKED(ig_accumulate)
-    CHECKED(gaussian_noise) CHECKED(row_sum) CHECKED(destroy)
+    CHECKED(gaussian_noise) CHECKED(row_sum) CHECKED(mask_images) CHECKED(destroy)
 #undef CHECKED
     return 0;
 }

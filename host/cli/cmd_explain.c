@@ -13,14 +13,18 @@ static const char HELP[] =
     "                    [--rule R] [--baseline B] [--target T] [--limit N]\n"
     "                    [--indices i,j,k] [--data DIR] [--device D] [-q] [key=value ...]\n"
     "\n"
-    "Explains the model's output for test images with gradient attributions and\n"
-    "writes into OUTDIR:\n"
+    "Explains the model's output for test images with gradient attributions or\n"
+    "with a feature method (lime, kernelshap, ablation: features switched off to\n"
+    "the baseline) and writes into OUTDIR:\n"
     "  explain.csv                 one row per image: index, label, predicted, target,\n"
     "                              f_x, f_baseline, attr_sum, completeness_delta,\n"
-    "                              relative_delta, steps (nan where it does not apply)\n"
+    "                              relative_delta, steps (nan where it does not apply);\n"
+    "                              feature methods add features, r2, intercept\n"
     "  attributions.safetensors    attributions and inputs (n, C, H, W); indices,\n"
     "                              labels, predicted, targets, f_x, f_baseline,\n"
-    "                              relative_delta, steps (n) as float32; the method\n"
+    "                              relative_delta, steps (n) as float32; feature\n"
+    "                              methods add segments (n, H, W) int32 and\n"
+    "                              feature_weights (n, most features); the method\n"
     "                              and resolved config in __metadata__\n"
     "  img_NNNNN.png               digit | heatmap (blue < 0 < red) | overlay, per image\n"
     "  config.yaml                 the resolved config (printed too)\n"
@@ -30,7 +34,8 @@ static const char HELP[] =
 static const char HELP_END[] =
     "  --steps N     IG path points (gradient evaluations per image) (explain.steps)\n"
     "  --rule R      left | right | midpoint | trapezoid | gauss-legendre (explain.rule)\n"
-    "  --baseline B  black | white | uniform | blur | FILE (an IDX3 image file, its\n"
+    "  --baseline B  black | white | uniform | blur | mean (feature methods: each\n"
+    "                segment's mean, lime's default) | FILE (an IDX3 image file, its\n"
     "                first image; or raw float32 named *.f32 / *.raw)  (explain.baseline)\n"
     "  --target T    label | predicted | a class number             (explain.target)\n"
     "  --limit N     the first N test images; --indices i,j,k these  (explain.images)\n"
@@ -38,7 +43,10 @@ static const char HELP_END[] =
     "steps until |relative delta| < tolerance, up to explain.max_steps),\n"
     "explain.smoothgrad.samples / .sigma (SmoothGrad over any method),\n"
     "explain.blur_sigma, explain.chunk, explain.batch, explain.heatmaps, explain.scale,\n"
-    "seed; see configs/explain/ig.yaml. -m overrides the config's model.\n";
+    "seed; feature methods: explain.samples (evaluations per image; lime 1000,\n"
+    "kernelshap 0 = 2M + 2048), explain.features {kind: grid | slic | quickshift,\n"
+    "size, regularization, min_size, kernel_size, max_dist, ratio}, explain.kernel_width\n"
+    "(lime); see configs/explain/ig.yaml and lime.yaml. -m overrides the config's model.\n";
 
 typedef struct explain_args {
     const char *model, *config, *outdir;
@@ -137,7 +145,9 @@ static int load_config(const explain_args *a, foil_config *cfg, int argc, char *
 /* Writes and prints the resolved config, then checks what the config needs. */
 static int setup(explain_run *r, const explain_args *a, foil_config *cfg, foil_err *err) {
     if (foil_explain_config_parse(&r->c, cfg, err)) return -1;
-    if (!(r->resolved = foil_config_emit_string(cfg->root))) return foil_fail(err, "out of memory");
+    if (!(r->resolved = foil_config_emit_string(cfg->root)))
+        return foil_fail(err, "cannot write the resolved config (out of memory, or text libyaml "
+                              "refuses)");
     if (!r->c.model_path[0]) return foil_fail(err, "explain: needs -m MODEL (or model: in the config)");
     char path[FOIL_PATH_MAX];
     if (cli_out_open("-o", a->outdir, NULL, err) ||

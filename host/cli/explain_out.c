@@ -11,15 +11,21 @@
 
 #define GAP 4 /* pixels between the panels of a heatmap */
 
+/* One row per image; feature methods add features, r2 and intercept. */
 static int write_csv(const explain_run *r, foil_err *err) {
     foil_strbuf t = {0};
     int bad = foil_sb_put(&t, "index,label,predicted,target,f_x,f_baseline,attr_sum,"
-                      "completeness_delta,relative_delta,steps\n");
+                      "completeness_delta,relative_delta,steps%s\n",
+                      r->features ? ",features,r2,intercept" : "");
     for (int i = 0; i < r->n && !bad; i++) {
         const foil_explain_stats *s = &r->stats[i];
-        bad = foil_sb_put(&t, "%d,%d,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%d\n", r->index[i], r->label[i],
+        bad = foil_sb_put(&t, "%d,%d,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%d", r->index[i], r->label[i],
                   r->pred[i], r->target[i], (double)s->f_x, (double)s->f_baseline,
                   (double)s->attr_sum, (double)s->delta, (double)s->rel_delta, s->steps);
+        if (!bad && r->features)
+            bad = foil_sb_put(&t, ",%d,%.9g,%.9g", s->features, (double)s->r2,
+                              (double)s->intercept);
+        if (!bad) bad = foil_sb_put(&t, "\n");
     }
     char path[FOIL_PATH_MAX];
     int rc = foil_path(path, err, "%s/explain.csv", r->outdir) ? -1
@@ -29,12 +35,30 @@ static int write_csv(const explain_run *r, foil_err *err) {
     return rc;
 }
 
-/* Per-image columns as float32 tensors (safetensors here holds F32 only;
- * indices up to 2^24 are exact). */
+/* The feature weights of every image, (n, the most features of an image),
+ * 0 past an image's own. */
+static float *weights_table(const explain_run *r, int *maxf) {
+    const size_t plane = (size_t)r->cm.model.def.in_h * r->cm.model.def.in_w;
+    *maxf = 1;
+    for (int i = 0; i < r->n; i++)
+        if (r->stats[i].features > *maxf) *maxf = r->stats[i].features;
+    float *t = calloc((size_t)r->n * *maxf, sizeof(float));
+    for (int i = 0; t && i < r->n; i++)
+        memcpy(t + (size_t)i * *maxf, r->fweights + (size_t)i * plane,
+               sizeof(float) * (size_t)r->stats[i].features);
+    return t;
+}
+
+/* Per-image columns as float32 tensors (indices up to 2^24 are exact);
+ * feature methods add segments (I32) and feature_weights. */
 static int write_tensors(const explain_run *r, foil_err *err) {
     const int n = r->n, c = r->cm.model.def.in_c, h = r->cm.model.def.in_h, w = r->cm.model.def.in_w;
-    float *cols = malloc(sizeof(float) * 8 * (size_t)n);
-    if (!cols) return foil_fail(err, "out of memory");
+    float *cols = malloc(sizeof(float) * 8 * (size_t)n), *fw = NULL;
+    int maxf = 0;
+    if (!cols || (r->features && !(fw = weights_table(r, &maxf)))) {
+        free(cols);
+        return foil_fail(err, "out of memory");
+    }
     for (int i = 0; i < n; i++) {
         const foil_explain_stats *s = &r->stats[i];
         float v[8] = {(float)r->index[i], (float)r->label[i], (float)r->pred[i],
@@ -43,12 +67,19 @@ static int write_tensors(const explain_run *r, foil_err *err) {
     }
     static const char *const NAMES[8] = {"indices", "labels", "predicted", "targets",
                                          "f_x", "f_baseline", "relative_delta", "steps"};
-    foil_st_entry e[10] = {{"attributions", 4, {n, c, h, w}, r->attr},
-                           {"inputs", 4, {n, c, h, w}, r->inputs}};
-    for (int k = 0; k < 8; k++) e[2 + k] = (foil_st_entry){NAMES[k], 1, {n}, cols + (size_t)k * n};
+    foil_st_entry e[12] = {{"attributions", 4, {n, c, h, w}, r->attr, 0},
+                           {"inputs", 4, {n, c, h, w}, r->inputs, 0}};
+    for (int k = 0; k < 8; k++)
+        e[2 + k] = (foil_st_entry){NAMES[k], 1, {n}, cols + (size_t)k * n, 0};
+    int ne = 10;
+    if (r->features) {
+        e[ne++] = (foil_st_entry){"segments", 3, {n, h, w}, (const float *)r->segments, 1};
+        e[ne++] = (foil_st_entry){"feature_weights", 2, {n, maxf}, fw, 0};
+    }
     const foil_explain_spec *s = &r->c.spec;
-    char steps[32];
+    char steps[32], samples[32];
     snprintf(steps, sizeof steps, "%d", s->steps);
+    snprintf(samples, sizeof samples, "%d", s->samples);
     const char *meta[] = {"method",   foil_explain_method_name(s->method),
                           "rule",     foil_quad_rule_name(s->rule),
                           "steps",    steps,
@@ -56,13 +87,16 @@ static int write_tensors(const explain_run *r, foil_err *err) {
                                                                          : foil_baseline_name(s->baseline),
                           "output",   s->output == FOIL_TARGET_PROB ? "prob" : "logit",
                           "model",    r->c.model_path,
-                          "config",   r->resolved};
+                          "config",   r->resolved,
+                          "features", foil_features_name(s->features.kind),
+                          "samples",  samples};
     char path[FOIL_PATH_MAX];
     int rc = foil_path(path, err, "%s/attributions.safetensors", r->outdir) ||
-                     foil_st_write(path, e, 10, meta, 7, err)
+                     foil_st_write(path, e, ne, meta, r->features ? 9 : 7, err)
                  ? -1
                  : 0;
     free(cols);
+    free(fw);
     return rc;
 }
 

@@ -42,6 +42,12 @@ static int allocate(explain_run *r, int batch, foil_err *err) {
     r->stats = calloc(n, sizeof(foil_explain_stats));
     r->attr = malloc(sizeof(float) * n * r->row);
     r->inputs = malloc(sizeof(float) * n * r->row);
+    const size_t plane = (size_t)r->cm.model.def.in_h * r->cm.model.def.in_w;
+    r->features = foil_explain_method_info_of(r->c.spec.method)->features;
+    if (r->features &&
+        (!(r->segments = malloc(sizeof(int32_t) * n * plane)) ||
+         !(r->fweights = malloc(sizeof(float) * n * plane))))
+        return foil_fail(err, "out of memory for %d images' segments", r->n);
     r->idx_dev = b->alloc(b, sizeof(int32_t) * (size_t)batch);
     r->x_dev = foil_alloc_floats(b, (size_t)batch * r->row);
     r->attr_dev = foil_alloc_floats(b, (size_t)batch * r->row);
@@ -89,6 +95,14 @@ static int run_batch(explain_run *r, const foil_explain_spec *s, int i0, int nb,
         return -1;
     if (b->download(b, r->attr + (size_t)i0 * r->row, r->attr_dev, sizeof(float) * nb * r->row))
         return foil_fail(err, "%s", b->err.msg);
+    if (r->features) {
+        const int32_t *seg;
+        const float *fw;
+        int stride;
+        foil_explain_feature_outputs(r->w, &seg, &fw, &stride);
+        memcpy(r->segments + (size_t)i0 * stride, seg, sizeof(int32_t) * (size_t)nb * stride);
+        memcpy(r->fweights + (size_t)i0 * stride, fw, sizeof(float) * (size_t)nb * stride);
+    }
     return 0;
 }
 
@@ -133,4 +147,6 @@ void explain_run_free(explain_run *r) {
     free(r->stats);
     free(r->attr);
     free(r->inputs);
+    free(r->segments);
+    free(r->fweights);
 }

@@ -24,6 +24,9 @@ typedef struct explain_run {
     foil_explain_stats *stats; /* (n) */
     float *attr;               /* (n, row) host */
     float *inputs;             /* (n, row) host */
+    int features;              /* a feature method: the two below are set */
+    int32_t *segments;         /* (n, h * w) host */
+    float *fweights;           /* (n, h * w) host: feature weights, per image its stats.features */
     int32_t *idx_dev;          /* (batch) backend */
     float *x_dev, *attr_dev;   /* (batch, row) backend */
     double seconds;            /* explaining only */

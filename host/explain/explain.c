@@ -158,7 +158,9 @@ int foil_explain_batch(foil_explain_work *w, const foil_explain_spec *s, float *
     if (n < 1 || n > w->max_images)
         return foil_fail(err, "explain: batch of %d images, at most %d", n, w->max_images);
     if (foil_explain_spec_check(s, err)) return -1;
+    const foil_explain_method_info *info = foil_explain_method_info_of(s->method);
     FOIL_OP(b, b->upload(b, w->targets, target_host, sizeof(int32_t) * (size_t)n), err);
+    if (info->features && ex_segment(w, s, x, index_host, n, err)) return -1;
     if (ex_fill_baseline(w, s, w->base, x, index_host, n, err) ||
         ex_f_at(w, s->output, w->fb, w->base, w->targets, n, err))
         return -1;
@@ -169,7 +171,8 @@ int foil_explain_batch(foil_explain_work *w, const foil_explain_spec *s, float *
         stats[i].f_baseline = w->fx_host[i];
     }
     ex_problem p = {x, w->base, w->targets, target_host, index_host, n};
-    const int path = foil_explain_method_info_of(s->method)->path, m = path ? s->steps : 1;
+    if (info->features) return info->perturb(w, s, attr, &p, stats, err);
+    const int path = info->path, m = path ? s->steps : 1;
     if (path && set_quadrature(w, s->rule, m, err)) return -1;
     if (evaluate(w, s, attr, &p, m, err) ||
         collect(w, s, attr, n, m, NULL, index_host, stats, err))

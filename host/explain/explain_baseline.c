@@ -140,6 +140,9 @@ int ex_fill_baseline(foil_explain_work *w, const foil_explain_spec *s, float *ba
                           err))
                 return -1;
         break;
+    case FOIL_BASELINE_MEAN: /* the segments are set (ex_segment) */
+        ex_segment_means(w, n, w->host);
+        break;
     case FOIL_BASELINE_IMAGE:
         if (!s->baseline_image) return foil_fail(err, "baseline: no baseline image given");
         for (int i = 0; i < n; i++) memcpy(w->host + i * row, s->baseline_image, sizeof(float) * row);

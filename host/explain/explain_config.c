@@ -63,17 +63,19 @@ static int parse_target(foil_explain_config *c, foil_config *cfg, foil_node *e, 
     return 0;
 }
 
-/* baseline: black | white | uniform | blur | a file name */
+/* baseline: black | white | uniform | blur | mean | a file name (lime: mean,
+ * as the lime package; else black) */
 static int parse_baseline(foil_explain_config *c, foil_config *cfg, foil_node *e, foil_err *err) {
     const char *s;
     double sigma;
-    if (foil_cfg_string(cfg, e, "baseline", "black", &s, err)) return -1;
+    const char *dflt = c->spec.method == FOIL_EXPLAIN_LIME ? "mean" : "black";
+    if (foil_cfg_string(cfg, e, "baseline", dflt, &s, err)) return -1;
     if (foil_baseline_parse(s, &c->spec.baseline) != 0) {
         struct stat sb;
         if (stat(s, &sb) != 0)
             return foil_cfg_fail(cfg, foil_node_get(e, "baseline"), err,
                                  "unknown baseline '%s' (choose one of: black, white, uniform, "
-                                 "blur, or an image file)", s);
+                                 "blur, mean, or an image file)", s);
         if (!S_ISREG(sb.st_mode))
             return foil_cfg_fail(cfg, foil_node_get(e, "baseline"), err,
                                  "'%s' is not a regular file", s);
@@ -123,6 +125,53 @@ static int parse_smoothgrad(foil_explain_config *c, foil_config *cfg, foil_node 
     return 0;
 }
 
+/* features: {kind: grid | slic | quickshift, size, regularization, min_size,
+ * kernel_size, max_dist, ratio}, and samples / kernel_width: the feature
+ * methods' keys (left alone for the gradient methods, so that one config
+ * may switch between them with --method) */
+static int parse_features(foil_explain_config *c, foil_config *cfg, foil_node *e,
+                          foil_err *err) {
+    static const char *const KINDS[] = {"grid", "slic", "quickshift", NULL};
+    foil_explain_spec *s = &c->spec;
+    const foil_explain_method_info *info = foil_explain_method_info_of(s->method);
+    foil_node *f;
+    long v;
+    double d;
+    int k;
+    if (!info->features) {
+        static const char *const KEYS[] = {"features", "samples", "kernel_width", NULL};
+        foil_config_skip_sections(e, KEYS);
+        return 0;
+    }
+    if (section(cfg, e, "explain.features", "features", "kind=grid", &f, err)) return -1;
+    if (foil_cfg_enum(cfg, f, "kind", FOIL_FEATURES_GRID, KINDS, &k, err)) return -1;
+    s->features = foil_features_default((foil_features_kind)k);
+    if (foil_cfg_int(cfg, f, "size", 4, 1, 1 << 16, &v, err)) return -1;
+    s->features.size = (int)v;
+    if (k == FOIL_FEATURES_SLIC) {
+        if (foil_cfg_float(cfg, f, "regularization", 0.1, 0.0, 1e9, &d, err)) return -1;
+        s->features.regularization = (float)d;
+        if (foil_cfg_int(cfg, f, "min_size", 4, 0, 1 << 20, &v, err)) return -1;
+        s->features.min_size = (int)v;
+    }
+    if (k == FOIL_FEATURES_QUICKSHIFT) {
+        if (foil_cfg_float(cfg, f, "kernel_size", 4.0, 1e-3, 1e4, &d, err)) return -1;
+        s->features.kernel_size = (float)d;
+        if (foil_cfg_float(cfg, f, "max_dist", 200.0, 1e-3, 1e9, &d, err)) return -1;
+        s->features.max_dist = (float)d;
+        if (foil_cfg_float(cfg, f, "ratio", 0.2, 0.0, 1e6, &d, err)) return -1;
+        s->features.ratio = (float)d;
+    }
+    if (foil_cfg_int(cfg, e, "samples", info->default_samples, 0, 1 << 24, &v, err)) return -1;
+    s->samples = (int)v;
+    if (s->method == FOIL_EXPLAIN_LIME && s->samples < 2)
+        return foil_cfg_fail(cfg, foil_node_get(e, "samples"), err,
+                             "LIME needs at least 2 samples, got %d", s->samples);
+    if (foil_cfg_float(cfg, e, "kernel_width", 0.25, 1e-6, 1e6, &d, err)) return -1;
+    s->kernel_width = (float)d;
+    return 0;
+}
+
 static int parse_explain(foil_explain_config *c, foil_config *cfg, foil_err *err) {
     static const char *const RULES[] = {"left", "right", "midpoint", "trapezoid",
                                         "gauss-legendre", NULL};
@@ -150,7 +199,16 @@ static int parse_explain(foil_explain_config *c, foil_config *cfg, foil_err *err
     s->max_steps = (int)v;
     if (foil_cfg_int(cfg, e, "chunk", 32, 0, 1 << 20, &v, err)) return -1;
     s->chunk = (int)v;
-    if (parse_smoothgrad(c, cfg, e, err) || parse_images(c, cfg, e, err)) return -1;
+    if (parse_smoothgrad(c, cfg, e, err) || parse_features(c, cfg, e, err) ||
+        parse_images(c, cfg, e, err))
+        return -1;
+    if (foil_explain_method_info_of(s->method)->features && s->smooth_samples > 0)
+        return foil_cfg_fail(cfg, foil_node_get(e, "smoothgrad"), err,
+                             "the %s method takes no SmoothGrad samples",
+                             foil_explain_method_name(s->method));
+    if (s->baseline == FOIL_BASELINE_MEAN && !foil_explain_method_info_of(s->method)->features)
+        return foil_cfg_fail(cfg, foil_node_get(e, "baseline"), err,
+                             "mean (each segment's mean) is for lime, kernelshap and ablation");
     if (foil_cfg_int(cfg, e, "batch", 8, 1, 4096, &v, err)) return -1;
     c->batch = (int)v;
     if (foil_cfg_bool(cfg, e, "heatmaps", 1, &c->heatmaps, err)) return -1;

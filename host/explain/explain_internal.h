@@ -37,6 +37,14 @@ struct foil_explain_work {
     int32_t *ctarget_host;     /* (max_images) their targets */
     int64_t *cindex;           /* (max_images) their data set indices */
     float *fx_host, *sum_host; /* (max_images) */
+    /* feature methods (explain_perturb.c) */
+    int32_t *seg;              /* (max_images, plane) backend: the segments */
+    uint8_t *masks;            /* (max_batch, plane) backend: a chunk of feature masks */
+    int32_t *seg_host;         /* (max_images, plane) */
+    float *xh;                 /* (max_images, row) the images, host */
+    float *fw;                 /* (max_images, plane) feature weights */
+    int *nfeat;                /* (max_images) segments per image */
+    int maxf;                  /* the most segments of an image in the batch */
 };
 
 /* One set of images to explain: the whole batch, or the images the adaptive
@@ -64,6 +72,34 @@ int ex_grad_x_input(foil_explain_work *w, const foil_explain_spec *s, float *out
                     const float *xin, const ex_problem *p, int m, foil_err *err);
 int ex_ig(foil_explain_work *w, const foil_explain_spec *s, float *out, const float *xin,
           const ex_problem *p, int m, foil_err *err);
+
+/* host/explain/explain_perturb.c: segments of the n images x (backend) into
+ * w->seg / seg_host / nfeat / maxf, w->xh the images; fails on a
+ * segmentation with fewer than 2 segments */
+int ex_segment(foil_explain_work *w, const foil_explain_spec *s, const float *x,
+               const int64_t *index_host, int n, foil_err *err);
+/* the per-segment means of the segmented images into host (n, row) */
+void ex_segment_means(const foil_explain_work *w, int n, float *host);
+/* F of the perturbed images of p: rows (n * samples, stride) of feature
+ * masks (host bytes; image i's rows first), the values into values (host,
+ * n * samples), in forwards of at most w->max_batch */
+int ex_masked_values(foil_explain_work *w, const foil_explain_spec *s, const ex_problem *p,
+                     const uint8_t *masks, int samples, int stride, float *values,
+                     foil_err *err);
+/* attr (n, row, backend) = each pixel's feature weight w->fw[i * plane + seg] */
+int ex_paint(foil_explain_work *w, float *attr, int n, foil_err *err);
+/* F(x) of p into stats[i].f_x (host) */
+int ex_fx(foil_explain_work *w, const foil_explain_spec *s, const ex_problem *p,
+          foil_explain_stats *stats, foil_err *err);
+
+/* The feature methods (foil_explain_perturb_fn): explain_lime.c,
+ * explain_kernelshap.c, explain_perturb.c (ablation) */
+int ex_lime(foil_explain_work *w, const foil_explain_spec *s, float *attr, const ex_problem *p,
+            foil_explain_stats *stats, foil_err *err);
+int ex_kernelshap(foil_explain_work *w, const foil_explain_spec *s, float *attr,
+                  const ex_problem *p, foil_explain_stats *stats, foil_err *err);
+int ex_ablation(foil_explain_work *w, const foil_explain_spec *s, float *attr,
+                const ex_problem *p, foil_explain_stats *stats, foil_err *err);
 
 /* host/explain/explain_baseline.c */
 int ex_fill_baseline(foil_explain_work *w, const foil_explain_spec *s, float *base,

@@ -16,6 +16,12 @@ static const foil_explain_method_info METHODS[FOIL_EXPLAIN_METHOD_COUNT] = {
                          .completeness = 1, .run = ex_ig},
     [FOIL_EXPLAIN_SMOOTHGRAD] = {.name = "smoothgrad", .gradients = 1, .smoothing = 1,
                                  .run = ex_saliency},
+    [FOIL_EXPLAIN_LIME] = {.name = "lime", .baseline = 1, .features = 1,
+                           .default_samples = 1000, .perturb = ex_lime},
+    [FOIL_EXPLAIN_KERNELSHAP] = {.name = "kernelshap", .baseline = 1, .completeness = 1,
+                                 .features = 1, .perturb = ex_kernelshap},
+    [FOIL_EXPLAIN_ABLATION] = {.name = "ablation", .baseline = 1, .features = 1,
+                               .perturb = ex_ablation},
 };
 
 const foil_explain_method_info *foil_explain_method_info_of(foil_explain_method m) {
@@ -38,8 +44,9 @@ int foil_explain_method_parse(const char *name, foil_explain_method *m) {
 
 int foil_explain_points_per_image(const foil_explain_spec *s, int batch) {
     const foil_explain_method_info *i = foil_explain_method_info_of(s->method);
-    if (!i || !i->path) return 1;
-    int p = s->chunk > 0 && s->chunk < s->steps ? s->chunk : s->steps;
+    if (!i || (!i->path && !i->features)) return 1;
+    int p = i->features ? (s->chunk > 0 ? s->chunk : 32)
+            : s->chunk > 0 && s->chunk < s->steps ? s->chunk : s->steps;
     int cap = batch > 0 ? FOIL_EXPLAIN_MAX_BATCH / batch : 1;
     return p < cap ? p : (cap > 1 ? cap : 1);
 }

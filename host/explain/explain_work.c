@@ -45,6 +45,13 @@ int foil_explain_work_create(foil_explain_work **out, foil_net *net, int max_ima
     w->fx = alloc_rows(w, mi, 1, sizeof(float), &failed);
     w->fb = alloc_rows(w, mi, 1, sizeof(float), &failed);
     w->sums = alloc_rows(w, mi, 1, sizeof(float), &failed);
+    const size_t plane = (size_t)w->h * w->w;
+    w->seg = alloc_rows(w, mi, plane, sizeof(int32_t), &failed);
+    w->masks = alloc_rows(w, mb, plane, 1, &failed);
+    w->seg_host = malloc(sizeof(int32_t) * mi * plane);
+    w->xh = malloc(sizeof(float) * mi * row);
+    w->fw = malloc(sizeof(float) * mi * plane);
+    w->nfeat = calloc(mi, sizeof(int));
     w->host = malloc(sizeof(float) * mi * row);
     w->rep_host = malloc(sizeof(int32_t) * mb);
     w->active = malloc(sizeof(int) * mi);
@@ -53,7 +60,7 @@ int foil_explain_work_create(foil_explain_work **out, foil_net *net, int max_ima
     w->fx_host = malloc(sizeof(float) * mi);
     w->sum_host = malloc(sizeof(float) * mi);
     if (failed || !w->host || !w->rep_host || !w->active || !w->ctarget_host || !w->cindex ||
-        !w->fx_host || !w->sum_host) {
+        !w->fx_host || !w->sum_host || !w->seg_host || !w->xh || !w->fw || !w->nfeat) {
         foil_explain_work_destroy(w);
         return foil_fail(err, "out of memory for explanation buffers (%d images, batch %d)",
                          max_images, net->max_batch);
@@ -68,7 +75,7 @@ void foil_explain_work_destroy(foil_explain_work *w) {
     void *dev[] = {w->base,    w->noisy,    w->one,  w->diff, w->cx,     w->cbase,
                    w->cattr,   w->xs,       w->dlogits, w->values, w->rep, w->targets,
                    w->ctargets, w->pred,    w->fx,   w->fb,   w->sums,   w->alpha,
-                   w->weight};
+                   w->weight,  w->seg,      w->masks};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) b->free(b, dev[i]);
     free(w->host);
     free(w->rep_host);
@@ -80,6 +87,10 @@ void foil_explain_work_destroy(foil_explain_work *w) {
     free(w->cindex);
     free(w->fx_host);
     free(w->sum_host);
+    free(w->seg_host);
+    free(w->xh);
+    free(w->fw);
+    free(w->nfeat);
     free(w);
 }
 
@@ -107,6 +118,16 @@ int foil_explain_spec_check(const foil_explain_spec *s, foil_err *err) {
         return foil_fail(err, "smoothgrad: samples must be >= 0 and sigma >= 0");
     if (info->smoothing && s->smooth_samples < 1)
         return foil_fail(err, "smoothgrad: the %s method needs samples >= 1", info->name);
+    if (info->features && s->smooth_samples > 0)
+        return foil_fail(err, "smoothgrad: the %s method takes no SmoothGrad samples", info->name);
+    if (info->features && s->samples < 0)
+        return foil_fail(err, "samples: must be >= 0, got %d", s->samples);
+    if (s->method == FOIL_EXPLAIN_LIME && (s->samples < 2 || !(s->kernel_width > 0.0f)))
+        return foil_fail(err, "samples and kernel_width: LIME needs samples >= 2 and "
+                              "kernel_width > 0");
+    if (s->baseline == FOIL_BASELINE_MEAN && !info->features)
+        return foil_fail(err, "baseline: mean (each segment's mean) is for the feature methods "
+                              "(lime, kernelshap, ablation), not %s", info->name);
     if (s->baseline == FOIL_BASELINE_IMAGE && !s->baseline_image)
         return foil_fail(err, "baseline: an image baseline needs the image");
     if (s->baseline == FOIL_BASELINE_BLUR && !(s->blur_sigma >= 0.0f && isfinite(s->blur_sigma)))
@@ -141,5 +162,7 @@ int foil_explain_baseline(foil_explain_work *w, const foil_explain_spec *s, floa
                           const float *x, const int64_t *index_host, int n, foil_err *err) {
     if (n < 1 || n > w->max_images)
         return foil_fail(err, "explain: batch of %d images, at most %d", n, w->max_images);
+    if (s->baseline == FOIL_BASELINE_MEAN)
+        return foil_fail(err, "baseline: mean needs a batch's segments (foil_explain_batch)");
     return ex_fill_baseline(w, s, base, x, index_host, n, err);
 }

@@ -86,7 +86,7 @@ static int add_num(cJSON *arr, double v) {
 
 static cJSON *tensor_json(const foil_st_entry *e, size_t begin, size_t end) {
     cJSON *t = cJSON_CreateObject();
-    int rc = cJSON_AddStringToObject(t, "dtype", "F32") ? 0 : -1;
+    int rc = cJSON_AddStringToObject(t, "dtype", e->i32 ? "I32" : "F32") ? 0 : -1;
     cJSON *shape = cJSON_AddArrayToObject(t, "shape");
     cJSON *offs = cJSON_AddArrayToObject(t, "data_offsets");
     if (!shape || !offs) rc = -1;
@@ -253,9 +253,10 @@ static int parse_tensor(const char *path, const cJSON *item, uint64_t data_len,
     if (!cJSON_IsObject(item)) return foil_fail(err, "%s: tensor %s: not an object", path, name);
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(item, "dtype");
     if (!cJSON_IsString(dt)) return foil_fail(err, "%s: tensor %s: missing dtype", path, name);
-    if (strcmp(dt->valuestring, "F32") != 0)
-        return foil_fail(err, "%s: tensor %s: unsupported dtype %.32s (only F32)", path, name,
-                         dt->valuestring);
+    t->i32 = strcmp(dt->valuestring, "I32") == 0;
+    if (strcmp(dt->valuestring, "F32") != 0 && !t->i32)
+        return foil_fail(err, "%s: tensor %s: unsupported dtype %.32s (only F32 and I32)", path,
+                         name, dt->valuestring);
     if (parse_shape(path, name, cJSON_GetObjectItemCaseSensitive(item, "shape"), t, err) != 0)
         return -1;
     const cJSON *offs = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");

@@ -57,7 +57,7 @@ static int copy_params(const char *path, const foil_model *m, const foil_safeten
         foil_model_param_tensor(m, t, name, sizeof name, &ndim, shape, &off, &count);
         const foil_st_tensor *tt = foil_st_find(st, name);
         if (!tt) return foil_fail(err, "%s: tensor '%s' is missing", path, name);
-        int same = tt->ndim == ndim && tt->count == count;
+        int same = tt->ndim == ndim && tt->count == count && !tt->i32;
         for (int d = 0; same && d < ndim; d++) same = tt->shape[d] == shape[d];
         if (!same)
             return foil_fail(err, "%s: tensor '%s' does not have the shape the model needs", path,

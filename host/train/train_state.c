@@ -128,7 +128,8 @@ static int load_state(train_state *ts, foil_net *net, const char *path, foil_tra
     float *buf = malloc(sizeof(float) * (2 * nb + 1));
     if (!buf) {
         foil_fail(err, "%s: out of memory", path);
-    } else if (!m || !v || !epoch || !step || m->count != n || v->count != n) {
+    } else if (!m || !v || !epoch || !step || m->count != n || v->count != n || m->i32 ||
+               v->i32) {
         foil_fail(err, "%s: not a training state for this model", path);
     } else if ((foil_model_unpack(md, buf, m->data), foil_model_unpack(md, buf + nb, v->data),
                 b->upload(b, ts->m, buf, nb * sizeof(float))) ||
@@ -316,7 +317,7 @@ int train_state_save(train_state *ts, foil_net *net, const foil_recipe *r,
     snprintf(loss_sum, sizeof loss_sum, "%.17g", ts->part_loss_sum);
     snprintf(secs, sizeof secs, "%.17g", ts->part_seconds);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
-    foil_st_entry e[2] = {{"m", 1, {(int64_t)n}, m}, {"v", 1, {(int64_t)n}, v}};
+    foil_st_entry e[2] = {{"m", 1, {(int64_t)n}, m, 0}, {"v", 1, {(int64_t)n}, v, 0}};
     const char *smeta[] = {"epoch", epoch, "epoch_step", epoch_step, "step", step,
                            "save_id", id, "batch_size", batch, "seed", seed,
                            "epoch_loss_sum", loss_sum, "epoch_seconds", secs,

@@ -184,6 +184,15 @@ struct foil_backend {
                           uint64_t seed, uint64_t draw, int64_t first, int n, size_t row);
     /* out[i] = sum_j x[i, j] (accumulated in double on the CPU) */
     int (*row_sum)(foil_backend *b, float *out, const float *x, int n, size_t row);
+    /* Perturbed images for the feature explainers: row r < count of out
+     * (count, channels * plane) is image i = (first + r) / samples of x
+     * (channels * plane per image), with each pixel p whose feature
+     * f = segments[i * plane + p] is off (masks[r * nfeat + f] == 0) taken
+     * from fill (same layout as x) instead; f outside [0, nfeat) counts as
+     * off. masks: (count, nfeat) bytes. */
+    int (*mask_images)(foil_backend *b, float *out, const float *x, const float *fill,
+                       const int32_t *segments, const uint8_t *masks, int64_t first, int count,
+                       int samples, int nfeat, int channels, size_t plane);
 
     void (*destroy)(foil_backend *b);
 };
@@ -196,7 +205,7 @@ struct foil_backend {
     X(dropout_fwd) X(mul) X(add) X(sub) X(scale) X(axpy) X(softmax_xent) X(sgd_step) X(adam_step) X(gather_rows)       \
     X(gather_labels) X(argmax) X(compare) X(attack_random_start) X(attack_step)         \
     X(select_rows) X(flag_nonfinite) X(target_output) X(ig_interp) X(ig_accumulate)     \
-    X(gaussian_noise) X(row_sum) X(destroy)
+    X(gaussian_noise) X(row_sum) X(mask_images) X(destroy)
 
 /* The end of a backend's create function: fails, naming the op, when an op
  * of the table is not set (the caller then destroys b itself), else installs

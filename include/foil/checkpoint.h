@@ -22,7 +22,8 @@ typedef struct foil_st_entry { /* one tensor to write */
     const char *name;
     int ndim;
     int64_t shape[FOIL_ST_MAX_DIMS];
-    const float *data; /* prod(shape) floats */
+    const float *data; /* prod(shape) floats (or int32 values when i32) */
+    int i32;           /* written as I32 (segment maps) */
 } foil_st_entry;
 
 typedef struct foil_st_tensor { /* one tensor read */
@@ -31,6 +32,7 @@ typedef struct foil_st_tensor { /* one tensor read */
     int64_t shape[FOIL_ST_MAX_DIMS];
     size_t count;      /* prod(shape) */
     const float *data; /* points into the file's data, aligned, native-endian */
+    int i32;           /* dtype I32: data holds int32 values */
 } foil_st_tensor;
 
 typedef struct foil_safetensors {

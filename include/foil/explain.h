@@ -1,8 +1,12 @@
-/* Gradient attributions, written once against the backend op table: vanilla
+/* Attributions, written once against the backend op table: vanilla
  * gradient saliency, gradient x input, Integrated Gradients (Sundararajan et
  * al. 2017) with five quadrature rules and five baselines, and SmoothGrad
- * (Smilkov et al. 2017) over any of them. Batches stay in backend memory; IG
- * streams its path points in chunks, so memory does not grow with the steps.
+ * (Smilkov et al. 2017) over any of them; and the perturbation methods on
+ * features (foil/features.h): LIME (Ribeiro et al. 2016, as the `lime`
+ * package's LimeImageExplainer), KernelSHAP (Lundberg and Lee 2017, as the
+ * `shap` package's KernelExplainer) and feature ablation. Batches stay in
+ * backend memory; IG streams its path points in chunks, so memory does not
+ * grow with the steps, and the perturbation methods their perturbed images.
  *
  * The explained output F is the logit or the softmax probability of a target
  * class. Completeness: IG attributions sum to F(x) - F(baseline) up to the
@@ -15,6 +19,7 @@
 #include <stdint.h>
 
 #include "foil/config.h"
+#include "foil/features.h"
 #include "foil/net.h"
 
 #define FOIL_EXPLAIN_REL_FLOOR 1e-4
@@ -26,6 +31,9 @@ typedef enum {
     FOIL_EXPLAIN_GRAD_X_INPUT, /* attr = dF/dx * (x - baseline): one-point IG, black = the usual */
     FOIL_EXPLAIN_IG,           /* Integrated Gradients */
     FOIL_EXPLAIN_SMOOTHGRAD,   /* SmoothGrad of the saliency (needs smooth_samples >= 1) */
+    FOIL_EXPLAIN_LIME,         /* weighted ridge on random feature masks */
+    FOIL_EXPLAIN_KERNELSHAP,   /* Shapley values by the Shapley kernel's weighted regression */
+    FOIL_EXPLAIN_ABLATION,     /* F(x) - F(x with one feature off), per feature */
     FOIL_EXPLAIN_METHOD_COUNT
 } foil_explain_method;
 
@@ -51,6 +59,7 @@ typedef enum {
     FOIL_BASELINE_WHITE,   /* all 1 */
     FOIL_BASELINE_UNIFORM, /* U[0, 1) per pixel, from (seed, FOIL_RNG_NOISE, (0xFFFFFF << 32) | index) */
     FOIL_BASELINE_BLUR,    /* the image blurred with a Gaussian of blur_sigma pixels */
+    FOIL_BASELINE_MEAN,    /* feature methods: each segment's mean (lime's default) */
     FOIL_BASELINE_IMAGE,   /* a given image (baseline_image) */
     FOIL_BASELINE_COUNT
 } foil_baseline_kind;
@@ -87,7 +96,12 @@ typedef struct foil_explain_spec {
     int smooth_samples;          /* SmoothGrad: noisy copies x + N(0, sigma^2) averaged;
                                     0 = off (the method on x itself) */
     float smooth_sigma;          /* noise std in pixel units (inputs are in [0, 1]) */
-    uint64_t seed;               /* uniform baseline and SmoothGrad noise */
+    uint64_t seed;               /* uniform baseline, SmoothGrad noise, feature masks */
+    /* feature methods: the baseline is what an "off" feature becomes */
+    foil_features_spec features;
+    int samples;                 /* evaluations per image: lime (default 1000), kernelshap
+                                    (0: 2M + 2048 for M features that vary, at most 2^M - 2) */
+    float kernel_width;          /* lime: the similarity kernel's width (0.25) */
 } foil_explain_spec;
 
 /* A set of images being explained (private to host/explain/). */
@@ -100,6 +114,13 @@ typedef struct foil_explain_work foil_explain_work;
 typedef int (*foil_explain_run_fn)(foil_explain_work *w, const foil_explain_spec *s, float *out,
                                    const float *x, const foil_explain_problem *p, int m,
                                    foil_err *err);
+typedef struct foil_explain_stats foil_explain_stats;
+/* A feature method: attributions attr (n, row, backend) of problem p, whose
+ * segments and baseline (the fill) are set, and its per-image statistics
+ * (f_x, attr_sum, delta, features, r2, intercept, steps; f_baseline is set). */
+typedef int (*foil_explain_perturb_fn)(foil_explain_work *w, const foil_explain_spec *s,
+                                       float *attr, const foil_explain_problem *p,
+                                       foil_explain_stats *stats, foil_err *err);
 
 /* What configs, the CLI and the batch loop need to know of a method: one row
  * per method in host/explain/explain_table.c. */
@@ -112,14 +133,19 @@ typedef struct foil_explain_method_info {
     int completeness;      /* attributions sum to F(x) - F(baseline): delta is reported */
     int smoothing;         /* averages noisy copies by definition (samples >= 1, 16 when a
                               config names none) */
+    int features;          /* perturbs features (foil/features.h); run is NULL, perturb
+                              set; no SmoothGrad */
+    int default_samples;   /* features: evaluations per image when a config names none */
     foil_explain_run_fn run;
+    foil_explain_perturb_fn perturb;
 } foil_explain_method_info;
 
 /* The row of method m (NULL when out of range). */
 const foil_explain_method_info *foil_explain_method_info_of(foil_explain_method m);
 
 /* Points per image one forward pass evaluates when batches of `batch`
- * images are explained: a path method's chunk (or all its steps), at most
+ * images are explained: a path method's chunk (or all its steps), a feature
+ * method's chunk (perturbed images per image; 32 when 0), at most
  * FOIL_EXPLAIN_MAX_BATCH / batch, at least 1; 1 for other methods. A
  * network for explaining holds batch times this many inputs. */
 #define FOIL_EXPLAIN_MAX_BATCH 4096
@@ -130,13 +156,20 @@ int foil_explain_spec_check(const foil_explain_spec *s, foil_err *err);
 
 /* Per-image results (host). With SmoothGrad, f_x is the mean of F over the
  * noisy copies (the quantity the averaged attributions sum to). For saliency
- * completeness does not apply: delta and rel_delta are NaN. */
-typedef struct foil_explain_stats {
+ * completeness does not apply: delta and rel_delta are NaN. Feature
+ * methods: attr_sum is the sum of the feature weights (every pixel of a
+ * feature carries its weight), delta is KernelSHAP's sum(phi) - (F(x) -
+ * F(baseline)) (NaN for the others), r2 and intercept are LIME's weighted
+ * fit (NaN otherwise). */
+struct foil_explain_stats {
     float f_x, f_baseline;
     float attr_sum;
     float delta, rel_delta;
-    int steps;  /* path points used (1 for the gradient methods) */
-} foil_explain_stats;
+    int steps;    /* path points used (1 for the gradient methods; feature methods: model
+                     evaluations per image) */
+    int features; /* feature methods: the image's segments (0 otherwise) */
+    float r2, intercept;
+};
 
 /* Backend buffers for explaining up to max_images images at a time with a
  * network; max_images <= net->max_batch, and IG evaluates
@@ -164,6 +197,20 @@ int foil_explain_baseline(foil_explain_work *w, const foil_explain_spec *s, floa
 int foil_explain_batch(foil_explain_work *w, const foil_explain_spec *s, float *attr,
                        const float *x, const int32_t *target_host, const int64_t *index_host,
                        int n, foil_explain_stats *stats, foil_err *err);
+
+/* LIME's regression: the weighted ridge (penalty alpha, intercept not
+ * penalised) of y (samples) on the binary masks m (samples rows of stride
+ * bytes, the first nf used) with weights wt (samples): coef (nf),
+ * *intercept and the weighted *r2. */
+int foil_lime_ridge(const uint8_t *m, int samples, int stride, int nf, const float *y,
+                    const double *wt, double alpha, double *coef, double *intercept, double *r2,
+                    foil_err *err);
+
+/* After a batch of a feature method: its images' segments (n, h * w) and
+ * feature weights (n, *stride; image i's stats.features of them used), host
+ * memory owned by w, valid until the next batch. */
+void foil_explain_feature_outputs(const foil_explain_work *w, const int32_t **segments,
+                                  const float **weights, int *stride);
 
 /* An explain config (configs/explain/NAME.yaml): top-level name, seed, device,
  * model (checkpoint), data {dir, test_limit}, and an `explain` section; the

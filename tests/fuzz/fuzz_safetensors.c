@@ -58,6 +58,7 @@ static void check_round_trip(const foil_safetensors *st) {
         e[i].ndim = t->ndim;
         memcpy(e[i].shape, t->shape, sizeof t->shape);
         e[i].data = t->data;
+        e[i].i32 = t->i32;
     }
     for (int i = 0; i < st->nmeta; i++) {
         kv[2 * i] = st->meta_keys[i];

@@ -88,10 +88,32 @@ static int cpu_row_sum(foil_backend *b, float *out, const float *x, int n, size_
     return 0;
 }
 
+static int cpu_mask_images(foil_backend *b, float *out, const float *x, const float *fill,
+                           const int32_t *segments, const uint8_t *masks, int64_t first,
+                           int count, int samples, int nfeat, int channels, size_t plane) {
+    (void)b;
+    const size_t row = (size_t)channels * plane;
+    FOIL_PAR_FOR(count > 8)
+    for (int r = 0; r < count; r++) {
+        const int64_t i = (first + r) / samples;
+        const int32_t *seg = segments + (size_t)i * plane;
+        const uint8_t *m = masks + (size_t)r * nfeat;
+        const float *xi = x + (size_t)i * row, *fi = fill + (size_t)i * row;
+        float *o = out + (size_t)r * row;
+        for (size_t p = 0; p < plane; p++) {
+            const int on = seg[p] >= 0 && seg[p] < nfeat && m[seg[p]];
+            for (int c = 0; c < channels; c++)
+                o[c * plane + p] = on ? xi[c * plane + p] : fi[c * plane + p];
+        }
+    }
+    return 0;
+}
+
 void cpu_register_explain_ops(foil_backend *b) {
     b->target_output = cpu_target_output;
     b->ig_interp = cpu_ig_interp;
     b->ig_accumulate = cpu_ig_accumulate;
     b->gaussian_noise = cpu_gaussian_noise;
     b->row_sum = cpu_row_sum;
+    b->mask_images = cpu_mask_images;
 }
