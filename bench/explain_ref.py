@@ -4,6 +4,7 @@ same weights, images and features (issue 16's check).
 
     explain_ref.py compare -m CKPT --lime DIR --kernelshap DIR [--data D]
                            [--samples 1000] [--seeds 2] [--limit N]
+    explain_ref.py occlusion -m CKPT DIR [--data D]
 
 DIR: the output folder of `foil explain --method lime|kernelshap --baseline
 black explain.samples=N` on the test images [0, n) (their attributions.
@@ -17,6 +18,11 @@ of foil's feature weights with the package's, and the package's agreement
 with itself across two seeds (the noise floor), and the package's seconds
 per image (its first seed). Needs torch, numpy, lime, shap, scikit-image
 (bench/README.md says how to install them outside the repo).
+
+`occlusion` compares `foil explain --method occlusion` (DIR; its window,
+stride and black baseline from the resolved config in the file) with
+Captum's Occlusion (window (1, w, w), strides (1, s, s), baselines 0) on
+the same images and targets: the largest difference of an attribution.
 """
 import argparse
 import statistics
@@ -116,6 +122,32 @@ def compare(args):
         print(f"| {name} | {n} | {s} | {med:.4f} | {lo:.4f} | {self_med:.4f} | {spi:.3f} |")
 
 
+def occlusion(args):
+    from captum.attr import Occlusion
+    torch.set_num_threads(1)
+    model, _ = torch_ref.load_checkpoint(args.model)
+    model.eval()
+    x, _ = torch_ref.load_split(torch_ref.data_dir(args.data), "t10k", 0)
+    t, meta = torch_ref.read_safetensors(f"{args.dir}/attributions.safetensors")
+    cfg = torch_ref.yaml_load(meta["config"], "config")["explain"]
+    if cfg.get("baseline", "black") != "black":
+        raise torch_ref.RefError("occlusion: compare a run with baseline black")
+    win, stride = int(cfg["window"]), int(cfg["stride"])
+    idx, tgt = t["indices"].long(), t["targets"].long()
+    xs = x[idx]
+    t0 = time.perf_counter()
+    ref = Occlusion(model).attribute(xs, sliding_window_shapes=(xs.shape[1], win, win),
+                                     strides=(1, stride, stride), target=tgt, baselines=0.0,
+                                     perturbations_per_eval=64)
+    secs = time.perf_counter() - t0
+    ours = t["attributions"]
+    diff = (ours - ref).abs().max().item()
+    scale = ref.abs().max().item()
+    print("| images | window | stride | max abs diff | max abs attribution | captum s/image |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    print(f"| {len(idx)} | {win} | {stride} | {diff:.3e} | {scale:.3e} | {secs / len(idx):.3f} |")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -127,9 +159,13 @@ def main():
     c.add_argument("--samples", type=int, default=1000)
     c.add_argument("--seeds", type=int, default=2)
     c.add_argument("--limit", type=int, default=0)
+    o = sub.add_parser("occlusion")
+    o.add_argument("-m", "--model", required=True)
+    o.add_argument("dir")
+    o.add_argument("--data")
     args = p.parse_args()
     try:
-        compare(args)
+        compare(args) if args.cmd == "compare" else occlusion(args)
     except torch_ref.RefError as e:
         print(f"explain_ref: {e}", file=sys.stderr)
         sys.exit(1)

@@ -171,6 +171,31 @@ static void launch_mask_images(cudaStream_t s, float *out, const float *x, const
         out, x, fill, segments, masks, first, count, samples, nfeat, channels, plane);
 }
 
+/* One block per occluded image r; threads over its pixels, every channel. */
+static __global__ void k_occlude(float *out, const float *x, const float *fill, int64_t first,
+                                 int count, int channels, foil_window_shape ws) {
+    const size_t plane = (size_t)ws.h * ws.w, row = plane * (size_t)channels;
+    const int64_t windows = (int64_t)ws.ny * ws.nx;
+    for (int64_t r = blockIdx.x; r < count; r += gridDim.x) {
+        const int64_t g = first + r, i = g / windows, k = g % windows;
+        const int y0 = (int)(k / ws.nx) * ws.sh, x0 = (int)(k % ws.nx) * ws.sw;
+        const float *xi = x + (size_t)i * row, *fi = fill + (size_t)i * row;
+        float *o = out + (size_t)r * row;
+        for (size_t p = threadIdx.x; p < plane; p += blockDim.x) {
+            const int y = (int)(p / (size_t)ws.w), xx = (int)(p % (size_t)ws.w);
+            const bool off = y >= y0 && y < y0 + ws.wh && xx >= x0 && xx < x0 + ws.ww;
+            for (int c = 0; c < channels; c++)
+                o[c * plane + p] = off ? fi[c * plane + p] : xi[c * plane + p];
+        }
+    }
+}
+
+static void launch_occlude(cudaStream_t s, float *out, const float *x, const float *fill,
+                           int64_t first, int count, int channels, const foil_window_shape *ws) {
+    k_occlude<<<cuda_blocks((size_t)count, 1u), EX_THREADS, 0, s>>>(out, x, fill, first, count,
+                                                                   channels, *ws);
+}
+
 static void launch_row_sum(cudaStream_t s, float *out, const float *x, int n, size_t row) {
     k_row_sum<<<cuda_blocks((size_t)n, 1u), EX_THREADS, 0, s>>>(out, x, n, row);
 }
@@ -233,6 +258,14 @@ static int cuda_mask_images(foil_backend *b, float *out, const float *x, const f
     return 0;
 }
 
+static int cuda_occlude(foil_backend *b, float *out, const float *x, const float *fill,
+                        int64_t first, int count, int channels, const foil_window_shape *ws) {
+    if (count <= 0) return 0; /* windows checked in front (host/backend/check.c) */
+    launch_occlude(stream_of(b), out, x, fill, first, count, channels, ws);
+    LAUNCH_CHECK(b, "occlude");
+    return 0;
+}
+
 extern "C" void cuda_register_explain_ops(foil_backend *b) {
     b->target_output = cuda_target_output;
     b->ig_interp = cuda_ig_interp;
@@ -240,4 +273,5 @@ extern "C" void cuda_register_explain_ops(foil_backend *b) {
     b->gaussian_noise = cuda_gaussian_noise;
     b->row_sum = cuda_row_sum;
     b->mask_images = cuda_mask_images;
+    b->occlude = cuda_occlude;
 }

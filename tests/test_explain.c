@@ -334,8 +334,8 @@ static void test_spec_errors(void) {
 static void test_method_table(void) {
     for (int m = 0; m < FOIL_EXPLAIN_METHOD_COUNT; m++) {
         const foil_explain_method_info *i = foil_explain_method_info_of((foil_explain_method)m);
-        TU_CHECK(i && i->name && (i->features ? i->perturb && !i->run && !i->gradients
-                                              : i->run && !i->perturb),
+        TU_CHECK(i && i->name && (i->perturb ? !i->run && !i->gradients
+                                             : i->run && !i->features),
                  "method %d: a row with a name and a run (or perturb) function", m);
         if (!i || !i->name) continue;
         foil_explain_method back;

@@ -10,6 +10,8 @@
  *     double; LIME on a linear model fits it with R^2 near 1;
  *   - the same seed gives the same bits, another seed other masks, and the
  *     batch an image is in does not change its weights;
+ *   - occlusion equals its definition recomputed on a linear model (1x1
+ *     windows: w * x), windows cut by the border included;
  *   - grid, SLIC and quickshift segment maps are numbered in order of first
  *     pixel; bad inputs fail with the key named. */
 #include <math.h>
@@ -112,6 +114,61 @@ static void test_linear(void) {
     for (int i = 0; i < 3; i++)
         TU_CHECK(st[i].r2 > 0.99f && st[i].steps == 1000, "lime on a linear model: R^2 %g",
                  (double)st[i].r2);
+    exnet_free(&t);
+}
+
+/* Occlusion on a linear model against its definition, recomputed here: each
+ * pixel the mean over the windows covering it of sum over the window of
+ * w * x (black baseline); 1x1 windows give w * x itself. */
+static void test_occlusion(void) {
+    exnet t;
+    exnet_linear(&t, 9, 9, 3, 2, 64);
+    const int side = 9, row = side * side;
+    const float *wd = t.net.params + t.m.layers[1].w_off;
+    float attr[2 * 81];
+    foil_explain_stats st[2];
+    const int32_t *seg;
+    const float *fw;
+    int stride;
+    foil_err err;
+    const int cases[][2] = {{1, 1}, {3, 2}, {4, 4}, {2, 1}}; /* 4/4 over 9: the last cut */
+    for (int k = 0; k < 4; k++) {
+        foil_explain_spec s = fspec(FOIL_EXPLAIN_OCCLUSION, 4, 0);
+        s.window = cases[k][0], s.stride = cases[k][1];
+        TU_CHECK(run(&t, &s, 2, attr, st, &seg, &fw, &stride, &err) == 0, "%s", err.msg);
+        const int n = (side - s.window + s.stride - 1) / s.stride + 1;
+        double worst = 0.0, scale = 0.0;
+        for (int i = 0; i < 2; i++)
+            for (int p = 0; p < row; p++) {
+                double sum = 0.0;
+                int cover = 0;
+                for (int wy = 0; wy < n; wy++)
+                    for (int wx = 0; wx < n; wx++) {
+                        int y0 = wy * s.stride, x0 = wx * s.stride, y = p / side, x = p % side;
+                        if (y < y0 || y >= y0 + s.window || x < x0 || x >= x0 + s.window) continue;
+                        double d = 0.0;
+                        for (int q = 0; q < row; q++) {
+                            int qy = q / side, qx = q % side;
+                            if (qy >= y0 && qy < y0 + s.window && qx >= x0 && qx < x0 + s.window)
+                                d += (double)wd[(i % 3) * row + q] * t.x[i * row + q];
+                        }
+                        sum += d, cover++;
+                    }
+                worst = fmax(worst, fabs(attr[i * row + p] - sum / cover));
+                scale = fmax(scale, fabs(sum / cover));
+            }
+        printf("  occlusion window %d stride %d: %d x %d windows, max diff %.2e (scale %.2e)\n",
+               s.window, s.stride, n, n, worst, scale);
+        TU_CHECK(worst <= 1e-5 * scale && st[0].steps == n * n, "occlusion %d/%d: off by %.3e",
+                 s.window, s.stride, worst);
+    }
+    foil_explain_spec s = fspec(FOIL_EXPLAIN_OCCLUSION, 4, 0);
+    s.window = 10, s.stride = 1;
+    TU_CHECK(run(&t, &s, 2, attr, st, &seg, &fw, &stride, &err) == -1 &&
+                 strstr(err.msg, "explain.window"), "a window past the image: '%s'", err.msg);
+    s.window = 3, s.stride = 4;
+    TU_CHECK(run(&t, &s, 2, attr, st, &seg, &fw, &stride, &err) == -1 &&
+                 strstr(err.msg, "explain.stride"), "a stride past the window: '%s'", err.msg);
     exnet_free(&t);
 }
 
@@ -323,6 +380,8 @@ static void test_bad_input(void) {
 int main(void) {
     printf("linear model\n");
     test_linear();
+    printf("occlusion\n");
+    test_occlusion();
     printf("exact Shapley values\n");
     test_exact_shapley();
     printf("LIME's regression\n");

@@ -343,6 +343,29 @@ static void mask_images(op_table *tab, int images, int samples, int first, int c
     op_set(r, M_OUT, OP_OUT, (size_t)count * row, 0, 0, 0);
 }
 
+static int occlude_run(foil_backend *b, void *const *t, const op_row *r) {
+    foil_window_shape ws = {r->ps.h, r->ps.w, r->ps.size, r->ps.size, r->ps.stride, r->ps.stride,
+                            r->ps.oh, r->ps.ow};
+    return b->occlude(b, F(M_OUT), F(M_X), F(M_FILL), r->n, r->in_dim, r->cs.c, &ws);
+}
+
+/* rows [first, first + count) of images x windows occlusions (window, stride
+ * over 28 x 28, Captum's counts: the last windows cut by the border) */
+static void occlude(op_table *tab, int images, int first, int count, int window, int stride,
+                    int channels) {
+    char name[80];
+    const int side = 28, nw = (side - window + stride - 1) / stride + 1;
+    snprintf(name, sizeof name, "occlude %d images rows %d+%d, window %d stride %d, %d ch",
+             images, first, count, window, stride, channels);
+    op_row *r = op_add(tab, name);
+    const size_t row = (size_t)side * side * channels;
+    r->ps = (foil_pool_shape){0, 0, side, side, window, stride, nw, nw};
+    r->n = first, r->in_dim = count, r->cs.c = channels, r->run = occlude_run, r->tol = EXACT;
+    op_set(r, M_X, OP_IN, (size_t)images * row, 0, 1, 0);
+    op_set(r, M_FILL, OP_IN, (size_t)images * row, -1, 0, 0);
+    op_set(r, M_OUT, OP_OUT, (size_t)count * row, 0, 0, 0);
+}
+
 /* ---- the table --------------------------------------------------------------- */
 
 static void build(op_table *tab) {
@@ -378,6 +401,8 @@ static void build(op_table *tab) {
     softmax_xent(tab, 257, 1000, 0);
     mask_images(tab, 5, 7, 3, 29, 49, 1);
     mask_images(tab, 3, 100, 0, 300, 7, 3);
+    occlude(tab, 3, 5, 230, 4, 3, 1); /* 9 x 9 windows */
+    occlude(tab, 2, 0, 72, 5, 5, 3);  /* 6 x 6 windows of 5: the last ones 3 wide */
 }
 
 static int selected(const op_row *r, const char *word) {

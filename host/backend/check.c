@@ -200,6 +200,18 @@ static int chk_mask_images(foil_backend *b, float *out, const float *x, const fl
                                 channels, plane);
 }
 
+static int chk_occlude(foil_backend *b, float *out, const float *x, const float *fill,
+                       int64_t first, int count, int channels, const foil_window_shape *ws) {
+    if (rows_check(b, "occlude", count)) return -1;
+    if (first < 0 || channels < 1 || ws->h < 1 || ws->w < 1 || ws->wh < 1 || ws->ww < 1 ||
+        ws->sh < 1 || ws->sw < 1 || ws->ny < 1 || ws->nx < 1 ||
+        (int64_t)(ws->ny - 1) * ws->sh >= ws->h || (int64_t)(ws->nx - 1) * ws->sw >= ws->w)
+        return foil_fail(&b->err, "occlude: invalid windows (image %dx%d, window %dx%d, stride "
+                         "%d/%d, %dx%d windows)", ws->h, ws->w, ws->wh, ws->ww, ws->sh, ws->sw,
+                         ws->ny, ws->nx);
+    return IMPL(b)->occlude(b, out, x, fill, first, count, channels, ws);
+}
+
 /* The backend's destroy frees b; the copy of its ops goes after. */
 static void chk_destroy(foil_backend *b) {
     foil_backend *impl = (foil_backend *)IMPL(b);
@@ -242,7 +254,8 @@ int foil_backend_finish(foil_backend *b, foil_err *err) {
     CHECKED(gather_rows) CHECKED(gather_labels) CHECKED(argmax) CHECKED(compare)
     CHECKED(attack_random_start) CHECKED(attack_step) CHECKED(select_rows)
     CHECKED(flag_nonfinite) CHECKED(target_output) CHECKED(ig_interp) CHECKED(ig_accumulate)
-    CHECKED(gaussian_noise) CHECKED(row_sum) CHECKED(mask_images) CHECKED(destroy)
+    CHECKED(gaussian_noise) CHECKED(row_sum) CHECKED(mask_images) CHECKED(occlude)
+    CHECKED(destroy)
 #undef CHECKED
     return 0;
 }

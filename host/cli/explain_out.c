@@ -39,10 +39,12 @@ static int write_csv(const explain_run *r, foil_err *err) {
  * 0 past an image's own. */
 static float *weights_table(const explain_run *r, int *maxf) {
     const size_t plane = (size_t)r->cm.model.def.in_h * r->cm.model.def.in_w;
-    *maxf = 1;
+    int most = 1;
     for (int i = 0; i < r->n; i++)
-        if (r->stats[i].features > *maxf) *maxf = r->stats[i].features;
-    float *t = calloc((size_t)r->n * *maxf, sizeof(float));
+        if (r->stats[i].features > most) most = r->stats[i].features;
+    *maxf = most;
+    const size_t rows = r->n > 0 ? (size_t)r->n : 1, cols = (size_t)(unsigned)most;
+    float *t = calloc(rows * cols, sizeof(float));
     for (int i = 0; t && i < r->n; i++)
         memcpy(t + (size_t)i * *maxf, r->fweights + (size_t)i * plane,
                sizeof(float) * (size_t)r->stats[i].features);

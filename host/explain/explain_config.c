@@ -138,6 +138,15 @@ static int parse_features(foil_explain_config *c, foil_config *cfg, foil_node *e
     long v;
     double d;
     int k;
+    if (s->method == FOIL_EXPLAIN_OCCLUSION) {
+        if (foil_cfg_int(cfg, e, "window", 4, 1, 1 << 16, &v, err)) return -1;
+        s->window = (int)v;
+        if (foil_cfg_int(cfg, e, "stride", 2, 1, 1 << 16, &v, err)) return -1;
+        s->stride = (int)v;
+    } else {
+        static const char *const KEYS[] = {"window", "stride", NULL};
+        foil_config_skip_sections(e, KEYS);
+    }
     if (!info->features) {
         static const char *const KEYS[] = {"features", "samples", "kernel_width", NULL};
         foil_config_skip_sections(e, KEYS);
@@ -202,13 +211,16 @@ static int parse_explain(foil_explain_config *c, foil_config *cfg, foil_err *err
     if (parse_smoothgrad(c, cfg, e, err) || parse_features(c, cfg, e, err) ||
         parse_images(c, cfg, e, err))
         return -1;
-    if (foil_explain_method_info_of(s->method)->features && s->smooth_samples > 0)
+    if (foil_explain_method_info_of(s->method)->perturb && s->smooth_samples > 0)
         return foil_cfg_fail(cfg, foil_node_get(e, "smoothgrad"), err,
                              "the %s method takes no SmoothGrad samples",
                              foil_explain_method_name(s->method));
     if (s->baseline == FOIL_BASELINE_MEAN && !foil_explain_method_info_of(s->method)->features)
         return foil_cfg_fail(cfg, foil_node_get(e, "baseline"), err,
                              "mean (each segment's mean) is for lime, kernelshap and ablation");
+    if (s->method == FOIL_EXPLAIN_OCCLUSION && s->stride > s->window)
+        return foil_cfg_fail(cfg, foil_node_get(e, "stride"), err,
+                             "%d is larger than the window (%d)", s->stride, s->window);
     if (foil_cfg_int(cfg, e, "batch", 8, 1, 4096, &v, err)) return -1;
     c->batch = (int)v;
     if (foil_cfg_bool(cfg, e, "heatmaps", 1, &c->heatmaps, err)) return -1;

@@ -100,6 +100,9 @@ int ex_kernelshap(foil_explain_work *w, const foil_explain_spec *s, float *attr,
                   const ex_problem *p, foil_explain_stats *stats, foil_err *err);
 int ex_ablation(foil_explain_work *w, const foil_explain_spec *s, float *attr,
                 const ex_problem *p, foil_explain_stats *stats, foil_err *err);
+/* explain_occlusion.c */
+int ex_occlusion(foil_explain_work *w, const foil_explain_spec *s, float *attr,
+                 const ex_problem *p, foil_explain_stats *stats, foil_err *err);
 
 /* host/explain/explain_baseline.c */
 int ex_fill_baseline(foil_explain_work *w, const foil_explain_spec *s, float *base,

@@ -22,6 +22,7 @@ static const foil_explain_method_info METHODS[FOIL_EXPLAIN_METHOD_COUNT] = {
                                  .features = 1, .perturb = ex_kernelshap},
     [FOIL_EXPLAIN_ABLATION] = {.name = "ablation", .baseline = 1, .features = 1,
                                .perturb = ex_ablation},
+    [FOIL_EXPLAIN_OCCLUSION] = {.name = "occlusion", .baseline = 1, .perturb = ex_occlusion},
 };
 
 const foil_explain_method_info *foil_explain_method_info_of(foil_explain_method m) {
@@ -44,8 +45,8 @@ int foil_explain_method_parse(const char *name, foil_explain_method *m) {
 
 int foil_explain_points_per_image(const foil_explain_spec *s, int batch) {
     const foil_explain_method_info *i = foil_explain_method_info_of(s->method);
-    if (!i || (!i->path && !i->features)) return 1;
-    int p = i->features ? (s->chunk > 0 ? s->chunk : 32)
+    if (!i || (!i->path && !i->perturb)) return 1;
+    int p = i->perturb ? (s->chunk > 0 ? s->chunk : 32)
             : s->chunk > 0 && s->chunk < s->steps ? s->chunk : s->steps;
     int cap = batch > 0 ? FOIL_EXPLAIN_MAX_BATCH / batch : 1;
     return p < cap ? p : (cap > 1 ? cap : 1);

@@ -118,7 +118,7 @@ int foil_explain_spec_check(const foil_explain_spec *s, foil_err *err) {
         return foil_fail(err, "smoothgrad: samples must be >= 0 and sigma >= 0");
     if (info->smoothing && s->smooth_samples < 1)
         return foil_fail(err, "smoothgrad: the %s method needs samples >= 1", info->name);
-    if (info->features && s->smooth_samples > 0)
+    if (info->perturb && s->smooth_samples > 0)
         return foil_fail(err, "smoothgrad: the %s method takes no SmoothGrad samples", info->name);
     if (info->features && s->samples < 0)
         return foil_fail(err, "samples: must be >= 0, got %d", s->samples);

@@ -41,6 +41,13 @@ typedef struct foil_pool_shape {
     int oh, ow;           /* output (N, C, OH, OW) */
 } foil_pool_shape;
 
+/* Occlusion windows over an (h, w) image, all channels at once: window
+ * (wh, ww) at (wy * sh, wx * sw) for wy < ny, wx < nx, cut by the border
+ * (Captum's Occlusion: n = ceil((size - window) / stride) + 1). */
+typedef struct foil_window_shape {
+    int h, w, wh, ww, sh, sw, ny, nx;
+} foil_window_shape;
+
 typedef struct foil_sgd_hparams {
     float lr, momentum, weight_decay;
     int nesterov;
@@ -193,6 +200,11 @@ struct foil_backend {
     int (*mask_images)(foil_backend *b, float *out, const float *x, const float *fill,
                        const int32_t *segments, const uint8_t *masks, int64_t first, int count,
                        int samples, int nfeat, int channels, size_t plane);
+    /* Occluded images: row r < count of out (count, channels * h * w) is
+     * image i = (first + r) / (ny * nx) of x with window k = (first + r) %
+     * (ny * nx) (wy = k / nx, wx = k % nx) taken from fill (same layout). */
+    int (*occlude)(foil_backend *b, float *out, const float *x, const float *fill,
+                   int64_t first, int count, int channels, const foil_window_shape *ws);
 
     void (*destroy)(foil_backend *b);
 };
@@ -205,7 +217,7 @@ struct foil_backend {
     X(dropout_fwd) X(mul) X(add) X(sub) X(scale) X(axpy) X(softmax_xent) X(sgd_step) X(adam_step) X(gather_rows)       \
     X(gather_labels) X(argmax) X(compare) X(attack_random_start) X(attack_step)         \
     X(select_rows) X(flag_nonfinite) X(target_output) X(ig_interp) X(ig_accumulate)     \
-    X(gaussian_noise) X(row_sum) X(mask_images) X(destroy)
+    X(gaussian_noise) X(row_sum) X(mask_images) X(occlude) X(destroy)
 
 /* The end of a backend's create function: fails, naming the op, when an op
  * of the table is not set (the caller then destroys b itself), else installs

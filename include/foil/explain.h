@@ -34,6 +34,7 @@ typedef enum {
     FOIL_EXPLAIN_LIME,         /* weighted ridge on random feature masks */
     FOIL_EXPLAIN_KERNELSHAP,   /* Shapley values by the Shapley kernel's weighted regression */
     FOIL_EXPLAIN_ABLATION,     /* F(x) - F(x with one feature off), per feature */
+    FOIL_EXPLAIN_OCCLUSION,    /* sliding windows, as Captum's Occlusion */
     FOIL_EXPLAIN_METHOD_COUNT
 } foil_explain_method;
 
@@ -102,6 +103,7 @@ typedef struct foil_explain_spec {
     int samples;                 /* evaluations per image: lime (default 1000), kernelshap
                                     (0: 2M + 2048 for M features that vary, at most 2^M - 2) */
     float kernel_width;          /* lime: the similarity kernel's width (0.25) */
+    int window, stride;          /* occlusion: square window and stride, pixels (4, 2) */
 } foil_explain_spec;
 
 /* A set of images being explained (private to host/explain/). */
@@ -133,8 +135,8 @@ typedef struct foil_explain_method_info {
     int completeness;      /* attributions sum to F(x) - F(baseline): delta is reported */
     int smoothing;         /* averages noisy copies by definition (samples >= 1, 16 when a
                               config names none) */
-    int features;          /* perturbs features (foil/features.h); run is NULL, perturb
-                              set; no SmoothGrad */
+    int features;          /* perturbs features (foil/features.h): segments are made */
+    /* perturb set (features, occlusion): run is NULL, no SmoothGrad */
     int default_samples;   /* features: evaluations per image when a config names none */
     foil_explain_run_fn run;
     foil_explain_perturb_fn perturb;

@@ -109,6 +109,27 @@ static int cpu_mask_images(foil_backend *b, float *out, const float *x, const fl
     return 0;
 }
 
+static int cpu_occlude(foil_backend *b, float *out, const float *x, const float *fill,
+                       int64_t first, int count, int channels, const foil_window_shape *ws) {
+    (void)b;
+    const size_t plane = (size_t)ws->h * ws->w, row = plane * (size_t)channels;
+    const int64_t windows = (int64_t)ws->ny * ws->nx;
+    FOIL_PAR_FOR(count > 8)
+    for (int r = 0; r < count; r++) {
+        const int64_t g = first + r, i = g / windows, k = g % windows;
+        const int y0 = (int)(k / ws->nx) * ws->sh, x0 = (int)(k % ws->nx) * ws->sw;
+        const float *xi = x + (size_t)i * row, *fi = fill + (size_t)i * row;
+        float *o = out + (size_t)r * row;
+        for (size_t p = 0; p < plane; p++) {
+            const int y = (int)(p / (size_t)ws->w), xx = (int)(p % (size_t)ws->w);
+            const int off = y >= y0 && y < y0 + ws->wh && xx >= x0 && xx < x0 + ws->ww;
+            for (int c = 0; c < channels; c++)
+                o[c * plane + p] = off ? fi[c * plane + p] : xi[c * plane + p];
+        }
+    }
+    return 0;
+}
+
 void cpu_register_explain_ops(foil_backend *b) {
     b->target_output = cpu_target_output;
     b->ig_interp = cpu_ig_interp;
@@ -116,4 +137,5 @@ void cpu_register_explain_ops(foil_backend *b) {
     b->gaussian_noise = cpu_gaussian_noise;
     b->row_sum = cpu_row_sum;
     b->mask_images = cpu_mask_images;
+    b->occlude = cpu_occlude;
 }
