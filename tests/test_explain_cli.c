@@ -196,6 +196,14 @@ static void check_feature_method(const char *model, const char *data) {
     }
     TU_CHECK(off == 0, "%zu pixels do not carry their feature's weight", off);
     foil_st_free(&st);
+    tu_path(out, sizeof out, "faith");
+    TU_CHECK(run("explain -q -m '%s' -o '%s' --data '%s' --limit 2 --steps 8 --faithfulness",
+                 model, out, data) == 0, "explain --faithfulness");
+    snprintf(path, sizeof path, "%s/explain.csv", out);
+    text = tu_slurp(path, NULL);
+    TU_CHECK(text && strstr(text, ",steps,deletion_auc,insertion_auc,infidelity\n") &&
+                 !strstr(text, "nan"), "faithfulness columns, finite: %s", text ? text : "");
+    free(text);
 }
 
 static int stderr_lines(void) {

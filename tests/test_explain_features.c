@@ -12,6 +12,8 @@
  *     batch an image is in does not change its weights;
  *   - occlusion equals its definition recomputed on a linear model (1x1
  *     windows: w * x), windows cut by the border included;
+ *   - faithfulness on a linear model: IG's deletion / insertion curves beat
+ *     a random ranking's, saliency's infidelity is 0 and IG's is not;
  *   - grid, SLIC and quickshift segment maps are numbered in order of first
  *     pixel; bad inputs fail with the key named. */
 #include <math.h>
@@ -169,6 +171,48 @@ static void test_occlusion(void) {
     s.window = 3, s.stride = 4;
     TU_CHECK(run(&t, &s, 2, attr, st, &seg, &fw, &stride, &err) == -1 &&
                  strstr(err.msg, "explain.stride"), "a stride past the window: '%s'", err.msg);
+    exnet_free(&t);
+}
+
+/* Faithfulness on a linear model (logit), where the answers are known:
+ * deleting pixels in the order of w * x (IG's attributions from black) gives
+ * the smallest deletion AUC of any order, so IG beats a random ranking, and
+ * its insertion AUC is higher; saliency's attributions are the gradient w,
+ * so I . w = F(x) - F(x - I) and its infidelity is 0 up to rounding, IG's
+ * is not. */
+static void test_faithfulness(void) {
+    exnet t;
+    exnet_linear(&t, 28, 28, 3, 3, 64);
+    const size_t row = t.m.in_size;
+    float *ig = malloc(sizeof(float) * 3 * row), *sal = malloc(sizeof(float) * 3 * row);
+    float *rnd = malloc(sizeof(float) * 3 * row);
+    foil_explain_stats st[3];
+    foil_faithfulness f_ig[3], f_sal[3], f_rnd[3];
+    int32_t tgt[3] = {0, 1, 2};
+    foil_err err;
+    foil_explain_spec s = exspec(FOIL_EXPLAIN_IG);
+    exrun(&t, &s, ig, t.x, tgt, NULL, 3, st);
+    foil_explain_spec sa = exspec(FOIL_EXPLAIN_SALIENCY);
+    exrun(&t, &sa, sal, t.x, tgt, NULL, 3, st);
+    for (size_t j = 0; j < 3 * row; j++) rnd[j] = foil_rng_uniform(9, 9, j) - 0.5f;
+    TU_CHECK(foil_explain_faithfulness(t.w, &s, ig, t.x, tgt, NULL, 3, f_ig, &err) == 0 &&
+                 foil_explain_faithfulness(t.w, &s, sal, t.x, tgt, NULL, 3, f_sal, &err) == 0 &&
+                 foil_explain_faithfulness(t.w, &s, rnd, t.x, tgt, NULL, 3, f_rnd, &err) == 0,
+             "%s", err.msg);
+    for (int i = 0; i < 3; i++) {
+        printf("  image %d: deletion AUC IG %.4f random %.4f; insertion IG %.4f random %.4f; "
+               "infidelity saliency %.2e IG %.2e\n", i, (double)f_ig[i].deletion_auc,
+               (double)f_rnd[i].deletion_auc, (double)f_ig[i].insertion_auc,
+               (double)f_rnd[i].insertion_auc, (double)f_sal[i].infidelity,
+               (double)f_ig[i].infidelity);
+        TU_CHECK(f_ig[i].deletion_auc < f_rnd[i].deletion_auc &&
+                     f_ig[i].insertion_auc > f_rnd[i].insertion_auc,
+                 "image %d: IG's curves are not better than a random ranking's", i);
+        TU_CHECK(f_sal[i].infidelity < 1e-9f && f_ig[i].infidelity > 100 * f_sal[i].infidelity,
+                 "image %d: infidelity saliency %g, IG %g", i, (double)f_sal[i].infidelity,
+                 (double)f_ig[i].infidelity);
+    }
+    free(ig), free(sal), free(rnd);
     exnet_free(&t);
 }
 
@@ -382,6 +426,8 @@ int main(void) {
     test_linear();
     printf("occlusion\n");
     test_occlusion();
+    printf("faithfulness\n");
+    test_faithfulness();
     printf("exact Shapley values\n");
     test_exact_shapley();
     printf("LIME's regression\n");

@@ -11,7 +11,8 @@
 static const char HELP[] =
     "usage: foil explain -m MODEL -o OUTDIR [-c CONFIG] [--method M] [--steps N]\n"
     "                    [--rule R] [--baseline B] [--target T] [--limit N]\n"
-    "                    [--indices i,j,k] [--data DIR] [--device D] [-q] [key=value ...]\n"
+    "                    [--indices i,j,k] [--faithfulness] [--data DIR] [--device D] [-q]\n"
+    "                    [key=value ...]\n"
     "\n"
     "Explains the model's output for test images with gradient attributions or\n"
     "with a feature method (lime, kernelshap, ablation: features switched off to\n"
@@ -19,7 +20,9 @@ static const char HELP[] =
     "  explain.csv                 one row per image: index, label, predicted, target,\n"
     "                              f_x, f_baseline, attr_sum, completeness_delta,\n"
     "                              relative_delta, steps (nan where it does not apply);\n"
-    "                              feature methods add features, r2, intercept\n"
+    "                              feature methods add features, r2, intercept;\n"
+    "                              --faithfulness adds deletion_auc, insertion_auc,\n"
+    "                              infidelity (explain.faithfulness)\n"
     "  attributions.safetensors    attributions and inputs (n, C, H, W); indices,\n"
     "                              labels, predicted, targets, f_x, f_baseline,\n"
     "                              relative_delta, steps (n) as float32; feature\n"
@@ -92,6 +95,7 @@ static int parse_args(explain_args *a, int argc, char **argv, foil_err *err) {
         if (r < 0) return -1;
         if (r) continue;
         const char **dst = k == 1 ? &a->model : k == 2 ? &a->config : k == 3 ? &a->outdir : NULL;
+        if (!strcmp(o, "--faithfulness")) continue; /* explain.faithfulness=true */
         if (dst || flag_key(o)) {
             if (cli_value(argc, argv, &i, dst ? dst : &v, err)) return -1;
             if (!strcmp(o, "--indices") && !indices_ok(v))
@@ -118,6 +122,8 @@ static int apply_args(foil_config *cfg, int argc, char **argv, foil_err *err) {
         const char *o = argv[i], *key = flag_key(o);
         if (cli_common_option(&ignored, argc, argv, &i, &e) || path_option(o)) {
             i += path_option(o) != 0; /* cli_common_option moved past its own value */
+        } else if (!strcmp(o, "--faithfulness")) {
+            if (foil_config_override(cfg, "explain.faithfulness=true", err)) return -1;
         } else if (key) {
             const char *v = argv[++i];
             foil_strbuf b = {0};

@@ -44,6 +44,8 @@ static int allocate(explain_run *r, int batch, foil_err *err) {
     r->inputs = malloc(sizeof(float) * n * r->row);
     const size_t plane = (size_t)r->cm.model.def.in_h * r->cm.model.def.in_w;
     r->features = foil_explain_method_info_of(r->c.spec.method)->features;
+    if (r->c.faithfulness && !(r->faith = calloc(n, sizeof *r->faith)))
+        return foil_fail(err, "out of memory for %d images", r->n);
     if (r->features &&
         (!(r->segments = malloc(sizeof(int32_t) * n * plane)) ||
          !(r->fweights = malloc(sizeof(float) * n * plane))))
@@ -103,6 +105,9 @@ static int run_batch(explain_run *r, const foil_explain_spec *s, int i0, int nb,
         memcpy(r->segments + (size_t)i0 * stride, seg, sizeof(int32_t) * (size_t)nb * stride);
         memcpy(r->fweights + (size_t)i0 * stride, fw, sizeof(float) * (size_t)nb * stride);
     }
+    if (r->faith && foil_explain_faithfulness(r->w, s, r->attr_dev, r->x_dev, r->target + i0,
+                                              idx64, nb, r->faith + i0, err))
+        return -1;
     return 0;
 }
 
@@ -149,4 +154,5 @@ void explain_run_free(explain_run *r) {
     free(r->inputs);
     free(r->segments);
     free(r->fweights);
+    free(r->faith);
 }

@@ -27,6 +27,7 @@ typedef struct explain_run {
     int features;              /* a feature method: the two below are set */
     int32_t *segments;         /* (n, h * w) host */
     float *fweights;           /* (n, h * w) host: feature weights, per image its stats.features */
+    foil_faithfulness *faith;  /* (n) with explain.faithfulness, else NULL */
     int32_t *idx_dev;          /* (batch) backend */
     float *x_dev, *attr_dev;   /* (batch, row) backend */
     double seconds;            /* explaining only */

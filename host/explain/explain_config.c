@@ -224,6 +224,8 @@ static int parse_explain(foil_explain_config *c, foil_config *cfg, foil_err *err
     if (foil_cfg_int(cfg, e, "batch", 8, 1, 4096, &v, err)) return -1;
     c->batch = (int)v;
     if (foil_cfg_bool(cfg, e, "heatmaps", 1, &c->heatmaps, err)) return -1;
+    if (foil_node_get(e, "faithfulness") || foil_explain_method_info_of(s->method)->perturb)
+        if (foil_cfg_bool(cfg, e, "faithfulness", 0, &c->faithfulness, err)) return -1;
     if (foil_cfg_int(cfg, e, "scale", 4, 1, 32, &v, err)) return -1;
     c->scale = (int)v;
     if (s->rule == FOIL_RULE_TRAPEZOID && s->steps < 2 &&

@@ -200,6 +200,27 @@ int foil_explain_batch(foil_explain_work *w, const foil_explain_spec *s, float *
                        const float *x, const int32_t *target_host, const int64_t *index_host,
                        int n, foil_explain_stats *stats, foil_err *err);
 
+/* Faithfulness of attributions attr (n, in_size, backend) of images x (n,
+ * in_size, backend) for classes target_host, any method (host/explain/
+ * explain_faith.c): deletion and insertion AUC (RISE; FOIL_FAITH_STEP
+ * pixels per step in attribution order, deletion to black, insertion from
+ * the image blurred by FOIL_FAITH_BLUR pixels; the trapezoid mean of F over
+ * the steps) and infidelity (Captum's, unnormalised: the mean over
+ * FOIL_FAITH_DRAWS Gaussian perturbations of sigma FOIL_FAITH_SIGMA of
+ * (I . attr - (F(x) - F(x - I)))^2). F is the spec's explained output.
+ * Uses the work's buffers: call it after the batch's outputs are read. */
+#define FOIL_FAITH_STEP 28
+#define FOIL_FAITH_BLUR 5.0f
+#define FOIL_FAITH_DRAWS 10
+#define FOIL_FAITH_SIGMA 0.003f
+typedef struct foil_faithfulness {
+    float deletion_auc, insertion_auc, infidelity;
+} foil_faithfulness;
+int foil_explain_faithfulness(foil_explain_work *w, const foil_explain_spec *s,
+                              const float *attr, const float *x, const int32_t *target_host,
+                              const int64_t *index_host, int n, foil_faithfulness *out,
+                              foil_err *err);
+
 /* LIME's regression: the weighted ridge (penalty alpha, intercept not
  * penalised) of y (samples) on the binary masks m (samples rows of stride
  * bytes, the first nf used) with weights wt (samples): coef (nf),
@@ -234,6 +255,7 @@ typedef struct foil_explain_config {
     int nlist;
     int batch;               /* images per batch */
     int heatmaps, scale;     /* write PNG heatmaps, pixel scale */
+    int faithfulness;        /* also deletion / insertion AUC and infidelity per image */
 } foil_explain_config;
 
 /* Parses a loaded config (after overrides); defaults go into the tree, so
