@@ -74,6 +74,18 @@ static __global__ void k_ig_interp(float *xs, const float *x, const float *base,
     }
 }
 
+/* One block per row i: out = base + alpha[i] * (x - base), spelled as the CPU's. */
+static __global__ void k_lerp_rows(float *out, const float *x, const float *base,
+                                   const float *alpha, int n, size_t row) {
+    for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
+        const float a = alpha[i];
+        const float *xi = x + (size_t)i * row, *bi = base + (size_t)i * row;
+        float *o = out + (size_t)i * row;
+        for (size_t j = threadIdx.x; j < row; j += blockDim.x)
+            o[j] = __fadd_rn(bi[j], __fmul_rn(a, __fsub_rn(xi[j], bi[j])));
+    }
+}
+
 /* One block per sample i, threads over the row; each element sums its m path
  * points in order, in double, as the CPU. attr (n, row); grads (n*m, row); w (m).
  * Reads of grads[(i*m + k)*row + j] are coalesced across the threads. */
@@ -132,6 +144,11 @@ static void launch_ig_interp(cudaStream_t s, float *xs, const float *x, const fl
 static void launch_ig_accumulate(cudaStream_t s, float *attr, const float *grads,
                                  const float *w, int n, int m, size_t row) {
     k_ig_accumulate<<<cuda_blocks((size_t)n, 1u), EX_THREADS, 0, s>>>(attr, grads, w, n, m, row);
+}
+
+static void launch_lerp_rows(cudaStream_t s, float *out, const float *x, const float *base,
+                             const float *alpha, int n, size_t row) {
+    k_lerp_rows<<<cuda_blocks((size_t)n, 1u), EX_THREADS, 0, s>>>(out, x, base, alpha, n, row);
 }
 
 static void launch_gaussian_noise(cudaStream_t s, float *out, const float *x, float sigma,
@@ -233,6 +250,14 @@ static int cuda_ig_accumulate(foil_backend *b, float *attr, const float *grads, 
     return 0;
 }
 
+static int cuda_lerp_rows(foil_backend *b, float *out, const float *x, const float *base,
+                          const float *alpha, int n, size_t row) {
+    if (n <= 0 || !row) return 0;
+    launch_lerp_rows(stream_of(b), out, x, base, alpha, n, row);
+    LAUNCH_CHECK(b, "lerp_rows");
+    return 0;
+}
+
 static int cuda_gaussian_noise(foil_backend *b, float *out, const float *x, float sigma,
                                uint64_t seed, uint64_t draw, int64_t first, int n, size_t row) {
     if (n <= 0 || !row) return 0;
@@ -273,5 +298,6 @@ extern "C" void cuda_register_explain_ops(foil_backend *b) {
     b->gaussian_noise = cuda_gaussian_noise;
     b->row_sum = cuda_row_sum;
     b->mask_images = cuda_mask_images;
+    b->lerp_rows = cuda_lerp_rows;
     b->occlude = cuda_occlude;
 }

@@ -12,6 +12,8 @@
  *     batch an image is in does not change its weights;
  *   - occlusion equals its definition recomputed on a linear model (1x1
  *     windows: w * x), windows cut by the border included;
+ *   - GradientSHAP on a linear model equals the mean of w * (x - b) over
+ *     its draws (one black baseline: w * x), whatever the chunk;
  *   - faithfulness on a linear model: IG's deletion / insertion curves beat
  *     a random ranking's, saliency's infidelity is 0 and IG's is not;
  *   - grid, SLIC and quickshift segment maps are numbered in order of first
@@ -213,6 +215,53 @@ static void test_faithfulness(void) {
                  (double)f_ig[i].infidelity);
     }
     free(ig), free(sal), free(rnd);
+    exnet_free(&t);
+}
+
+/* GradientSHAP on a linear model: the gradient is w everywhere, so the
+ * attribution is the mean over the draws of w * (x - b); with one black
+ * background image that is w * x, with three the draws' baselines (from the
+ * documented Philox counters) give it. Chunks of 3 draws give the same. */
+static void test_gradshap(void) {
+    exnet t;
+    exnet_linear(&t, 8, 8, 3, 2, 64);
+    const size_t row = t.m.in_size;
+    const float *wd = t.net.params + t.m.layers[1].w_off;
+    float attr[2 * 64], again[2 * 64], bg[3 * 64] = {0};
+    foil_explain_stats st[2];
+    int32_t tgt[2] = {1, 2};
+    for (size_t j = 64; j < 3 * 64; j++) bg[j] = foil_rng_uniform(4, 4, j);
+    for (int nb = 1; nb <= 3; nb += 2) {
+        foil_explain_spec s = exspec(FOIL_EXPLAIN_GRADSHAP);
+        s.samples = 16, s.background = bg, s.nbackground = nb;
+        exrun(&t, &s, attr, t.x, tgt, NULL, 2, st);
+        double worst = 0.0, scale = 0.0;
+        for (int i = 0; i < 2; i++) {
+            const uint64_t stream = FOIL_STREAM(FOIL_RNG_FEATURES, (2ull << 40) | (uint64_t)i);
+            for (size_t p = 0; p < row; p++) {
+                double want = 0.0;
+                for (uint64_t k = 0; k < 16; k++) {
+                    int j = (int)(foil_rng_u32(s.seed, stream, 2 * k) % (uint32_t)nb);
+                    want += wd[tgt[i] * row + p] * ((double)t.x[i * row + p] - bg[j * row + p]);
+                }
+                want /= 16;
+                worst = fmax(worst, fabs(attr[i * row + p] - want));
+                scale = fmax(scale, fabs(want));
+            }
+        }
+        s.chunk = 3;
+        exrun(&t, &s, again, t.x, tgt, NULL, 2, st);
+        double scale2, d = max_abs_diff(attr, again, 2 * row, &scale2);
+        printf("  gradshap, %d background image%s: max diff %.2e (scale %.2e); chunks of 3: "
+               "%.1e\n", nb, nb > 1 ? "s" : "", worst, scale, d);
+        TU_CHECK(worst <= 1e-5 * scale && d <= 1e-6 * scale2 && st[0].steps == 16,
+                 "gradshap (%d background): off by %.3e, chunks by %.3e", nb, worst, d);
+    }
+    foil_explain_spec s = exspec(FOIL_EXPLAIN_GRADSHAP);
+    s.samples = 16;
+    foil_err err;
+    TU_CHECK(foil_explain_spec_check(&s, &err) == -1 && strstr(err.msg, "background"),
+             "an empty background: '%s'", err.msg);
     exnet_free(&t);
 }
 
@@ -426,6 +475,8 @@ int main(void) {
     test_linear();
     printf("occlusion\n");
     test_occlusion();
+    printf("gradshap\n");
+    test_gradshap();
     printf("faithfulness\n");
     test_faithfulness();
     printf("exact Shapley values\n");

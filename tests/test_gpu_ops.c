@@ -244,6 +244,9 @@ static int ew_scale_inplace(foil_backend *b, void *const *t, const op_row *r) {
 static int ew_axpy(foil_backend *b, void *const *t, const op_row *r) {
     return b->axpy(b, F(E_OUT), r->alpha, F(E_X), r->len);
 }
+static int ew_lerp(foil_backend *b, void *const *t, const op_row *r) {
+    return b->lerp_rows(b, F(E_OUT), F(E_X), F(E_Y), F(E_AUX), (int)r->n, r->len / r->n);
+}
 static int ew_dropout(foil_backend *b, void *const *t, const op_row *r) {
     const uint64_t stream = FOIL_STREAM(FOIL_RNG_DROPOUT, (117u << 8) | 5u);
     return b->dropout_fwd(b, F(E_OUT), F(E_AUX), F(E_X), 0.3f, 99, stream, r->len);
@@ -277,6 +280,12 @@ static void elementwise(op_table *tab) {
     ew(tab, "scale", ew_scale, 1, OP_OUT, 0.37f);
     ew(tab, "scale in place", ew_scale_inplace, 0, OP_INOUT, -1.5f);
     ew(tab, "axpy", ew_axpy, 1, OP_INOUT, 0.3f);
+    r = ew(tab, "lerp_rows", ew_lerp, 2, OP_OUT, 0); /* 7 rows of 14286 */
+    r->n = 7, r->len = 7 * 14286;
+    op_set(r, E_X, OP_IN, r->len, -1, 1, 0);
+    op_set(r, E_Y, OP_IN, r->len, -1, 1, 0);
+    op_set(r, E_OUT, OP_OUT, r->len, 0, 0, 0);
+    op_set(r, E_AUX, OP_IN, 7, 0, 1, 0); /* a position per row */
     r = ew(tab, "dropout_fwd", ew_dropout, 1, OP_OUT, 0);
     op_set(r, E_AUX, OP_OUT, r->len, 0, 0, 0); /* the mask */
     r->twice = 1;

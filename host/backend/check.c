@@ -178,6 +178,11 @@ static int chk_ig_accumulate(foil_backend *b, float *attr, const float *grads, c
     if (rows_check(b, "ig_accumulate", n) || rows_check(b, "ig_accumulate", m)) return -1;
     return IMPL(b)->ig_accumulate(b, attr, grads, w, n, m, row);
 }
+static int chk_lerp_rows(foil_backend *b, float *out, const float *x, const float *base,
+                         const float *alpha, int n, size_t row) {
+    if (rows_check(b, "lerp_rows", n)) return -1;
+    return IMPL(b)->lerp_rows(b, out, x, base, alpha, n, row);
+}
 static int chk_gaussian_noise(foil_backend *b, float *out, const float *x, float sigma,
                               uint64_t seed, uint64_t draw, int64_t first, int n, size_t row) {
     if (rows_check(b, "gaussian_noise", n)) return -1;
@@ -253,7 +258,7 @@ int foil_backend_finish(foil_backend *b, foil_err *err) {
     CHECKED(dropout_fwd) CHECKED(softmax_xent) CHECKED(sgd_step)
     CHECKED(gather_rows) CHECKED(gather_labels) CHECKED(argmax) CHECKED(compare)
     CHECKED(attack_random_start) CHECKED(attack_step) CHECKED(select_rows)
-    CHECKED(flag_nonfinite) CHECKED(target_output) CHECKED(ig_interp) CHECKED(ig_accumulate)
+    CHECKED(flag_nonfinite) CHECKED(target_output) CHECKED(ig_interp) CHECKED(ig_accumulate) CHECKED(lerp_rows)
     CHECKED(gaussian_noise) CHECKED(row_sum) CHECKED(mask_images) CHECKED(occlude)
     CHECKED(destroy)
 #undef CHECKED

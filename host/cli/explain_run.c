@@ -74,6 +74,15 @@ static int open_all(explain_run *r, int *batch, foil_err *err) {
     if (c->spec.baseline == FOIL_BASELINE_IMAGE &&
         foil_baseline_load(c->baseline_path, r->row, &r->baseline_img, err))
         return -1;
+    if (foil_explain_method_info_of(c->spec.method)->sampled) {
+        if (foil_dataset_load(&r->background, c->data_dir, "train", c->background, err))
+            return foil_fail_prefix(err, "explain.background");
+        if (r->background.n < 1 || (size_t)r->background.rows * r->background.cols != r->row)
+            return foil_fail(err, "explain.background: %d training images of %dx%d in %s; "
+                             "gradshap needs at least one of the model's input size",
+                             r->background.n, r->background.rows, r->background.cols,
+                             c->data_dir);
+    }
     return allocate(r, *batch, err);
 }
 
@@ -116,6 +125,8 @@ int explain_run_all(explain_run *r, foil_err *err) {
     if (open_all(r, &batch, err)) return -1;
     foil_explain_spec s = r->c.spec;
     s.baseline_image = r->baseline_img;
+    s.background = r->background.images;
+    s.nbackground = r->background.n;
     if (foil_explain_spec_check(&s, err)) return -1;
     if (!r->quiet)
         fprintf(stderr, "explain: %s of %d test images with %s (%zu parameters), device %s\n",
@@ -145,6 +156,7 @@ void explain_run_free(explain_run *r) {
     foil_explain_config_free(&r->c);
     free(r->resolved);
     free(r->baseline_img);
+    foil_dataset_free(&r->background);
     free(r->index);
     free(r->label);
     free(r->pred);

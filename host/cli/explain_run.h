@@ -17,6 +17,7 @@ typedef struct explain_run {
     cli_testset ts;
     foil_explain_work *w;
     float *baseline_img;       /* (row) host, FOIL_BASELINE_IMAGE */
+    foil_dataset background;   /* gradshap: the first explain.background training images */
     int n;                     /* images explained */
     size_t row;                /* C * H * W */
     int32_t *index;            /* (n) test set indices */

@@ -172,7 +172,7 @@ int foil_explain_batch(foil_explain_work *w, const foil_explain_spec *s, float *
     }
     ex_problem p = {x, w->base, w->targets, target_host, index_host, n};
     if (info->perturb) return info->perturb(w, s, attr, &p, stats, err);
-    const int path = info->path, m = path ? s->steps : 1;
+    const int path = info->path, m = path ? s->steps : info->sampled ? s->samples : 1;
     if (path && set_quadrature(w, s->rule, m, err)) return -1;
     if (evaluate(w, s, attr, &p, m, err) ||
         collect(w, s, attr, n, m, NULL, index_host, stats, err))

@@ -135,7 +135,7 @@ static int parse_features(foil_explain_config *c, foil_config *cfg, foil_node *e
     foil_explain_spec *s = &c->spec;
     const foil_explain_method_info *info = foil_explain_method_info_of(s->method);
     foil_node *f;
-    long v;
+    long v, v2;
     double d;
     int k;
     if (s->method == FOIL_EXPLAIN_OCCLUSION) {
@@ -145,6 +145,18 @@ static int parse_features(foil_explain_config *c, foil_config *cfg, foil_node *e
         s->stride = (int)v;
     } else {
         static const char *const KEYS[] = {"window", "stride", NULL};
+        foil_config_skip_sections(e, KEYS);
+    }
+    if (info->sampled) {
+        if (foil_cfg_int(cfg, e, "samples", info->default_samples, 1, 1 << 20, &v, err) ||
+            foil_cfg_int(cfg, e, "background", 100, 1, 1 << 20, &v2, err))
+            return -1;
+        s->samples = (int)v, c->background = (int)v2;
+        static const char *const KEYS[] = {"features", "kernel_width", NULL};
+        foil_config_skip_sections(e, KEYS);
+        return 0;
+    } else {
+        static const char *const KEYS[] = {"background", NULL};
         foil_config_skip_sections(e, KEYS);
     }
     if (!info->features) {

@@ -45,6 +45,15 @@ struct foil_explain_work {
     float *fw;                 /* (max_images, plane) feature weights */
     int *nfeat;                /* (max_images) segments per image */
     int maxf;                  /* the most segments of an image in the batch */
+    /* gradshap (explain_gradshap.c), made at its first use */
+    float *bg;                 /* (nbg, row) backend: the background */
+    const float *bg_host;      /* what bg holds */
+    int nbg;
+    float *gs_base, *gs_diff;  /* (max_batch, row) */
+    float *gs_alpha, *gs_wt;   /* (max_batch) */
+    int32_t *gs_bidx, *gs_iidx; /* (max_batch) */
+    int32_t *gs_bidx_host, *gs_iidx_host; /* (max_batch) */
+    float *gs_alpha_host;      /* (max_batch) */
 };
 
 /* One set of images to explain: the whole batch, or the images the adaptive
@@ -103,6 +112,10 @@ int ex_ablation(foil_explain_work *w, const foil_explain_spec *s, float *attr,
 /* explain_occlusion.c */
 int ex_occlusion(foil_explain_work *w, const foil_explain_spec *s, float *attr,
                  const ex_problem *p, foil_explain_stats *stats, foil_err *err);
+
+/* explain_gradshap.c (a run method) */
+int ex_gradshap(foil_explain_work *w, const foil_explain_spec *s, float *out, const float *xin,
+                const ex_problem *p, int m, foil_err *err);
 
 /* host/explain/explain_baseline.c */
 int ex_fill_baseline(foil_explain_work *w, const foil_explain_spec *s, float *base,

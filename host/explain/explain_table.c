@@ -23,6 +23,8 @@ static const foil_explain_method_info METHODS[FOIL_EXPLAIN_METHOD_COUNT] = {
     [FOIL_EXPLAIN_ABLATION] = {.name = "ablation", .baseline = 1, .features = 1,
                                .perturb = ex_ablation},
     [FOIL_EXPLAIN_OCCLUSION] = {.name = "occlusion", .baseline = 1, .perturb = ex_occlusion},
+    [FOIL_EXPLAIN_GRADSHAP] = {.name = "gradshap", .gradients = 1, .sampled = 1,
+                               .default_samples = 16, .run = ex_gradshap},
 };
 
 const foil_explain_method_info *foil_explain_method_info_of(foil_explain_method m) {

@@ -75,7 +75,8 @@ void foil_explain_work_destroy(foil_explain_work *w) {
     void *dev[] = {w->base,    w->noisy,    w->one,  w->diff, w->cx,     w->cbase,
                    w->cattr,   w->xs,       w->dlogits, w->values, w->rep, w->targets,
                    w->ctargets, w->pred,    w->fx,   w->fb,   w->sums,   w->alpha,
-                   w->weight,  w->seg,      w->masks};
+                   w->weight,  w->seg,      w->masks, w->bg, w->gs_base, w->gs_diff,
+                   w->gs_alpha, w->gs_wt,  w->gs_bidx, w->gs_iidx};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) b->free(b, dev[i]);
     free(w->host);
     free(w->rep_host);
@@ -91,6 +92,9 @@ void foil_explain_work_destroy(foil_explain_work *w) {
     free(w->xh);
     free(w->fw);
     free(w->nfeat);
+    free(w->gs_bidx_host);
+    free(w->gs_iidx_host);
+    free(w->gs_alpha_host);
     free(w);
 }
 
@@ -118,6 +122,9 @@ int foil_explain_spec_check(const foil_explain_spec *s, foil_err *err) {
         return foil_fail(err, "smoothgrad: samples must be >= 0 and sigma >= 0");
     if (info->smoothing && s->smooth_samples < 1)
         return foil_fail(err, "smoothgrad: the %s method needs samples >= 1", info->name);
+    if (info->sampled && (s->samples < 1 || !s->background || s->nbackground < 1))
+        return foil_fail(err, "background: gradshap needs samples >= 1 and a background set of "
+                              "at least one image");
     if (info->perturb && s->smooth_samples > 0)
         return foil_fail(err, "smoothgrad: the %s method takes no SmoothGrad samples", info->name);
     if (info->features && s->samples < 0)

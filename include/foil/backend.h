@@ -185,6 +185,10 @@ struct foil_backend {
     /* attr[i, :] += sum_k w[k] * grads[i*m + k, :] */
     int (*ig_accumulate)(foil_backend *b, float *attr, const float *grads, const float *w,
                          int n, int m, size_t row);
+    /* out[i, :] = base[i, :] + alpha[i] * (x[i, :] - base[i, :]) (GradientSHAP's
+     * points: a baseline and a position per row) */
+    int (*lerp_rows)(foil_backend *b, float *out, const float *x, const float *base,
+                     const float *alpha, int n, size_t row);
     /* out[i, j] = x[i, j] + sigma * N(0, 1), drawn from stream
      * (seed, FOIL_RNG_NOISE, (draw << 32) | (first + i)), element j */
     int (*gaussian_noise)(foil_backend *b, float *out, const float *x, float sigma,
@@ -216,7 +220,7 @@ struct foil_backend {
     X(relu_fwd) X(relu_bwd) X(dense_fwd) X(dense_bwd_data) X(dense_bwd_filter)          \
     X(dropout_fwd) X(mul) X(add) X(sub) X(scale) X(axpy) X(softmax_xent) X(sgd_step) X(adam_step) X(gather_rows)       \
     X(gather_labels) X(argmax) X(compare) X(attack_random_start) X(attack_step)         \
-    X(select_rows) X(flag_nonfinite) X(target_output) X(ig_interp) X(ig_accumulate)     \
+    X(select_rows) X(flag_nonfinite) X(target_output) X(ig_interp) X(ig_accumulate) X(lerp_rows)     \
     X(gaussian_noise) X(row_sum) X(mask_images) X(occlude) X(destroy)
 
 /* The end of a backend's create function: fails, naming the op, when an op

@@ -35,6 +35,7 @@ typedef enum {
     FOIL_EXPLAIN_KERNELSHAP,   /* Shapley values by the Shapley kernel's weighted regression */
     FOIL_EXPLAIN_ABLATION,     /* F(x) - F(x with one feature off), per feature */
     FOIL_EXPLAIN_OCCLUSION,    /* sliding windows, as Captum's Occlusion */
+    FOIL_EXPLAIN_GRADSHAP,     /* GradientSHAP / expected gradients over a background set */
     FOIL_EXPLAIN_METHOD_COUNT
 } foil_explain_method;
 
@@ -104,6 +105,8 @@ typedef struct foil_explain_spec {
                                     (0: 2M + 2048 for M features that vary, at most 2^M - 2) */
     float kernel_width;          /* lime: the similarity kernel's width (0.25) */
     int window, stride;          /* occlusion: square window and stride, pixels (4, 2) */
+    const float *background;     /* gradshap: host (nbackground, in_size), the baselines */
+    int nbackground;
 } foil_explain_spec;
 
 /* A set of images being explained (private to host/explain/). */
@@ -137,7 +140,9 @@ typedef struct foil_explain_method_info {
                               config names none) */
     int features;          /* perturbs features (foil/features.h): segments are made */
     /* perturb set (features, occlusion): run is NULL, no SmoothGrad */
-    int default_samples;   /* features: evaluations per image when a config names none */
+    int default_samples;   /* evaluations (gradshap: gradient samples) per image when a config
+                              names none */
+    int sampled;           /* a run method evaluated at `samples` points per image */
     foil_explain_run_fn run;
     foil_explain_perturb_fn perturb;
 } foil_explain_method_info;
@@ -256,6 +261,7 @@ typedef struct foil_explain_config {
     int batch;               /* images per batch */
     int heatmaps, scale;     /* write PNG heatmaps, pixel scale */
     int faithfulness;        /* also deletion / insertion AUC and infidelity per image */
+    int background;          /* gradshap: the first N training images are the background */
 } foil_explain_config;
 
 /* Parses a loaded config (after overrides); defaults go into the tree, so

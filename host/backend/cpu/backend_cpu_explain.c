@@ -64,6 +64,18 @@ static int cpu_ig_accumulate(foil_backend *b, float *attr, const float *grads, c
     return 0;
 }
 
+static int cpu_lerp_rows(foil_backend *b, float *out, const float *x, const float *base,
+                         const float *alpha, int n, size_t row) {
+    (void)b;
+    FOIL_PAR_FOR(n > 8)
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * row, *bi = base + (size_t)i * row;
+        float *o = out + (size_t)i * row;
+        for (size_t j = 0; j < row; j++) o[j] = bi[j] + alpha[i] * (xi[j] - bi[j]);
+    }
+    return 0;
+}
+
 static int cpu_gaussian_noise(foil_backend *b, float *out, const float *x, float sigma,
                               uint64_t seed, uint64_t draw, int64_t first, int n, size_t row) {
     (void)b;
@@ -137,5 +149,6 @@ void cpu_register_explain_ops(foil_backend *b) {
     b->gaussian_noise = cpu_gaussian_noise;
     b->row_sum = cpu_row_sum;
     b->mask_images = cpu_mask_images;
+    b->lerp_rows = cpu_lerp_rows;
     b->occlude = cpu_occlude;
 }
