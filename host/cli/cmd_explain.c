@@ -49,7 +49,9 @@ static const char HELP_END[] =
     "seed; feature methods: explain.samples (evaluations per image; lime 1000,\n"
     "kernelshap 0 = 2M + 2048), explain.features {kind: grid | slic | quickshift,\n"
     "size, regularization, min_size, kernel_size, max_dist, ratio}, explain.kernel_width\n"
-    "(lime); see configs/explain/ig.yaml and lime.yaml. -m overrides the config's model.\n";
+    "(lime), explain.window / explain.stride (occlusion: 4, 2), explain.background\n"
+    "(gradshap: the first N training images, 100; samples: its draws, 16); see\n"
+    "configs/explain/ig.yaml and lime.yaml. -m overrides the config's model.\n";
 
 typedef struct explain_args {
     const char *model, *config, *outdir;
