@@ -63,7 +63,7 @@ static int order(foil_explain_work *w, const float *attr_host, int n, int *steps
 static int curve(foil_explain_work *w, const foil_explain_spec *s, const ex_problem *p, int steps,
                  int insert, float *auc, foil_err *err) {
     const int rows = steps + 1, n = p->n;
-    uint8_t *m = malloc((size_t)n * rows * steps);
+    uint8_t *m = calloc((size_t)n * rows * steps, 1);
     float *v = malloc(sizeof(float) * (size_t)n * rows);
     int rc = -1;
     if (!m || !v) {
