@@ -122,6 +122,13 @@ static int infidelity(foil_explain_work *w, const foil_explain_spec *s, const ex
         if (ex_f_at(w, s->output, w->values, w->xs, w->rep, count, err)) goto done;
         TRY(b, b->download(b, vals + first, w->values, sizeof(float) * (size_t)count));
     }
+    for (int g = 0; g < total; g++)
+        if (!isfinite(vals[g]) || !isfinite(dot[g])) {
+            foil_fail(err, "image %lld: the explained output of a perturbed copy, or the "
+                      "attributions, are not finite (infidelity)",
+                      (long long)(p->index ? p->index[g / per] : g / per));
+            goto done;
+        }
     for (int i = 0; i < n; i++) {
         double e = 0.0;
         for (int k = 0; k < per; k++) {
@@ -144,13 +151,13 @@ int foil_explain_faithfulness(foil_explain_work *w, const foil_explain_spec *s,
     if (n < 1 || n > w->max_images)
         return foil_fail(err, "faithfulness: batch of %d images, at most %d", n, w->max_images);
     const size_t bytes = sizeof(float) * (size_t)n * w->row;
-    float *del = malloc(sizeof(float) * 4 * (size_t)n), *ins = del + n, *inf = del + 2 * n;
-    float *fx = del + 3 * n, *blur = malloc(bytes);
+    float *del = malloc(sizeof(float) * 4 * (size_t)n), *blur = malloc(bytes);
     int steps, rc = -1;
     if (!del || !blur) {
         foil_fail(err, "faithfulness: out of memory");
         goto done;
     }
+    float *ins = del + n, *inf = del + 2 * n, *fx = del + 3 * n;
     TRY(b, b->upload(b, w->targets, target_host, sizeof(int32_t) * (size_t)n));
     TRY(b, b->download(b, w->host, attr, bytes));
     TRY(b, b->download(b, w->xh, x, bytes));

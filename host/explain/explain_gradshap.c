@@ -28,8 +28,16 @@ static int ready(foil_explain_work *w, const foil_explain_spec *s, foil_err *err
         w->gs_iidx_host = malloc(sizeof(int32_t) * mb);
         w->gs_alpha_host = malloc(sizeof(float) * mb);
         if (!w->gs_base || !w->gs_diff || !w->gs_alpha || !w->gs_wt || !w->gs_bidx ||
-            !w->gs_iidx || !w->gs_bidx_host || !w->gs_iidx_host || !w->gs_alpha_host)
+            !w->gs_iidx || !w->gs_bidx_host || !w->gs_iidx_host || !w->gs_alpha_host) {
+            void *dev[] = {w->gs_base, w->gs_diff, w->gs_alpha, w->gs_wt, w->gs_bidx,
+                           w->gs_iidx};
+            for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) b->free(b, dev[i]);
+            free(w->gs_bidx_host), free(w->gs_iidx_host), free(w->gs_alpha_host);
+            w->gs_base = w->gs_diff = w->gs_alpha = w->gs_wt = NULL;
+            w->gs_bidx = w->gs_iidx = w->gs_bidx_host = w->gs_iidx_host = NULL;
+            w->gs_alpha_host = NULL;
             return foil_fail(err, "gradshap: out of memory for a batch of %d", w->max_batch);
+        }
     }
     if (w->bg_host != s->background || w->nbg != s->nbackground) {
         b->free(b, w->bg);

@@ -160,7 +160,9 @@ done:
 static int solve(const coalitions *c, const float *y, double fx, double f0, double *phi,
                  foil_err *err) {
     const int m = c->m, rows = c->count, cols = m - 1;
-    double *a = malloc(sizeof(double) * (size_t)rows * cols), *b = malloc(sizeof(double) * rows);
+    /* dgelsd reads and writes max(rows, cols) entries of b */
+    double *a = malloc(sizeof(double) * (size_t)rows * cols);
+    double *b = calloc((size_t)(rows > cols ? rows : cols), sizeof(double));
     double *sv = malloc(sizeof(double) * (size_t)m);
     int rc = -1;
     if (!a || !b || !sv) {
@@ -223,8 +225,10 @@ int ex_kernelshap(foil_explain_work *w, const foil_explain_spec *s, float *attr,
     uint8_t *masks = NULL;
     double *phi = malloc(sizeof(double) * (size_t)stride);
     if (!co || !vi || !base_host || !phi) goto oom;
-    FOIL_OP(w->b, w->b->download(w->b, base_host, p->base, sizeof(float) * (size_t)n * w->row),
-            err);
+    if (w->b->download(w->b, base_host, p->base, sizeof(float) * (size_t)n * w->row)) {
+        foil_fail(err, "%s", w->b->err.msg);
+        goto done;
+    }
     for (int i = 0; i < n; i++) {
         coalitions *c = &co[i];
         int m = varying(w, i, base_host, vi + (size_t)i * stride);

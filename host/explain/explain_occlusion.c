@@ -85,7 +85,10 @@ int ex_occlusion(foil_explain_work *w, const foil_explain_spec *s, float *attr,
         stats[i].features = 0;
         stats[i].steps = per;
     }
-    FOIL_OP(w->b, w->b->upload(w->b, attr, w->host, sizeof(float) * (size_t)n * w->row), err);
+    if (w->b->upload(w->b, attr, w->host, sizeof(float) * (size_t)n * w->row)) {
+        foil_fail(err, "%s", w->b->err.msg);
+        goto done;
+    }
     rc = 0;
 done:
     free(values), free(sum), free(cover);

@@ -47,9 +47,15 @@ int foil_explain_method_parse(const char *name, foil_explain_method *m) {
 
 int foil_explain_points_per_image(const foil_explain_spec *s, int batch) {
     const foil_explain_method_info *i = foil_explain_method_info_of(s->method);
-    if (!i || (!i->path && !i->perturb)) return 1;
-    int p = i->perturb ? (s->chunk > 0 ? s->chunk : 32)
-            : s->chunk > 0 && s->chunk < s->steps ? s->chunk : s->steps;
+    if (!i || (!i->path && !i->perturb && !i->sampled)) return 1;
+    int p;
+    if (i->perturb) {
+        p = s->chunk > 0 ? s->chunk : 32;
+    } else { /* path steps or gradshap's draws, at most a chunk of them */
+        const int points = i->sampled ? s->samples : s->steps;
+        p = s->chunk > 0 && s->chunk < points ? s->chunk : points;
+    }
+    if (p < 1) p = 1;
     int cap = batch > 0 ? FOIL_EXPLAIN_MAX_BATCH / batch : 1;
     return p < cap ? p : (cap > 1 ? cap : 1);
 }

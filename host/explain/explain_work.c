@@ -123,8 +123,8 @@ int foil_explain_spec_check(const foil_explain_spec *s, foil_err *err) {
     if (info->smoothing && s->smooth_samples < 1)
         return foil_fail(err, "smoothgrad: the %s method needs samples >= 1", info->name);
     if (info->sampled && (s->samples < 1 || !s->background || s->nbackground < 1))
-        return foil_fail(err, "background: gradshap needs samples >= 1 and a background set of "
-                              "at least one image");
+        return foil_fail(err, "explain.background: gradshap needs explain.samples >= 1 and a "
+                              "background set of at least one image");
     if (info->perturb && s->smooth_samples > 0)
         return foil_fail(err, "smoothgrad: the %s method takes no SmoothGrad samples", info->name);
     if (info->features && s->samples < 0)

@@ -152,7 +152,8 @@ const foil_explain_method_info *foil_explain_method_info_of(foil_explain_method 
 
 /* Points per image one forward pass evaluates when batches of `batch`
  * images are explained: a path method's chunk (or all its steps), a feature
- * method's chunk (perturbed images per image; 32 when 0), at most
+ * method's chunk (perturbed images per image; 32 when 0), gradshap's draws
+ * (or its chunk), at most
  * FOIL_EXPLAIN_MAX_BATCH / batch, at least 1; 1 for other methods. A
  * network for explaining holds batch times this many inputs. */
 #define FOIL_EXPLAIN_MAX_BATCH 4096
