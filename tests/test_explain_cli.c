@@ -201,7 +201,7 @@ static void check_feature_method(const char *model, const char *data) {
                  model, out, data) == 0, "explain --faithfulness");
     snprintf(path, sizeof path, "%s/explain.csv", out);
     text = tu_slurp(path, NULL);
-    TU_CHECK(text && strstr(text, ",steps,deletion_auc,insertion_auc,infidelity\n") &&
+    TU_CHECK(text && strstr(text, ",steps,deletion_auc,insertion_auc,infidelity,sensitivity_max\n") &&
                  !strstr(text, "nan"), "faithfulness columns, finite: %s", text ? text : "");
     free(text);
 }

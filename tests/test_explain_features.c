@@ -16,6 +16,8 @@
  *     its draws (one black baseline: w * x), whatever the chunk;
  *   - faithfulness on a linear model: IG's deletion / insertion curves beat
  *     a random ranking's, saliency's infidelity is 0 and IG's is not;
+ *     saliency's max-sensitivity is 0 and IG's (w * x from black) equals
+ *     max over the documented draws d of ||w * d|| / ||w * x||;
  *   - grid, SLIC and quickshift segment maps are numbered in order of first
  *     pixel; bad inputs fail with the key named. */
 #include <math.h>
@@ -181,7 +183,8 @@ static void test_occlusion(void) {
  * the smallest deletion AUC of any order, so IG beats a random ranking, and
  * its insertion AUC is higher; saliency's attributions are the gradient w,
  * so I . w = F(x) - F(x - I) and its infidelity is 0 up to rounding, IG's
- * is not. */
+ * is not. Saliency does not change under a perturbation d (sensitivity 0);
+ * IG from black is w * x, so its relative change is ||w * d|| / ||w * x||. */
 static void test_faithfulness(void) {
     exnet t;
     exnet_linear(&t, 28, 28, 3, 3, 64);
@@ -198,7 +201,7 @@ static void test_faithfulness(void) {
     exrun(&t, &sa, sal, t.x, tgt, NULL, 3, st);
     for (size_t j = 0; j < 3 * row; j++) rnd[j] = foil_rng_uniform(9, 9, j) - 0.5f;
     TU_CHECK(foil_explain_faithfulness(t.w, &s, ig, t.x, tgt, NULL, 3, f_ig, &err) == 0 &&
-                 foil_explain_faithfulness(t.w, &s, sal, t.x, tgt, NULL, 3, f_sal, &err) == 0 &&
+                 foil_explain_faithfulness(t.w, &sa, sal, t.x, tgt, NULL, 3, f_sal, &err) == 0 &&
                  foil_explain_faithfulness(t.w, &s, rnd, t.x, tgt, NULL, 3, f_rnd, &err) == 0,
              "%s", err.msg);
     for (int i = 0; i < 3; i++) {
@@ -213,6 +216,24 @@ static void test_faithfulness(void) {
         TU_CHECK(f_sal[i].infidelity < 1e-9f && f_ig[i].infidelity > 100 * f_sal[i].infidelity,
                  "image %d: infidelity saliency %g, IG %g", i, (double)f_sal[i].infidelity,
                  (double)f_ig[i].infidelity);
+        const float *wd = t.net.params + t.m.layers[1].w_off + (size_t)tgt[i] * row;
+        double want = 0.0, wx = 0.0;
+        for (size_t j = 0; j < row; j++) wx += pow((double)wd[j] * t.x[i * row + j], 2);
+        for (int k = 0; k < FOIL_FAITH_SENS_DRAWS; k++) {
+            const uint64_t stream = FOIL_STREAM(FOIL_RNG_NOISE, ((uint64_t)(0xFFFFE0 + k) << 32) | (uint64_t)i);
+            double q = 0.0;
+            for (size_t j = 0; j < row; j++) {
+                double d = FOIL_FAITH_RADIUS * (2.0f * foil_rng_uniform(s.seed, stream, j) - 1.0f);
+                q += pow(wd[j] * d, 2);
+            }
+            want = fmax(want, sqrt(q / wx));
+        }
+        printf("  max-sensitivity saliency %.2e, IG %.6f (want %.6f)\n",
+               (double)f_sal[i].sensitivity_max, (double)f_ig[i].sensitivity_max, want);
+        TU_CHECK(f_sal[i].sensitivity_max == 0.0f &&
+                     fabs(f_ig[i].sensitivity_max - want) <= 1e-4 * want,
+                 "image %d: max-sensitivity saliency %g, IG %g (want %g)", i,
+                 (double)f_sal[i].sensitivity_max, (double)f_ig[i].sensitivity_max, want);
     }
     free(ig), free(sal), free(rnd);
     exnet_free(&t);

@@ -17,7 +17,7 @@ static int write_csv(const explain_run *r, foil_err *err) {
     int bad = foil_sb_put(&t, "index,label,predicted,target,f_x,f_baseline,attr_sum,"
                       "completeness_delta,relative_delta,steps%s%s\n",
                       r->features ? ",features,r2,intercept" : "",
-                      r->faith ? ",deletion_auc,insertion_auc,infidelity" : "");
+                      r->faith ? ",deletion_auc,insertion_auc,infidelity,sensitivity_max" : "");
     for (int i = 0; i < r->n && !bad; i++) {
         const foil_explain_stats *s = &r->stats[i];
         bad = foil_sb_put(&t, "%d,%d,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%d", r->index[i], r->label[i],
@@ -27,8 +27,9 @@ static int write_csv(const explain_run *r, foil_err *err) {
             bad = foil_sb_put(&t, ",%d,%.9g,%.9g", s->features, (double)s->r2,
                               (double)s->intercept);
         if (!bad && r->faith)
-            bad = foil_sb_put(&t, ",%.9g,%.9g,%.9g", (double)r->faith[i].deletion_auc,
-                              (double)r->faith[i].insertion_auc, (double)r->faith[i].infidelity);
+            bad = foil_sb_put(&t, ",%.9g,%.9g,%.9g,%.9g", (double)r->faith[i].deletion_auc,
+                              (double)r->faith[i].insertion_auc, (double)r->faith[i].infidelity,
+                              (double)r->faith[i].sensitivity_max);
         if (!bad) bad = foil_sb_put(&t, "\n");
     }
     char path[FOIL_PATH_MAX];
@@ -195,14 +196,15 @@ void explain_print_summary(const explain_run *r, FILE *out) {
     fprintf(out, "%.1f |\n\nper image: %s/explain.csv; attributions: %s/attributions.safetensors\n",
             r->seconds > 0 ? r->n / r->seconds : 0.0, r->outdir, r->outdir);
     if (r->faith) {
-        double d = 0, in = 0, inf = 0;
+        double d = 0, in = 0, inf = 0, sens = 0;
         for (int i = 0; i < r->n; i++)
             d += r->faith[i].deletion_auc, in += r->faith[i].insertion_auc,
-                inf += r->faith[i].infidelity;
+                inf += r->faith[i].infidelity, sens += r->faith[i].sensitivity_max;
         fprintf(out, "\n| faithfulness (mean of %d images) | deletion AUC (lower: better) | "
-                     "insertion AUC (higher: better) | infidelity |\n|---|---:|---:|---:|\n"
-                     "| %s | %.4g | %.4g | %.4g |\n", r->n, foil_explain_method_name(s->method),
-                d / r->n, in / r->n, inf / r->n);
+                     "insertion AUC (higher: better) | infidelity | max-sensitivity |\n"
+                     "|---|---:|---:|---:|---:|\n| %s | %.4g | %.4g | %.4g | %.4g |\n", r->n,
+                foil_explain_method_name(s->method), d / r->n, in / r->n, inf / r->n,
+                sens / r->n);
     }
     free(rel);
 }

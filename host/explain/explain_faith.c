@@ -9,7 +9,8 @@
  *   infidelity (Yeh et al. 2019, as Captum's infidelity without
  *   normalisation): the mean over FOIL_FAITH_DRAWS Gaussian perturbations I
  *   (sigma FOIL_FAITH_SIGMA, from Philox (seed, FOIL_RNG_NOISE, (draw << 32)
- *   | index)) of (I . attr - (F(x) - F(x - I)))^2. */
+ *   | index)) of (I . attr - (F(x) - F(x - I)))^2.
+ *   max-sensitivity: explain_sensitivity.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,13 +152,13 @@ int foil_explain_faithfulness(foil_explain_work *w, const foil_explain_spec *s,
     if (n < 1 || n > w->max_images)
         return foil_fail(err, "faithfulness: batch of %d images, at most %d", n, w->max_images);
     const size_t bytes = sizeof(float) * (size_t)n * w->row;
-    float *del = malloc(sizeof(float) * 4 * (size_t)n), *blur = malloc(bytes);
+    float *del = malloc(sizeof(float) * 5 * (size_t)n), *blur = malloc(bytes);
     int steps, rc = -1;
     if (!del || !blur) {
         foil_fail(err, "faithfulness: out of memory");
         goto done;
     }
-    float *ins = del + n, *inf = del + 2 * n, *fx = del + 3 * n;
+    float *ins = del + n, *inf = del + 2 * n, *fx = del + 3 * n, *sens = del + 4 * n;
     TRY(b, b->upload(b, w->targets, target_host, sizeof(int32_t) * (size_t)n));
     TRY(b, b->download(b, w->host, attr, bytes));
     TRY(b, b->download(b, w->xh, x, bytes));
@@ -174,7 +175,9 @@ int foil_explain_faithfulness(foil_explain_work *w, const foil_explain_spec *s,
     if (ex_f_at(w, s->output, w->fx, x, w->targets, n, err)) goto done;
     TRY(b, b->download(b, fx, w->fx, sizeof(float) * (size_t)n));
     if (infidelity(w, s, &p, fx, inf, err)) goto done;
-    for (int i = 0; i < n; i++) out[i] = (foil_faithfulness){del[i], ins[i], inf[i]};
+    /* last: it explains again, over the work's buffers */
+    if (ex_sensitivity_max(w, s, attr, x, target_host, index_host, n, sens, err)) goto done;
+    for (int i = 0; i < n; i++) out[i] = (foil_faithfulness){del[i], ins[i], inf[i], sens[i]};
     rc = 0;
 done:
     free(del);

@@ -117,6 +117,12 @@ int ex_occlusion(foil_explain_work *w, const foil_explain_spec *s, float *attr,
 int ex_gradshap(foil_explain_work *w, const foil_explain_spec *s, float *out, const float *xin,
                 const ex_problem *p, int m, foil_err *err);
 
+/* explain_sensitivity.c: max-sensitivity (foil_explain_faithfulness) of
+ * attr (n, row, backend) made by spec s from x (backend) into out (n) */
+int ex_sensitivity_max(foil_explain_work *w, const foil_explain_spec *s, const float *attr,
+                       const float *x, const int32_t *target_host, const int64_t *index_host,
+                       int n, float *out, foil_err *err);
+
 /* host/explain/explain_baseline.c */
 int ex_fill_baseline(foil_explain_work *w, const foil_explain_spec *s, float *base,
                      const float *x, const int64_t *index_host, int n, foil_err *err);

@@ -213,14 +213,21 @@ int foil_explain_batch(foil_explain_work *w, const foil_explain_spec *s, float *
  * the image blurred by FOIL_FAITH_BLUR pixels; the trapezoid mean of F over
  * the steps) and infidelity (Captum's, unnormalised: the mean over
  * FOIL_FAITH_DRAWS Gaussian perturbations of sigma FOIL_FAITH_SIGMA of
- * (I . attr - (F(x) - F(x - I)))^2). F is the spec's explained output.
- * Uses the work's buffers: call it after the batch's outputs are read. */
+ * (I . attr - (F(x) - F(x - I)))^2) and max-sensitivity (Captum's
+ * sensitivity_max: the largest relative change ||attr(x + d) - attr(x)|| /
+ * ||attr(x)|| over FOIL_FAITH_SENS_DRAWS uniform perturbations d of radius
+ * FOIL_FAITH_RADIUS, the explainer run again on each: s must be the spec
+ * that made attr, and this costs that many more explanations). F is the
+ * spec's explained output. Uses the work's buffers: call it after the
+ * batch's outputs are read. */
 #define FOIL_FAITH_STEP 28
 #define FOIL_FAITH_BLUR 5.0f
 #define FOIL_FAITH_DRAWS 10
 #define FOIL_FAITH_SIGMA 0.003f
+#define FOIL_FAITH_SENS_DRAWS 10
+#define FOIL_FAITH_RADIUS 0.02f
 typedef struct foil_faithfulness {
-    float deletion_auc, insertion_auc, infidelity;
+    float deletion_auc, insertion_auc, infidelity, sensitivity_max;
 } foil_faithfulness;
 int foil_explain_faithfulness(foil_explain_work *w, const foil_explain_spec *s,
                               const float *attr, const float *x, const int32_t *target_host,
@@ -261,7 +268,8 @@ typedef struct foil_explain_config {
     int nlist;
     int batch;               /* images per batch */
     int heatmaps, scale;     /* write PNG heatmaps, pixel scale */
-    int faithfulness;        /* also deletion / insertion AUC and infidelity per image */
+    int faithfulness;        /* also deletion / insertion AUC, infidelity and max-sensitivity
+                                per image */
     int background;          /* gradshap: the first N training images are the background */
 } foil_explain_config;
 
