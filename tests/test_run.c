@@ -1,9 +1,11 @@
 /* foil run end to end on synthetic data with a tiny inline model: the report
  * and every file it references, reuse of the checkpoint and of unchanged
  * steps, a changed attack key redoing the sweep only, resuming after Ctrl-C,
- * one-line config errors, and (when Debian's chromium is installed) the page
+ * one-line config errors, report.compare (methods side by side with their
+ * faithfulness), and (when Debian's chromium is installed) the page
  * rendered headless with all its images loaded. */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +189,56 @@ static void expect_error(const char *cfg, const char *data, const char *extra, c
     printf("%-32s -> %s", extra, out);
 }
 
+/* report.compare: three methods (one with its own keys and label) on the
+ * first 3 test images; faithfulness.csv has their finite means, each folder
+ * is foil explain's output with the entry's keys in its config, the report
+ * shows the table and 2 heatmaps per method, and a second run reuses it. */
+static void check_compare(const char *cfg, const char *data) {
+    char dir[1024], args[8192], out[65536], path[1200];
+    tu_path(dir, sizeof dir, "compare_run");
+    snprintf(args, sizeof args, "run '%s' -o '%s' --data '%s' -q report.compare_images=3 "
+             "report.compare_shown=2 'report.compare=[saliency, {lime: {label: lime_black, "
+             "baseline: black, samples: 64, features: {size: 7}}}, {kernelshap: {samples: 100, "
+             "features: {size: 14}}}]'", cfg, dir, data);
+    TU_CHECK(foil(args, out, sizeof out) == 0, "foil run with report.compare: %s", out);
+    snprintf(path, sizeof path, "%s/compare/faithfulness.csv", dir);
+    char *csv = tu_slurp(path, NULL);
+    int rows = 0, finite = 1;
+    for (const char *line = csv ? strchr(csv, '\n') : NULL; line && line[1]; line = strchr(line + 1, '\n')) {
+        char label[64], method[32];
+        int n;
+        double v[5];
+        if (sscanf(line + 1, "%63[^,],%31[^,],%d,%lf,%lf,%lf,%lf,%lf", label, method, &n, &v[0],
+                   &v[1], &v[2], &v[3], &v[4]) == 8 && n == 3) {
+            rows++;
+            for (int k = 0; k < 5; k++) finite &= isfinite(v[k]) ? 1 : 0;
+        }
+    }
+    TU_CHECK(csv && strstr(csv, "\nsaliency,saliency,3,") && strstr(csv, "\nlime_black,lime,3,") &&
+                 strstr(csv, "\nkernelshap,kernelshap,3,") && rows == 3 && finite,
+             "faithfulness.csv: 3 methods, finite means: %s", csv ? csv : "(missing)");
+    free(csv);
+    snprintf(path, sizeof path, "%s/compare/lime_black/config.yaml", dir);
+    char *ycfg = tu_slurp(path, NULL);
+    TU_CHECK(ycfg && strstr(ycfg, "method: lime") && strstr(ycfg, "baseline: black") &&
+                 strstr(ycfg, "size: 7") && strstr(ycfg, "samples: 64"),
+             "the entry's keys reach its explain config: %s", ycfg ? ycfg : "(missing)");
+    free(ycfg);
+    snprintf(path, sizeof path, "%s/compare/kernelshap/explain.csv", dir);
+    char *ecsv = tu_slurp(path, NULL);
+    TU_CHECK(ecsv && strstr(ecsv, ",sensitivity_max\n"), "compare/kernelshap/explain.csv");
+    free(ecsv);
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    char *html = tu_slurp(path, NULL);
+    TU_CHECK(html && strstr(html, "Methods compared") && strstr(html, "lime_black (lime)") &&
+                 strstr(html, "max-sensitivity"), "the report's comparison section");
+    int images = html ? check_references(html, dir) : 0;
+    TU_CHECK(images == 12 + 3 * 2, "report with the comparison: %d images (18)", images);
+    free(html);
+    TU_CHECK(foil(args, out, sizeof out) == 0 && strstr(out, "compare: unchanged"),
+             "a second run reuses the comparison: %s", out);
+}
+
 /* Headless Chromium: the page loads, every image decodes, a screenshot. */
 static void check_browser(const char *dir) {
     if (system("command -v chromium >/dev/null 2>&1") != 0) {
@@ -248,6 +300,18 @@ int main(void) {
     expect_error(cfg, data, "explain.colour=red", "explain.colour");
     expect_error(cfg, data, "'attack.attacks=[fgsmm]'", "fgsmm");
     expect_error(cfg, data, "report.grid_eps=0", "report.grid_eps");
+    check_compare(cfg, data);
+    expect_error(cfg, data, "'report.compare=[saliency, limee]'", "limee");
+    expect_error(cfg, data, "'report.compare=[lime, lime]'", "label 'lime'");
+    expect_error(cfg, data, "'report.compare=[{lime: {images: 4}}]'", "report.compare");
+    /* known once the model is: the run stops at the step, after the others */
+    snprintf(args, sizeof args, "run '%s' -o '%s/bad' --data '%s' -q "
+             "'report.compare=[{occlusion: {window: 40}}]'", cfg, tu_tmpdir(), data);
+    rc = foil(args, out, sizeof out);
+    const char *last = out + strlen(out) - 1;
+    while (last > out && last[-1] != '\n') last--;
+    TU_CHECK(rc == 1 && !strncmp(last, "foil: compare: occlusion: explain.window: 40", 44),
+             "a window too large for the image: %s", out);
     expect_error("/nonexistent/study.yaml", data, "", "study.yaml");
     TU_CHECK(foil("run --help", out, sizeof out) == 0 && strstr(out, "usage: foil run"), "--help");
     return tu_finish("test_run");

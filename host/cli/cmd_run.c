@@ -33,9 +33,14 @@ static const char HELP[] =
     "  explain/                                       as foil explain\n"
     "  shift/                                         as foil shift\n"
     "  state.json                                     what each step was computed from\n"
+    "  compare/<label>/, compare/faithfulness.csv     report.compare (below)\n"
     "A second run redoes only the steps whose config or checkpoint changed. The\n"
     "optional `report` section: attack_images (test images the sweep attacks, 0:\n"
-    "all), grid_eps (example grids per attack, default 3), shift (true), topk (0.1).\n"
+    "all), grid_eps (example grids per attack, default 3), shift (true), topk (0.1),\n"
+    "compare (explanation methods side by side: a list of names or {name: {label,\n"
+    "explain keys}}; each explains the first compare_images (16) test images with\n"
+    "the explain section's keys and its own, with faithfulness; the report shows\n"
+    "the faithfulness table and compare_shown (6) heatmaps per method).\n"
     "Ctrl-C leaves no half-written file; running again picks up where it stopped.\n"
     "key=value overrides any config key; --limit N sets data.test_limit.\n";
 
@@ -201,6 +206,7 @@ static int run_steps(run_ctx *c, foil_err *err) {
     static const char *const SWEEP[] = {"sweep/sweep.json", "sweep/sweep.csv", NULL};
     static const char *const EXPLAIN[] = {"explain/explain.csv", "explain/attributions.safetensors", NULL};
     static const char *const SHIFT[] = {"shift/shift.json", "shift/shift.csv", NULL};
+    static const char *const COMPARE[] = {"compare/faithfulness.csv", NULL};
     const foil_recipe *r = &c->train->r;
     char shift_cfg[64];
     if (train(c, err)) return -1;
@@ -217,6 +223,9 @@ static int run_steps(run_ctx *c, foil_err *err) {
     else if (step(c, "sweep", c->sweep_resolved, SWEEP, run_step_sweep, err)) return -1;
     if (!c->explain) not_run(c, "explain", "no explain section");
     else if (step(c, "explain", c->explain->resolved, EXPLAIN, run_step_explain, err)) return -1;
+    if (c->o.ncompare &&
+        step(c, "compare", c->compare_resolved, COMPARE, run_step_compare, err))
+        return -1;
     if (!c->shift_sweep) {
         not_run(c, "shift", c->sweep && c->explain ? "report.shift is false" : "needs attack and explain");
         return 0;

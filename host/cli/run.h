@@ -19,6 +19,15 @@ typedef struct run_args {
     cli_common common;
 } run_args;
 
+/* One method of report.compare: `name` or `name: {label: L, key: value, ...}`
+ * (explain keys, over the explain section's). */
+#define RUN_MAX_COMPARE FOIL_REPORT_MAX_COMPARE
+typedef struct run_compare_entry {
+    char label[FOIL_NAME_MAX]; /* its folder compare/<label> and its row */
+    char method[32];
+    char *assign;              /* "explain.<key>=<value>\n" per key (malloc'd; NULL: none) */
+} run_compare_entry;
+
 /* The `report` section of a study (read by foil run only; the other
  * commands skip it). */
 typedef struct run_opts {
@@ -26,6 +35,10 @@ typedef struct run_opts {
     int grid_eps;        /* eps values per attack shown as example grids */
     int shift;           /* run the explanation-shift step */
     double topk;         /* pixel share for the shift's top-k IoU */
+    int ncompare;        /* report.compare: methods side by side, with faithfulness */
+    run_compare_entry compare[RUN_MAX_COMPARE];
+    int compare_images;  /* the first N test images (report.compare_images, 16) */
+    int compare_shown;   /* of them in the report's heatmap rows (6) */
 } run_opts;
 
 /* A parsed config and the `model` node it hid (see run_config_derive). */
@@ -55,6 +68,8 @@ typedef struct run_ctx {
     foil_sweep *shift_sweep; /* both sections, for the shift */
     foil_explain_config *shift_ec;
     char *shift_resolved;
+    explain_run *compare[RUN_MAX_COMPARE]; /* report.compare, model = ckpt */
+    char *compare_resolved;  /* every entry's resolved config, for the fingerprint */
     run_state st;
     foil_report *report;     /* step timings gathered on the way */
     int interrupted;         /* training stopped by SIGINT/SIGTERM, checkpoint saved */
@@ -100,6 +115,19 @@ int run_step_eval(run_ctx *c, foil_err *err);
 int run_step_sweep(run_ctx *c, foil_err *err);
 int run_step_explain(run_ctx *c, foil_err *err);
 int run_step_shift(run_ctx *c, foil_err *err);
+
+/* host/cli/run_compare.c: report.compare. parse: the list (into o);
+ * prepare: each entry's explain config (errors before any work); the step
+ * writes compare/<label>/ (as foil explain, faithfulness on) and
+ * compare/faithfulness.csv; report: the table and heatmap rows read back. */
+int run_compare_parse(run_opts *o, const foil_config *cfg, foil_node *list, foil_err *err);
+int run_compare_prepare(run_ctx *c, foil_err *err);
+int run_step_compare(run_ctx *c, foil_err *err);
+void run_compare_report(const run_ctx *c, foil_report *r);
+void run_compare_free(run_ctx *c);
+/* <rundir>/<sub>, created, with its resolved config.yaml (run_steps.c) */
+int run_step_dir(const run_ctx *c, const char *sub, const char *resolved,
+                 char dir[FOIL_PATH_MAX], foil_err *err);
 
 /* host/cli/run_report.c: reads the results back and writes report.html. */
 int run_write_report(run_ctx *c, foil_err *err);

@@ -82,21 +82,28 @@ void run_config_free(run_cfg *rc) {
 }
 
 static int parse_report(run_opts *o, const foil_config *cfg, foil_node *r, foil_err *err) {
-    long images, grids;
+    long images, grids, cmp, shown;
     if (r->kind != FOIL_NODE_MAP) return foil_cfg_fail(cfg, r, err, "expected a map");
     if (foil_cfg_int(cfg, r, "attack_images", 0, 0, 1L << 30, &images, err) ||
         foil_cfg_int(cfg, r, "grid_eps", 3, 1, FOIL_SWEEP_MAX_EPS, &grids, err) ||
         foil_cfg_bool(cfg, r, "shift", 1, &o->shift, err) ||
-        foil_cfg_float(cfg, r, "topk", 0.1, 1e-6, 1.0, &o->topk, err))
+        foil_cfg_float(cfg, r, "topk", 0.1, 1e-6, 1.0, &o->topk, err) ||
+        foil_cfg_int(cfg, r, "compare_images", 16, 1, 4096, &cmp, err) ||
+        foil_cfg_int(cfg, r, "compare_shown", 6, 0, 8, &shown, err))
         return -1;
     o->attack_images = (int)images;
     o->grid_eps = (int)grids;
+    o->compare_images = (int)cmp;
+    o->compare_shown = (int)shown;
+    foil_node *list = foil_node_get(r, "compare");
+    if (list && run_compare_parse(o, cfg, list, err)) return -1;
     return foil_config_check_used(cfg, r, err);
 }
 
 int run_opts_parse(run_opts *o, const run_args *a, foil_err *err) {
     run_cfg rc;
-    *o = (run_opts){0, 3, 1, 0.1};
+    *o = (run_opts){.grid_eps = 3, .shift = 1, .topk = 0.1, .compare_images = 16,
+                   .compare_shown = 6};
     int code = run_config_load(&rc, a, err);
     foil_node *r = code ? NULL : foil_node_get(rc.cfg.root, "report");
     if (r) code = parse_report(o, &rc.cfg, r, err);
@@ -181,6 +188,7 @@ int run_prepare(run_ctx *c, foil_err *err) {
     if (attack < 0 || explain < 0) return -1;
     if (attack && prepare_sweep(c, err)) return -1;
     if (explain && prepare_explain(c, err)) return -1;
+    if (c->o.ncompare && run_compare_prepare(c, err)) return -1;
     if (attack && explain && c->o.shift && prepare_shift(c, err)) return -1;
     return 0;
 }
@@ -234,6 +242,7 @@ void run_prepared_free(run_ctx *c) {
     free(c->shift_ec);
     free(c->shift_sweep);
     free(c->shift_resolved);
+    run_compare_free(c);
     c->train = NULL, c->sweep = c->shift_sweep = NULL, c->explain = NULL, c->shift_ec = NULL;
     c->sweep_resolved = c->shift_resolved = NULL;
 }

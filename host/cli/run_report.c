@@ -114,12 +114,26 @@ static void explain_part(const run_ctx *c, foil_report *r) {
     foil_report_completeness *cp = &r->completeness;
     cp->n = n;
     if (n) cp->median = percentile(rel, n, 0.5), cp->p95 = percentile(rel, n, 0.95), cp->max = rel[n - 1];
-    if (c->explain) {
-        const foil_explain_spec *s = &c->explain->c.spec;
-        snprintf(cp->method, sizeof cp->method, "%s, %s rule, %s baseline",
-                 foil_explain_method_name(s->method), foil_quad_rule_name(s->rule),
+}
+
+/* The explained method, named in the sections' titles (the shift's config
+ * when there is no explain step). */
+static void method_facts(const run_ctx *c, foil_report *r) {
+    const foil_explain_config *ec = c->explain ? &c->explain->c : c->shift_ec;
+    if (!ec) return;
+    const foil_explain_spec *s = &ec->spec;
+    const foil_explain_method_info *info = foil_explain_method_info_of(s->method);
+    foil_report_completeness *cp = &r->completeness;
+    snprintf(r->method, sizeof r->method, "%s", info->name);
+    r->completeness_applies = info->completeness;
+    if (info->path)
+        snprintf(cp->method, sizeof cp->method, "%s, %s rule, %s baseline", info->name,
+                 foil_quad_rule_name(s->rule), foil_baseline_name(s->baseline));
+    else if (info->baseline)
+        snprintf(cp->method, sizeof cp->method, "%s, %s baseline", info->name,
                  foil_baseline_name(s->baseline));
-    }
+    else
+        snprintf(cp->method, sizeof cp->method, "%s", info->name);
 }
 
 static void load_results(const run_ctx *c, loaded *l, foil_report *r) {
@@ -141,7 +155,9 @@ static void load_results(const run_ctx *c, loaded *l, foil_report *r) {
         add_grids(c, &r->examples, "sweep/examples", c->o.grid_eps, sweep_label, sweep_eps,
                   l->sweep, l->nsweep);
     add_grids(c, &r->shift_grids, "shift/shift", 2, shift_label, shift_eps, l->shift, l->nshift);
-    explain_part(c, r);
+    method_facts(c, r);
+    if (c->explain) explain_part(c, r); /* else a file on disk is an earlier run's */
+    run_compare_report(c, r);
 }
 
 static void links(const run_ctx *c, foil_report *r) {
@@ -151,10 +167,11 @@ static void links(const run_ctx *c, foil_report *r) {
         {"eval.csv", "per-class metrics"}, {"sweep/sweep.csv", "sweep table"},
         {"sweep/sweep.json", "sweep table"}, {"sweep/config.yaml", "resolved sweep config"},
         {"sweep/examples/index.csv", "example images: classes and confidences"},
-        {"explain/explain.csv", "per-image IG completeness"},
+        {"explain/explain.csv", "per-image attributions' values and completeness"},
         {"explain/attributions.safetensors", "attributions and inputs"},
         {"explain/config.yaml", "resolved explain config"}, {"shift/shift.csv", "shift table"},
         {"shift/shift.json", "shift table"}, {"shift/config.yaml", "resolved shift config"},
+        {"compare/faithfulness.csv", "the methods compared: faithfulness means"},
         {"state.json", "what each step was computed from"}};
     char path[FOIL_PATH_MAX];
     foil_err e;

@@ -10,9 +10,8 @@
 #include "foil/shift.h"
 #include "run.h"
 
-/* <rundir>/<sub>, created, with its resolved config.yaml. */
-static int step_dir(const run_ctx *c, const char *sub, const char *resolved,
-                    char dir[FOIL_PATH_MAX], foil_err *err) {
+int run_step_dir(const run_ctx *c, const char *sub, const char *resolved,
+                 char dir[FOIL_PATH_MAX], foil_err *err) {
     char path[FOIL_PATH_MAX];
     if (foil_path(dir, err, "%s/%s", c->rundir, sub) ||
         foil_path(path, err, "%s/config.yaml", dir) || cli_mkdirs(dir, err))
@@ -86,7 +85,7 @@ int run_step_sweep(run_ctx *c, foil_err *err) {
     foil_sweep_row *rows = NULL;
     char dir[FOIL_PATH_MAX];
     int nrows = 0, rc = -1;
-    if (step_dir(c, "sweep", c->sweep_resolved, dir, err) ||
+    if (run_step_dir(c, "sweep", c->sweep_resolved, dir, err) ||
         cli_model_open(&cm, sw->model_path, sw->device, sw->tf32, sw->batch_size,
                        "attack.batch_size", err) ||
         cli_testset_load(&ts, &cm, sw->data_dir, sw->test_limit, err))
@@ -108,7 +107,7 @@ done:
 int run_step_explain(run_ctx *c, foil_err *err) {
     explain_run *r = c->explain;
     char dir[FOIL_PATH_MAX];
-    if (step_dir(c, "explain", r->resolved, dir, err)) return -1;
+    if (run_step_dir(c, "explain", r->resolved, dir, err)) return -1;
     r->outdir = dir;
     r->quiet = c->a.common.quiet;
     int rc = explain_run_all(r, err) || explain_write_outputs(r, err) ? -1 : 0;
@@ -141,7 +140,7 @@ static int shift_run(run_ctx *c, cli_model *cm, cli_testset *ts, int32_t **image
     char dir[FOIL_PATH_MAX], path[FOIL_PATH_MAX];
     int batch = ec->batch, nimages, nrows;
     int points = foil_explain_points_per_image(&ec->spec, batch);
-    if (step_dir(c, "shift", c->shift_resolved, dir, err) ||
+    if (run_step_dir(c, "shift", c->shift_resolved, dir, err) ||
         cli_model_open(cm, c->ckpt, ec->device, ec->tf32, batch * points,
                        "explain.batch x IG points per pass", err) ||
         cli_testset_load(ts, cm, ec->data_dir, ec->test_limit, err) ||

@@ -1,8 +1,8 @@
 /* foil run: RUNDIR/summary.md, the headline of a study in Markdown (the
  * table docs/results.md quotes): clean accuracy; per attack and eps the
  * robust accuracy, the least-recalled class and the explanation shift; the
- * IG completeness error. Built from the report's data, so it always agrees
- * with report.html. */
+ * completeness error; the methods compared. Built from the report's data,
+ * so it always agrees with report.html. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +36,9 @@ static int least_recalled(const foil_metrics *m) {
 static void attack_table(const foil_report *r, foil_strbuf *b) {
     int nshift = r->nshift ? r->shift[0].n : 0;
     foil_sb_put(b, "| attack | eps | robust accuracy | least-recalled class (recall) |");
-    if (nshift) foil_sb_put(b, " IG Spearman clean vs adv (%d images) | top-k IoU |", nshift);
+    if (nshift)
+        foil_sb_put(b, " %s Spearman clean vs adv (%d images) | top-k IoU |",
+                    r->method[0] ? r->method : "ig", nshift);
     foil_sb_put(b, "\n|---|---:|---:|---|");
     if (nshift) foil_sb_put(b, "---:|---:|");
     foil_sb_put(b, "\n");
@@ -71,9 +73,17 @@ static char *summary_text(const run_ctx *c, const foil_report *r) {
     if (r->nsweep) attack_table(r, b);
     const foil_report_completeness *cp = &r->completeness;
     if (cp->n)
-        foil_sb_put(b, "\nIG completeness error |sum(attr) - (F(x) - F(baseline))| / "
+        foil_sb_put(b, "\nCompleteness error |sum(attr) - (F(x) - F(baseline))| / "
             "|F(x) - F(baseline)| over %d clean images (%s, %d points): median %.3g, p95 %.3g, "
             "max %.3g.\n", cp->n, cp->method, cp->steps, cp->median, cp->p95, cp->max);
+    if (r->ncompare)
+        foil_sb_put(b, "\n| method | images | deletion AUC | insertion AUC | infidelity | "
+                       "max-sensitivity |\n|---|---:|---:|---:|---:|---:|\n");
+    for (int i = 0; i < r->ncompare; i++) {
+        const foil_report_faith *f = &r->compare[i];
+        foil_sb_put(b, "| %s | %d | %.4f | %.4f | %.3g | %.3g |\n", f->label, f->n, f->deletion,
+                    f->insertion, f->infidelity, f->sensitivity);
+    }
     return foil_sb_take(b);
 }
 

@@ -203,39 +203,78 @@ static void attack_section(rbuf *b, const foil_report *r, report_plot *p) {
     gallery(b, &r->examples);
 }
 
+static const char *method_of(const foil_report *r) { return r->method[0] ? r->method : "ig"; }
+
+static void compare_part(rbuf *b, const foil_report *r) {
+    if (r->ncompare == 0) return;
+    foil_sb_put(b, "<h3 id='compare'>Methods compared</h3>\n<table class='num'><caption>"
+              "Faithfulness, mean over the images (deletion and insertion AUC as RISE, "
+              "infidelity as Captum's, unnormalised; max-sensitivity: the largest relative "
+              "change under 10 perturbations of radius 0.02)</caption>\n<tr><th>method</th>"
+              "<th>images</th><th>deletion AUC (lower: better)</th><th>insertion AUC (higher: "
+              "better)</th><th>infidelity</th><th>max-sensitivity</th><th>seconds</th></tr>\n");
+    for (int i = 0; i < r->ncompare; i++) {
+        const foil_report_faith *f = &r->compare[i];
+        foil_sb_put(b, "<tr><th>");
+        rb_esc(b, f->label);
+        if (strcmp(f->label, f->method) != 0) {
+            foil_sb_put(b, " (");
+            rb_esc(b, f->method);
+            foil_sb_put(b, ")");
+        }
+        foil_sb_put(b, "</th><td>%d</td><td>%.4g</td><td>%.4g</td><td>%.3g</td><td>%.3g</td>"
+                  "<td>%.1f</td></tr>\n", f->n, f->deletion, f->insertion, f->infidelity,
+                  f->sensitivity, f->seconds);
+    }
+    foil_sb_put(b, "</table>\n<p class='note'>One row per method, the same clean images: "
+              "digit | heatmap (blue &lt; 0 &lt; red) | overlay.</p>\n");
+    gallery(b, &r->compare_maps);
+}
+
 static void explain_section(rbuf *b, const foil_report *r) {
     const foil_report_completeness *c = &r->completeness;
     foil_sb_put(b, "<h2 id='explain'>Explanations</h2>\n");
     if (c->n > 0) {
-        foil_sb_put(b, "<p class='note'>Integrated Gradients (");
+        foil_sb_put(b, "<p class='note'>");
         rb_esc(b, c->method);
-        foil_sb_put(b, ", %d points per image) of %d clean test images for the true class. "
-                  "Completeness error |sum(attr) - (F(x) - F(baseline))| / |F(x) - F(baseline)|: "
-                  "median <b>%.3g</b>, p95 <b>%.3g</b>, max %.3g.</p>\n",
-               c->steps, c->n, c->median, c->p95, c->max);
+        foil_sb_put(b, " (%d evaluations per image) of %d clean test images. Completeness error "
+                  "|sum(attr) - (F(x) - F(baseline))| / |F(x) - F(baseline)|: median <b>%.3g"
+                  "</b>, p95 <b>%.3g</b>, max %.3g.</p>\n", c->steps, c->n, c->median, c->p95,
+                  c->max);
+    } else if (r->method[0] && !r->completeness_applies) {
+        foil_sb_put(b, "<p class='note'>");
+        rb_esc(b, c->method[0] ? c->method : r->method);
+        foil_sb_put(b, ": its attributions promise no completeness.</p>\n");
     } else {
         foil_sb_put(b, "<p class='missing'>No completeness data.</p>\n");
     }
-    foil_sb_put(b, "<h3>Clean images: digit | IG heatmap (blue &lt; 0 &lt; red) | overlay</h3>\n");
+    foil_sb_put(b, "<h3>Clean images: digit | ");
+    rb_esc(b, method_of(r));
+    foil_sb_put(b, " heatmap (blue &lt; 0 &lt; red) | overlay</h3>\n");
     gallery(b, &r->heatmaps);
+    compare_part(b, r);
 }
 
 static void shift_section(rbuf *b, const foil_report *r, report_plot *p) {
+    char title[96];
+    const char *m = method_of(r);
     foil_sb_put(b, "<h2 id='shift'>Explanation shift under attack</h2>\n");
     if (r->nshift == 0) {
         foil_sb_put(b, "<p class='missing'>No explanation-shift results.</p>\n");
         return;
     }
-    report_shift_table(b, r->shift, r->nshift);
+    report_shift_table(b, r->shift, r->nshift, m);
     plot_src s = {r->shift, r->nshift, shift_label, shift_l2, shift_eps};
+    snprintf(title, sizeof title, "Spearman rank correlation of %s, clean vs adversarial", m);
     for (int l2 = 0; l2 < 2; l2++) {
-        plot_init(p, "Spearman rank correlation of IG, clean vs adversarial",
-                  l2 ? "L2 radius (pixel units)" : "eps (pixel units)", "Spearman");
+        plot_init(p, title, l2 ? "L2 radius (pixel units)" : "eps (pixel units)", "Spearman");
         if (add_series(p, &s, l2, shift_sp_true, " (true class)", 0))
             add_series(p, &s, l2, shift_sp_pred, " (adv. class)", 1), report_svg_lines(b, p);
     }
-    foil_sb_put(b, "<h3>clean | IG(clean, true) | adversarial | IG(adv, true) | IG(adv, predicted) | "
-              "perturbation</h3>\n");
+    foil_sb_put(b, "<h3>clean | M(clean, true) | adversarial | M(adv, true) | M(adv, predicted) | "
+              "perturbation, M = ");
+    rb_esc(b, m);
+    foil_sb_put(b, "</h3>\n");
     gallery(b, &r->shift_grids);
 }
 

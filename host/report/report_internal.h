@@ -44,6 +44,6 @@ void report_svg_lines(rbuf *b, const report_plot *p);
 void report_clean_tables(rbuf *b, const foil_metrics *m);
 void report_sweep_table(rbuf *b, const foil_sweep_row *rows, int n);
 void report_recall_heatmap(rbuf *b, const foil_sweep_row *rows, int n);
-void report_shift_table(rbuf *b, const foil_shift_row *rows, int n);
+void report_shift_table(rbuf *b, const foil_shift_row *rows, int n, const char *method);
 
 #endif

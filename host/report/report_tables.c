@@ -142,10 +142,12 @@ void report_recall_heatmap(rbuf *b, const foil_sweep_row *rows, int n) {
     fragile_summary(b, rows, n);
 }
 
-void report_shift_table(rbuf *b, const foil_shift_row *rows, int n) {
-    foil_sb_put(b, "<table class='num'><caption>Explanation shift: IG of the clean image (true class) "
-              "vs IG of the adversarial image for the true class and for the adversarial "
-              "prediction; median |relative completeness delta|</caption>\n"
+void report_shift_table(rbuf *b, const foil_shift_row *rows, int n, const char *method) {
+    foil_sb_put(b, "<table class='num'><caption>Explanation shift (");
+    rb_esc(b, method);
+    foil_sb_put(b, "): the clean image's attributions (true class) vs the adversarial image's "
+              "for the true class and for the adversarial prediction; median |relative "
+              "completeness delta|</caption>\n"
               "<tr><th>attack</th><th>eps</th><th>images</th><th>adv. accuracy</th>"
               "<th>Spearman (true)</th><th>Spearman (adv. class)</th><th>top-k IoU (true)</th>"
               "<th>IoU (adv. class)</th><th>mass on perturbed</th><th>|rel &delta;| clean</th>"

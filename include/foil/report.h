@@ -5,9 +5,11 @@
  *   clean    accuracy, per-class precision/recall/F1, the confusion matrix
  *   attacks  robust accuracy vs eps per attack (SVG line plot), the sweep
  *            table, per-class recall vs eps as a heatmap table, example grids
- *   explain  IG heatmaps of clean images, the completeness error
- *   shift    the explanation-shift table, Spearman vs eps (SVG), IG of clean
- *            and adversarial images
+ *   explain  heatmaps of clean images (the explain section's method), the
+ *            completeness error; the methods compared (report.compare): one
+ *            heatmap row per method for the same images, the faithfulness table
+ *   shift    the explanation-shift table, Spearman vs eps (SVG), attributions
+ *            of clean and adversarial images
  * A section whose data is absent says so instead of failing. */
 #ifndef FOIL_REPORT_H
 #define FOIL_REPORT_H
@@ -22,6 +24,7 @@
 #define FOIL_REPORT_MAX_STEPS 8
 #define FOIL_REPORT_MAX_IMAGES 64
 #define FOIL_REPORT_MAX_LINKS 24
+#define FOIL_REPORT_MAX_COMPARE 8
 
 typedef struct foil_report_fact { /* one row of the run table */
     char label[48];
@@ -45,13 +48,21 @@ typedef struct foil_report_images {
     foil_report_image items[FOIL_REPORT_MAX_IMAGES];
 } foil_report_images;
 
-/* Completeness of the clean IG attributions: |relative delta| over the images. */
+/* Completeness of the clean attributions: |relative delta| over the images. */
 typedef struct foil_report_completeness {
     int n;            /* images with a defined delta; 0: none */
-    int steps;        /* IG points per image */
-    char method[64];  /* e.g. "ig, gauss-legendre, black baseline" */
+    int steps;        /* points (evaluations) per image */
+    char method[64];  /* e.g. "ig, gauss-legendre rule, black baseline" */
     double median, p95, max;
 } foil_report_completeness;
+
+/* One method of the comparison: faithfulness means over its images. */
+typedef struct foil_report_faith {
+    char label[64];
+    char method[32];
+    int n;
+    double deletion, insertion, infidelity, sensitivity, seconds;
+} foil_report_faith;
 
 typedef struct foil_report {
     char title[128];
@@ -66,9 +77,14 @@ typedef struct foil_report {
     const foil_shift_row *shift;
     int nshift;
     foil_report_images examples;        /* sweep grids: clean | adversarial | perturbation */
-    foil_report_images heatmaps;        /* clean IG: digit | heatmap | overlay */
-    foil_report_images shift_grids;     /* clean | IG | adversarial | IG (true) | IG (pred) | delta */
+    char method[32];                    /* the explain section's method ("" : none) */
+    int completeness_applies;           /* the method's attributions sum to F(x) - F(base) */
+    foil_report_images heatmaps;        /* clean: digit | heatmap | overlay */
+    foil_report_images shift_grids;     /* clean | attr | adversarial | attr (true) | (pred) | delta */
     foil_report_completeness completeness;
+    int ncompare;                       /* report.compare, in config order */
+    foil_report_faith compare[FOIL_REPORT_MAX_COMPARE];
+    foil_report_images compare_maps;    /* per method (the group) the same images */
     int nlinks;                         /* result files: path + caption */
     foil_report_image links[FOIL_REPORT_MAX_LINKS];
 } foil_report;
