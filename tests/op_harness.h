@@ -25,7 +25,7 @@
 #include "parity.h"
 
 enum { OP_NONE, OP_IN, OP_DERIVED, OP_OUT, OP_INOUT, OP_SCRATCH }; /* NONE: not used */
-enum { OP_MAX_T = 8, OP_MAX_ROWS = 160, OP_FD_SAMPLES = 24 };
+enum { OP_MAX_T = 16, OP_MAX_ROWS = 160, OP_FD_SAMPLES = 24 };
 
 typedef struct op_tol {
     double atol, rtol, nmse;

@@ -113,7 +113,8 @@ static void test_eps_zero(fixture *f) {
     predict(f, f->x0, p0);
     for (int k = 0; k < FOIL_ATTACK_COUNT; k++) {
         foil_attack_spec s = {.kind = (foil_attack_kind)k, .eps = 0.0f, .steps = 5,
-                              .random_start = 1, .decay = 1.0f, .restarts = 2, .seed = 1};
+                              .random_start = 1, .decay = 1.0f, .restarts = 2, .seed = 1,
+                              .target_classes = 3};
         attack(f, &s, f->adv);
         TU_CHECK(memcmp(f->adv, f->x0, sizeof(float) * N * f->m.in_size) == 0,
                  "%s at eps 0 leaves the images unchanged", foil_attack_name(s.kind));
@@ -247,14 +248,15 @@ static void test_table(void) {
         TU_CHECK(strcmp(foil_attack_name((foil_attack_kind)k), a->name) == 0, "name of %d", k);
         TU_CHECK(a->default_steps >= 1, "%s: default steps %d", a->name, a->default_steps);
         TU_CHECK(!a->iterative || a->step_factor > 0.0f, "%s: a default step", a->name);
-        TU_CHECK(a->default_steps == 1 || a->iterative, "%s: several steps, not iterative",
-                 a->name);
+        TU_CHECK(a->default_steps == 1 || a->iterative || a->apgd,
+                 "%s: several steps, not iterative", a->name);
+        TU_CHECK(!a->apgd || !a->iterative, "%s: APGD's schedule, not a fixed step", a->name);
         foil_attack_spec s = {.kind = (foil_attack_kind)k, .eps = 0.3f, .steps = 10};
-        float want = a->iterative ? a->step_factor * 0.3f / 10.0f : 0.3f;
+        float want = a->apgd ? 0.6f : a->iterative ? a->step_factor * 0.3f / 10.0f : 0.3f;
         TU_CHECK(foil_attack_step_size(&s) == want, "%s: step %g, want %g", a->name,
                  (double)foil_attack_step_size(&s), (double)want);
         s.step = 0.05f;
-        TU_CHECK(foil_attack_step_size(&s) == (a->iterative ? 0.05f : 0.3f),
+        TU_CHECK(foil_attack_step_size(&s) == (a->apgd ? 0.6f : a->iterative ? 0.05f : 0.3f),
                  "%s: a given step", a->name);
         TU_CHECK(foil_attack_pixel_bound(s.kind, 0.3f) == (a->norm == FOIL_NORM_LINF ? 0.3f : 0.0f),
                  "%s: pixel bound", a->name);
@@ -262,7 +264,7 @@ static void test_table(void) {
     TU_CHECK(foil_attack_info_of(FOIL_ATTACK_COUNT) == NULL, "no row past the table");
     TU_CHECK(strcmp(foil_attack_name(FOIL_ATTACK_COUNT), "?") == 0, "name past the table");
     foil_attack_kind k;
-    TU_CHECK(foil_attack_parse_name("apgd_dlr", &k) == -1, "an unknown name is refused");
+    TU_CHECK(foil_attack_parse_name("apgd", &k) == -1, "an unknown name is refused");
     /* the published defaults: PGD 40 steps from a random start, BIM 10, MI-FGSM eps/steps */
     TU_CHECK(foil_attack_info_of(FOIL_ATTACK_PGD)->default_steps == 40 &&
                  foil_attack_info_of(FOIL_ATTACK_PGD)->default_random_start &&

@@ -21,7 +21,9 @@
  *     scale, axpy (in double, rounded once, on both), dropout, mask_images:
  *     the same float operations in the same order;
  *   - softmax_xent: loss 1e-6 relative, dlogits 1e-6 relative + 1e-9 (its
- *     double sum is reduced in another order).
+ *     double sum is reduced in another order); dlr_loss 1e-5 relative + 1e-6;
+ *   - APGD: the L-inf step and the bookkeeping exact, the L2 step 1e-5
+ *     relative + 1e-6 (row norms summed in another order).
  * TF32: rtol 1e-2, NMSE 1e-5, atol 1e-2 x the RMS of the reference.
  * Backward convolutions and dense layers, dropout and softmax_xent must
  * give the same bits twice. Gradient mode: central differences with h = 1e-2 (1e-3 for relu
@@ -34,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "foil/attack.h"
 #include "op_harness.h"
 
 static const op_tol TOL_FWD = {1e-4, 1e-3, 1e-9};
@@ -375,6 +378,107 @@ static void occlude(op_table *tab, int images, int first, int count, int window,
     op_set(r, M_OUT, OP_OUT, (size_t)count * row, 0, 0, 0);
 }
 
+/* ---- APGD: the DLR loss, the step, the schedule's bookkeeping ------------------ */
+
+enum { D_LOGITS, D_LABELS, D_TARGETS, D_LOSS, D_DLOGITS, D_SLOSS };
+
+static int dlr_run(foil_backend *b, void *const *t, const op_row *r) {
+    return b->dlr_loss(b, F(D_LOSS), F(D_DLOGITS), F(D_LOGITS), (const int32_t *)t[D_LABELS],
+                       r->bias ? (const int32_t *)t[D_TARGETS] : NULL, r->n, r->classes);
+}
+static int dlr_fwd(foil_backend *b, void *const *t, const op_row *r) {
+    return b->dlr_loss(b, F(D_SLOSS), NULL, F(D_LOGITS), (const int32_t *)t[D_LABELS],
+                       r->bias ? (const int32_t *)t[D_TARGETS] : NULL, r->n, r->classes);
+}
+
+static void dlr_loss(op_table *tab, int n, int classes, int targeted) {
+    char name[64];
+    snprintf(name, sizeof name, "dlr_loss C=%d%s", classes, targeted ? " targeted" : "");
+    op_row *r = op_add(tab, name);
+    const size_t total = (size_t)n * classes;
+    r->n = n, r->classes = classes, r->bias = targeted, r->run = dlr_run, r->twice = 1;
+    op_set(r, D_LOGITS, OP_IN, total, -5, 5, 0);
+    op_set(r, D_LABELS, OP_IN, (size_t)n, 0, (float)classes, 1);
+    op_set(r, D_TARGETS, OP_IN, (size_t)n, 0, (float)classes, 1);
+    op_set(r, D_LOSS, OP_OUT, (size_t)n, 0, 0, 0);
+    op_set(r, D_DLOGITS, OP_OUT, total, 0, 0, 0);
+    op_set(r, D_SLOSS, OP_SCRATCH, (size_t)n, 0, 0, 0);
+    r->tol = (op_tol){1e-6, 1e-5, 1e-12}; /* a division: the GPU's may round differently */
+    /* the loss is piecewise smooth (the sorted order): kinks are detected */
+    r->fwd = dlr_fwd, r->fd_y = D_SLOSS, r->fd_scale = 1.0f, r->fd_h = 1e-3f;
+    r->fd_tol = (op_tol){1e-3, 1e-2, 0};
+    r->npairs = 1, r->pair[0][0] = D_LOGITS, r->pair[0][1] = D_DLOGITS;
+}
+
+enum { A_X, A_XP, A_G, A_X0, A_STEP };
+
+static int apgd_step_run(foil_backend *b, void *const *t, const op_row *r) {
+    foil_attack_hparams hp = {r->bias ? FOIL_NORM_L2 : FOIL_NORM_LINF, FOIL_STEP_SIGN,
+                              (float)r->len / 1000.0f, 0.0f, 0.0f};
+    return b->apgd_step(b, F(A_X), F(A_XP), F(A_G), F(A_X0), F(A_STEP), r->alpha, r->n,
+                        (size_t)r->in_dim, &hp);
+}
+
+/* eps_milli / 1000 is the radius */
+static void apgd_step(op_table *tab, int n, int l2, int eps_milli, float alpha) {
+    char name[64];
+    snprintf(name, sizeof name, "apgd_step %s eps %g alpha %g", l2 ? "L2" : "Linf",
+             eps_milli / 1000.0, (double)alpha);
+    op_row *r = op_add(tab, name);
+    const size_t total = (size_t)n * 784;
+    r->n = n, r->in_dim = 784, r->bias = l2, r->len = (size_t)eps_milli, r->alpha = alpha;
+    r->run = apgd_step_run, r->twice = 1;
+    op_set(r, A_X, OP_INOUT, total, 0, 1, 0);
+    op_set(r, A_XP, OP_INOUT, total, 0, 1, 0);
+    op_set(r, A_G, OP_IN, total, -1, 1, 0);
+    op_set(r, A_X0, OP_IN, total, 0, 1, 0);
+    op_set(r, A_STEP, OP_IN, (size_t)n, 0, 2.0f * eps_milli / 1000.0f, 0);
+    r->tol = l2 ? (op_tol){1e-6, 1e-5, 1e-12} : EXACT; /* L2: row norms in another order */
+}
+
+enum { U_STEP, U_LBEST, U_LPREV, U_BLAST, U_COUNT, U_RED, U_ROB, U_XB, U_GB, U_XA, U_X, U_G,
+       U_LOSS, U_FOOL };
+
+static foil_apgd_state state_of(void *const *t) {
+    return (foil_apgd_state){F(U_STEP), F(U_LBEST), F(U_LPREV), F(U_BLAST),
+                             (int32_t *)t[U_COUNT], (int32_t *)t[U_RED], (int32_t *)t[U_ROB]};
+}
+static int apgd_update_run(foil_backend *b, void *const *t, const op_row *r) {
+    foil_apgd_state st = state_of(t);
+    return b->apgd_update(b, &st, F(U_XB), F(U_GB), F(U_XA), F(U_X), F(U_G), F(U_LOSS),
+                          (const int32_t *)t[U_FOOL], r->n, (size_t)r->in_dim);
+}
+static int apgd_checkpoint_run(foil_backend *b, void *const *t, const op_row *r) {
+    foil_apgd_state st = state_of(t);
+    return b->apgd_checkpoint(b, &st, F(U_X), F(U_G), F(U_XB), F(U_GB), r->classes, r->alpha,
+                              r->n, (size_t)r->in_dim);
+}
+
+/* update (checkpoint 0) or checkpoint after k steps: losses, counts and
+ * flags drawn so that every branch is taken */
+static void apgd_book(op_table *tab, int n, int checkpoint, int k) {
+    char name[64];
+    snprintf(name, sizeof name, "apgd_%s n=%d", checkpoint ? "checkpoint" : "update", n);
+    op_row *r = op_add(tab, name);
+    const size_t total = (size_t)n * 784;
+    r->n = n, r->in_dim = 784, r->classes = k, r->alpha = FOIL_APGD_RHO, r->tol = EXACT;
+    r->run = checkpoint ? apgd_checkpoint_run : apgd_update_run, r->twice = 1;
+    op_set(r, U_STEP, OP_INOUT, (size_t)n, 0, 1, 0);
+    op_set(r, U_LBEST, OP_INOUT, (size_t)n, 0, 1, 0);
+    op_set(r, U_LPREV, OP_INOUT, (size_t)n, 0, 1, 0);
+    op_set(r, U_BLAST, OP_INOUT, (size_t)n, 0, 1, 0);
+    op_set(r, U_COUNT, OP_INOUT, (size_t)n, 0, 2.0f * k, 1);
+    op_set(r, U_RED, OP_INOUT, (size_t)n, 0, 2, 1);
+    op_set(r, U_ROB, OP_INOUT, (size_t)n, 0, 2, 1);
+    op_set(r, U_XB, OP_INOUT, total, 0, 1, 0);
+    op_set(r, U_GB, OP_INOUT, total, -1, 1, 0);
+    op_set(r, U_XA, OP_INOUT, total, 0, 1, 0);
+    op_set(r, U_X, OP_INOUT, total, 0, 1, 0);
+    op_set(r, U_G, OP_INOUT, total, -1, 1, 0);
+    op_set(r, U_LOSS, OP_IN, (size_t)n, 0, 1, 0);
+    op_set(r, U_FOOL, OP_IN, (size_t)n, 0, 2, 1);
+}
+
 /* ---- the table --------------------------------------------------------------- */
 
 static void build(op_table *tab) {
@@ -412,6 +516,15 @@ static void build(op_table *tab) {
     mask_images(tab, 3, 100, 0, 300, 7, 3);
     occlude(tab, 3, 5, 230, 4, 3, 1); /* 9 x 9 windows */
     occlude(tab, 2, 0, 72, 5, 5, 3);  /* 6 x 6 windows of 5: the last ones 3 wide */
+    dlr_loss(tab, 257, 10, 0);
+    dlr_loss(tab, 257, 10, 1);
+    dlr_loss(tab, 33, 100, 1);
+    apgd_step(tab, 37, 0, 30, 1.0f);
+    apgd_step(tab, 37, 0, 300, 0.75f);
+    apgd_step(tab, 37, 1, 1500, 0.75f);
+    apgd_step(tab, 37, 1, 100, 1.0f);
+    apgd_book(tab, 129, 0, 0);
+    apgd_book(tab, 129, 1, 22);
 }
 
 static int selected(const op_row *r, const char *word) {

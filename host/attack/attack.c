@@ -33,9 +33,23 @@ int foil_attack_work_create(foil_attack_work *w, foil_net *net, foil_err *err) {
     w->best_adv_host = malloc(sizeof(int32_t) * (size_t)n);
     w->bad_host = calloc((size_t)n, sizeof(int32_t));
     w->logits_host = malloc(sizeof(float) * (size_t)n * c);
-    if (!w->cur || !w->velocity || !w->loss || !w->dlogits || !w->goal || !w->pred ||
-        !w->active || !w->mask || !w->bad || !w->loss_host || !w->best_loss_host ||
-        !w->pred_host || !w->mask_host || !w->best_adv_host || !w->bad_host || !w->logits_host) {
+    float **rows[] = {&w->x_prev, &w->x_best, &w->g_best, &w->x_adv, &w->grad};
+    float **floats[] = {&w->st.step, &w->st.loss_best, &w->st.loss_prev, &w->st.best_last};
+    int32_t **ints[] = {&w->st.count, &w->st.reduced, &w->st.robust, &w->fooled, &w->target};
+    int ok = 1;
+    for (size_t k = 0; k < sizeof rows / sizeof *rows; k++)
+        ok &= (*rows[k] = foil_alloc_floats(b, (size_t)n * row)) != NULL;
+    for (size_t k = 0; k < sizeof floats / sizeof *floats; k++)
+        ok &= (*floats[k] = foil_alloc_floats(b, (size_t)n)) != NULL;
+    for (size_t k = 0; k < sizeof ints / sizeof *ints; k++)
+        ok &= (*ints[k] = b->alloc(b, sizeof(int32_t) * (size_t)n)) != NULL;
+    w->ones_host = malloc(sizeof(int32_t) * (size_t)n);
+    w->zeros_host = calloc((size_t)n, sizeof(int32_t));
+    for (int i = 0; w->ones_host && i < n; i++) w->ones_host[i] = 1;
+    if (!ok || !w->ones_host || !w->zeros_host || !w->cur || !w->velocity || !w->loss ||
+        !w->dlogits || !w->goal || !w->pred || !w->active || !w->mask || !w->bad ||
+        !w->loss_host || !w->best_loss_host || !w->pred_host || !w->mask_host ||
+        !w->best_adv_host || !w->bad_host || !w->logits_host) {
         foil_attack_work_destroy(w, b);
         return foil_fail(err, "out of memory for attack buffers (batch %d)", n);
     }
@@ -59,6 +73,12 @@ void foil_attack_work_destroy(foil_attack_work *w, foil_backend *b) {
     free(w->best_adv_host);
     free(w->bad_host);
     free(w->logits_host);
+    void *dev[] = {w->x_prev, w->x_best, w->g_best, w->x_adv, w->grad, w->st.step,
+                   w->st.loss_best, w->st.loss_prev, w->st.best_last, w->st.count,
+                   w->st.reduced, w->st.robust, w->fooled, w->target};
+    for (size_t k = 0; k < sizeof dev / sizeof *dev; k++) b->free(b, dev[k]);
+    free(w->ones_host);
+    free(w->zeros_host);
     memset(w, 0, sizeof *w);
 }
 
@@ -150,7 +170,14 @@ int foil_attack_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *
     FOIL_OP(b, b->upload(b, w->bad, w->bad_host, sizeof(int32_t) * (size_t)n), err);
     if (set_goals(net, w, s, x0, labels, n, first, target_out, err)) return -1;
     const int targeted = s->target != FOIL_TARGET_NONE;
-    const int restarts = s->restarts > 1 ? s->restarts : 1;
+    const int restarts = (s->restarts > 1 ? s->restarts : 1) *
+                         (info->multi_target ? s->target_classes : 1);
+    if (info->multi_target && (s->target_classes < 1 || s->target_classes >= w->classes))
+        return foil_fail(err, "attack %s: target_classes %d is not in [1, %d]", info->name,
+                         s->target_classes, w->classes - 1);
+    if (targeted && info->apgd)
+        return foil_fail(err, "attack %s: untargeted (apgd_t picks its own targets)",
+                         info->name);
     const size_t bytes = sizeof(float) * (size_t)n * w->row;
     int32_t *goal = malloc(sizeof(int32_t) * (size_t)n);
     if (!goal) return foil_fail(err, "out of memory");

@@ -25,6 +25,17 @@ static const foil_attack_info ATTACKS[FOIL_ATTACK_COUNT] = {
     [FOIL_ATTACK_MIFGSM] = {.name = "mifgsm", .norm = FOIL_NORM_LINF, .iterative = 1,
                             .default_steps = 10, .step_factor = 1.0f, .momentum = 1,
                             .rule = FOIL_STEP_MOMENTUM_SIGN, GRADIENT},
+    /* APGD: 100 iterations, step 2 eps halved by the schedule (apgd.c) */
+    [FOIL_ATTACK_APGD_CE] = {.name = "apgd_ce", .norm = FOIL_NORM_LINF, .apgd = 1,
+                             .default_steps = 100, .default_random_start = 1,
+                             .loss = FOIL_LOSS_CE, .run = foil_attack_apgd_run},
+    [FOIL_ATTACK_APGD_DLR] = {.name = "apgd_dlr", .norm = FOIL_NORM_LINF, .apgd = 1,
+                              .default_steps = 100, .default_random_start = 1,
+                              .loss = FOIL_LOSS_DLR, .run = foil_attack_apgd_run},
+    [FOIL_ATTACK_APGD_T] = {.name = "apgd_t", .norm = FOIL_NORM_LINF, .apgd = 1,
+                            .default_steps = 100, .default_random_start = 1,
+                            .loss = FOIL_LOSS_DLR_TARGETED, .multi_target = 1,
+                            .run = foil_attack_apgd_run},
 };
 #undef GRADIENT
 
@@ -46,15 +57,21 @@ int foil_attack_parse_name(const char *name, foil_attack_kind *kind) {
     return -1;
 }
 
+foil_norm foil_attack_norm(const foil_attack_spec *s) {
+    const foil_attack_info *a = foil_attack_info_of(s->kind);
+    return a && a->apgd ? s->norm : a ? a->norm : FOIL_NORM_LINF;
+}
+
 float foil_attack_pixel_bound(foil_attack_kind kind, float eps) {
     const foil_attack_info *a = foil_attack_info_of(kind);
     return a && a->norm == FOIL_NORM_LINF ? eps : 0.0f;
 }
 
 /* A non-iterative attack steps by eps; an iterative one by the spec's step,
- * or step_factor * eps / steps. */
+ * or step_factor * eps / steps; APGD starts at 2 eps. */
 float foil_attack_step_size(const foil_attack_spec *s) {
     const foil_attack_info *a = foil_attack_info_of(s->kind);
+    if (a && a->apgd) return 2.0f * s->eps;
     if (!a || !a->iterative) return s->eps;
     if (s->step > 0.0f) return s->step;
     return a->step_factor * s->eps / (float)(s->steps > 0 ? s->steps : 1);

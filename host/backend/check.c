@@ -158,6 +158,39 @@ static int chk_select_rows(foil_backend *b, float *dst, const float *src, const 
     if (rows_check(b, "select_rows", n)) return -1;
     return IMPL(b)->select_rows(b, dst, src, mask, n, row);
 }
+static int chk_dlr_loss(foil_backend *b, float *loss, float *dlogits, const float *logits,
+                        const int32_t *labels, const int32_t *targets, int n, int classes) {
+    if (classes_check(b, "dlr_loss", n, classes)) return -1;
+    if (n > 0 && classes < (targets ? 4 : 3))
+        return foil_fail(&b->err, "dlr_loss: %d classes; the %s DLR loss needs at least %d",
+                         classes, targets ? "targeted" : "untargeted", targets ? 4 : 3);
+    return IMPL(b)->dlr_loss(b, loss, dlogits, logits, labels, targets, n, classes);
+}
+static int chk_apgd_step(foil_backend *b, float *x, float *x_prev, const float *grad,
+                         const float *x0, const float *step, float alpha, int n, size_t row,
+                         const foil_attack_hparams *hp) {
+    if (rows_check(b, "apgd_step", n)) return -1;
+    if (!(alpha > 0.0f && alpha <= 1.0f))
+        return foil_fail(&b->err, "apgd_step: alpha %g is not in (0, 1]", (double)alpha);
+    if (!(hp->eps >= 0.0f))
+        return foil_fail(&b->err, "apgd_step: eps %g must be >= 0", (double)hp->eps);
+    return IMPL(b)->apgd_step(b, x, x_prev, grad, x0, step, alpha, n, row, hp);
+}
+static int chk_apgd_update(foil_backend *b, const foil_apgd_state *st, float *x_best,
+                           float *g_best, float *x_adv, const float *x, const float *grad,
+                           const float *loss, const int32_t *fooled, int n, size_t row) {
+    if (rows_check(b, "apgd_update", n)) return -1;
+    return IMPL(b)->apgd_update(b, st, x_best, g_best, x_adv, x, grad, loss, fooled, n, row);
+}
+static int chk_apgd_checkpoint(foil_backend *b, const foil_apgd_state *st, float *x, float *grad,
+                               const float *x_best, const float *g_best, int k, float rho, int n,
+                               size_t row) {
+    if (rows_check(b, "apgd_checkpoint", n)) return -1;
+    if (k < 1 || !(rho >= 0.0f && rho <= 1.0f))
+        return foil_fail(&b->err, "apgd_checkpoint: %d steps, rho %g (need k >= 1, rho in "
+                         "[0, 1])", k, (double)rho);
+    return IMPL(b)->apgd_checkpoint(b, st, x, grad, x_best, g_best, k, rho, n, row);
+}
 static int chk_flag_nonfinite(foil_backend *b, int32_t *flags, const float *x, int n,
                               size_t row) {
     if (rows_check(b, "flag_nonfinite", n)) return -1;
@@ -258,6 +291,7 @@ int foil_backend_finish(foil_backend *b, foil_err *err) {
     CHECKED(dropout_fwd) CHECKED(softmax_xent) CHECKED(sgd_step)
     CHECKED(gather_rows) CHECKED(gather_labels) CHECKED(argmax) CHECKED(compare)
     CHECKED(attack_random_start) CHECKED(attack_step) CHECKED(select_rows)
+    CHECKED(dlr_loss) CHECKED(apgd_step) CHECKED(apgd_update) CHECKED(apgd_checkpoint)
     CHECKED(flag_nonfinite) CHECKED(target_output) CHECKED(ig_interp) CHECKED(ig_accumulate) CHECKED(lerp_rows)
     CHECKED(gaussian_noise) CHECKED(row_sum) CHECKED(mask_images) CHECKED(occlude)
     CHECKED(destroy)

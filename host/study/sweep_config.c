@@ -58,7 +58,28 @@ static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep
     int labels;
     /* the label names example and IDX files: it must be a file name */
     if (foil_cfg_name(cfg, args, "label", info->name, a->label, err)) return -1;
-    if (info->iterative) {
+    if (info->apgd) {
+        static const char *const NORMS[] = {"linf", "l2", NULL};
+        int norm;
+        if (foil_cfg_int(cfg, args, "steps", info->default_steps, 1, 100000, &v, err)) return -1;
+        s->steps = (int)v;
+        if (foil_cfg_int(cfg, args, "restarts", 1, 1, 1000, &v, err)) return -1;
+        s->restarts = (int)v;
+        if (foil_cfg_bool(cfg, args, "random_start", info->default_random_start,
+                          &s->random_start, err) ||
+            foil_cfg_enum(cfg, args, "norm", 0, NORMS, &norm, err))
+            return -1;
+        s->norm = norm ? FOIL_NORM_L2 : FOIL_NORM_LINF;
+        if (info->multi_target) {
+            if (foil_cfg_int(cfg, args, "target_classes", 9, 1, FOIL_MAX_CLASSES - 1, &v, err))
+                return -1;
+            s->target_classes = (int)v;
+        }
+        if (foil_node_get(args, "target"))
+            return foil_cfg_fail(cfg, foil_node_get(args, "target"), err,
+                                 "%s is untargeted (apgd_t chooses its targets: "
+                                 "target_classes)", info->name);
+    } else if (info->iterative) {
         if (foil_cfg_int(cfg, args, "steps", info->default_steps, 1, 100000, &v, err)) return -1;
         s->steps = (int)v;
         if (foil_cfg_float(cfg, args, "step", 0.0, 0.0, 1e6, &d, err)) return -1;

@@ -1,7 +1,9 @@
 /* Adversarial attacks, written once against the backend op table: FGSM
  * (untargeted and targeted), BIM / I-FGSM, PGD-Linf (random start, per-sample
- * worst-case restarts, per-sample early stop), PGD-L2 and MI-FGSM. All work in
- * [0, 1] pixel space with eps in pixel units, on batches kept on the device. */
+ * worst-case restarts, per-sample early stop), PGD-L2, MI-FGSM, and APGD
+ * (Croce and Hein 2020) with the cross-entropy, the DLR and the targeted DLR
+ * loss, L-inf or L2. All work in [0, 1] pixel space with eps in pixel units,
+ * on batches kept on the device. */
 #ifndef FOIL_ATTACK_H
 #define FOIL_ATTACK_H
 
@@ -15,11 +17,14 @@ typedef enum {
     FOIL_ATTACK_PGD,
     FOIL_ATTACK_PGD_L2,
     FOIL_ATTACK_MIFGSM,
+    FOIL_ATTACK_APGD_CE,  /* APGD on the cross-entropy */
+    FOIL_ATTACK_APGD_DLR, /* APGD on the DLR loss */
+    FOIL_ATTACK_APGD_T,   /* APGD on the targeted DLR loss, over the top target_classes */
     FOIL_ATTACK_COUNT
 } foil_attack_kind;
 
 /* Lower-case names as used in configs and CSV files: fgsm, bim, pgd, pgd_l2,
- * mifgsm ("?" for a kind out of range). parse: -1 for an unknown name. */
+ * mifgsm, apgd_ce, apgd_dlr, apgd_t ("?" for a kind out of range). parse: -1 for an unknown name. */
 const char *foil_attack_name(foil_attack_kind kind);
 int foil_attack_parse_name(const char *name, foil_attack_kind *kind);
 
@@ -44,7 +49,23 @@ typedef struct foil_attack_spec {
     int target_class;   /* FOIL_TARGET_CLASS */
     int use_predicted;  /* attack the model's clean predictions instead of the labels */
     uint64_t seed;
+    foil_norm norm;     /* attacks that take either norm (APGD): the threat model */
+    int target_classes; /* APGD-T: the classes of the 2nd..(target_classes + 1)-th largest
+                           clean logits, each a run of `restarts` (9 in AutoAttack) */
 } foil_attack_spec;
+
+/* The threat model of a spec: its norm for the attacks that take either,
+ * else the kind's. */
+foil_norm foil_attack_norm(const foil_attack_spec *s);
+
+/* APGD's step-size checkpoints for n iterations (Croce and Hein 2020, as the
+ * reference): the step is checked after iteration w_j - 1 (0-based) with w_1 =
+ * max(floor(0.22 n), 1), then intervals shrinking by max(floor(0.03 n), 1)
+ * down to max(floor(0.06 n), 1). Writes up to cap interval lengths into len
+ * (NULL: count only); returns their count. */
+int foil_apgd_checkpoints(int n, int *len, int cap);
+#define FOIL_APGD_RHO 0.75f   /* the share of increasing steps below which the step halves */
+#define FOIL_APGD_ALPHA 0.75f /* momentum: weight of the new step */
 
 /* The step size the attack uses for this spec. */
 float foil_attack_step_size(const foil_attack_spec *s);
@@ -70,9 +91,15 @@ typedef struct foil_attack_info {
     int default_random_start;
     float step_factor;       /* default step = step_factor * eps / steps */
     int momentum;            /* takes decay (MI-FGSM) */
+    int apgd;                /* APGD: takes steps, restarts, random_start and norm (no step
+                                or early_stop: the schedule sets the step) */
+    int loss;                /* APGD: FOIL_LOSS_* */
+    int multi_target;        /* APGD-T: takes target_classes */
     foil_step_rule rule;     /* gradient-step attacks: the direction of a step */
     foil_attack_run_fn run;  /* one restart */
 } foil_attack_info;
+
+enum { FOIL_LOSS_CE, FOIL_LOSS_DLR, FOIL_LOSS_DLR_TARGETED };
 
 /* The row of kind (NULL when out of range). */
 const foil_attack_info *foil_attack_info_of(foil_attack_kind kind);
@@ -98,6 +125,14 @@ struct foil_attack_work {
     int32_t *pred_host, *mask_host, *best_adv_host, *bad_host; /* (max_batch) */
     float *best_loss_host;                          /* (max_batch) */
     float *logits_host;                             /* (max_batch, classes) */
+    /* APGD (apgd.c), (max_batch, row): the previous iterate, the best-loss
+     * point and its gradient, the last misclassified iterate, the gradient */
+    float *x_prev, *x_best, *g_best, *x_adv, *grad;
+    foil_apgd_state st;  /* (max_batch) each */
+    int32_t *fooled;     /* (max_batch) */
+    int32_t *target;     /* (max_batch) APGD-T: the target class of each sample */
+    int32_t *ones_host;  /* (max_batch) 1s, zeros_host 0s: the state's start */
+    int32_t *zeros_host;
 };
 
 int foil_attack_work_create(foil_attack_work *w, foil_net *net, foil_err *err);

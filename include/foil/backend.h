@@ -73,6 +73,18 @@ typedef struct foil_attack_hparams {
     float decay;         /* MI-FGSM momentum decay */
 } foil_attack_hparams;
 
+/* APGD's per-sample bookkeeping (Croce and Hein 2020), in backend memory,
+ * (n) each: it stays on the device for the whole run. */
+typedef struct foil_apgd_state {
+    float *step;       /* the step size */
+    float *loss_best;  /* the best loss so far */
+    float *loss_prev;  /* the loss of the previous iterate */
+    float *best_last;  /* loss_best at the last checkpoint */
+    int32_t *count;    /* steps since the last checkpoint that increased the loss */
+    int32_t *reduced;  /* the step was halved at the last checkpoint (1 before the first) */
+    int32_t *robust;   /* no iterate was misclassified yet */
+} foil_apgd_state;
+
 typedef enum { FOIL_TARGET_LOGIT, FOIL_TARGET_PROB } foil_target_mode;
 
 typedef struct foil_backend foil_backend;
@@ -169,6 +181,35 @@ struct foil_backend {
     /* dst[i, :] = src[i, :] where mask[i] != 0 */
     int (*select_rows)(foil_backend *b, float *dst, const float *src, const int32_t *mask,
                        int n, size_t row);
+    /* The DLR loss (Croce and Hein 2020), to be maximised, with z_(k) the k-th
+     * largest logit of a row: untargeted (targets NULL)
+     *   -(z_y - max_{j != y} z_j) / (z_(1) - z_(3) + 1e-12)   (classes >= 3),
+     * targeted -(z_y - z_t) / (z_(1) - (z_(3) + z_(4)) / 2 + 1e-12) (classes >= 4);
+     * dlogits (may be NULL) = dloss / dlogits (ties: the lower class first). */
+    int (*dlr_loss)(foil_backend *b, float *loss, float *dlogits, const float *logits,
+                    const int32_t *labels, const int32_t *targets, int n, int classes);
+    /* APGD's step with momentum, as the reference implementation: z = P(x +
+     * step[i] d), x_new = P(x + alpha (z - x) + (1 - alpha) (x - x_prev)), then
+     * x_prev = x, x = x_new; d = sign(grad) (Linf) or grad / ||grad|| (L2), P
+     * the projection onto the hp->norm ball of radius hp->eps around x0 and
+     * into [0, 1]. hp->rule and hp->step are not used. */
+    int (*apgd_step)(foil_backend *b, float *x, float *x_prev, const float *grad,
+                     const float *x0, const float *step, float alpha, int n, size_t row,
+                     const foil_attack_hparams *hp);
+    /* After an evaluation of x (its loss, grad and whether it is
+     * misclassified, per row): count += loss > loss_prev, loss_prev = loss;
+     * where loss > loss_best: loss_best = loss, x_best = x, g_best = grad;
+     * where fooled: x_adv = x, robust = 0. */
+    int (*apgd_update)(foil_backend *b, const foil_apgd_state *st, float *x_best, float *g_best,
+                       float *x_adv, const float *x, const float *grad, const float *loss,
+                       const int32_t *fooled, int n, size_t row);
+    /* A checkpoint k steps after the last: rows where count <= rho k, or where
+     * the step was not reduced last time and loss_best <= best_last, halve
+     * their step and go back to x_best and g_best; then reduced = halved,
+     * best_last = loss_best, count = 0. */
+    int (*apgd_checkpoint)(foil_backend *b, const foil_apgd_state *st, float *x, float *grad,
+                           const float *x_best, const float *g_best, int k, float rho, int n,
+                           size_t row);
     /* flags[i] = 1 where row i of x holds a NaN or an infinity; the other
      * flags keep their value, so calls accumulate (an attack checks its
      * logits and gradients every step without a round trip to the host) */
@@ -220,7 +261,8 @@ struct foil_backend {
     X(relu_fwd) X(relu_bwd) X(dense_fwd) X(dense_bwd_data) X(dense_bwd_filter)          \
     X(dropout_fwd) X(mul) X(add) X(sub) X(scale) X(axpy) X(softmax_xent) X(sgd_step) X(adam_step) X(gather_rows)       \
     X(gather_labels) X(argmax) X(compare) X(attack_random_start) X(attack_step)         \
-    X(select_rows) X(flag_nonfinite) X(target_output) X(ig_interp) X(ig_accumulate) X(lerp_rows)     \
+    X(select_rows) X(dlr_loss) X(apgd_step) X(apgd_update) X(apgd_checkpoint)          \
+    X(flag_nonfinite) X(target_output) X(ig_interp) X(ig_accumulate) X(lerp_rows)     \
     X(gaussian_noise) X(row_sum) X(mask_images) X(occlude) X(destroy)
 
 /* The end of a backend's create function: fails, naming the op, when an op

@@ -8,6 +8,19 @@
 
 #include "foil/philox.h"
 
+/* a * b, a + b, a - b each rounded on its own: nvcc would contract a * b + c
+ * into one fma in device code (gcc for plain x86-64 does not) and change the
+ * last bit. */
+#if defined(__CUDA_ARCH__)
+#define FOIL_MUL(a, b) __fmul_rn((a), (b))
+#define FOIL_ADD(a, b) __fadd_rn((a), (b))
+#define FOIL_SUB(a, b) __fsub_rn((a), (b))
+#else
+#define FOIL_MUL(a, b) ((a) * (b))
+#define FOIL_ADD(a, b) ((a) + (b))
+#define FOIL_SUB(a, b) ((a) - (b))
+#endif
+
 /* SGD with momentum, as PyTorch's torch.optim.SGD (dampening 0):
  *   g += wd * w;  v = momentum * v + g;  step = nesterov ? g + momentum * v : v */
 FOIL_HD void foil_sgd_update(float *w, float *v, float g, float lr, float momentum, float wd,
@@ -76,6 +89,74 @@ FOIL_HD int foil_row_argmax(const float *z, int c) {
     int best = 0;
     for (int j = 1; j < c; j++) best = z[j] > z[best] ? j : best;
     return best;
+}
+
+/* The classes of a row's four largest logits, descending (ties: the lower
+ * class first); -1 past c. */
+FOIL_HD void foil_top4(const float *z, int c, int top[4]) {
+    for (int k = 0; k < 4; k++) top[k] = -1;
+    for (int j = 0; j < c; j++)
+        for (int k = 0, at = j; k < 4 && at >= 0; k++)
+            if (top[k] < 0 || z[at] > z[top[k]]) {
+                int t = top[k];
+                top[k] = at;
+                at = t;
+            }
+}
+
+/* The DLR loss of a row of c logits for label y and target t (t < 0:
+ * untargeted), and when dz is not NULL its gradient (foil/backend.h). */
+FOIL_HD float foil_dlr_row(const float *z, int c, int y, int t, float *dz) {
+    int top[4];
+    foil_top4(z, c, top);
+    const int other = t >= 0 ? t : (top[0] == y ? top[1] : top[0]);
+    const float num = z[y] - z[other];
+    const float low = t >= 0 ? FOIL_MUL(0.5f, FOIL_ADD(z[top[2]], z[top[3]])) : z[top[2]];
+    const float den = FOIL_SUB(z[top[0]], low) + 1e-12f;
+    if (dz) {
+        const float inv = 1.0f / den, q = FOIL_MUL(FOIL_MUL(num, inv), inv);
+        const float half = FOIL_MUL(0.5f, q);
+        for (int j = 0; j < c; j++) dz[j] = 0.0f;
+        dz[y] -= inv;
+        dz[other] += inv;
+        dz[top[0]] += q;
+        if (t >= 0) {
+            dz[top[2]] -= half;
+            dz[top[3]] -= half;
+        } else {
+            dz[top[2]] -= q;
+        }
+    }
+    return -num / den;
+}
+
+/* APGD's step (foil/backend.h's apgd_step) for one element, L-inf. */
+FOIL_HD float foil_apgd_mix(float x, float xp, float z, float alpha) {
+    return FOIL_ADD(FOIL_ADD(x, FOIL_MUL(FOIL_SUB(z, x), alpha)),
+                    FOIL_MUL(FOIL_SUB(x, xp), 1.0f - alpha));
+}
+FOIL_HD float foil_apgd_linf(float x, float xp, float g, float x0, float step, float alpha,
+                             float eps) {
+    float z = foil_project_linf(FOIL_ADD(x, FOIL_MUL(step, foil_signf(g))), x0, eps);
+    return foil_project_linf(foil_apgd_mix(x, xp, z, alpha), x0, eps);
+}
+
+/* APGD's L2 step in passes over a row, as the reference: z = x + step g /
+ * (||g|| + 1e-12); z projected with kz = min(eps, ||z - x0||) / (||z - x0|| +
+ * 1e-12) and clipped; the momentum mix (unprojected); its projection with
+ * kn = min(eps, ||mix - x0|| + 1e-12) / (||mix - x0|| + 1e-12), clipped. */
+FOIL_HD float foil_apgd_l2_z(float x, float g, float step, float ginv) {
+    return FOIL_ADD(x, FOIL_MUL(step, FOIL_MUL(g, ginv)));
+}
+FOIL_HD float foil_apgd_shrunk(float x0, float v, float k) {
+    return foil_clampf(FOIL_ADD(x0, FOIL_MUL(FOIL_SUB(v, x0), k)), 0.0f, 1.0f);
+}
+FOIL_HD float foil_apgd_l2_mix(float x, float xp, float x0, float z, float kz, float alpha) {
+    return foil_apgd_mix(x, xp, foil_apgd_shrunk(x0, z, kz), alpha);
+}
+FOIL_HD float foil_apgd_l2_shrink(double norm, float eps, int plus) {
+    double top = plus ? norm + 1e-12 : norm;
+    return (float)((top < eps ? top : (double)eps) / (norm + 1e-12));
 }
 
 /* The softmax denominator of a row, stably, in double: sum_j exp(z_j - mx)

@@ -1,7 +1,8 @@
 /* No host round trip inside the attack and IG loops (issue 6): on the CUDA
  * emulator, which counts copies and synchronisations, PGD with 40 steps
  * copies to and from the host and waits for the GPU exactly as often as PGD
- * with 5 steps (restarts and MI-FGSM too), and IG with 64 path points as
+ * with 5 steps (restarts and MI-FGSM too), APGD with 100 iterations as
+ * with 20 (its schedule stays on the device), and IG with 64 path points as
  * often as with 16, while the kernel launches grow with the steps. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,19 @@ int main(void) {
     pgd.kind = pgd40.kind = FOIL_ATTACK_PGD_L2;
     pgd.eps = pgd40.eps = 2.0f;
     compare("PGD-L2 5 vs 40 steps", attack(&c, pgd), attack(&c, pgd40));
+    /* APGD keeps its per-sample schedule on the device; APGD-T picks its
+     * targets once per run */
+    foil_attack_spec ap = {.kind = FOIL_ATTACK_APGD_CE, .eps = 0.1f, .steps = 20,
+                           .random_start = 1, .restarts = 1, .seed = 3, .target_classes = 2};
+    foil_attack_spec ap100 = ap;
+    ap100.steps = 100;
+    compare("APGD-CE 20 vs 100 steps", attack(&c, ap), attack(&c, ap100));
+    ap.kind = ap100.kind = FOIL_ATTACK_APGD_T;
+    compare("APGD-T (2 targets) 20 vs 100 steps", attack(&c, ap), attack(&c, ap100));
+    ap.kind = ap100.kind = FOIL_ATTACK_APGD_DLR;
+    ap.norm = ap100.norm = FOIL_NORM_L2;
+    ap.eps = ap100.eps = 2.0f;
+    compare("APGD-DLR-L2 20 vs 100 steps", attack(&c, ap), attack(&c, ap100));
     compare("IG 16 vs 64 points", explain(&c, 16), explain(&c, 64));
 
     free(params);
