@@ -258,8 +258,10 @@ static void test_table(void) {
         s.step = 0.05f;
         TU_CHECK(foil_attack_step_size(&s) == (a->apgd ? 0.6f : a->iterative ? 0.05f : 0.3f),
                  "%s: a given step", a->name);
-        TU_CHECK(foil_attack_pixel_bound(s.kind, 0.3f) == (a->norm == FOIL_NORM_LINF ? 0.3f : 0.0f),
-                 "%s: pixel bound", a->name);
+        TU_CHECK(foil_attack_norm(&s) == a->norm, "%s: the table's norm by default", a->name);
+        s.norm = FOIL_NORM_L2; /* only APGD takes the spec's norm */
+        TU_CHECK(foil_attack_norm(&s) == (a->apgd ? FOIL_NORM_L2 : a->norm), "%s: spec norm",
+                 a->name);
     }
     TU_CHECK(foil_attack_info_of(FOIL_ATTACK_COUNT) == NULL, "no row past the table");
     TU_CHECK(strcmp(foil_attack_name(FOIL_ATTACK_COUNT), "?") == 0, "name past the table");
@@ -273,6 +275,9 @@ static void test_table(void) {
                  foil_attack_info_of(FOIL_ATTACK_MIFGSM)->step_factor == 1.0f &&
                  foil_attack_info_of(FOIL_ATTACK_PGD_L2)->norm == FOIL_NORM_L2,
              "the defaults of PGD, BIM, MI-FGSM and PGD-L2");
+    TU_CHECK(foil_attack_pixel_bound(FOIL_NORM_LINF, 0.3f) == 0.3f &&
+                 foil_attack_pixel_bound(FOIL_NORM_L2, 2.0f) == 0.0f,
+             "pixel bound: eps in L-inf, none in L2");
 }
 
 int main(void) {

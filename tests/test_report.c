@@ -36,6 +36,7 @@ static void fill_sweep(foil_sweep_row *rows) {
         foil_sweep_row *r = &rows[i];
         memset(r, 0, sizeof *r);
         r->kind = i < 3 ? FOIL_ATTACK_PGD : FOIL_ATTACK_PGD_L2;
+        r->norm = i < 3 ? FOIL_NORM_LINF : FOIL_NORM_L2;
         snprintf(r->label, sizeof r->label, "%s", i < 3 ? "pgd<b>&'" : "pgd_l2");
         r->eps = i < 3 ? eps[i] : 2.0f * eps[i - 3];
         r->n = 30, r->classes = 3;

@@ -97,6 +97,39 @@ static void check_files(const char *out) {
     free(px);
 }
 
+/* APGD in the L2 ball from the flags: its rows say so (norm l2, the default
+ * label apgd_ce_l2), stay in the ball, and eps 0 is the clean accuracy. */
+static void check_apgd_l2(const char *model) {
+    char args[4096], last[2048], path[1300], hdr[4096], line[4096];
+    snprintf(args, sizeof args, "attack -q -m '%s' -o '%s/apgd' --attack apgd_ce --norm l2 "
+             "--steps 10 --eps 0,3 --limit 60", model, tu_tmpdir());
+    TU_CHECK(tu_run_foil(args, last, sizeof last) == 0, "APGD-CE L2 from flags: %s", last);
+    snprintf(path, sizeof path, "%s/apgd/sweep.csv", tu_tmpdir());
+    FILE *f = fopen(path, "r");
+    TU_CHECK(f != NULL, "%s exists", path);
+    if (!f) return;
+    char *h[64], *v[64];
+    int nh = fgets(hdr, sizeof hdr, f) ? split(hdr, h, 64) : 0, rows = 0;
+    int cv = column(h, nh, "variant"), cn = column(h, nh, "norm"), cl = column(h, nh, "l2_max"),
+        ca = column(h, nh, "accuracy"), ce = column(h, nh, "eps");
+    TU_CHECK(cv >= 0 && cn >= 0 && cl >= 0 && ca >= 0 && ce >= 0, "sweep.csv has a norm column");
+    double acc[2] = {0, 0};
+    while (cv >= 0 && cn >= 0 && cl >= 0 && ca >= 0 && ce >= 0 && rows < 2 &&
+           fgets(line, sizeof line, f)) {
+        int nv = split(line, v, 64);
+        TU_CHECK(nv == nh, "APGD row %d: %d fields, header %d", rows, nv, nh);
+        if (nv != nh) break;
+        TU_CHECK(!strcmp(v[cv], "apgd_ce_l2") && !strcmp(v[cn], "l2"), "row %d: %s, norm %s", rows,
+                 v[cv], v[cn]);
+        TU_CHECK(atof(v[cl]) <= atof(v[ce]) * (1 + 1e-5), "row %d: L2 max %s within eps %s", rows,
+                 v[cl], v[ce]);
+        acc[rows++] = atof(v[ca]);
+    }
+    fclose(f);
+    TU_CHECK(rows == 2 && acc[1] < acc[0], "2 rows, APGD lowers accuracy: %g -> %g", acc[0],
+             acc[1]);
+}
+
 static void expect_error(const char *what, const char *model, const char *sweep_text,
                          const char *word) {
     char cfg[1024], args[4096], last[2048];
@@ -128,10 +161,18 @@ int main(void) {
     snprintf(args, sizeof args, "attack -q -m '%s' -o '%s/oneoff' --attack pgd --eps 0,0.2 --steps 3 --limit 50",
              model, tu_tmpdir());
     TU_CHECK(tu_run_foil(args, last, sizeof last) == 0, "one-off attack from flags: %s", last);
+    check_apgd_l2(model);
 
     expect_error("unknown attack", model, "eps: [0.1]\nattacks: [deepfool]\n", "deepfool");
     expect_error("negative eps", model, "eps: [0.1, -0.2]\nattacks: [fgsm]\n", "-0.2");
     expect_error("steps = 0", model, "eps: [0.1]\nattacks: [{pgd: {steps: 0}}]\n", "steps");
+    expect_error("APGD's step", model, "eps: [0.1]\nattacks: [{apgd_ce: {step: 0.1}}]\n",
+                 "apgd_ce.step");
+    expect_error("APGD's norm", model, "eps: [0.1]\nattacks: [{apgd_dlr: {norm: l1}}]\n", "norm");
+    expect_error("APGD-T's targets", model,
+                 "eps: [0.1]\nattacks: [{apgd_t: {target_classes: 10}}]\n", "target_classes");
+    expect_error("APGD is untargeted", model,
+                 "eps: [0.1]\nattacks: [{apgd_ce: {target: next}}]\n", "target");
     expect_error("unknown key", model, "eps: [0.1]\nattacks: [fgsm]\nepz: 3\n", "epz");
     expect_error("missing checkpoint", "/nonexistent/m.safetensors", "eps: [0.1]\nattacks: [fgsm]\n",
                  "/nonexistent/m.safetensors");

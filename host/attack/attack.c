@@ -173,8 +173,8 @@ int foil_attack_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *
     const int restarts = (s->restarts > 1 ? s->restarts : 1) *
                          (info->multi_target ? s->target_classes : 1);
     if (info->multi_target && (s->target_classes < 1 || s->target_classes >= w->classes))
-        return foil_fail(err, "attack %s: target_classes %d is not in [1, %d]", info->name,
-                         s->target_classes, w->classes - 1);
+        return foil_fail(err, "target_classes %d is not in [1, %d] (the model has %d classes)",
+                         s->target_classes, w->classes - 1, w->classes);
     if (targeted && info->apgd)
         return foil_fail(err, "attack %s: untargeted (apgd_t picks its own targets)",
                          info->name);

@@ -57,14 +57,21 @@ int foil_attack_parse_name(const char *name, foil_attack_kind *kind) {
     return -1;
 }
 
+const char *foil_norm_name(foil_norm norm) { return norm == FOIL_NORM_L2 ? "l2" : "linf"; }
+
+int foil_norm_parse(const char *name, foil_norm *norm) {
+    if (strcmp(name, "linf") && strcmp(name, "l2")) return -1;
+    *norm = strcmp(name, "l2") == 0 ? FOIL_NORM_L2 : FOIL_NORM_LINF;
+    return 0;
+}
+
 foil_norm foil_attack_norm(const foil_attack_spec *s) {
     const foil_attack_info *a = foil_attack_info_of(s->kind);
     return a && a->apgd ? s->norm : a ? a->norm : FOIL_NORM_LINF;
 }
 
-float foil_attack_pixel_bound(foil_attack_kind kind, float eps) {
-    const foil_attack_info *a = foil_attack_info_of(kind);
-    return a && a->norm == FOIL_NORM_LINF ? eps : 0.0f;
+float foil_attack_pixel_bound(foil_norm norm, float eps) {
+    return norm == FOIL_NORM_LINF ? eps : 0.0f;
 }
 
 /* A non-iterative attack steps by eps; an iterative one by the spec's step,

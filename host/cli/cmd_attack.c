@@ -11,14 +11,17 @@
 static const char HELP[] =
     "usage: foil attack -m MODEL -c SWEEP.yaml -o OUTDIR [--limit N] [key=value ...]\n"
     "       foil attack -m MODEL -o OUTDIR --attack NAME --eps E1,E2,... [--steps N]\n"
-    "                   [--step S] [--restarts R] [--limit N]\n"
+    "                   [--step S] [--restarts R] [--norm linf|l2] [--limit N]\n"
     "\n"
     "Attacks the test set with every attack of the sweep at every eps and writes\n"
     "into OUTDIR: sweep.csv and sweep.json (one row per attack x eps: accuracy,\n"
     "macro recall, recall_0.., least-recalled class, success rate among initially\n"
     "correct images, Linf/L2/L0 of the perturbations), examples/*.png (clean |\n"
     "adversarial | perturbation for the example images) with examples/index.csv,\n"
-    "config.yaml (resolved), and with save_idx=true adversarial/*-idx3-ubyte.\n";
+    "config.yaml (resolved), and with save_idx=true adversarial/*-idx3-ubyte.\n"
+    "APGD (apgd_ce, apgd_dlr, apgd_t) takes --steps (default 100), --restarts and\n"
+    "--norm (linf, the default, or l2); apgd_t targets the top target_classes=9\n"
+    "other classes (docs/attacks.md).\n";
 /* then the attacks' names (from the attack table), then */
 static const char HELP_END[] =
     "-m overrides the sweep's model; --limit N attacks the first N test images;\n"
@@ -26,7 +29,7 @@ static const char HELP_END[] =
 
 typedef struct attack_args {
     const char *model, *config, *outdir;
-    const char *name, *eps, *steps, *step, *restarts; /* the one-off attack */
+    const char *name, *eps, *steps, *step, *restarts, *norm; /* the one-off attack */
     cli_overrides over;
     cli_common common;
 } attack_args;
@@ -49,6 +52,7 @@ static int parse_args(attack_args *a, int argc, char **argv, foil_err *err) {
                            : !strcmp(o, "--steps")                      ? &a->steps
                            : !strcmp(o, "--step")                       ? &a->step
                            : !strcmp(o, "--restarts")                   ? &a->restarts
+                           : !strcmp(o, "--norm")                       ? &a->norm
                                                                         : NULL;
         if (dst) {
             if (cli_value(argc, argv, &i, dst, err)) return -1;
@@ -60,18 +64,20 @@ static int parse_args(attack_args *a, int argc, char **argv, foil_err *err) {
     }
     if (!a->outdir) return foil_fail(err, "attack: needs -o OUTDIR");
     if (!a->config && !a->name) return foil_fail(err, "attack: needs -c SWEEP.yaml or --attack NAME");
-    if (!a->name && (a->steps || a->step || a->restarts))
-        return foil_fail(err, "attack: --steps, --step and --restarts need --attack");
+    if (!a->name && (a->steps || a->step || a->restarts || a->norm))
+        return foil_fail(err, "attack: --steps, --step, --restarts and --norm need --attack");
     return foil_check_outdir("-o", a->outdir, err);
 }
 
-/* "attacks=[{name: {steps: N, step: S, restarts: R}}]" from --attack and friends. */
+/* "attacks=[{name: {steps: N, step: S, restarts: R, norm: L}}]" from --attack
+ * and friends (the sweep's parser says which keys an attack takes). */
 static char *one_off(const attack_args *a) {
     foil_strbuf b = {0};
     const char *sep = "";
     foil_sb_put(&b, "attacks=[{%s: {", a->name);
-    const char *keys[3] = {"steps", "step", "restarts"}, *vals[3] = {a->steps, a->step, a->restarts};
-    for (int k = 0; k < 3; k++)
+    const char *keys[4] = {"steps", "step", "restarts", "norm"},
+               *vals[4] = {a->steps, a->step, a->restarts, a->norm};
+    for (int k = 0; k < 4; k++)
         if (vals[k]) foil_sb_put(&b, "%s%s: %s", sep, keys[k], vals[k]), sep = ", ";
     foil_sb_put(&b, "}}]");
     return foil_sb_take(&b);

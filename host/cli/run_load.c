@@ -80,11 +80,19 @@ int run_load_metrics(const char *path, foil_metrics *m, foil_err *err) {
     return 0;
 }
 
+/* "norm" of a row; files written before it existed: the attack's own. */
+static int row_norm(const cJSON *o, foil_attack_kind kind, foil_norm *norm) {
+    const cJSON *v = cJSON_GetObjectItem(o, "norm");
+    const foil_attack_info *a = foil_attack_info_of(kind);
+    *norm = a ? a->norm : FOIL_NORM_LINF;
+    return v && (!cJSON_IsString(v) || foil_norm_parse(v->valuestring, norm)) ? -1 : 0;
+}
+
 static int sweep_row_from(const cJSON *o, foil_sweep_row *r) {
     char attack[32];
     str(o, "attack", attack, sizeof attack);
     str(o, "variant", r->label, sizeof r->label);
-    if (foil_attack_parse_name(attack, &r->kind)) return -1;
+    if (foil_attack_parse_name(attack, &r->kind) || row_norm(o, r->kind, &r->norm)) return -1;
     r->classes = cJSON_GetArraySize(cJSON_GetObjectItem(o, "recall"));
     if (r->classes < 1 || r->classes > FOIL_MAX_CLASSES ||
         numbers(o, "recall", r->recall, r->classes))
@@ -108,7 +116,7 @@ static int shift_row_from(const cJSON *o, foil_shift_row *r) {
     char attack[32];
     str(o, "attack", attack, sizeof attack);
     str(o, "variant", r->label, sizeof r->label);
-    if (foil_attack_parse_name(attack, &r->kind)) return -1;
+    if (foil_attack_parse_name(attack, &r->kind) || row_norm(o, r->kind, &r->norm)) return -1;
     r->eps = (float)num(o, "eps");
     r->n = (int)num(o, "n");
     r->accuracy = num(o, "accuracy");

@@ -137,15 +137,11 @@ typedef struct plot_src {
 } plot_src;
 
 static const char *sweep_label(const void *rows, int i) { return ((const foil_sweep_row *)rows)[i].label; }
-static int is_l2(foil_attack_kind k) {
-    const foil_attack_info *a = foil_attack_info_of(k);
-    return a && a->norm == FOIL_NORM_L2;
-}
-static int sweep_l2(const void *rows, int i) { return is_l2(((const foil_sweep_row *)rows)[i].kind); }
+static int sweep_l2(const void *rows, int i) { return ((const foil_sweep_row *)rows)[i].norm == FOIL_NORM_L2; }
 static float sweep_eps(const void *rows, int i) { return ((const foil_sweep_row *)rows)[i].eps; }
 static double sweep_acc(const void *rows, int i) { return ((const foil_sweep_row *)rows)[i].accuracy; }
 static const char *shift_label(const void *rows, int i) { return ((const foil_shift_row *)rows)[i].label; }
-static int shift_l2(const void *rows, int i) { return is_l2(((const foil_shift_row *)rows)[i].kind); }
+static int shift_l2(const void *rows, int i) { return ((const foil_shift_row *)rows)[i].norm == FOIL_NORM_L2; }
 static float shift_eps(const void *rows, int i) { return ((const foil_shift_row *)rows)[i].eps; }
 static double shift_sp_true(const void *rows, int i) { return ((const foil_shift_row *)rows)[i].spearman_true; }
 static double shift_sp_pred(const void *rows, int i) { return ((const foil_shift_row *)rows)[i].spearman_pred; }

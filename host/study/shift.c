@@ -199,6 +199,7 @@ int foil_shift_run(const foil_sweep *sw, const foil_explain_spec *spec, const fo
     for (int a = 0, k = 0; a < sw->nattacks; a++)
         for (int e = 0; e < sw->attacks[a].neps; e++, k++) {
             out[k].kind = sw->attacks[a].spec.kind;
+            out[k].norm = foil_attack_norm(&sw->attacks[a].spec);
             snprintf(out[k].label, sizeof out[k].label, "%s", sw->attacks[a].label);
             out[k].eps = sw->attacks[a].eps[e];
         }

@@ -60,7 +60,7 @@ int shift_save_grid(const shift_state *s, const foil_shift_io *io, const foil_sh
                 foil_image_draw_gray(&img, x, y, maps[c], h, w, SCALE);
             else
                 foil_image_draw_diverging(&img, x, y, maps[c], h, w, SCALE,
-                                          c == 5 ? foil_attack_pixel_bound(r->kind, r->eps) : lim);
+                                          c == 5 ? foil_attack_pixel_bound(r->norm, r->eps) : lim);
         }
     }
     int rc = foil_png_write(path, &img, err);
@@ -75,15 +75,16 @@ int foil_shift_write_csv(const foil_shift_row *rows, int n, const char *path, fo
     len += (size_t)snprintf(buf, cap,
                             "attack,variant,eps,n,accuracy,spearman_true,spearman_pred,iou_true,"
                             "iou_pred,mass_on_perturbed,rel_delta_clean,rel_delta_adv_true,"
-                            "rel_delta_adv_pred\n");
+                            "rel_delta_adv_pred,norm\n");
     for (int i = 0; i < n; i++) {
         const foil_shift_row *r = &rows[i];
         len += (size_t)snprintf(buf + len, cap - len,
-                                "%s,%s,%.6g,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6g,%.6g,%.6g\n",
+                                "%s,%s,%.6g,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6g,%.6g,%.6g,%s\n",
                                 foil_attack_name(r->kind), r->label, (double)r->eps, r->n,
                                 r->accuracy, r->spearman_true, r->spearman_pred, r->iou_true,
                                 r->iou_pred, r->mass_perturbed, r->rel_delta_clean,
-                                r->rel_delta_adv_true, r->rel_delta_adv_pred);
+                                r->rel_delta_adv_true, r->rel_delta_adv_pred,
+                                foil_norm_name(r->norm));
     }
     int rc = foil_write_file_atomic(path, buf, len, err);
     free(buf);
@@ -97,6 +98,7 @@ int foil_shift_write_json(const foil_shift_row *rows, int n, const char *path, f
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "attack", foil_attack_name(r->kind));
         cJSON_AddStringToObject(o, "variant", r->label);
+        cJSON_AddStringToObject(o, "norm", foil_norm_name(r->norm));
         const char *keys[] = {"eps", "n", "accuracy", "spearman_true", "spearman_pred",
                               "iou_true", "iou_pred", "mass_on_perturbed", "rel_delta_clean",
                               "rel_delta_adv_true", "rel_delta_adv_pred"};

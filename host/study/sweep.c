@@ -154,6 +154,7 @@ static int run_one(sweep_state *st, const foil_sweep *sw, const foil_sweep_io *i
     spec.eps = eps;
     memset(r, 0, sizeof *r);
     r->kind = spec.kind;
+    r->norm = foil_attack_norm(&spec);
     snprintf(r->label, sizeof r->label, "%s", a->label);
     r->eps = eps;
     r->n = io->test->n;

@@ -56,20 +56,25 @@ static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep
     long v;
     double d;
     int labels;
-    /* the label names example and IDX files: it must be a file name */
-    if (foil_cfg_name(cfg, args, "label", info->name, a->label, err)) return -1;
+    char name[FOIL_NAME_MAX];
+    snprintf(name, sizeof name, "%s", info->name);
     if (info->apgd) {
         static const char *const NORMS[] = {"linf", "l2", NULL};
         int norm;
+        if (foil_cfg_enum(cfg, args, "norm", 0, NORMS, &norm, err)) return -1;
+        s->norm = norm ? FOIL_NORM_L2 : FOIL_NORM_LINF;
+        if (norm) snprintf(name, sizeof name, "%s_l2", info->name); /* apgd_ce_l2 */
+    }
+    /* the label names example and IDX files: it must be a file name */
+    if (foil_cfg_name(cfg, args, "label", name, a->label, err)) return -1;
+    if (info->apgd) {
         if (foil_cfg_int(cfg, args, "steps", info->default_steps, 1, 100000, &v, err)) return -1;
         s->steps = (int)v;
         if (foil_cfg_int(cfg, args, "restarts", 1, 1, 1000, &v, err)) return -1;
         s->restarts = (int)v;
         if (foil_cfg_bool(cfg, args, "random_start", info->default_random_start,
-                          &s->random_start, err) ||
-            foil_cfg_enum(cfg, args, "norm", 0, NORMS, &norm, err))
+                          &s->random_start, err))
             return -1;
-        s->norm = norm ? FOIL_NORM_L2 : FOIL_NORM_LINF;
         if (info->multi_target) {
             if (foil_cfg_int(cfg, args, "target_classes", 9, 1, FOIL_MAX_CLASSES - 1, &v, err))
                 return -1;

@@ -42,7 +42,7 @@ int sweep_save_examples(sweep_state *st, const foil_sweep *sw, const foil_sweep_
         foil_image_free(&img);
         return foil_fail(err, "out of memory");
     }
-    float limit = foil_attack_pixel_bound(r->kind, r->eps);
+    float limit = foil_attack_pixel_bound(r->norm, r->eps);
     int rc = 0;
     for (int e = 0; e < sw->nexamples && rc == 0; e++) {
         int idx = sw->examples[e], y = GAP + e * (h * SCALE + GAP);
@@ -102,17 +102,17 @@ int foil_sweep_write_csv(const foil_sweep_row *rows, int n, const char *path, fo
     len += (size_t)snprintf(buf + len, cap - len,
                             "attack,variant,eps,n,accuracy,macro_recall,success_rate,target_rate,"
                             "least_recalled_class,linf_mean,linf_max,l2_mean,l2_max,l0_mean,"
-                            "l0_max,seconds");
+                            "l0_max,seconds,norm");
     for (int k = 0; k < classes; k++) len += (size_t)snprintf(buf + len, cap - len, ",recall_%d", k);
     len += (size_t)snprintf(buf + len, cap - len, "\n");
     for (int i = 0; i < n; i++) {
         const foil_sweep_row *r = &rows[i];
         len += (size_t)snprintf(buf + len, cap - len,
-                                "%s,%s,%.6g,%d,%.6f,%.6f,%.6f,%.6f,%d,%.6f,%.6f,%.6f,%.6f,%.2f,%.0f,%.3f",
+                                "%s,%s,%.6g,%d,%.6f,%.6f,%.6f,%.6f,%d,%.6f,%.6f,%.6f,%.6f,%.2f,%.0f,%.3f,%s",
                                 foil_attack_name(r->kind), r->label, (double)r->eps, r->n,
                                 r->accuracy, r->macro_recall, r->success_rate, r->target_rate,
                                 r->least_class, r->linf_mean, r->linf_max, r->l2_mean, r->l2_max,
-                                r->l0_mean, r->l0_max, r->seconds);
+                                r->l0_mean, r->l0_max, r->seconds, foil_norm_name(r->norm));
         for (int k = 0; k < classes; k++)
             len += (size_t)snprintf(buf + len, cap - len, ",%.6f", r->recall[k]);
         len += (size_t)snprintf(buf + len, cap - len, "\n");
@@ -129,6 +129,7 @@ int foil_sweep_write_json(const foil_sweep_row *rows, int n, const char *path, f
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "attack", foil_attack_name(r->kind));
         cJSON_AddStringToObject(o, "variant", r->label);
+        cJSON_AddStringToObject(o, "norm", foil_norm_name(r->norm));
         cJSON_AddNumberToObject(o, "eps", r->eps);
         cJSON_AddNumberToObject(o, "n", r->n);
         cJSON_AddNumberToObject(o, "accuracy", r->accuracy);

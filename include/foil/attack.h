@@ -26,6 +26,10 @@ typedef enum {
 /* Lower-case names as used in configs and CSV files: fgsm, bim, pgd, pgd_l2,
  * mifgsm, apgd_ce, apgd_dlr, apgd_t ("?" for a kind out of range). parse: -1 for an unknown name. */
 const char *foil_attack_name(foil_attack_kind kind);
+/* "linf" or "l2" (the names of sweep configs and outputs); parsing: 0, or
+ * -1 for another name. */
+const char *foil_norm_name(foil_norm norm);
+int foil_norm_parse(const char *name, foil_norm *norm);
 int foil_attack_parse_name(const char *name, foil_attack_kind *kind);
 
 typedef enum {
@@ -103,10 +107,10 @@ enum { FOIL_LOSS_CE, FOIL_LOSS_DLR, FOIL_LOSS_DLR_TARGETED };
 
 /* The row of kind (NULL when out of range). */
 const foil_attack_info *foil_attack_info_of(foil_attack_kind kind);
-/* The largest change of one pixel an attack of kind at eps can make: eps for
- * an L-inf attack, 0 (no bound short of the image range) for an L2 one.
+/* The largest change of one pixel an attack in the ball of norm at eps can
+ * make: eps for L-inf, 0 (no bound short of the image range) for L2.
  * Pictures of perturbations scale their colours by it (0: by the data). */
-float foil_attack_pixel_bound(foil_attack_kind kind, float eps);
+float foil_attack_pixel_bound(foil_norm norm, float eps);
 
 /* Device buffers for attacking batches of up to max_batch samples. */
 struct foil_attack_work {

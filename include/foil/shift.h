@@ -21,6 +21,7 @@ double foil_mass_on_perturbed(const float *attr, const float *delta, size_t n);
 
 typedef struct foil_shift_row {
     foil_attack_kind kind;
+    foil_norm norm;            /* the ball eps bounds */
     char label[FOIL_NAME_MAX]; /* the attack's label, whole */
     float eps;
     int n;

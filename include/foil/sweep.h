@@ -49,6 +49,7 @@ int foil_sweep_parse(foil_sweep *sw, foil_config *cfg, foil_err *err);
 
 typedef struct foil_sweep_row {
     foil_attack_kind kind;
+    foil_norm norm;         /* the ball eps bounds (foil_attack_norm of the spec) */
     char label[FOIL_NAME_MAX];
     float eps;
     int n, classes;
