@@ -19,6 +19,7 @@
 
 #include "foil/attack.h"
 #include "foil/elementwise.h"
+#include "small_cnn.h"
 #include "testutil.h"
 
 static void test_checkpoints(void) {
@@ -178,15 +179,7 @@ typedef struct fixture {
 
 static void setup(fixture *f, int max_batch) {
     foil_err err;
-    foil_model_def d = {.in_c = 1, .in_h = 28, .in_w = 28, .classes = 10, .nlayers = 6};
-    d.layers[0] = (foil_layer_def){.kind = FOIL_LAYER_CONV2D, .filters = 4, .kernel_h = 5,
-                                   .kernel_w = 5, .stride_h = 2, .stride_w = 2,
-                                   .pad_mode = FOIL_PAD_SAME};
-    d.layers[1] = (foil_layer_def){.kind = FOIL_LAYER_RELU};
-    d.layers[2] = (foil_layer_def){.kind = FOIL_LAYER_MAXPOOL, .pool = 2, .pool_stride = 2};
-    d.layers[3] = (foil_layer_def){.kind = FOIL_LAYER_FLATTEN};
-    d.layers[4] = (foil_layer_def){.kind = FOIL_LAYER_DENSE, .units = 16};
-    d.layers[5] = (foil_layer_def){.kind = FOIL_LAYER_DENSE, .units = 10};
+    foil_model_def d = small_cnn_def();
     TU_CHECK(foil_model_build(&f->m, &d, &err) == 0, "%s", err.msg);
     f->b = foil_backend_cpu_create(&err);
     TU_CHECK(f->b && foil_net_create(&f->net, &f->m, f->b, max_batch, &err) == 0, "%s", err.msg);

@@ -9,6 +9,7 @@
 
 #include "foil/attack.h"
 #include "foil/elementwise.h"
+#include "small_cnn.h"
 #include "testutil.h"
 
 #define N 24
@@ -78,19 +79,6 @@ static void check_ball(fixture *f, const foil_attack_spec *s, const float *adv) 
              foil_attack_name(s->kind), (double)s->eps, worst);
     printf("  %-7s eps %.2f: largest perturbation %.6f\n", foil_attack_name(s->kind),
            (double)s->eps, worst);
-}
-
-static foil_model_def cnn_def(void) {
-    foil_model_def d = {.in_c = 1, .in_h = 28, .in_w = 28, .classes = 10, .nlayers = 6};
-    d.layers[0] = (foil_layer_def){.kind = FOIL_LAYER_CONV2D, .filters = 4, .kernel_h = 5,
-                                   .kernel_w = 5, .stride_h = 2, .stride_w = 2,
-                                   .pad_mode = FOIL_PAD_SAME};
-    d.layers[1] = (foil_layer_def){.kind = FOIL_LAYER_RELU};
-    d.layers[2] = (foil_layer_def){.kind = FOIL_LAYER_MAXPOOL, .pool = 2, .pool_stride = 2};
-    d.layers[3] = (foil_layer_def){.kind = FOIL_LAYER_FLATTEN};
-    d.layers[4] = (foil_layer_def){.kind = FOIL_LAYER_DENSE, .units = 16};
-    d.layers[5] = (foil_layer_def){.kind = FOIL_LAYER_DENSE, .units = 10};
-    return d;
 }
 
 static void test_balls(fixture *f) {
@@ -283,7 +271,7 @@ static void test_table(void) {
 int main(void) {
     test_table();
     fixture *f = calloc(1, sizeof *f);
-    foil_model_def d = cnn_def();
+    foil_model_def d = small_cnn_def();
     setup(f, &d, 3.0f);
     test_balls(f);
     test_eps_zero(f);

@@ -67,7 +67,7 @@ static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep
     }
     /* the label names example and IDX files: it must be a file name */
     if (foil_cfg_name(cfg, args, "label", name, a->label, err)) return -1;
-    if (info->apgd) {
+    if (info->apgd || info->iterative) {
         if (foil_cfg_int(cfg, args, "steps", info->default_steps, 1, 100000, &v, err)) return -1;
         s->steps = (int)v;
         if (foil_cfg_int(cfg, args, "restarts", 1, 1, 1000, &v, err)) return -1;
@@ -75,30 +75,24 @@ static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep
         if (foil_cfg_bool(cfg, args, "random_start", info->default_random_start,
                           &s->random_start, err))
             return -1;
-        if (info->multi_target) {
-            if (foil_cfg_int(cfg, args, "target_classes", 9, 1, FOIL_MAX_CLASSES - 1, &v, err))
-                return -1;
-            s->target_classes = (int)v;
-        }
-        if (foil_node_get(args, "target"))
-            return foil_cfg_fail(cfg, foil_node_get(args, "target"), err,
-                                 "%s is untargeted (apgd_t chooses its targets: "
-                                 "target_classes)", info->name);
-    } else if (info->iterative) {
-        if (foil_cfg_int(cfg, args, "steps", info->default_steps, 1, 100000, &v, err)) return -1;
-        s->steps = (int)v;
-        if (foil_cfg_float(cfg, args, "step", 0.0, 0.0, 1e6, &d, err)) return -1;
-        s->step = (float)d;
-        if (foil_cfg_bool(cfg, args, "random_start", info->default_random_start,
-                          &s->random_start, err))
-            return -1;
-        if (foil_cfg_int(cfg, args, "restarts", 1, 1, 1000, &v, err)) return -1;
-        s->restarts = (int)v;
-        if (foil_cfg_bool(cfg, args, "early_stop", 0, &s->early_stop, err)) return -1;
     } else {
         s->steps = info->default_steps;
         s->restarts = 1;
     }
+    if (info->iterative) { /* APGD sets its own step and runs every iteration */
+        if (foil_cfg_float(cfg, args, "step", 0.0, 0.0, 1e6, &d, err)) return -1;
+        s->step = (float)d;
+        if (foil_cfg_bool(cfg, args, "early_stop", 0, &s->early_stop, err)) return -1;
+    }
+    if (info->multi_target) {
+        if (foil_cfg_int(cfg, args, "target_classes", 9, 1, FOIL_MAX_CLASSES - 1, &v, err))
+            return -1;
+        s->target_classes = (int)v;
+    }
+    if (info->apgd && foil_node_get(args, "target"))
+        return foil_cfg_fail(cfg, foil_node_get(args, "target"), err,
+                             "%s is untargeted (apgd_t chooses its targets: target_classes)",
+                             info->name);
     if (info->momentum) {
         if (foil_cfg_float(cfg, args, "decay", 1.0, 0.0, 10.0, &d, err)) return -1;
         s->decay = (float)d;
