@@ -20,8 +20,9 @@ static const char HELP[] =
     "adversarial | perturbation for the example images) with examples/index.csv,\n"
     "config.yaml (resolved), and with save_idx=true adversarial/*-idx3-ubyte.\n"
     "APGD (apgd_ce, apgd_dlr, apgd_t) takes --steps (default 100), --restarts and\n"
-    "--norm (linf, the default, or l2); apgd_t targets the top target_classes=9\n"
-    "other classes (docs/attacks.md).\n";
+    "--norm (linf, the default, or l2); apgd_t runs once per target, the classes\n"
+    "of the next-largest clean logits (key target_classes, default 9;\n"
+    "docs/attacks.md).\n";
 /* then the attacks' names (from the attack table), then */
 static const char HELP_END[] =
     "-m overrides the sweep's model; --limit N attacks the first N test images;\n"
