@@ -36,8 +36,8 @@ venv outside the repo (the reference on PyPI is 'pyautoattack', imported as
 pyautoattack; --no-deps keeps pip from replacing the installed torch, and
 torchattacks' declared torchvision/requests are not needed for these attacks):
 
-    pip install numpy
-    pip install --no-deps pyautoattack torchattacks   # needs scipy and tqdm for torchattacks' imports
+    pip install numpy scipy        # numpy for pyautoattack, scipy for torchattacks' imports
+    pip install --no-deps pyautoattack torchattacks
 """
 from __future__ import annotations
 
@@ -45,7 +45,6 @@ import argparse
 import datetime
 import json
 import logging
-import math
 import os
 import platform
 import re
