@@ -21,6 +21,9 @@ Attacks (--attacks, comma-separated):
 - standard: the whole standard version (APGD-CE, APGD-T, FAB-T, Square in
   turn, each on the points still robust); the row gives the points each
   attack newly broke, from the reference's log;
+- fast (APGD-CE, APGD-T) and nofab (APGD-CE, APGD-T, Square): the standard
+  version's attacks without FAB-T, as foil's `autoattack` (version fast) and
+  `autoattack: {attacks: [apgd_ce, apgd_t, square]}` run them;
 - ta-apgd-ce, ta-apgd-dlr, ta-apgd-t: torchattacks' APGD (steps=100,
   n_restarts=1, loss 'ce' or 'dlr') and APGDT (steps=100, n_classes=10), on
   batches of all N images.
@@ -58,7 +61,8 @@ import torch  # noqa: E402
 PROG = "autoattack_ref"
 AA_ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
 TA_ATTACKS = ("ta-apgd-ce", "ta-apgd-dlr", "ta-apgd-t")
-ALL_ATTACKS = AA_ATTACKS + ("standard",) + TA_ATTACKS
+CASCADES = {"standard": None, "fast": ["apgd-ce", "apgd-t"], "nofab": ["apgd-ce", "apgd-t", "square"]}
+ALL_ATTACKS = AA_ATTACKS + tuple(CASCADES) + TA_ATTACKS
 DEFAULT_DATA = "/work/shared/data/mnist"
 
 
@@ -120,11 +124,11 @@ def per_attack_log(lines):
 # --------------------------------------------------------------------------
 
 def run_reference(model, x, y, attack, eps, norm, seed, batch):
-    """One attack (or 'standard') of pyautoattack -> (adversarial images, log)."""
+    """One attack (or a cascade of CASCADES) of pyautoattack -> adversarial images."""
     aa = _import("pyautoattack")
     adversary = aa.AutoAttack(model, eps=eps, norm=norm, seed=seed, version="standard", device="cpu")
-    if attack != "standard":
-        adversary.attacks_to_run = [attack]  # keep the standard version's settings
+    if attack != "standard":  # keep the standard version's settings
+        adversary.attacks_to_run = CASCADES.get(attack) or [attack]
     x_adv, _ = adversary.run_standard_evaluation(x, y, batch_size=batch)
     return x_adv
 
@@ -164,7 +168,7 @@ COLUMNS = ["attack", "eps", "clean %", "robust %", "seconds", "max dist", "eps e
 
 def row_cells(r):
     broken = ""
-    if r["attack"] == "standard":
+    if r["attack"] in CASCADES:
         broken = ", ".join(f"{k} {v['broken']}" for k, v in r["per_attack"].items())
     return [r["attack"], f"{r['eps']:g}", f"{100 * r['clean_acc']:.2f}", f"{100 * r['robust_acc']:.2f}",
             f"{r['seconds']:.1f}", f"{r['check']['max_dist']:.6g}", f"{r['check']['eps_excess']:.3g}",

@@ -44,15 +44,15 @@ static __global__ void k_compare(int32_t *out, const int32_t *a, const int32_t *
 }
 
 /* x_adv, x0 (n, row). Row i draws from stream (seed, ATTACK, restart<<32 |
- * first+i), element j at index j; the L2 radius uniform at index
+ * k), k = first + index[i] (first + i without index), element j at index j; the L2 radius uniform at index
  * 2*ceil(row/2), past the normals (which use indices in pairs). */
 static __global__ void k_random_start(float *x_adv, const float *x0, int n, size_t row, int norm,
                                       float eps, uint64_t seed, uint64_t restart,
-                                      int64_t first) {
+                                      int64_t first, const int32_t *index) {
     __shared__ double buf[AT_THREADS];
     for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
-        const uint64_t stream =
-            FOIL_STREAM(FOIL_RNG_ATTACK, (restart << 32) | (uint64_t)(first + i));
+        const int64_t k = first + (index ? index[i] : i);
+        const uint64_t stream = FOIL_STREAM(FOIL_RNG_ATTACK, (restart << 32) | (uint64_t)k);
         float *x = x_adv + (size_t)i * row;
         const float *o = x0 + (size_t)i * row;
         if (norm == FOIL_NORM_LINF) { /* uniform in the box: x0 + (2u - 1) eps */
@@ -163,9 +163,9 @@ static void launch_compare(cudaStream_t s, int32_t *out, const int32_t *a, const
 
 static void launch_random_start(cudaStream_t s, float *x_adv, const float *x0, int n,
                                 size_t row, const foil_attack_hparams *hp, uint64_t seed,
-                                uint64_t restart, int64_t first) {
+                                uint64_t restart, int64_t first, const int32_t *index) {
     k_random_start<<<cuda_blocks((size_t)n, 1u), AT_THREADS, 0, s>>>(
-        x_adv, x0, n, row, (int)hp->norm, hp->eps, seed, restart, first);
+        x_adv, x0, n, row, (int)hp->norm, hp->eps, seed, restart, first, index);
 }
 
 static void launch_attack_step(cudaStream_t s, float *x_adv, float *velocity, const float *grad,
@@ -206,9 +206,9 @@ static int cuda_compare(foil_backend *b, int32_t *out, const int32_t *a, const i
 
 static int cuda_attack_random_start(foil_backend *b, float *x_adv, const float *x0, int n,
                                     size_t row, const foil_attack_hparams *hp, uint64_t seed,
-                                    uint64_t restart, int64_t first) {
+                                    uint64_t restart, int64_t first, const int32_t *index) {
     if (n <= 0 || !row) return 0;
-    launch_random_start(stream_of(b), x_adv, x0, n, row, hp, seed, restart, first);
+    launch_random_start(stream_of(b), x_adv, x0, n, row, hp, seed, restart, first, index);
     LAUNCH_CHECK(b, "attack_random_start");
     return 0;
 }

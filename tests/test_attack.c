@@ -102,7 +102,10 @@ static void test_eps_zero(fixture *f) {
     for (int k = 0; k < FOIL_ATTACK_COUNT; k++) {
         foil_attack_spec s = {.kind = (foil_attack_kind)k, .eps = 0.0f, .steps = 5,
                               .random_start = 1, .decay = 1.0f, .restarts = 2, .seed = 1,
-                              .target_classes = 3};
+                              .target_classes = 3, .queries = 20, .p_init = 0.8f,
+                              .nstages = 3,
+                              .stages = {FOIL_ATTACK_APGD_CE, FOIL_ATTACK_APGD_T,
+                                         FOIL_ATTACK_SQUARE}};
         attack(f, &s, f->adv);
         TU_CHECK(memcmp(f->adv, f->x0, sizeof(float) * N * f->m.in_size) == 0,
                  "%s at eps 0 leaves the images unchanged", foil_attack_name(s.kind));
@@ -228,7 +231,8 @@ static void test_linear_fgsm(void) {
 static void test_table(void) {
     for (int k = 0; k < FOIL_ATTACK_COUNT; k++) {
         const foil_attack_info *a = foil_attack_info_of((foil_attack_kind)k);
-        TU_CHECK(a && a->name && a->run, "kind %d: a row with a name and a run function", k);
+        TU_CHECK(a && a->name && (a->run || a->cascade), "kind %d: a row with a name and a run "
+                 "function (the cascade runs its stages')", k);
         if (!a || !a->name) continue;
         foil_attack_kind back;
         TU_CHECK(foil_attack_parse_name(a->name, &back) == 0 && back == (foil_attack_kind)k,
@@ -236,7 +240,7 @@ static void test_table(void) {
         TU_CHECK(strcmp(foil_attack_name((foil_attack_kind)k), a->name) == 0, "name of %d", k);
         TU_CHECK(a->default_steps >= 1, "%s: default steps %d", a->name, a->default_steps);
         TU_CHECK(!a->iterative || a->step_factor > 0.0f, "%s: a default step", a->name);
-        TU_CHECK(a->default_steps == 1 || a->iterative || a->apgd,
+        TU_CHECK(a->default_steps == 1 || a->iterative || a->apgd || a->cascade,
                  "%s: several steps, not iterative", a->name);
         TU_CHECK(!a->apgd || !a->iterative, "%s: APGD's schedule, not a fixed step", a->name);
         foil_attack_spec s = {.kind = (foil_attack_kind)k, .eps = 0.3f, .steps = 10};
@@ -247,8 +251,9 @@ static void test_table(void) {
         TU_CHECK(foil_attack_step_size(&s) == (a->apgd ? 0.6f : a->iterative ? 0.05f : 0.3f),
                  "%s: a given step", a->name);
         TU_CHECK(foil_attack_norm(&s) == a->norm, "%s: the table's norm by default", a->name);
-        s.norm = FOIL_NORM_L2; /* only APGD takes the spec's norm */
-        TU_CHECK(foil_attack_norm(&s) == (a->apgd ? FOIL_NORM_L2 : a->norm), "%s: spec norm",
+        s.norm = FOIL_NORM_L2; /* only APGD and the cascade take the spec's norm */
+        TU_CHECK(foil_attack_norm(&s) == (a->apgd || a->cascade ? FOIL_NORM_L2 : a->norm),
+                 "%s: spec norm",
                  a->name);
     }
     TU_CHECK(foil_attack_info_of(FOIL_ATTACK_COUNT) == NULL, "no row past the table");

@@ -256,14 +256,23 @@ static void test_attack(pair p) {
                                           {FOIL_NORM_L2, FOIL_STEP_SIGN, 2.0f, 0.5f, 1.0f}};
     for (int k = 0; k < 2; k++) {
         start[k] = malloc(sizeof(float) * total);
-        OK(c, c->attack_random_start(c, start[k], x0, n, row, &balls[k], 11, 2, 5));
+        OK(c, c->attack_random_start(c, start[k], x0, n, row, &balls[k], 11, 2, 5, NULL));
         OK(g, g->fill(g, dstart, NAN, total));
-        OK(g, g->attack_random_start(g, dstart, dx0, n, row, &balls[k], 11, 2, 5));
+        OK(g, g->attack_random_start(g, dstart, dx0, n, row, &balls[k], 11, 2, 5, NULL));
         if (k == 0) parity_check(g, "random_start linf", start[k], dstart, total, EXACT);
         else parity_check(g, "random_start l2", start[k], dstart, total, 1e-5, 0.0, 1e-10);
     }
-    OK(g, g->attack_random_start(g, dstart2, dx0, n, row, &balls[1], 11, 2, 5));
+    OK(g, g->attack_random_start(g, dstart2, dx0, n, row, &balls[1], 11, 2, 5, NULL));
     check_same_bits(g, "random_start l2 determinism", dstart, dstart2, total);
+    /* a sub-batch: row i is sample 5 + index[i] (reversed), on both */
+    int32_t *index = malloc(sizeof(int32_t) * (size_t)n);
+    for (int i = 0; i < n; i++) index[i] = n - 1 - i;
+    int32_t *dindex = upi(g, index, n);
+    OK(c, c->attack_random_start(c, start[0], x0, n, row, &balls[0], 11, 2, 5, index));
+    OK(g, g->attack_random_start(g, dstart, dx0, n, row, &balls[0], 11, 2, 5, dindex));
+    parity_check(g, "random_start linf, indexed rows", start[0], dstart, total, EXACT);
+    free(index);
+    g->free(g, dindex);
 
     static const char *rules[] = {"sign", "l2", "momentum"};
     float *x = malloc(sizeof(float) * total), *v = malloc(sizeof(float) * total);

@@ -23,7 +23,8 @@
  *   - softmax_xent: loss 1e-6 relative, dlogits 1e-6 relative + 1e-9 (its
  *     double sum is reduced in another order); dlr_loss 1e-5 relative + 1e-6;
  *   - APGD: the L-inf step and the bookkeeping exact, the L2 step 1e-5
- *     relative + 1e-6 (row norms summed in another order).
+ *     relative + 1e-6 (row norms summed in another order);
+ *   - Square: the proposals and the bookkeeping exact.
  * TF32: rtol 1e-2, NMSE 1e-5, atol 1e-2 x the RMS of the reference.
  * Backward convolutions and dense layers, dropout and softmax_xent must
  * give the same bits twice. Gradient mode: central differences with h = 1e-2 (1e-3 for relu
@@ -479,6 +480,62 @@ static void apgd_book(op_table *tab, int n, int checkpoint, int k) {
     op_set(r, U_FOOL, OP_IN, (size_t)n, 0, 2, 1);
 }
 
+/* ---- Square: proposals and bookkeeping ------------------------------------------- */
+
+enum { Q_XN, Q_XB, Q_X0, Q_IDS, Q_MB, Q_QUER, Q_LOGITS, Q_LABELS };
+
+/* rows r -> samples (7 r + 3) mod in_dim: distinct, out of order */
+static int square_ids(foil_backend *b, void *const *t, const op_row *r) {
+    (void)b;
+    for (int i = 0; i < r->n; i++) ((int32_t *)t[Q_IDS])[i] = (7 * i + 3) % r->in_dim;
+    return 0;
+}
+static int square_propose_run(foil_backend *b, void *const *t, const op_row *r) {
+    foil_square_params sq = {FOIL_NORM_LINF, r->alpha, r->cs.c, r->cs.h, r->cs.w, r->classes,
+                             (int)r->len, 11, 2, 1000, NULL};
+    return b->square_propose(b, F(Q_XN), F(Q_XB), F(Q_X0), (const int32_t *)t[Q_IDS], r->n, &sq);
+}
+static int square_update_run(foil_backend *b, void *const *t, const op_row *r) {
+    return b->square_update(b, F(Q_XB), F(Q_MB), (int32_t *)t[Q_QUER], F(Q_XN), F(Q_LOGITS),
+                            (const int32_t *)t[Q_LABELS], (const int32_t *)t[Q_IDS], r->n,
+                            r->classes, (size_t)r->cs.c * r->cs.h * r->cs.w);
+}
+
+/* n proposals for samples of c x h x w (in_dim samples, 7 must not divide
+ * it), iteration t (0: the start) with a square of side s */
+static void square_propose(op_table *tab, int n, int samples, int c, int h, int w, int t,
+                           int side) {
+    char name[80];
+    snprintf(name, sizeof name, "square_propose %d of %d, %dx%dx%d, t %d side %d", n, samples, c,
+             h, w, t, side);
+    op_row *r = op_add(tab, name);
+    const size_t row = (size_t)c * h * w;
+    r->n = n, r->in_dim = samples, r->cs.c = c, r->cs.h = h, r->cs.w = w, r->len = (size_t)t;
+    r->classes = side, r->alpha = 0.3f, r->run = square_propose_run, r->prep = square_ids;
+    r->tol = EXACT, r->twice = 1;
+    op_set(r, Q_XN, OP_OUT, (size_t)n * row, 0, 0, 0);
+    op_set(r, Q_XB, OP_IN, (size_t)samples * row, 0, 1, 0);
+    op_set(r, Q_X0, OP_IN, (size_t)samples * row, 0, 1, 0);
+    op_set(r, Q_IDS, OP_IN, (size_t)n, 0, 1, 1);
+}
+
+/* margins of both signs: some samples already fooled, some proposals taken */
+static void square_update(op_table *tab, int n, int samples, int classes) {
+    char name[80];
+    snprintf(name, sizeof name, "square_update %d of %d, C=%d", n, samples, classes);
+    op_row *r = op_add(tab, name);
+    const size_t row = 784;
+    r->n = n, r->in_dim = samples, r->cs.c = 1, r->cs.h = 28, r->cs.w = 28, r->classes = classes;
+    r->run = square_update_run, r->prep = square_ids, r->tol = EXACT, r->twice = 1;
+    op_set(r, Q_XN, OP_IN, (size_t)n * row, 0, 1, 0);
+    op_set(r, Q_XB, OP_INOUT, (size_t)samples * row, 0, 1, 0);
+    op_set(r, Q_IDS, OP_IN, (size_t)n, 0, 1, 1);
+    op_set(r, Q_MB, OP_INOUT, (size_t)samples, -1, 3, 0);
+    op_set(r, Q_QUER, OP_INOUT, (size_t)samples, 0, 100, 1);
+    op_set(r, Q_LOGITS, OP_IN, (size_t)n * classes, -2, 2, 0);
+    op_set(r, Q_LABELS, OP_IN, (size_t)samples, 0, (float)classes, 1);
+}
+
 /* ---- the table --------------------------------------------------------------- */
 
 static void build(op_table *tab) {
@@ -525,6 +582,10 @@ static void build(op_table *tab) {
     apgd_step(tab, 37, 1, 100, 1.0f);
     apgd_book(tab, 129, 0, 0);
     apgd_book(tab, 129, 1, 22);
+    square_propose(tab, 37, 50, 1, 28, 28, 0, 25);
+    square_propose(tab, 37, 50, 1, 28, 28, 9, 4);
+    square_propose(tab, 20, 30, 3, 10, 12, 1, 10); /* the square spans the height */
+    square_update(tab, 129, 200, 10);
 }
 
 static int selected(const op_row *r, const char *word) {

@@ -97,37 +97,39 @@ static void check_files(const char *out) {
     free(px);
 }
 
-/* APGD in the L2 ball from the flags: its rows say so (norm l2, the default
- * label apgd_ce_l2), stay in the ball, and eps 0 is the clean accuracy. */
-static void check_apgd_l2(const char *model) {
+/* A one-off attack from the flags (--eps 0,E): its two rows name the variant
+ * and the norm, stay in the ball (column max_col), and the attack lowers
+ * the accuracy. APGD-CE L2 (default label apgd_ce_l2) and Square. */
+static void check_oneoff(const char *model, const char *dir, const char *flags,
+                         const char *variant, const char *norm, const char *max_col) {
     char args[4096], last[2048], path[1300], hdr[4096], line[4096];
-    snprintf(args, sizeof args, "attack -q -m '%s' -o '%s/apgd' --attack apgd_ce --norm l2 "
-             "--steps 10 --eps 0,3 --limit 60", model, tu_tmpdir());
-    TU_CHECK(tu_run_foil(args, last, sizeof last) == 0, "APGD-CE L2 from flags: %s", last);
-    snprintf(path, sizeof path, "%s/apgd/sweep.csv", tu_tmpdir());
+    snprintf(args, sizeof args, "attack -q -m '%s' -o '%s/%s' %s --limit 60", model, tu_tmpdir(),
+             dir, flags);
+    TU_CHECK(tu_run_foil(args, last, sizeof last) == 0, "%s from flags: %s", variant, last);
+    snprintf(path, sizeof path, "%s/%s/sweep.csv", tu_tmpdir(), dir);
     FILE *f = fopen(path, "r");
     TU_CHECK(f != NULL, "%s exists", path);
     if (!f) return;
     char *h[64], *v[64];
     int nh = fgets(hdr, sizeof hdr, f) ? split(hdr, h, 64) : 0, rows = 0;
-    int cv = column(h, nh, "variant"), cn = column(h, nh, "norm"), cl = column(h, nh, "l2_max"),
+    int cv = column(h, nh, "variant"), cn = column(h, nh, "norm"), cl = column(h, nh, max_col),
         ca = column(h, nh, "accuracy"), ce = column(h, nh, "eps");
     TU_CHECK(cv >= 0 && cn >= 0 && cl >= 0 && ca >= 0 && ce >= 0, "sweep.csv has a norm column");
     double acc[2] = {0, 0};
     while (cv >= 0 && cn >= 0 && cl >= 0 && ca >= 0 && ce >= 0 && rows < 2 &&
            fgets(line, sizeof line, f)) {
         int nv = split(line, v, 64);
-        TU_CHECK(nv == nh, "APGD row %d: %d fields, header %d", rows, nv, nh);
+        TU_CHECK(nv == nh, "%s row %d: %d fields, header %d", variant, rows, nv, nh);
         if (nv != nh) break;
-        TU_CHECK(!strcmp(v[cv], "apgd_ce_l2") && !strcmp(v[cn], "l2"), "row %d: %s, norm %s", rows,
+        TU_CHECK(!strcmp(v[cv], variant) && !strcmp(v[cn], norm), "row %d: %s, norm %s", rows,
                  v[cv], v[cn]);
-        TU_CHECK(atof(v[cl]) <= atof(v[ce]) * (1 + 1e-5), "row %d: L2 max %s within eps %s", rows,
-                 v[cl], v[ce]);
+        TU_CHECK(atof(v[cl]) <= atof(v[ce]) * (1 + 1e-5), "row %d: %s %s within eps %s", rows,
+                 max_col, v[cl], v[ce]);
         acc[rows++] = atof(v[ca]);
     }
     fclose(f);
-    TU_CHECK(rows == 2 && acc[1] < acc[0], "2 rows, APGD lowers accuracy: %g -> %g", acc[0],
-             acc[1]);
+    TU_CHECK(rows == 2 && acc[1] < acc[0], "2 rows, %s lowers accuracy: %g -> %g", variant,
+             acc[0], acc[1]);
 }
 
 static void expect_error(const char *what, const char *model, const char *sweep_text,
@@ -161,7 +163,12 @@ int main(void) {
     snprintf(args, sizeof args, "attack -q -m '%s' -o '%s/oneoff' --attack pgd --eps 0,0.2 --steps 3 --limit 50",
              model, tu_tmpdir());
     TU_CHECK(tu_run_foil(args, last, sizeof last) == 0, "one-off attack from flags: %s", last);
-    check_apgd_l2(model);
+    check_oneoff(model, "apgd", "--attack apgd_ce --norm l2 --steps 10 --eps 0,3", "apgd_ce_l2",
+                 "l2", "l2_max");
+    check_oneoff(model, "square", "--attack square --queries 200 --eps 0,0.3", "square", "linf",
+                 "linf_max");
+    check_oneoff(model, "aa", "--attack autoattack --steps 5 --eps 0,0.3", "autoattack_fast",
+                 "linf", "linf_max");
 
     expect_error("unknown attack", model, "eps: [0.1]\nattacks: [deepfool]\n", "deepfool");
     expect_error("negative eps", model, "eps: [0.1, -0.2]\nattacks: [fgsm]\n", "-0.2");
@@ -173,6 +180,22 @@ int main(void) {
                  "eps: [0.1]\nattacks: [{apgd_t: {target_classes: 10}}]\n", "target_classes");
     expect_error("APGD is untargeted", model,
                  "eps: [0.1]\nattacks: [{apgd_ce: {target: next}}]\n", "target");
+    expect_error("Square's queries", model, "eps: [0.1]\nattacks: [{square: {queries: 0}}]\n",
+                 "queries");
+    expect_error("Square's p_init", model, "eps: [0.1]\nattacks: [{square: {p_init: 1.5}}]\n",
+                 "p_init");
+    expect_error("Square's norm", model, "eps: [0.1]\nattacks: [{square: {norm: l2}}]\n",
+                 "norm");
+    expect_error("Square is untargeted", model,
+                 "eps: [0.1]\nattacks: [{square: {target: 3}}]\n", "target");
+    expect_error("AutoAttack standard", model,
+                 "eps: [0.1]\nattacks: [{autoattack: {version: standard}}]\n", "FAB-T");
+    expect_error("AutoAttack's version", model,
+                 "eps: [0.1]\nattacks: [{autoattack: {version: slow}}]\n", "version");
+    expect_error("AutoAttack's stages", model,
+                 "eps: [0.1]\nattacks: [{autoattack: {attacks: [apgd_ce, pgd]}}]\n", "stage");
+    expect_error("AutoAttack L2 Square", model,
+                 "eps: [0.1]\nattacks: [{autoattack: {attacks: [square], norm: l2}}]\n", "L2");
     expect_error("unknown key", model, "eps: [0.1]\nattacks: [fgsm]\nepz: 3\n", "epz");
     expect_error("missing checkpoint", "/nonexistent/m.safetensors", "eps: [0.1]\nattacks: [fgsm]\n",
                  "/nonexistent/m.safetensors");

@@ -105,11 +105,12 @@ int foil_attack_apgd_run(foil_net *net, foil_attack_work *w, const foil_attack_s
     const int nck = foil_apgd_checkpoints(s->steps, len, 64);
     if (nck > 64) return foil_fail(err, "attack %s: %d steps, too many checkpoints", info->name,
                                    s->steps);
-    if (info->multi_target && set_targets(net, w, x0, n, restart % s->target_classes + 1, err))
+    const int per_target = s->restarts > 1 ? s->restarts : 1; /* targets outer, as the reference */
+    if (info->multi_target && set_targets(net, w, x0, n, restart / per_target + 1, err))
         return -1;
     if (s->random_start)
         FOIL_OP(b, b->attack_random_start(b, w->cur, x0, n, row, &hp, s->seed, (uint64_t)restart,
-                                          first), err);
+                                          first, w->index_on), err);
     else
         FOIL_OP(b, b->copy(b, w->cur, x0, bytes), err);
     FOIL_OP(b, b->copy(b, w->x_prev, w->cur, bytes), err);

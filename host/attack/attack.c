@@ -1,8 +1,11 @@
 /* The attack loop on batches in backend memory, whatever the attack: goals
  * (labels, predictions or targets), restarts through the kind's run function
- * (attack_table.c), the worst case per sample between restarts, and the
- * non-finite checks. Inside a run nothing leaves the device; between
- * restarts the per-sample losses and predictions come back. */
+ * (attack_table.c), the worst case per sample between restarts, the
+ * AutoAttack cascade, and the non-finite checks. Inside a run nothing leaves
+ * the device; between runs the per-sample losses and predictions come back.
+ * APGD and Square (the table's `compacts`) and the cascade's stages run
+ * each restart only on the samples not yet fooled, gathered into a
+ * sub-batch whose rows keep their samples' random streams (w->index_on). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,9 +36,11 @@ int foil_attack_work_create(foil_attack_work *w, foil_net *net, foil_err *err) {
     w->best_adv_host = malloc(sizeof(int32_t) * (size_t)n);
     w->bad_host = calloc((size_t)n, sizeof(int32_t));
     w->logits_host = malloc(sizeof(float) * (size_t)n * c);
-    float **rows[] = {&w->x_prev, &w->x_best, &w->g_best, &w->x_adv, &w->grad};
-    float **floats[] = {&w->st.step, &w->st.loss_best, &w->st.loss_prev, &w->st.best_last};
-    int32_t **ints[] = {&w->st.count, &w->st.reduced, &w->st.robust, &w->fooled, &w->target};
+    float **rows[] = {&w->x_prev, &w->x_best, &w->g_best, &w->x_adv, &w->grad, &w->sub_x0};
+    float **floats[] = {&w->st.step, &w->st.loss_best, &w->st.loss_prev, &w->st.best_last,
+                        &w->margin};
+    int32_t **ints[] = {&w->st.count, &w->st.reduced, &w->st.robust, &w->fooled, &w->target,
+                        &w->ids, &w->queries, &w->index, &w->map, &w->goal_all};
     int ok = 1;
     for (size_t k = 0; k < sizeof rows / sizeof *rows; k++)
         ok &= (*rows[k] = foil_alloc_floats(b, (size_t)n * row)) != NULL;
@@ -45,8 +50,13 @@ int foil_attack_work_create(foil_attack_work *w, foil_net *net, foil_err *err) {
         ok &= (*ints[k] = b->alloc(b, sizeof(int32_t) * (size_t)n)) != NULL;
     w->ones_host = malloc(sizeof(int32_t) * (size_t)n);
     w->zeros_host = calloc((size_t)n, sizeof(int32_t));
+    w->margin_host = malloc(sizeof(float) * (size_t)n);
+    w->merge = foil_alloc_floats(b, 2 * (size_t)n * row);
+    int32_t **host_ints[] = {&w->index_host, &w->map_host, &w->alive_host};
+    for (size_t k = 0; k < sizeof host_ints / sizeof *host_ints; k++)
+        ok &= (*host_ints[k] = malloc(sizeof(int32_t) * (size_t)n)) != NULL;
     for (int i = 0; w->ones_host && i < n; i++) w->ones_host[i] = 1;
-    if (!ok || !w->ones_host || !w->zeros_host || !w->cur || !w->velocity || !w->loss ||
+    if (!ok || !w->ones_host || !w->zeros_host || !w->margin_host || !w->merge || !w->cur || !w->velocity || !w->loss ||
         !w->dlogits || !w->goal || !w->pred || !w->active || !w->mask || !w->bad ||
         !w->loss_host || !w->best_loss_host || !w->pred_host || !w->mask_host ||
         !w->best_adv_host || !w->bad_host || !w->logits_host) {
@@ -75,10 +85,15 @@ void foil_attack_work_destroy(foil_attack_work *w, foil_backend *b) {
     free(w->logits_host);
     void *dev[] = {w->x_prev, w->x_best, w->g_best, w->x_adv, w->grad, w->st.step,
                    w->st.loss_best, w->st.loss_prev, w->st.best_last, w->st.count,
-                   w->st.reduced, w->st.robust, w->fooled, w->target};
+                   w->st.reduced, w->st.robust, w->fooled, w->target, w->ids, w->queries,
+                   w->margin, w->index, w->map, w->goal_all, w->sub_x0, w->merge};
     for (size_t k = 0; k < sizeof dev / sizeof *dev; k++) b->free(b, dev[k]);
     free(w->ones_host);
     free(w->zeros_host);
+    free(w->margin_host);
+    free(w->index_host);
+    free(w->map_host);
+    free(w->alive_host);
     memset(w, 0, sizeof *w);
 }
 
@@ -155,6 +170,117 @@ static int score(foil_net *net, foil_attack_work *w, int n, foil_err *err) {
     return 0;
 }
 
+/* The runs an attack makes: restarts, times the targets of APGD-T. */
+static int runs_of(const foil_attack_spec *s) {
+    const foil_attack_info *info = foil_attack_info_of(s->kind);
+    return (s->restarts > 1 ? s->restarts : 1) * (info->multi_target ? s->target_classes : 1);
+}
+
+/* Whether the spec (of an attack or of a cascade's stage) can run on this model. */
+static int check_spec(const foil_attack_work *w, const foil_attack_spec *s, foil_err *err) {
+    const foil_attack_info *info = foil_attack_info_of(s->kind);
+    if (!info) return foil_fail(err, "attack: unknown kind %d", (int)s->kind);
+    if (info->iterative && s->steps < 1)
+        return foil_fail(err, "attack %s: steps must be >= 1", info->name);
+    if (info->multi_target && (s->target_classes < 1 || s->target_classes >= w->classes))
+        return foil_fail(err, "target_classes %d is not in [1, %d] (the model has %d classes)",
+                         s->target_classes, w->classes - 1, w->classes);
+    if (s->target != FOIL_TARGET_NONE && info->apgd)
+        return foil_fail(err, "attack %s: untargeted (apgd_t picks its own targets)",
+                         info->name);
+    if (s->target != FOIL_TARGET_NONE && (info->square || info->cascade))
+        return foil_fail(err, "attack %s: untargeted", info->name);
+    return 0;
+}
+
+/* Run r of s on the samples of the batch (n) still alive (w->alive_host),
+ * gathered into a sub-batch: the ones it fools leave alive and take their
+ * adversarial into x_adv (take_all: every sample of the sub-batch takes its
+ * result). *broken counts the samples fooled. goal: the batch's goals. */
+static int run_alive(foil_net *net, foil_attack_work *w, const foil_attack_spec *s,
+                     float *x_adv, const float *x0, const int32_t *goal, int n, int64_t first,
+                     int r, int take_all, int *broken, foil_err *err) {
+    foil_backend *b = net->b;
+    const foil_attack_info *info = foil_attack_info_of(s->kind);
+    const size_t row = w->row;
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (w->alive_host[i]) w->index_host[m++] = i;
+    if (m == 0) return 0;
+    const size_t ints = sizeof(int32_t) * (size_t)m;
+    FOIL_OP(b, b->upload(b, w->index, w->index_host, ints), err);
+    FOIL_OP(b, b->gather_rows(b, w->sub_x0, x0, w->index, m, row), err);
+    FOIL_OP(b, b->gather_labels(b, w->goal, w->goal_all, w->index, m), err);
+    FOIL_OP(b, b->upload(b, w->bad, w->zeros_host, ints), err);
+    w->index_on = w->index;
+    int rc = info->run(net, w, s, w->sub_x0, m, first, r, err);
+    w->index_on = NULL;
+    if (rc) return -1;
+    FOIL_OP(b, b->download(b, w->bad_host, w->bad, ints), err);
+    for (int j = 0; j < m; j++)
+        if (w->bad_host[j])
+            return nonfinite(first + w->index_host[j], "logits or input gradients", err);
+    const float *logits;
+    if (foil_net_forward(net, w->cur, m, 0, 0, 0, &logits, err)) return -1;
+    FOIL_OP(b, b->argmax(b, w->pred, logits, m, w->classes), err);
+    FOIL_OP(b, b->download(b, w->pred_host, w->pred, ints), err);
+    int changed = take_all;
+    for (int i = 0; i < n; i++) w->map_host[i] = i;
+    for (int j = 0; j < m; j++) {
+        const int k = w->index_host[j], fooled = w->pred_host[j] != goal[k];
+        if (fooled || take_all) w->map_host[k] = n + j;
+        if (fooled) w->alive_host[k] = 0, ++*broken, changed = 1;
+    }
+    if (!changed) return 0;
+    FOIL_OP(b, b->copy(b, w->merge, x_adv, sizeof(float) * (size_t)n * row), err);
+    FOIL_OP(b, b->copy(b, w->merge + (size_t)n * row, w->cur, sizeof(float) * (size_t)m * row),
+            err);
+    FOIL_OP(b, b->upload(b, w->map, w->map_host, sizeof(int32_t) * (size_t)n), err);
+    FOIL_OP(b, b->gather_rows(b, x_adv, w->merge, w->map, n, row), err);
+    return 0;
+}
+
+/* APGD and Square: the first run on every sample, each further run (restart
+ * or target) only on the samples not yet fooled, as the reference. */
+static int run_compacting(foil_net *net, foil_attack_work *w, const foil_attack_spec *s,
+                          float *x_adv, const float *x0, const int32_t *goal, int n,
+                          int64_t first, foil_err *err) {
+    int broken = 0;
+    for (int i = 0; i < n; i++) w->alive_host[i] = 1;
+    for (int r = 0, runs = runs_of(s); r < runs; r++)
+        if (run_alive(net, w, s, x_adv, x0, goal, n, first, r, r == 0, &broken, err)) return -1;
+    return 0;
+}
+
+/* The cascade: the clean misclassified samples count as broken (x_adv =
+ * x0); each stage then runs on the samples every earlier stage left robust,
+ * and its count of newly broken samples goes to w->stage_broken. */
+static int run_cascade(foil_net *net, foil_attack_work *w, const foil_attack_spec *s,
+                       float *x_adv, const float *x0, const int32_t *goal, int n, int64_t first,
+                       foil_err *err) {
+    foil_backend *b = net->b;
+    const float *logits;
+    if (foil_net_forward(net, x0, n, 0, 0, 0, &logits, err)) return -1;
+    FOIL_OP(b, b->argmax(b, w->pred, logits, n, w->classes), err);
+    FOIL_OP(b, b->download(b, w->pred_host, w->pred, sizeof(int32_t) * (size_t)n), err);
+    w->clean_robust = 0;
+    for (int i = 0; i < n; i++) w->clean_robust += w->alive_host[i] = w->pred_host[i] == goal[i];
+    FOIL_OP(b, b->copy(b, x_adv, x0, sizeof(float) * (size_t)n * w->row), err);
+    w->nstages = s->nstages;
+    for (int k = 0; k < s->nstages; k++) {
+        foil_attack_spec st = *s;
+        st.kind = s->stages[k];
+        st.random_start = 1;
+        if (check_spec(w, &st, err)) return -1;
+        w->stage_broken[k] = 0;
+        for (int r = 0, runs = runs_of(&st); r < runs; r++)
+            if (run_alive(net, w, &st, x_adv, x0, goal, n, first, r, 0, &w->stage_broken[k],
+                          err))
+                return -1;
+    }
+    return 0;
+}
+
 int foil_attack_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *s,
                     float *x_adv, const float *x0, const int32_t *labels, int n, int64_t first,
                     int32_t *target_out, foil_err *err) {
@@ -163,27 +289,25 @@ int foil_attack_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *
         return foil_fail(err, "attack: batch of %d, at most %d", n, w->max_batch);
     if (s->eps < 0.0f) return foil_fail(err, "attack: eps must be >= 0, got %g", (double)s->eps);
     const foil_attack_info *info = foil_attack_info_of(s->kind);
-    if (!info) return foil_fail(err, "attack: unknown kind %d", (int)s->kind);
-    if (info->iterative && s->steps < 1)
-        return foil_fail(err, "attack %s: steps must be >= 1", info->name);
+    if (check_spec(w, s, err)) return -1;
     memset(w->bad_host, 0, sizeof(int32_t) * (size_t)n);
     FOIL_OP(b, b->upload(b, w->bad, w->bad_host, sizeof(int32_t) * (size_t)n), err);
     if (set_goals(net, w, s, x0, labels, n, first, target_out, err)) return -1;
     const int targeted = s->target != FOIL_TARGET_NONE;
-    const int restarts = (s->restarts > 1 ? s->restarts : 1) *
-                         (info->multi_target ? s->target_classes : 1);
-    if (info->multi_target && (s->target_classes < 1 || s->target_classes >= w->classes))
-        return foil_fail(err, "target_classes %d is not in [1, %d] (the model has %d classes)",
-                         s->target_classes, w->classes - 1, w->classes);
-    if (targeted && info->apgd)
-        return foil_fail(err, "attack %s: untargeted (apgd_t picks its own targets)",
-                         info->name);
+    const int restarts = runs_of(s);
     const size_t bytes = sizeof(float) * (size_t)n * w->row;
     int32_t *goal = malloc(sizeof(int32_t) * (size_t)n);
     if (!goal) return foil_fail(err, "out of memory");
     int rc = -1;
     if (b->download(b, goal, w->goal, sizeof(int32_t) * (size_t)n)) {
         foil_fail(err, "%s", b->err.msg);
+        goto done;
+    }
+    w->nstages = 0;
+    if (info->cascade || info->compacts) {
+        if (b->copy(b, w->goal_all, w->goal, sizeof(int32_t) * (size_t)n)) goto op_failed;
+        rc = info->cascade ? run_cascade(net, w, s, x_adv, x0, goal, n, first, err)
+                           : run_compacting(net, w, s, x_adv, x0, goal, n, first, err);
         goto done;
     }
     for (int r = 0; r < restarts; r++) {

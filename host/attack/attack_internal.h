@@ -13,4 +13,8 @@ int foil_attack_gradient_run(foil_net *net, foil_attack_work *w, const foil_atta
 int foil_attack_apgd_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *s,
                          const float *x0, int n, int64_t first, int restart, foil_err *err);
 
+/* square.c: the Square attack */
+int foil_attack_square_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *s,
+                           const float *x0, int n, int64_t first, int restart, foil_err *err);
+
 #endif

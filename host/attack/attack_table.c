@@ -26,16 +26,22 @@ static const foil_attack_info ATTACKS[FOIL_ATTACK_COUNT] = {
                             .default_steps = 10, .step_factor = 1.0f, .momentum = 1,
                             .rule = FOIL_STEP_MOMENTUM_SIGN, GRADIENT},
     /* APGD: 100 iterations, step 2 eps halved by the schedule (apgd.c) */
-    [FOIL_ATTACK_APGD_CE] = {.name = "apgd_ce", .norm = FOIL_NORM_LINF, .apgd = 1,
+    [FOIL_ATTACK_APGD_CE] = {.name = "apgd_ce", .norm = FOIL_NORM_LINF, .apgd = 1, .compacts = 1,
                              .default_steps = 100, .default_random_start = 1,
                              .loss = FOIL_LOSS_CE, .run = foil_attack_apgd_run},
     [FOIL_ATTACK_APGD_DLR] = {.name = "apgd_dlr", .norm = FOIL_NORM_LINF, .apgd = 1,
+                              .compacts = 1,
                               .default_steps = 100, .default_random_start = 1,
                               .loss = FOIL_LOSS_DLR, .run = foil_attack_apgd_run},
-    [FOIL_ATTACK_APGD_T] = {.name = "apgd_t", .norm = FOIL_NORM_LINF, .apgd = 1,
+    [FOIL_ATTACK_APGD_T] = {.name = "apgd_t", .norm = FOIL_NORM_LINF, .apgd = 1, .compacts = 1,
                             .default_steps = 100, .default_random_start = 1,
                             .loss = FOIL_LOSS_DLR_TARGETED, .multi_target = 1,
                             .run = foil_attack_apgd_run},
+    [FOIL_ATTACK_SQUARE] = {.name = "square", .norm = FOIL_NORM_LINF, .square = 1,
+                            .compacts = 1, .default_steps = 1, .run = foil_attack_square_run},
+    /* the cascade runs its stages' rows (attack.c): no run function of its own */
+    [FOIL_ATTACK_AUTOATTACK] = {.name = "autoattack", .norm = FOIL_NORM_LINF, .cascade = 1,
+                                .default_steps = 100},
 };
 #undef GRADIENT
 
@@ -67,7 +73,7 @@ int foil_norm_parse(const char *name, foil_norm *norm) {
 
 foil_norm foil_attack_norm(const foil_attack_spec *s) {
     const foil_attack_info *a = foil_attack_info_of(s->kind);
-    return a && a->apgd ? s->norm : a ? a->norm : FOIL_NORM_LINF;
+    return a && (a->apgd || a->cascade) ? s->norm : a ? a->norm : FOIL_NORM_LINF;
 }
 
 float foil_attack_pixel_bound(foil_norm norm, float eps) {

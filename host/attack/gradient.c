@@ -16,7 +16,7 @@ int foil_attack_gradient_run(foil_net *net, foil_attack_work *w, const foil_atta
     int steps = info->iterative ? s->steps : 1;
     if (s->random_start && info->iterative)
         FOIL_OP(b, b->attack_random_start(b, w->cur, x0, n, w->row, &hp, s->seed,
-                                          (uint64_t)restart, first), err);
+                                          (uint64_t)restart, first, w->index_on), err);
     else
         FOIL_OP(b, b->copy(b, w->cur, x0, bytes), err);
     if (info->momentum)

@@ -141,9 +141,9 @@ static int chk_compare(foil_backend *b, int32_t *out, const int32_t *a, const in
 }
 static int chk_attack_random_start(foil_backend *b, float *x_adv, const float *x0, int n,
                                    size_t row, const foil_attack_hparams *hp, uint64_t seed,
-                                   uint64_t restart, int64_t first) {
+                                   uint64_t restart, int64_t first, const int32_t *index) {
     if (rows_check(b, "attack_random_start", n)) return -1;
-    return IMPL(b)->attack_random_start(b, x_adv, x0, n, row, hp, seed, restart, first);
+    return IMPL(b)->attack_random_start(b, x_adv, x0, n, row, hp, seed, restart, first, index);
 }
 static int chk_attack_step(foil_backend *b, float *x_adv, float *velocity, const float *grad,
                            const float *x0, const int32_t *active, int n, size_t row,
@@ -190,6 +190,33 @@ static int chk_apgd_checkpoint(foil_backend *b, const foil_apgd_state *st, float
         return foil_fail(&b->err, "apgd_checkpoint: %d steps, rho %g (need k >= 1, rho in "
                          "[0, 1])", k, (double)rho);
     return IMPL(b)->apgd_checkpoint(b, st, x, grad, x_best, g_best, k, rho, n, row);
+}
+static int chk_square_propose(foil_backend *b, float *x_new, const float *x_best,
+                              const float *x0, const int32_t *ids, int n,
+                              const foil_square_params *sq) {
+    if (rows_check(b, "square_propose", n)) return -1;
+    if (sq->channels < 1 || sq->h < 1 || sq->w < 1 || (int64_t)sq->channels * sq->w >= 1 << 24)
+        return foil_fail(&b->err, "square_propose: invalid image shape %d x %dx%d",
+                         sq->channels, sq->h, sq->w);
+    if (sq->iteration < 0 || (sq->iteration > 0 && (sq->size < 1 || sq->size > sq->h ||
+                                                    sq->size > sq->w)))
+        return foil_fail(&b->err, "square_propose: iteration %d, square of side %d on %dx%d",
+                         sq->iteration, sq->size, sq->h, sq->w);
+    if (!(sq->eps >= 0.0f))
+        return foil_fail(&b->err, "square_propose: eps %g must be >= 0", (double)sq->eps);
+    if (sq->norm != FOIL_NORM_LINF)
+        return foil_fail(&b->err, "square_propose: only the L-inf ball so far");
+    return IMPL(b)->square_propose(b, x_new, x_best, x0, ids, n, sq);
+}
+static int chk_square_update(foil_backend *b, float *x_best, float *margin_best,
+                             int32_t *queries, const float *x_new, const float *logits,
+                             const int32_t *labels, const int32_t *ids, int n, int classes,
+                             size_t row) {
+    if (classes_check(b, "square_update", n, classes)) return -1;
+    if (n > 0 && classes < 2)
+        return foil_fail(&b->err, "square_update: %d class; a margin needs at least 2", classes);
+    return IMPL(b)->square_update(b, x_best, margin_best, queries, x_new, logits, labels, ids, n,
+                                  classes, row);
 }
 static int chk_flag_nonfinite(foil_backend *b, int32_t *flags, const float *x, int n,
                               size_t row) {
@@ -292,6 +319,7 @@ int foil_backend_finish(foil_backend *b, foil_err *err) {
     CHECKED(gather_rows) CHECKED(gather_labels) CHECKED(argmax) CHECKED(compare)
     CHECKED(attack_random_start) CHECKED(attack_step) CHECKED(select_rows)
     CHECKED(dlr_loss) CHECKED(apgd_step) CHECKED(apgd_update) CHECKED(apgd_checkpoint)
+    CHECKED(square_propose) CHECKED(square_update)
     CHECKED(flag_nonfinite) CHECKED(target_output) CHECKED(ig_interp) CHECKED(ig_accumulate) CHECKED(lerp_rows)
     CHECKED(gaussian_noise) CHECKED(row_sum) CHECKED(mask_images) CHECKED(occlude)
     CHECKED(destroy)

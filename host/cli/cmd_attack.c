@@ -11,7 +11,8 @@
 static const char HELP[] =
     "usage: foil attack -m MODEL -c SWEEP.yaml -o OUTDIR [--limit N] [key=value ...]\n"
     "       foil attack -m MODEL -o OUTDIR --attack NAME --eps E1,E2,... [--steps N]\n"
-    "                   [--step S] [--restarts R] [--norm linf|l2] [--limit N]\n"
+    "                   [--step S] [--restarts R] [--norm linf|l2] [--queries Q]\n"
+    "                   [--limit N]\n"
     "\n"
     "Attacks the test set with every attack of the sweep at every eps and writes\n"
     "into OUTDIR: sweep.csv and sweep.json (one row per attack x eps: accuracy,\n"
@@ -22,7 +23,11 @@ static const char HELP[] =
     "APGD (apgd_ce, apgd_dlr, apgd_t) takes --steps (default 100), --restarts and\n"
     "--norm (linf, the default, or l2); apgd_t runs once per target, the classes\n"
     "of the next-largest clean logits (key target_classes, default 9;\n"
-    "docs/attacks.md).\n";
+    "docs/attacks.md). square (the Square attack, L-inf, no gradients) takes\n"
+    "--queries (default 5000, the start included) and --restarts. autoattack\n"
+    "runs APGD-CE then APGD-T (version fast; --steps, --restarts, --norm), each\n"
+    "on the images still robust, and prints what each stage broke; a sweep\n"
+    "entry can list its stages (attacks: [apgd_ce, apgd_t, square]).\n";
 /* then the attacks' names (from the attack table), then */
 static const char HELP_END[] =
     "-m overrides the sweep's model; --limit N attacks the first N test images;\n"
@@ -30,7 +35,7 @@ static const char HELP_END[] =
 
 typedef struct attack_args {
     const char *model, *config, *outdir;
-    const char *name, *eps, *steps, *step, *restarts, *norm; /* the one-off attack */
+    const char *name, *eps, *steps, *step, *restarts, *norm, *queries; /* one-off attack */
     cli_overrides over;
     cli_common common;
 } attack_args;
@@ -54,6 +59,7 @@ static int parse_args(attack_args *a, int argc, char **argv, foil_err *err) {
                            : !strcmp(o, "--step")                       ? &a->step
                            : !strcmp(o, "--restarts")                   ? &a->restarts
                            : !strcmp(o, "--norm")                       ? &a->norm
+                           : !strcmp(o, "--queries")                    ? &a->queries
                                                                         : NULL;
         if (dst) {
             if (cli_value(argc, argv, &i, dst, err)) return -1;
@@ -65,20 +71,21 @@ static int parse_args(attack_args *a, int argc, char **argv, foil_err *err) {
     }
     if (!a->outdir) return foil_fail(err, "attack: needs -o OUTDIR");
     if (!a->config && !a->name) return foil_fail(err, "attack: needs -c SWEEP.yaml or --attack NAME");
-    if (!a->name && (a->steps || a->step || a->restarts || a->norm))
-        return foil_fail(err, "attack: --steps, --step, --restarts and --norm need --attack");
+    if (!a->name && (a->steps || a->step || a->restarts || a->norm || a->queries))
+        return foil_fail(err, "attack: --steps, --step, --restarts, --norm and --queries need "
+                              "--attack");
     return foil_check_outdir("-o", a->outdir, err);
 }
 
-/* "attacks=[{name: {steps: N, step: S, restarts: R, norm: L}}]" from --attack
+/* "attacks=[{name: {steps: N, step: S, restarts: R, norm: L, queries: Q}}]" from --attack
  * and friends (the sweep's parser says which keys an attack takes). */
 static char *one_off(const attack_args *a) {
     foil_strbuf b = {0};
     const char *sep = "";
     foil_sb_put(&b, "attacks=[{%s: {", a->name);
-    const char *keys[4] = {"steps", "step", "restarts", "norm"},
-               *vals[4] = {a->steps, a->step, a->restarts, a->norm};
-    for (int k = 0; k < 4; k++)
+    const char *keys[5] = {"steps", "step", "restarts", "norm", "queries"},
+               *vals[5] = {a->steps, a->step, a->restarts, a->norm, a->queries};
+    for (int k = 0; k < 5; k++)
         if (vals[k]) foil_sb_put(&b, "%s%s: %s", sep, keys[k], vals[k]), sep = ", ";
     foil_sb_put(&b, "}}]");
     return foil_sb_take(&b);

@@ -109,6 +109,11 @@ static int sweep_batch(sweep_state *st, const foil_sweep *sw, const foil_sweep_i
         softmax_argmax(z, c, &st->adv_pred[start + i], &st->adv_conf[start + i]);
     }
     add_norms(r, st->x_host, io->test->images + (size_t)start * row, bs, row);
+    const foil_attack_work *w = &st->work;
+    r->nstages = w->nstages;
+    r->clean_right += w->nstages ? w->clean_robust : 0;
+    for (int k = 0; k < w->nstages; k++)
+        r->stages[k] = spec->stages[k], r->stage_broken[k] += w->stage_broken[k];
     for (int e = 0; e < sw->nexamples; e++)
         if (sw->examples[e] >= start && sw->examples[e] < start + bs)
             memcpy(st->examples_adv + (size_t)e * row,
@@ -170,9 +175,20 @@ static int run_one(sweep_state *st, const foil_sweep *sw, const foil_sweep_io *i
     }
     if (finish_row(st, io, &spec, r, err)) return -1;
     r->seconds = foil_now_s() - t0;
-    if (!io->quiet)
+    if (!io->quiet) {
         fprintf(stderr, "attack %-8s eps %.4g: accuracy %.4f, success %.4f, %.1f s\n", r->label,
                 (double)eps, r->accuracy, r->success_rate, r->seconds);
+        if (r->nstages) { /* as the reference's log: what each stage broke */
+            int robust = r->clean_right;
+            fprintf(stderr, "  clean: %d of %d right", robust, r->n);
+            for (int k = 0; k < r->nstages; k++) {
+                robust -= r->stage_broken[k];
+                fprintf(stderr, "; %s broke %d (%d left)", foil_attack_name(r->stages[k]),
+                        r->stage_broken[k], robust);
+            }
+            fprintf(stderr, "\n");
+        }
+    }
     return sweep_save_examples(st, sw, io, r, err) || sweep_save_idx(st, io, r, err) ? -1 : 0;
 }
 

@@ -48,6 +48,71 @@ static int parse_target(const foil_config *cfg, foil_node *args, foil_attack_spe
     return 0;
 }
 
+/* Square's keys (square, and the cascade's Square stage). */
+static int parse_square(const foil_config *cfg, foil_node *args, foil_attack_spec *s,
+                        foil_err *err) {
+    long v;
+    double d;
+    int rescale;
+    if (foil_cfg_int(cfg, args, "queries", FOIL_SQUARE_QUERIES, 1, 10000000, &v, err)) return -1;
+    s->queries = (int)v;
+    if (foil_cfg_float(cfg, args, "p_init", FOIL_SQUARE_P_INIT, 1e-6, 1.0, &d, err)) return -1;
+    s->p_init = (float)d;
+    if (foil_cfg_bool(cfg, args, "rescale_schedule", 1, &rescale, err)) return -1;
+    s->fixed_schedule = !rescale;
+    return 0;
+}
+
+/* The cascade's stages: `version: fast | standard`, or `attacks: [...]`
+ * (version custom); the label autoattack_<version>. */
+static int parse_cascade(const foil_config *cfg, foil_node *args, foil_attack_spec *s,
+                         char *name, size_t cap, foil_err *err) {
+    static const char *const VERSIONS[] = {"fast", "standard", "custom", NULL};
+    static const foil_attack_kind FAST[] = {FOIL_ATTACK_APGD_CE, FOIL_ATTACK_APGD_T};
+    foil_node *list = foil_node_get(args, "attacks");
+    int version;
+    if (foil_cfg_enum(cfg, args, "version", list ? 2 : 0, VERSIONS, &version, err)) return -1;
+    s->version = (foil_cascade_version)version;
+    snprintf(name, cap, "autoattack_%s", VERSIONS[version]);
+    if (version == FOIL_CASCADE_STANDARD)
+        return foil_cfg_fail(cfg, foil_node_get(args, "version"), err,
+                             "autoattack: version standard needs FAB-T, which foil does not "
+                             "have yet (issue 19); use version: fast, or list the stages "
+                             "(attacks: [apgd_ce, apgd_t, square])");
+    if (version == FOIL_CASCADE_FAST) {
+        if (list)
+            return foil_cfg_fail(cfg, list, err, "autoattack: attacks is for version custom");
+        s->nstages = 2;
+        memcpy(s->stages, FAST, sizeof FAST);
+        return 0;
+    }
+    if (!list || list->kind != FOIL_NODE_SEQ || foil_node_count(list) < 1 ||
+        foil_node_count(list) > FOIL_CASCADE_MAX)
+        return foil_cfg_fail(cfg, list ? list : args, err, "autoattack: version custom needs "
+                             "attacks: a list of 1 to %d of apgd_ce, apgd_dlr, apgd_t, square",
+                             FOIL_CASCADE_MAX);
+    list->used = 1;
+    s->nstages = 0;
+    for (foil_node *it = list->child; it; it = it->next) {
+        it->used = 1;
+        foil_attack_kind k;
+        const foil_attack_info *st = NULL;
+        if (it->kind == FOIL_NODE_SCALAR && foil_attack_parse_name(it->value, &k) == 0)
+            st = foil_attack_info_of(k);
+        if (!st || !(st->apgd || st->square))
+            return foil_cfg_fail(cfg, it, err, "autoattack: a stage is one of apgd_ce, "
+                                 "apgd_dlr, apgd_t, square");
+        s->stages[s->nstages++] = k;
+    }
+    return 0;
+}
+
+static int has_stage(const foil_attack_spec *s, int square) {
+    for (int k = 0; k < s->nstages; k++)
+        if (foil_attack_info_of(s->stages[k])->square == square) return 1;
+    return 0;
+}
+
 static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep_attack *a,
                              foil_err *err) {
     foil_attack_spec *s = &a->spec;
@@ -58,41 +123,58 @@ static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep
     int labels;
     char name[FOIL_NAME_MAX];
     snprintf(name, sizeof name, "%s", info->name);
-    if (info->apgd) {
+    if (info->cascade && parse_cascade(cfg, args, s, name, sizeof name, err)) return -1;
+    foil_node *nm = foil_node_get(args, "norm");
+    if (info->apgd || info->cascade) {
         static const char *const NORMS[] = {"linf", "l2", NULL};
         int norm;
         if (foil_cfg_enum(cfg, args, "norm", 0, NORMS, &norm, err)) return -1;
         s->norm = norm ? FOIL_NORM_L2 : FOIL_NORM_LINF;
-        if (norm) snprintf(name, sizeof name, "%s_l2", info->name); /* apgd_ce_l2 */
+        if (norm && info->cascade && has_stage(s, 1))
+            return foil_cfg_fail(cfg, nm, err, "autoattack: norm l2 with a Square stage (the L2 "
+                                 "Square attack is not implemented yet)");
+        if (norm) snprintf(name + strlen(name), sizeof name - strlen(name), "_l2");
+    } else if (info->square && nm) {
+        if (nm->kind != FOIL_NODE_SCALAR || strcmp(nm->value, "linf"))
+            return foil_cfg_fail(cfg, nm, err, "square: only norm linf so far (the L2 Square "
+                                 "attack is not implemented yet)");
+        nm->used = 1;
     }
     /* the label names example and IDX files: it must be a file name */
     if (foil_cfg_name(cfg, args, "label", name, a->label, err)) return -1;
-    if (info->apgd || info->iterative) {
+    const int apgd_keys = info->apgd || (info->cascade && has_stage(s, 0));
+    if (apgd_keys || info->iterative)
         if (foil_cfg_int(cfg, args, "steps", info->default_steps, 1, 100000, &v, err)) return -1;
-        s->steps = (int)v;
+    s->steps = apgd_keys || info->iterative ? (int)v : info->default_steps;
+    if (info->apgd || info->iterative || info->square || info->cascade) {
         if (foil_cfg_int(cfg, args, "restarts", 1, 1, 1000, &v, err)) return -1;
         s->restarts = (int)v;
-        if (foil_cfg_bool(cfg, args, "random_start", info->default_random_start,
-                          &s->random_start, err))
-            return -1;
     } else {
-        s->steps = info->default_steps;
         s->restarts = 1;
     }
+    if ((info->apgd || info->iterative) &&
+        foil_cfg_bool(cfg, args, "random_start", info->default_random_start, &s->random_start,
+                      err))
+        return -1;
+    if ((info->square || (info->cascade && has_stage(s, 1))) && parse_square(cfg, args, s, err))
+        return -1;
     if (info->iterative) { /* APGD sets its own step and runs every iteration */
         if (foil_cfg_float(cfg, args, "step", 0.0, 0.0, 1e6, &d, err)) return -1;
         s->step = (float)d;
         if (foil_cfg_bool(cfg, args, "early_stop", 0, &s->early_stop, err)) return -1;
     }
-    if (info->multi_target) {
+    int targets = info->multi_target;
+    for (int k = 0; info->cascade && k < s->nstages; k++)
+        targets |= foil_attack_info_of(s->stages[k])->multi_target;
+    if (targets) {
         if (foil_cfg_int(cfg, args, "target_classes", 9, 1, FOIL_MAX_CLASSES - 1, &v, err))
             return -1;
         s->target_classes = (int)v;
     }
-    if (info->apgd && foil_node_get(args, "target"))
+    if ((info->apgd || info->square || info->cascade) && foil_node_get(args, "target"))
         return foil_cfg_fail(cfg, foil_node_get(args, "target"), err,
-                             "%s is untargeted (apgd_t chooses its targets: target_classes)",
-                             info->name);
+                             "%s is untargeted%s", info->name,
+                             info->apgd ? " (apgd_t chooses its targets: target_classes)" : "");
     if (info->momentum) {
         if (foil_cfg_float(cfg, args, "decay", 1.0, 0.0, 10.0, &d, err)) return -1;
         s->decay = (float)d;

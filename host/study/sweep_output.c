@@ -143,6 +143,17 @@ int foil_sweep_write_json(const foil_sweep_row *rows, int n, const char *path, f
         const char *keys[] = {"linf_mean", "linf_max", "l2_mean", "l2_max", "l0_mean", "l0_max", "seconds"};
         const double vals[] = {r->linf_mean, r->linf_max, r->l2_mean, r->l2_max, r->l0_mean, r->l0_max, r->seconds};
         for (int k = 0; k < 7; k++) cJSON_AddNumberToObject(o, keys[k], vals[k]);
+        if (r->nstages) { /* autoattack: [{attack, broken}] in order, after the clean right */
+            cJSON_AddNumberToObject(o, "clean_right", r->clean_right);
+            cJSON *st = cJSON_CreateArray();
+            for (int k = 0; k < r->nstages; k++) {
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddStringToObject(e, "attack", foil_attack_name(r->stages[k]));
+                cJSON_AddNumberToObject(e, "broken", r->stage_broken[k]);
+                cJSON_AddItemToArray(st, e);
+            }
+            cJSON_AddItemToObject(o, "stages", st);
+        }
         cJSON_AddItemToArray(arr, o);
     }
     int rc = foil_write_json_atomic(path, arr, err);

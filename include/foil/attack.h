@@ -20,11 +20,13 @@ typedef enum {
     FOIL_ATTACK_APGD_CE,  /* APGD on the cross-entropy */
     FOIL_ATTACK_APGD_DLR, /* APGD on the DLR loss */
     FOIL_ATTACK_APGD_T,   /* APGD on the targeted DLR loss, over the top target_classes */
+    FOIL_ATTACK_SQUARE,   /* the Square attack: random search on the margin, no gradients */
+    FOIL_ATTACK_AUTOATTACK, /* the cascade: its stages in turn, each on the points still robust */
     FOIL_ATTACK_COUNT
 } foil_attack_kind;
 
 /* Lower-case names as used in configs and CSV files: fgsm, bim, pgd, pgd_l2,
- * mifgsm, apgd_ce, apgd_dlr, apgd_t ("?" for a kind out of range). parse: -1 for an unknown name. */
+ * mifgsm, apgd_ce, apgd_dlr, apgd_t, square, autoattack ("?" for a kind out of range). parse: -1 for an unknown name. */
 const char *foil_attack_name(foil_attack_kind kind);
 /* "linf" or "l2" (the names of sweep configs and outputs); parsing: 0, or
  * -1 for another name. */
@@ -39,6 +41,14 @@ typedef enum {
     FOIL_TARGET_NEXT,         /* (label + 1) mod classes */
     FOIL_TARGET_RANDOM        /* a random class other than the label (seeded) */
 } foil_target_rule;
+
+/* The AutoAttack cascade (Croce and Hein 2020): at most this many stages. */
+#define FOIL_CASCADE_MAX 4
+typedef enum {
+    FOIL_CASCADE_FAST,     /* APGD-CE, APGD-T */
+    FOIL_CASCADE_STANDARD, /* APGD-CE, APGD-T, FAB-T, Square (FAB-T: not yet) */
+    FOIL_CASCADE_CUSTOM    /* the stages a config lists */
+} foil_cascade_version;
 
 typedef struct foil_attack_spec {
     foil_attack_kind kind;
@@ -56,6 +66,16 @@ typedef struct foil_attack_spec {
     foil_norm norm;     /* attacks that take either norm (APGD): the threat model */
     int target_classes; /* APGD-T: the classes of the 2nd..(target_classes + 1)-th largest
                            clean logits, each a run of `restarts` (9 in AutoAttack) */
+    int queries;        /* Square: evaluations per sample and restart, the start included */
+    float p_init;       /* Square: the share of the image the first squares cover (0.8) */
+    int fixed_schedule; /* Square: the side's schedule as for 10000 queries, whatever the
+                           budget (0: rescaled to `queries`, as AutoAttack runs it) */
+    /* autoattack: the stages in order (APGD-CE, APGD-DLR, APGD-T, Square),
+     * each run with this spec's eps, seed, norm, steps, restarts,
+     * target_classes, queries and p_init */
+    foil_cascade_version version;
+    int nstages;
+    foil_attack_kind stages[FOIL_CASCADE_MAX];
 } foil_attack_spec;
 
 /* The threat model of a spec: its norm for the attacks that take either,
@@ -70,6 +90,15 @@ foil_norm foil_attack_norm(const foil_attack_spec *s);
 int foil_apgd_checkpoints(int n, int *len, int cap);
 #define FOIL_APGD_RHO 0.75f   /* the share of increasing steps below which the step halves */
 #define FOIL_APGD_ALPHA 0.75f /* momentum: weight of the new step */
+
+/* The side of the Square attack's square at iteration t >= 1 (query t + 1)
+ * of a run of `queries` on h x w images, as the reference: p = p_init halved
+ * each time t - 1, rescaled to 10000 queries, passes 10, 50, 200, 500, 1000,
+ * 2000, 4000, 6000 and 8000; the side round(sqrt(p h w)) (halves to even),
+ * in [1, min(h, w)]. queries = 10000: the schedule of the paper, unscaled. */
+int foil_square_size(int t, int queries, float p_init, int h, int w);
+#define FOIL_SQUARE_QUERIES 5000 /* AutoAttack's budget */
+#define FOIL_SQUARE_P_INIT 0.8 /* a double: configs echo it as written */
 
 /* The step size the attack uses for this spec. */
 float foil_attack_step_size(const foil_attack_spec *s);
@@ -99,6 +128,10 @@ typedef struct foil_attack_info {
                                 or early_stop: the schedule sets the step) */
     int loss;                /* APGD: FOIL_LOSS_* */
     int multi_target;        /* APGD-T: takes target_classes */
+    int square;              /* Square: takes queries, p_init and restarts (no steps) */
+    int cascade;             /* autoattack: takes version (or attacks) and its stages' keys */
+    int compacts;            /* restarts (and APGD-T's targets) run only on the samples not
+                                yet fooled, as the reference; the first success is kept */
     foil_step_rule rule;     /* gradient-step attacks: the direction of a step */
     foil_attack_run_fn run;  /* one restart */
 } foil_attack_info;
@@ -137,6 +170,20 @@ struct foil_attack_work {
     int32_t *target;     /* (max_batch) APGD-T: the target class of each sample */
     int32_t *ones_host;  /* (max_batch) 1s, zeros_host 0s: the state's start */
     int32_t *zeros_host;
+    /* Square (square.c), (max_batch): the samples still queried, the
+     * queries each took in the last run, the best margin */
+    int32_t *ids, *queries;
+    float *margin, *margin_host;
+    /* runs on a sub-batch (attack.c): row i of the arrays above is then
+     * sample index_host[i] of the caller's batch; index_on is index while a
+     * sub-batch runs, else NULL (the random streams follow it) */
+    int32_t *index, *index_host, *map, *map_host, *goal_all, *alive_host;
+    const int32_t *index_on;
+    float *sub_x0;       /* (max_batch, row) the sub-batch's clean images */
+    float *merge;        /* (2 max_batch, row) the batch's and the sub-batch's results */
+    /* autoattack: the samples each stage broke in the last batch (of those
+     * still robust before it), and how many were robust at the start */
+    int nstages, stage_broken[FOIL_CASCADE_MAX], clean_robust;
 };
 
 int foil_attack_work_create(foil_attack_work *w, foil_net *net, foil_err *err);

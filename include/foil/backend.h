@@ -85,6 +85,20 @@ typedef struct foil_apgd_state {
     int32_t *robust;   /* no iterate was misclassified yet */
 } foil_apgd_state;
 
+/* One iteration of the Square attack (Andriushchenko et al. 2020) for a
+ * batch of samples of channels x h x w pixels. */
+typedef struct foil_square_params {
+    foil_norm norm;  /* FOIL_NORM_LINF (FOIL_NORM_L2: not yet) */
+    float eps;       /* radius, pixel units */
+    int channels, h, w;
+    int size;        /* the side of this iteration's square, in [1, min(h, w)] */
+    int iteration;   /* 0: the start; then 1, 2, ... (keys the draws) */
+    uint64_t seed, restart;
+    int64_t first;   /* the global index of sample 0 (the draws follow the sample) */
+    const int32_t *index; /* backend memory, may be NULL: sample k of x0 is sample
+                             first + index[k] (a batch of some samples of another) */
+} foil_square_params;
+
 typedef enum { FOIL_TARGET_LOGIT, FOIL_TARGET_PROB } foil_target_mode;
 
 typedef struct foil_backend foil_backend;
@@ -167,11 +181,13 @@ struct foil_backend {
     int (*compare)(foil_backend *b, int32_t *out, const int32_t *a, const int32_t *c, int n,
                    int equal);
     /* Uniform random point of the eps-ball around x0, clipped to [0, 1]. Row i
-     * draws from stream (seed, FOIL_RNG_ATTACK, (restart << 32) | (first + i)),
-     * so the start of a sample does not depend on the batch it is in. */
+     * is sample k = first + index[i] (first + i when index is NULL; index in
+     * backend memory: a batch of some samples of another) and draws from
+     * stream (seed, FOIL_RNG_ATTACK, (restart << 32) | k), so the start of a
+     * sample does not depend on the batch it is in. */
     int (*attack_random_start)(foil_backend *b, float *x_adv, const float *x0, int n,
                                size_t row, const foil_attack_hparams *hp, uint64_t seed,
-                               uint64_t restart, int64_t first);
+                               uint64_t restart, int64_t first, const int32_t *index);
     /* One step on rows with active[i] != 0 (all rows when active is NULL):
      * direction from grad by hp->rule (velocity: MI-FGSM state, may be NULL
      * otherwise), projection onto the eps-ball around x0, clip to [0, 1]. */
@@ -210,6 +226,27 @@ struct foil_backend {
     int (*apgd_checkpoint)(foil_backend *b, const foil_apgd_state *st, float *x, float *grad,
                            const float *x_best, const float *g_best, int k, float rho, int n,
                            size_t row);
+    /* The Square attack's proposals (L-inf): row r of x_new (n rows) is a
+     * candidate for sample k = ids[r] (ids distinct) of x_best and x0 (rows
+     * of channels * h * w). Iteration 0, the start: x0[k] + eps times a
+     * random sign per channel and column (vertical stripes); iteration t >=
+     * 1: x_best[k] with one square of side sq->size at a random position
+     * (every position equally likely) moved by 2 eps times a random sign
+     * per channel; both projected onto the eps-ball around x0[k] and into
+     * [0, 1]. The draws are words ((t << 24) + j) of stream (seed,
+     * FOIL_RNG_SQUARE, (restart << 32) | (first + index[k])), so a sample's
+     * proposals do not depend on the batch or on which rows are active. */
+    int (*square_propose)(foil_backend *b, float *x_new, const float *x_best, const float *x0,
+                          const int32_t *ids, int n, const foil_square_params *sq);
+    /* After the proposals' logits (row r for sample k = ids[r]): with margin
+     * m = z_y - max_{j != y} z_j (y = labels[k]), a sample still robust
+     * (margin_best[k] > 0) counts the query (queries[k] += 1) and, where m <
+     * margin_best[k], takes the proposal: margin_best[k] = m, x_best[k] =
+     * x_new[r]. A sample with margin_best[k] <= 0 is left alone, so rows of
+     * already fooled samples may stay in the batch without changing it. */
+    int (*square_update)(foil_backend *b, float *x_best, float *margin_best, int32_t *queries,
+                         const float *x_new, const float *logits, const int32_t *labels,
+                         const int32_t *ids, int n, int classes, size_t row);
     /* flags[i] = 1 where row i of x holds a NaN or an infinity; the other
      * flags keep their value, so calls accumulate (an attack checks its
      * logits and gradients every step without a round trip to the host) */
@@ -262,6 +299,7 @@ struct foil_backend {
     X(dropout_fwd) X(mul) X(add) X(sub) X(scale) X(axpy) X(softmax_xent) X(sgd_step) X(adam_step) X(gather_rows)       \
     X(gather_labels) X(argmax) X(compare) X(attack_random_start) X(attack_step)         \
     X(select_rows) X(dlr_loss) X(apgd_step) X(apgd_update) X(apgd_checkpoint)          \
+    X(square_propose) X(square_update)                                                  \
     X(flag_nonfinite) X(target_output) X(ig_interp) X(ig_accumulate) X(lerp_rows)     \
     X(gaussian_noise) X(row_sum) X(mask_images) X(occlude) X(destroy)
 

@@ -159,6 +159,30 @@ FOIL_HD float foil_apgd_l2_shrink(double norm, float eps, int plus) {
     return (float)((top < eps ? top : (double)eps) / (norm + 1e-12));
 }
 
+/* The Square attack (square_propose in foil/backend.h): word j of a
+ * sample's stream at iteration t; a sign from a word; where a square of side
+ * s starts (words 0 and 1: top and left edge, every position of the side
+ * `len` equally likely but for the modulo's bias of < 2^-20); the value of a
+ * pixel x_best moved by d, kept in the ball around x0 and in [0, 1]. */
+FOIL_HD uint32_t foil_square_word(uint64_t seed, uint64_t stream, int t, uint32_t j) {
+    return foil_rng_u32(seed, stream, ((uint64_t)(uint32_t)t << 24) + j);
+}
+FOIL_HD float foil_square_sign(uint32_t u) { return (u >> 31) ? 1.0f : -1.0f; }
+FOIL_HD int foil_square_edge(uint32_t u, int len, int s) {
+    return (int)(u % (uint32_t)(len - s + 1));
+}
+FOIL_HD float foil_square_linf(float x_best, float x0, float d, float eps) {
+    return foil_project_linf(FOIL_ADD(x_best, d), x0, eps);
+}
+
+/* The margin of a row: z_y - max_{j != y} z_j (c >= 2). */
+FOIL_HD float foil_margin_row(const float *z, int c, int y) {
+    float other = -INFINITY;
+    for (int j = 0; j < c; j++)
+        if (j != y && z[j] > other) other = z[j];
+    return FOIL_SUB(z[y], other);
+}
+
 /* The softmax denominator of a row, stably, in double: sum_j exp(z_j - mx)
  * with mx the row's maximum, so that p_j = exp(z_j - mx) / sum. Every
  * host-side softmax of foil (losses, probabilities, confidences) is this. */

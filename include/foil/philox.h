@@ -89,7 +89,8 @@ enum {
     FOIL_RNG_DROPOUT = 3, /* id: (step << 8) | layer */
     FOIL_RNG_ATTACK = 4,  /* id: (restart << 32) | sample */
     FOIL_RNG_NOISE = 5,   /* id: (draw << 32) | sample (baselines, SmoothGrad) */
-    FOIL_RNG_FEATURES = 6 /* id: (method << 40) | sample (LIME 0, KernelSHAP 1: feature masks) */
+    FOIL_RNG_FEATURES = 6, /* id: (method << 40) | sample (LIME 0, KernelSHAP 1: feature masks) */
+    FOIL_RNG_SQUARE = 7    /* id: (restart << 32) | sample; element (iteration << 24) + j */
 };
 
 #endif

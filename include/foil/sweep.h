@@ -60,6 +60,12 @@ typedef struct foil_sweep_row {
     double target_rate;     /* targeted attacks: share on target; else -1 */
     double linf_mean, linf_max, l2_mean, l2_max, l0_mean, l0_max;
     double seconds;
+    /* autoattack: its stages, the test images each broke of those still
+     * robust before it, and how many the clean model classified right */
+    int nstages;
+    foil_attack_kind stages[FOIL_CASCADE_MAX];
+    int stage_broken[FOIL_CASCADE_MAX];
+    int clean_right;
 } foil_sweep_row;
 
 /* Everything a sweep runs on: the network, the test set on the host (for

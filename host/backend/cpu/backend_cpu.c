@@ -255,6 +255,7 @@ foil_backend *foil_backend_cpu_create(foil_err *err) {
     b->destroy = cpu_destroy;
     cpu_register_attack_ops(b);
     cpu_register_apgd_ops(b);
+    cpu_register_square_ops(b);
     cpu_register_explain_ops(b);
     if (foil_backend_finish(b, err)) {
         cpu_destroy(b);

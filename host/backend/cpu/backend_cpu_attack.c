@@ -37,11 +37,12 @@ static void project_l2_row(float *x, const float *x0, size_t row, float eps) {
 
 static int cpu_attack_random_start(foil_backend *b, float *x_adv, const float *x0, int n,
                                    size_t row, const foil_attack_hparams *hp, uint64_t seed,
-                                   uint64_t restart, int64_t first) {
+                                   uint64_t restart, int64_t first, const int32_t *index) {
     (void)b;
     FOIL_PAR_FOR(n > 8)
     for (int i = 0; i < n; i++) {
-        uint64_t stream = FOIL_STREAM(FOIL_RNG_ATTACK, (restart << 32) | (uint64_t)(first + i));
+        const int64_t k = first + (index ? index[i] : i);
+        uint64_t stream = FOIL_STREAM(FOIL_RNG_ATTACK, (restart << 32) | (uint64_t)k);
         float *x = x_adv + (size_t)i * row;
         const float *o = x0 + (size_t)i * row;
         if (hp->norm == FOIL_NORM_LINF) {
