@@ -4,13 +4,13 @@
 accuracy and seconds of each, and the ratio of the times measured in one run.
 
     python3 bench/autoattack_bench.py -m CKPT [--foil build/foil] [--n 1000]
-        [--eps 0.1,0.2,0.3] [--rows apgd-ce,fast,nofab] [--threads 2]
+        [--eps 0.1,0.2,0.3] [--rows apgd-ce,standard] [--threads 2]
         [--data DIR] [--json OUT.json]
 
-Rows (--rows): apgd-ce, apgd-t, square (single attacks, the reference's
-standard settings: 100 iterations, 9 targets, 5000 queries), fast (APGD-CE
-then APGD-T on what is left: foil's `autoattack`) and nofab (APGD-CE, APGD-T,
-Square: the standard version without FAB-T, which foil does not have yet).
+Rows (--rows): apgd-ce, apgd-t, fab-t, square (single attacks, the
+reference's standard settings: 100 iterations, 9 targets, 5000 queries),
+fast (APGD-CE then APGD-T on what is left), nofab (APGD-CE, APGD-T, Square)
+and standard (APGD-CE, APGD-T, FAB-T, Square: AutoAttack's standard version).
 For each row and eps foil runs first (`foil attack ... --limit N`, its
 sweep.json's accuracy and seconds, OMP_NUM_THREADS = --threads), then the
 reference in this process (bench/autoattack_ref.py, torch threads =
@@ -38,8 +38,10 @@ ROWS = {
     "apgd-ce": ("apgd_ce", "apgd-ce"),
     "apgd-t": ("apgd_t", "apgd-t"),
     "square": ("square", "square"),
+    "fab-t": ("fab_t", "fab-t"),
     "fast": ("{autoattack: {version: fast}}", "fast"),
     "nofab": ("{autoattack: {attacks: [apgd_ce, apgd_t, square]}}", "nofab"),
+    "standard": ("{autoattack: {version: standard}}", "standard"),
 }
 
 
@@ -66,7 +68,7 @@ def main(argv=None):
     p.add_argument("--foil", default="build/foil", help="the foil binary (default build/foil)")
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--eps", default="0.1,0.2,0.3")
-    p.add_argument("--rows", default="apgd-ce,fast,nofab", help=", ".join(ROWS))
+    p.add_argument("--rows", default="apgd-ce,standard", help=", ".join(ROWS))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--data", default=os.environ.get("FOIL_DATA") or ar.DEFAULT_DATA)
     p.add_argument("--json", metavar="OUT")

@@ -39,4 +39,20 @@ static __device__ double block_sum(double v, double *buf) {
     return total;
 }
 
+/* Maximum of v over the block, as block_sum (the same tree, max for +). */
+template <unsigned THREADS>
+static __device__ double block_max(double v, double *buf) {
+    static_assert((THREADS & (THREADS - 1)) == 0, "THREADS must be a power of two");
+    const unsigned t = threadIdx.x;
+    buf[t] = v;
+    __syncthreads();
+    for (unsigned s = THREADS / 2; s > 0; s >>= 1) {
+        if (t < s && buf[t + s] > buf[t]) buf[t] = buf[t + s];
+        __syncthreads();
+    }
+    double m = buf[0];
+    __syncthreads();
+    return m;
+}
+
 #endif

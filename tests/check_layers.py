@@ -28,7 +28,8 @@ LEVEL = {
 
 HEADERS = {
     "error": "core", "strbuf": "core", "fileio": "core", "hash": "core",
-    "config": "core", "philox": "core", "elementwise": "core", "clock": "core",
+    "config": "core", "philox": "core", "elementwise": "core", "fab_math": "core",
+    "clock": "core",
     "backend": "backend",
     "data": "data",
     "checkpoint": "io", "image": "io",

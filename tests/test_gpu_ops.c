@@ -24,7 +24,9 @@
  *     double sum is reduced in another order); dlr_loss 1e-5 relative + 1e-6;
  *   - APGD: the L-inf step and the bookkeeping exact, the L2 step 1e-5
  *     relative + 1e-6 (row norms summed in another order);
- *   - Square: the proposals and the bookkeeping exact.
+ *   - Square: the proposals and the bookkeeping exact; FAB-T: the difference
+ *     and the bookkeeping exact, the step 1e-5 relative + 1e-6 (row sums in
+ *     another order).
  * TF32: rtol 1e-2, NMSE 1e-5, atol 1e-2 x the RMS of the reference.
  * Backward convolutions and dense layers, dropout and softmax_xent must
  * give the same bits twice. Gradient mode: central differences with h = 1e-2 (1e-3 for relu
@@ -536,6 +538,61 @@ static void square_update(op_table *tab, int n, int samples, int classes) {
     op_set(r, Q_LABELS, OP_IN, (size_t)samples, 0, (float)classes, 1);
 }
 
+/* ---- FAB-T: the logit difference, the step, the bookkeeping -------------------- */
+
+enum { B_X, B_X0, B_G, B_DIFF, B_ADV, B_DIST, B_FOOL, B_LOGITS, B_LAB, B_TGT, B_DZ };
+
+static int fab_diff_run(foil_backend *b, void *const *t, const op_row *r) {
+    return b->fab_diff(b, F(B_DIFF), F(B_DZ), F(B_LOGITS), (const int32_t *)t[B_LAB],
+                       (const int32_t *)t[B_TGT], r->n, r->classes);
+}
+static int fab_step_run(foil_backend *b, void *const *t, const op_row *r) {
+    return b->fab_step(b, F(B_X), F(B_X0), F(B_G), F(B_DIFF), 1.05f, r->alpha, r->n,
+                       (size_t)r->in_dim);
+}
+static int fab_update_run(foil_backend *b, void *const *t, const op_row *r) {
+    return b->fab_update(b, F(B_ADV), F(B_DIST), F(B_X), F(B_X0), (const int32_t *)t[B_FOOL], 0.9f,
+                         r->n, (size_t)r->in_dim);
+}
+
+static void fab_diff(op_table *tab, int n, int classes) {
+    char name[64];
+    snprintf(name, sizeof name, "fab_diff C=%d", classes);
+    op_row *r = op_add(tab, name);
+    r->n = n, r->classes = classes, r->run = fab_diff_run, r->tol = EXACT, r->twice = 1;
+    op_set(r, B_LOGITS, OP_IN, (size_t)n * classes, -5, 5, 0);
+    op_set(r, B_LAB, OP_IN, (size_t)n, 0, (float)classes, 1);
+    op_set(r, B_TGT, OP_IN, (size_t)n, 0, (float)classes, 1);
+    op_set(r, B_DIFF, OP_OUT, (size_t)n, 0, 0, 0);
+    op_set(r, B_DZ, OP_OUT, (size_t)n * classes, 0, 0, 0);
+}
+
+/* diff in [-d, d]: small, every hyperplane within reach; large, some rows
+ * go to the box's corner */
+static void fab_step(op_table *tab, int n, float d, float alpha_max) {
+    char name[64];
+    snprintf(name, sizeof name, "fab_step diff +-%g alpha_max %g", (double)d, (double)alpha_max);
+    op_row *r = op_add(tab, name);
+    const size_t total = (size_t)n * 784;
+    r->n = n, r->in_dim = 784, r->alpha = alpha_max, r->run = fab_step_run, r->twice = 1;
+    op_set(r, B_X, OP_INOUT, total, 0, 1, 0);
+    op_set(r, B_X0, OP_IN, total, 0, 1, 0);
+    op_set(r, B_G, OP_IN, total, -1, 1, 0);
+    op_set(r, B_DIFF, OP_IN, (size_t)n, -d, d, 0);
+    r->tol = (op_tol){1e-6, 1e-5, 1e-12}; /* row sums in another order */
+}
+
+static void fab_update(op_table *tab, int n) {
+    op_row *r = op_add(tab, "fab_update");
+    const size_t total = (size_t)n * 784;
+    r->n = n, r->in_dim = 784, r->run = fab_update_run, r->tol = EXACT, r->twice = 1;
+    op_set(r, B_X, OP_INOUT, total, 0, 1, 0);
+    op_set(r, B_X0, OP_IN, total, 0, 1, 0);
+    op_set(r, B_ADV, OP_INOUT, total, 0, 1, 0);
+    op_set(r, B_DIST, OP_INOUT, (size_t)n, 0.9f, 1.0f, 0); /* some rows closer, some not */
+    op_set(r, B_FOOL, OP_IN, (size_t)n, 0, 2, 1);
+}
+
 /* ---- the table --------------------------------------------------------------- */
 
 static void build(op_table *tab) {
@@ -586,6 +643,10 @@ static void build(op_table *tab) {
     square_propose(tab, 37, 50, 1, 28, 28, 9, 4);
     square_propose(tab, 20, 30, 3, 10, 12, 1, 10); /* the square spans the height */
     square_update(tab, 129, 200, 10);
+    fab_diff(tab, 257, 10);
+    fab_step(tab, 37, 3.0f, 0.1f);
+    fab_step(tab, 37, 300.0f, 0.5f);
+    fab_update(tab, 129);
 }
 
 static int selected(const op_row *r, const char *word) {

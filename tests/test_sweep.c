@@ -167,8 +167,10 @@ int main(void) {
                  "l2", "l2_max");
     check_oneoff(model, "square", "--attack square --queries 200 --eps 0,0.3", "square", "linf",
                  "linf_max");
-    check_oneoff(model, "aa", "--attack autoattack --steps 5 --eps 0,0.3", "autoattack_fast",
+    check_oneoff(model, "aa", "--attack autoattack --version fast --steps 5 --eps 0,0.3", "autoattack_fast",
                  "linf", "linf_max");
+    check_oneoff(model, "fab", "--attack fab_t --steps 10 --eps 0,0.3", "fab_t", "linf",
+                 "linf_max");
 
     expect_error("unknown attack", model, "eps: [0.1]\nattacks: [deepfool]\n", "deepfool");
     expect_error("negative eps", model, "eps: [0.1, -0.2]\nattacks: [fgsm]\n", "-0.2");
@@ -188,8 +190,14 @@ int main(void) {
                  "norm");
     expect_error("Square is untargeted", model,
                  "eps: [0.1]\nattacks: [{square: {target: 3}}]\n", "target");
-    expect_error("AutoAttack standard", model,
-                 "eps: [0.1]\nattacks: [{autoattack: {version: standard}}]\n", "FAB-T");
+    expect_error("AutoAttack standard L2", model,
+                 "eps: [0.1]\nattacks: [{autoattack: {version: standard, norm: l2}}]\n",
+                 "FAB-T");
+    expect_error("FAB-T's norm", model, "eps: [0.1]\nattacks: [{fab_t: {norm: l2}}]\n", "norm");
+    expect_error("FAB-T is untargeted", model,
+                 "eps: [0.1]\nattacks: [{fab_t: {target: next}}]\n", "target");
+    expect_error("FAB-T's steps", model, "eps: [0.1]\nattacks: [{fab_t: {steps: 0}}]\n",
+                 "steps");
     expect_error("AutoAttack's version", model,
                  "eps: [0.1]\nattacks: [{autoattack: {version: slow}}]\n", "version");
     expect_error("AutoAttack's stages", model,

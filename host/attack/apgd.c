@@ -34,32 +34,6 @@ int foil_apgd_checkpoints(int n, int *len, int cap) {
     return count;
 }
 
-/* APGD-T: w->target = the class of each sample's (rank + 1)-th largest
- * clean logit (rank 1: the second; ties: the lower class first). */
-static int set_targets(foil_net *net, foil_attack_work *w, const float *x0, int n, int rank,
-                       foil_err *err) {
-    foil_backend *b = net->b;
-    const int c = w->classes;
-    const float *logits;
-    if (foil_net_forward(net, x0, n, 0, 0, 0, &logits, err)) return -1;
-    FOIL_OP(b, b->download(b, w->logits_host, logits, sizeof(float) * (size_t)n * c), err);
-    for (int i = 0; i < n; i++) {
-        const float *z = w->logits_host + (size_t)i * c;
-        int above = -1; /* the class found at the previous rank */
-        for (int r = 0; r <= rank; r++) {
-            int best = -1;
-            for (int j = 0; j < c; j++) { /* the largest after `above` in (value, class) order */
-                int after = above < 0 || z[j] < z[above] || (z[j] == z[above] && j > above);
-                if (after && (best < 0 || z[j] > z[best])) best = j;
-            }
-            above = best;
-        }
-        w->mask_host[i] = above;
-    }
-    FOIL_OP(b, b->upload(b, w->target, w->mask_host, sizeof(int32_t) * (size_t)n), err);
-    return 0;
-}
-
 /* The loss, its gradient (into w->grad) and whether w->cur is misclassified. */
 static int evaluate(foil_net *net, foil_attack_work *w, int loss, int n, foil_err *err) {
     foil_backend *b = net->b;
@@ -106,7 +80,8 @@ int foil_attack_apgd_run(foil_net *net, foil_attack_work *w, const foil_attack_s
     if (nck > 64) return foil_fail(err, "attack %s: %d steps, too many checkpoints", info->name,
                                    s->steps);
     const int per_target = s->restarts > 1 ? s->restarts : 1; /* targets outer, as the reference */
-    if (info->multi_target && set_targets(net, w, x0, n, restart / per_target + 1, err))
+    if (info->multi_target &&
+        foil_attack_set_targets(net, w, x0, n, restart / per_target + 1, err))
         return -1;
     if (s->random_start)
         FOIL_OP(b, b->attack_random_start(b, w->cur, x0, n, row, &hp, s->seed, (uint64_t)restart,

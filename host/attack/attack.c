@@ -157,6 +157,32 @@ static int set_goals(foil_net *net, foil_attack_work *w, const foil_attack_spec 
     return 0;
 }
 
+/* APGD-T, FAB-T: w->target = the class of each sample's (rank + 1)-th largest
+ * clean logit (rank 1: the second; ties: the lower class first). */
+int foil_attack_set_targets(foil_net *net, foil_attack_work *w, const float *x0, int n, int rank,
+                       foil_err *err) {
+    foil_backend *b = net->b;
+    const int c = w->classes;
+    const float *logits;
+    if (foil_net_forward(net, x0, n, 0, 0, 0, &logits, err)) return -1;
+    FOIL_OP(b, b->download(b, w->logits_host, logits, sizeof(float) * (size_t)n * c), err);
+    for (int i = 0; i < n; i++) {
+        const float *z = w->logits_host + (size_t)i * c;
+        int above = -1; /* the class found at the previous rank */
+        for (int r = 0; r <= rank; r++) {
+            int best = -1;
+            for (int j = 0; j < c; j++) { /* the largest after `above` in (value, class) order */
+                int after = above < 0 || z[j] < z[above] || (z[j] == z[above] && j > above);
+                if (after && (best < 0 || z[j] > z[best])) best = j;
+            }
+            above = best;
+        }
+        w->mask_host[i] = above;
+    }
+    FOIL_OP(b, b->upload(b, w->target, w->mask_host, sizeof(int32_t) * (size_t)n), err);
+    return 0;
+}
+
 /* Losses and predictions of w->cur, on the host. */
 static int score(foil_net *net, foil_attack_work *w, int n, foil_err *err) {
     foil_backend *b = net->b;
@@ -188,7 +214,7 @@ static int check_spec(const foil_attack_work *w, const foil_attack_spec *s, foil
     if (s->target != FOIL_TARGET_NONE && info->apgd)
         return foil_fail(err, "attack %s: untargeted (apgd_t picks its own targets)",
                          info->name);
-    if (s->target != FOIL_TARGET_NONE && (info->square || info->cascade))
+    if (s->target != FOIL_TARGET_NONE && (info->square || info->fab || info->cascade))
         return foil_fail(err, "attack %s: untargeted", info->name);
     return 0;
 }

@@ -39,6 +39,10 @@ static const foil_attack_info ATTACKS[FOIL_ATTACK_COUNT] = {
                             .run = foil_attack_apgd_run},
     [FOIL_ATTACK_SQUARE] = {.name = "square", .norm = FOIL_NORM_LINF, .square = 1,
                             .compacts = 1, .default_steps = 1, .run = foil_attack_square_run},
+    /* FAB-T: 100 iterations, the first run from x0 (fab.c) */
+    [FOIL_ATTACK_FAB_T] = {.name = "fab_t", .norm = FOIL_NORM_LINF, .fab = 1, .compacts = 1,
+                           .default_steps = 100, .multi_target = 1,
+                           .run = foil_attack_fab_run},
     /* the cascade runs its stages' rows (attack.c): no run function of its own */
     [FOIL_ATTACK_AUTOATTACK] = {.name = "autoattack", .norm = FOIL_NORM_LINF, .cascade = 1,
                                 .default_steps = 100},

@@ -218,6 +218,26 @@ static int chk_square_update(foil_backend *b, float *x_best, float *margin_best,
     return IMPL(b)->square_update(b, x_best, margin_best, queries, x_new, logits, labels, ids, n,
                                   classes, row);
 }
+static int chk_fab_diff(foil_backend *b, float *diff, float *dlogits, const float *logits,
+                        const int32_t *labels, const int32_t *targets, int n, int classes) {
+    if (classes_check(b, "fab_diff", n, classes)) return -1;
+    return IMPL(b)->fab_diff(b, diff, dlogits, logits, labels, targets, n, classes);
+}
+static int chk_fab_step(foil_backend *b, float *x, const float *x0, const float *grad,
+                        const float *diff, float eta, float alpha_max, int n, size_t row) {
+    if (rows_check(b, "fab_step", n)) return -1;
+    if (!(eta > 0.0f) || !(alpha_max >= 0.0f && alpha_max <= 1.0f))
+        return foil_fail(&b->err, "fab_step: eta %g, alpha_max %g (need eta > 0, alpha_max in "
+                         "[0, 1])", (double)eta, (double)alpha_max);
+    return IMPL(b)->fab_step(b, x, x0, grad, diff, eta, alpha_max, n, row);
+}
+static int chk_fab_update(foil_backend *b, float *x_adv, float *dist, float *x, const float *x0,
+                          const int32_t *fooled, float beta, int n, size_t row) {
+    if (rows_check(b, "fab_update", n)) return -1;
+    if (!(beta >= 0.0f && beta <= 1.0f))
+        return foil_fail(&b->err, "fab_update: beta %g is not in [0, 1]", (double)beta);
+    return IMPL(b)->fab_update(b, x_adv, dist, x, x0, fooled, beta, n, row);
+}
 static int chk_flag_nonfinite(foil_backend *b, int32_t *flags, const float *x, int n,
                               size_t row) {
     if (rows_check(b, "flag_nonfinite", n)) return -1;
@@ -320,6 +340,7 @@ int foil_backend_finish(foil_backend *b, foil_err *err) {
     CHECKED(attack_random_start) CHECKED(attack_step) CHECKED(select_rows)
     CHECKED(dlr_loss) CHECKED(apgd_step) CHECKED(apgd_update) CHECKED(apgd_checkpoint)
     CHECKED(square_propose) CHECKED(square_update)
+    CHECKED(fab_diff) CHECKED(fab_step) CHECKED(fab_update)
     CHECKED(flag_nonfinite) CHECKED(target_output) CHECKED(ig_interp) CHECKED(ig_accumulate) CHECKED(lerp_rows)
     CHECKED(gaussian_noise) CHECKED(row_sum) CHECKED(mask_images) CHECKED(occlude)
     CHECKED(destroy)

@@ -12,7 +12,7 @@ static const char HELP[] =
     "usage: foil attack -m MODEL -c SWEEP.yaml -o OUTDIR [--limit N] [key=value ...]\n"
     "       foil attack -m MODEL -o OUTDIR --attack NAME --eps E1,E2,... [--steps N]\n"
     "                   [--step S] [--restarts R] [--norm linf|l2] [--queries Q]\n"
-    "                   [--limit N]\n"
+    "                   [--version fast|standard] [--limit N]\n"
     "\n"
     "Attacks the test set with every attack of the sweep at every eps and writes\n"
     "into OUTDIR: sweep.csv and sweep.json (one row per attack x eps: accuracy,\n"
@@ -24,10 +24,12 @@ static const char HELP[] =
     "--norm (linf, the default, or l2); apgd_t runs once per target, the classes\n"
     "of the next-largest clean logits (key target_classes, default 9;\n"
     "docs/attacks.md). square (the Square attack, L-inf, no gradients) takes\n"
-    "--queries (default 5000, the start included) and --restarts. autoattack\n"
-    "runs APGD-CE then APGD-T (version fast; --steps, --restarts, --norm), each\n"
-    "on the images still robust, and prints what each stage broke; a sweep\n"
-    "entry can list its stages (attacks: [apgd_ce, apgd_t, square]).\n";
+    "--queries (default 5000, the start included) and --restarts. fab_t (FAB-T,\n"
+    "L-inf, minimal perturbation over the top 9 other classes) takes --steps\n"
+    "(default 100) and --restarts. autoattack runs the AutoAttack cascade,\n"
+    "--version standard (APGD-CE, APGD-T, FAB-T, Square: the default) or fast\n"
+    "(APGD-CE, APGD-T), each stage on the images still robust, and prints what\n"
+    "each broke; a sweep entry can list its stages (attacks: [apgd_ce, square]).\n";
 /* then the attacks' names (from the attack table), then */
 static const char HELP_END[] =
     "-m overrides the sweep's model; --limit N attacks the first N test images;\n"
@@ -35,7 +37,7 @@ static const char HELP_END[] =
 
 typedef struct attack_args {
     const char *model, *config, *outdir;
-    const char *name, *eps, *steps, *step, *restarts, *norm, *queries; /* one-off attack */
+    const char *name, *eps, *steps, *step, *restarts, *norm, *queries, *version; /* one-off */
     cli_overrides over;
     cli_common common;
 } attack_args;
@@ -60,6 +62,7 @@ static int parse_args(attack_args *a, int argc, char **argv, foil_err *err) {
                            : !strcmp(o, "--restarts")                   ? &a->restarts
                            : !strcmp(o, "--norm")                       ? &a->norm
                            : !strcmp(o, "--queries")                    ? &a->queries
+                           : !strcmp(o, "--version")                    ? &a->version
                                                                         : NULL;
         if (dst) {
             if (cli_value(argc, argv, &i, dst, err)) return -1;
@@ -71,21 +74,21 @@ static int parse_args(attack_args *a, int argc, char **argv, foil_err *err) {
     }
     if (!a->outdir) return foil_fail(err, "attack: needs -o OUTDIR");
     if (!a->config && !a->name) return foil_fail(err, "attack: needs -c SWEEP.yaml or --attack NAME");
-    if (!a->name && (a->steps || a->step || a->restarts || a->norm || a->queries))
-        return foil_fail(err, "attack: --steps, --step, --restarts, --norm and --queries need "
-                              "--attack");
+    if (!a->name && (a->steps || a->step || a->restarts || a->norm || a->queries || a->version))
+        return foil_fail(err, "attack: --steps, --step, --restarts, --norm, --queries and "
+                              "--version need --attack");
     return foil_check_outdir("-o", a->outdir, err);
 }
 
-/* "attacks=[{name: {steps: N, step: S, restarts: R, norm: L, queries: Q}}]" from --attack
+/* "attacks=[{name: {steps: N, step: S, ..., version: V}}]" from --attack
  * and friends (the sweep's parser says which keys an attack takes). */
 static char *one_off(const attack_args *a) {
     foil_strbuf b = {0};
     const char *sep = "";
     foil_sb_put(&b, "attacks=[{%s: {", a->name);
-    const char *keys[5] = {"steps", "step", "restarts", "norm", "queries"},
-               *vals[5] = {a->steps, a->step, a->restarts, a->norm, a->queries};
-    for (int k = 0; k < 5; k++)
+    const char *keys[6] = {"steps", "step", "restarts", "norm", "queries", "version"},
+               *vals[6] = {a->steps, a->step, a->restarts, a->norm, a->queries, a->version};
+    for (int k = 0; k < 6; k++)
         if (vals[k]) foil_sb_put(&b, "%s%s: %s", sep, keys[k], vals[k]), sep = ", ";
     foil_sb_put(&b, "}}]");
     return foil_sb_take(&b);

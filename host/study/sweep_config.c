@@ -64,32 +64,32 @@ static int parse_square(const foil_config *cfg, foil_node *args, foil_attack_spe
 }
 
 /* The cascade's stages: `version: fast | standard`, or `attacks: [...]`
- * (version custom); the label autoattack_<version>. */
+ * (version custom); the label autoattack_<version>. Standard is the
+ * reference's: APGD-CE, APGD-T, FAB-T, Square. */
 static int parse_cascade(const foil_config *cfg, foil_node *args, foil_attack_spec *s,
                          char *name, size_t cap, foil_err *err) {
     static const char *const VERSIONS[] = {"fast", "standard", "custom", NULL};
     static const foil_attack_kind FAST[] = {FOIL_ATTACK_APGD_CE, FOIL_ATTACK_APGD_T};
+    static const foil_attack_kind STANDARD[] = {FOIL_ATTACK_APGD_CE, FOIL_ATTACK_APGD_T,
+                                                FOIL_ATTACK_FAB_T, FOIL_ATTACK_SQUARE};
     foil_node *list = foil_node_get(args, "attacks");
     int version;
-    if (foil_cfg_enum(cfg, args, "version", list ? 2 : 0, VERSIONS, &version, err)) return -1;
+    if (foil_cfg_enum(cfg, args, "version", list ? 2 : 1, VERSIONS, &version, err)) return -1;
     s->version = (foil_cascade_version)version;
     snprintf(name, cap, "autoattack_%s", VERSIONS[version]);
-    if (version == FOIL_CASCADE_STANDARD)
-        return foil_cfg_fail(cfg, foil_node_get(args, "version"), err,
-                             "autoattack: version standard needs FAB-T, which foil does not "
-                             "have yet (issue 19); use version: fast, or list the stages "
-                             "(attacks: [apgd_ce, apgd_t, square])");
-    if (version == FOIL_CASCADE_FAST) {
+    if (version != FOIL_CASCADE_CUSTOM) {
         if (list)
             return foil_cfg_fail(cfg, list, err, "autoattack: attacks is for version custom");
-        s->nstages = 2;
-        memcpy(s->stages, FAST, sizeof FAST);
+        s->nstages = version == FOIL_CASCADE_FAST ? 2 : 4;
+        memcpy(s->stages, version == FOIL_CASCADE_FAST ? FAST : STANDARD,
+               sizeof(foil_attack_kind) * (size_t)s->nstages);
         return 0;
     }
     if (!list || list->kind != FOIL_NODE_SEQ || foil_node_count(list) < 1 ||
         foil_node_count(list) > FOIL_CASCADE_MAX)
         return foil_cfg_fail(cfg, list ? list : args, err, "autoattack: version custom needs "
-                             "attacks: a list of 1 to %d of apgd_ce, apgd_dlr, apgd_t, square",
+                             "attacks: a list of 1 to %d of apgd_ce, apgd_dlr, apgd_t, fab_t, "
+                             "square",
                              FOIL_CASCADE_MAX);
     list->used = 1;
     s->nstages = 0;
@@ -99,17 +99,22 @@ static int parse_cascade(const foil_config *cfg, foil_node *args, foil_attack_sp
         const foil_attack_info *st = NULL;
         if (it->kind == FOIL_NODE_SCALAR && foil_attack_parse_name(it->value, &k) == 0)
             st = foil_attack_info_of(k);
-        if (!st || !(st->apgd || st->square))
+        if (!st || !(st->apgd || st->square || st->fab))
             return foil_cfg_fail(cfg, it, err, "autoattack: a stage is one of apgd_ce, "
-                                 "apgd_dlr, apgd_t, square");
+                                 "apgd_dlr, apgd_t, fab_t, square");
         s->stages[s->nstages++] = k;
     }
     return 0;
 }
 
-static int has_stage(const foil_attack_spec *s, int square) {
-    for (int k = 0; k < s->nstages; k++)
-        if (foil_attack_info_of(s->stages[k])->square == square) return 1;
+/* Whether a stage of the cascade is Square (what = 0), APGD or FAB-T (1:
+ * takes steps), FAB-T or Square (2: L-inf only). */
+static int has_stage(const foil_attack_spec *s, int what) {
+    for (int k = 0; k < s->nstages; k++) {
+        const foil_attack_info *st = foil_attack_info_of(s->stages[k]);
+        if (what == 0 ? st->square : what == 1 ? st->apgd || st->fab : st->square || st->fab)
+            return 1;
+    }
     return 0;
 }
 
@@ -130,23 +135,23 @@ static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep
         int norm;
         if (foil_cfg_enum(cfg, args, "norm", 0, NORMS, &norm, err)) return -1;
         s->norm = norm ? FOIL_NORM_L2 : FOIL_NORM_LINF;
-        if (norm && info->cascade && has_stage(s, 1))
-            return foil_cfg_fail(cfg, nm, err, "autoattack: norm l2 with a Square stage (the L2 "
-                                 "Square attack is not implemented yet)");
+        if (norm && info->cascade && has_stage(s, 2))
+            return foil_cfg_fail(cfg, nm, err, "autoattack: norm l2 with a Square or FAB-T "
+                                 "stage (their L2 versions are not implemented yet)");
         if (norm) snprintf(name + strlen(name), sizeof name - strlen(name), "_l2");
-    } else if (info->square && nm) {
+    } else if ((info->square || info->fab) && nm) {
         if (nm->kind != FOIL_NODE_SCALAR || strcmp(nm->value, "linf"))
-            return foil_cfg_fail(cfg, nm, err, "square: only norm linf so far (the L2 Square "
-                                 "attack is not implemented yet)");
+            return foil_cfg_fail(cfg, nm, err, "%s: only norm linf so far (its L2 version is "
+                                 "not implemented yet)", info->name);
         nm->used = 1;
     }
     /* the label names example and IDX files: it must be a file name */
     if (foil_cfg_name(cfg, args, "label", name, a->label, err)) return -1;
-    const int apgd_keys = info->apgd || (info->cascade && has_stage(s, 0));
+    const int apgd_keys = info->apgd || info->fab || (info->cascade && has_stage(s, 1));
     if (apgd_keys || info->iterative)
         if (foil_cfg_int(cfg, args, "steps", info->default_steps, 1, 100000, &v, err)) return -1;
     s->steps = apgd_keys || info->iterative ? (int)v : info->default_steps;
-    if (info->apgd || info->iterative || info->square || info->cascade) {
+    if (info->apgd || info->iterative || info->square || info->fab || info->cascade) {
         if (foil_cfg_int(cfg, args, "restarts", 1, 1, 1000, &v, err)) return -1;
         s->restarts = (int)v;
     } else {
@@ -156,7 +161,7 @@ static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep
         foil_cfg_bool(cfg, args, "random_start", info->default_random_start, &s->random_start,
                       err))
         return -1;
-    if ((info->square || (info->cascade && has_stage(s, 1))) && parse_square(cfg, args, s, err))
+    if ((info->square || (info->cascade && has_stage(s, 0))) && parse_square(cfg, args, s, err))
         return -1;
     if (info->iterative) { /* APGD sets its own step and runs every iteration */
         if (foil_cfg_float(cfg, args, "step", 0.0, 0.0, 1e6, &d, err)) return -1;
@@ -171,10 +176,11 @@ static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep
             return -1;
         s->target_classes = (int)v;
     }
-    if ((info->apgd || info->square || info->cascade) && foil_node_get(args, "target"))
+    if ((info->apgd || info->square || info->fab || info->cascade) &&
+        foil_node_get(args, "target"))
         return foil_cfg_fail(cfg, foil_node_get(args, "target"), err,
-                             "%s is untargeted%s", info->name,
-                             info->apgd ? " (apgd_t chooses its targets: target_classes)" : "");
+                             info->multi_target ? "%s chooses its own targets (target_classes)"
+                                                : "%s is untargeted", info->name);
     if (info->momentum) {
         if (foil_cfg_float(cfg, args, "decay", 1.0, 0.0, 10.0, &d, err)) return -1;
         s->decay = (float)d;

@@ -21,12 +21,14 @@ typedef enum {
     FOIL_ATTACK_APGD_DLR, /* APGD on the DLR loss */
     FOIL_ATTACK_APGD_T,   /* APGD on the targeted DLR loss, over the top target_classes */
     FOIL_ATTACK_SQUARE,   /* the Square attack: random search on the margin, no gradients */
+    FOIL_ATTACK_FAB_T,    /* FAB-T: targeted minimal-norm, over the top target_classes */
     FOIL_ATTACK_AUTOATTACK, /* the cascade: its stages in turn, each on the points still robust */
     FOIL_ATTACK_COUNT
 } foil_attack_kind;
 
 /* Lower-case names as used in configs and CSV files: fgsm, bim, pgd, pgd_l2,
- * mifgsm, apgd_ce, apgd_dlr, apgd_t, square, autoattack ("?" for a kind out of range). parse: -1 for an unknown name. */
+ * mifgsm, apgd_ce, apgd_dlr, apgd_t, square, fab_t, autoattack ("?" for a kind out of
+ * range). parse: -1 for an unknown name. */
 const char *foil_attack_name(foil_attack_kind kind);
 /* "linf" or "l2" (the names of sweep configs and outputs); parsing: 0, or
  * -1 for another name. */
@@ -46,7 +48,7 @@ typedef enum {
 #define FOIL_CASCADE_MAX 4
 typedef enum {
     FOIL_CASCADE_FAST,     /* APGD-CE, APGD-T */
-    FOIL_CASCADE_STANDARD, /* APGD-CE, APGD-T, FAB-T, Square (FAB-T: not yet) */
+    FOIL_CASCADE_STANDARD, /* APGD-CE, APGD-T, FAB-T, Square */
     FOIL_CASCADE_CUSTOM    /* the stages a config lists */
 } foil_cascade_version;
 
@@ -70,7 +72,7 @@ typedef struct foil_attack_spec {
     float p_init;       /* Square: the share of the image the first squares cover (0.8) */
     int fixed_schedule; /* Square: the side's schedule as for 10000 queries, whatever the
                            budget (0: rescaled to `queries`, as AutoAttack runs it) */
-    /* autoattack: the stages in order (APGD-CE, APGD-DLR, APGD-T, Square),
+    /* autoattack: the stages in order (APGD-CE, APGD-DLR, APGD-T, FAB-T, Square),
      * each run with this spec's eps, seed, norm, steps, restarts,
      * target_classes, queries and p_init */
     foil_cascade_version version;
@@ -129,6 +131,7 @@ typedef struct foil_attack_info {
     int loss;                /* APGD: FOIL_LOSS_* */
     int multi_target;        /* APGD-T: takes target_classes */
     int square;              /* Square: takes queries, p_init and restarts (no steps) */
+    int fab;                 /* FAB-T: takes steps, restarts, target_classes (L-inf) */
     int cascade;             /* autoattack: takes version (or attacks) and its stages' keys */
     int compacts;            /* restarts (and APGD-T's targets) run only on the samples not
                                 yet fooled, as the reference; the first success is kept */

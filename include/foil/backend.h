@@ -247,6 +247,22 @@ struct foil_backend {
     int (*square_update)(foil_backend *b, float *x_best, float *margin_best, int32_t *queries,
                          const float *x_new, const float *logits, const int32_t *labels,
                          const int32_t *ids, int n, int classes, size_t row);
+    /* FAB-T (Croce and Hein 2020): diff[i] = z_t - z_y (t = targets[i], y =
+     * labels[i]) and dlogits = d diff / d logits (may be NULL). */
+    int (*fab_diff)(foil_backend *b, float *diff, float *dlogits, const float *logits,
+                    const int32_t *labels, const int32_t *targets, int n, int classes);
+    /* FAB's step (L-inf), per row: the hyperplane where the linearisation of
+     * diff at x vanishes, <grad, z> = <grad, x> - diff; d1, d2 the L-inf
+     * projections of x and x0 onto it within [0, 1] (foil/fab_math.h);
+     * alpha = min(|d1| / (|d1| + |d2|), alpha_max) (max norms); x = clip((x +
+     * eta d1)(1 - alpha) + (x0 + eta d2) alpha, 0, 1). */
+    int (*fab_step)(foil_backend *b, float *x, const float *x0, const float *grad,
+                    const float *diff, float eta, float alpha_max, int n, size_t row);
+    /* After FAB's step, rows with fooled[i]: where ||x - x0||_inf < dist[i],
+     * dist[i] = that and x_adv = x; then x = x0 + beta (x - x0) (back
+     * towards x0). */
+    int (*fab_update)(foil_backend *b, float *x_adv, float *dist, float *x, const float *x0,
+                      const int32_t *fooled, float beta, int n, size_t row);
     /* flags[i] = 1 where row i of x holds a NaN or an infinity; the other
      * flags keep their value, so calls accumulate (an attack checks its
      * logits and gradients every step without a round trip to the host) */
@@ -299,7 +315,7 @@ struct foil_backend {
     X(dropout_fwd) X(mul) X(add) X(sub) X(scale) X(axpy) X(softmax_xent) X(sgd_step) X(adam_step) X(gather_rows)       \
     X(gather_labels) X(argmax) X(compare) X(attack_random_start) X(attack_step)         \
     X(select_rows) X(dlr_loss) X(apgd_step) X(apgd_update) X(apgd_checkpoint)          \
-    X(square_propose) X(square_update)                                                  \
+    X(square_propose) X(square_update) X(fab_diff) X(fab_step) X(fab_update)            \
     X(flag_nonfinite) X(target_output) X(ig_interp) X(ig_accumulate) X(lerp_rows)     \
     X(gaussian_noise) X(row_sum) X(mask_images) X(occlude) X(destroy)
 

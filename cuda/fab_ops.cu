@@ -1,0 +1,185 @@
+/* CUDA FAB-T ops (Croce and Hein 2020): the logit difference, the step
+ * through the L-inf projections onto the linearised boundary, and the
+ * bookkeeping of the smallest adversarial found. Same math as
+ * host/backend/cpu/backend_cpu_fab.c through foil/fab_math.h; row sums in
+ * double with the fixed-order block trees of reduce.cuh (another order than
+ * the CPU's: parity within a tolerance). Layout as attack_ops.cu: kernels,
+ * launchers, op entry points. Not yet run on a GPU (only on foil's CUDA
+ * emulator). */
+#include <float.h>
+#include <math.h>
+
+#include "cuda_common.h"
+#include "reduce.cuh"
+#include "foil/fab_math.h"
+
+#define FAB_THREADS 256u /* threads per block; block_sum assumes exactly this */
+
+/* ---- kernels ------------------------------------------------------------- */
+
+/* One thread per row. A label or target out of range gives a NaN
+ * difference and a zero gradient (the CPU backend fails instead; the attack
+ * never passes one). */
+static __global__ void k_fab_diff(float *diff, float *dlogits, const float *logits,
+                                  const int32_t *labels, const int32_t *targets, int n,
+                                  int classes) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        const int y = labels[i], t = targets[i];
+        const int ok = y >= 0 && y < classes && t >= 0 && t < classes;
+        const float *z = logits + (size_t)i * classes;
+        diff[i] = ok ? __fsub_rn(z[t], z[y]) : NAN;
+        if (!dlogits) continue;
+        float *dz = dlogits + (size_t)i * classes;
+        for (int j = 0; j < classes; j++) dz[j] = ok ? (float)(j == t) - (float)(j == y) : 0.0f;
+    }
+}
+
+/* The projection of row t onto <w, z> = beta (every thread of the block
+ * calls it with the same beta): its lambda (FLT_MAX: the corner), delta and
+ * max |d_i|, as project_linf of the CPU backend. */
+static __device__ float project_linf(const float *t, const float *w, double beta, size_t row,
+                                     double *delta_out, float *size, double *buf) {
+    double wt = 0.0;
+    for (size_t j = threadIdx.x; j < row; j += blockDim.x) wt += (double)w[j] * t[j];
+    const double delta = beta - block_sum<FAB_THREADS>(wt, buf), need = fabs(delta);
+    *delta_out = delta;
+    double gmax = 0.0, rmax = 0.0;
+    for (size_t j = threadIdx.x; j < row; j += blockDim.x) {
+        const float dir = foil_fab_dir(w[j], delta);
+        if (dir == 0.0f) continue;
+        const double room = foil_fab_room(t[j], dir);
+        gmax += fabs((double)w[j]) * room;
+        rmax = room > rmax ? room : rmax;
+    }
+    gmax = block_sum<FAB_THREADS>(gmax, buf);
+    rmax = block_max<FAB_THREADS>(rmax, buf);
+    if (need == 0.0) return *size = 0.0f, 0.0f;
+    if (gmax <= need) return *size = (float)rmax, FLT_MAX;
+    double lo = 0.0, hi = rmax;
+    for (int k = 0; k < FOIL_FAB_BISECT; k++) {
+        const double mid = 0.5 * (lo + hi);
+        double g = 0.0;
+        for (size_t j = threadIdx.x; j < row; j += blockDim.x)
+            g += foil_fab_gain(t[j], w[j], delta, mid);
+        if (block_sum<FAB_THREADS>(g, buf) < need) lo = mid;
+        else hi = mid;
+    }
+    double full = 0.0, rest = 0.0;
+    for (size_t j = threadIdx.x; j < row; j += blockDim.x) {
+        const float dir = foil_fab_dir(w[j], delta);
+        if (dir == 0.0f) continue;
+        const double room = foil_fab_room(t[j], dir);
+        if (room <= lo) full += fabs((double)w[j]) * room;
+        else rest += fabs((double)w[j]);
+    }
+    full = block_sum<FAB_THREADS>(full, buf);
+    rest = block_sum<FAB_THREADS>(rest, buf);
+    const float lambda = (float)((need - full) / rest);
+    *size = lambda < (float)rmax ? lambda : (float)rmax;
+    return lambda;
+}
+
+/* One block per row; every branch on the block's sums is uniform. */
+static __global__ void k_fab_step(float *x, const float *x0, const float *grad,
+                                  const float *diff, float eta, float alpha_max, int n,
+                                  size_t row) {
+    __shared__ double buf[FAB_THREADS];
+    for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
+        float *x1 = x + (size_t)i * row;
+        const float *o = x0 + (size_t)i * row, *w = grad + (size_t)i * row;
+        double beta = 0.0, delta1, delta2;
+        for (size_t j = threadIdx.x; j < row; j += blockDim.x) beta += (double)w[j] * x1[j];
+        beta = block_sum<FAB_THREADS>(beta, buf) - diff[i];
+        float a1, a2;
+        const float l1 = project_linf(x1, w, beta, row, &delta1, &a1, buf);
+        const float l2 = project_linf(o, w, beta, row, &delta2, &a2, buf);
+        const float alpha = foil_fab_alpha(a1, a2, alpha_max);
+        for (size_t j = threadIdx.x; j < row; j += blockDim.x) { /* own elements: no sync */
+            const float d1 = foil_fab_step(x1[j], w[j], delta1, l1);
+            const float d2 = foil_fab_step(o[j], w[j], delta2, l2);
+            x1[j] = foil_fab_mix(x1[j], d1, o[j], d2, eta, alpha);
+        }
+        __syncthreads(); /* the next row's sums reuse buf */
+    }
+}
+
+/* One block per row: the distance is a block maximum, every thread reads
+ * the decision before thread 0 changes dist. */
+static __global__ void k_fab_update(float *x_adv, float *dist, float *x, const float *x0,
+                                    const int32_t *fooled, float beta, int n, size_t row) {
+    __shared__ double buf[FAB_THREADS];
+    for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
+        if (!fooled[i]) continue; /* uniform over the block */
+        float *x1 = x + (size_t)i * row;
+        const float *o = x0 + (size_t)i * row;
+        double t = 0.0;
+        for (size_t j = threadIdx.x; j < row; j += blockDim.x) {
+            const double d = fabsf(__fsub_rn(x1[j], o[j]));
+            t = d > t ? d : t;
+        }
+        t = block_max<FAB_THREADS>(t, buf);
+        const int closer = (float)t < dist[i];
+        __syncthreads();
+        if (threadIdx.x == 0 && closer) dist[i] = (float)t;
+        for (size_t j = threadIdx.x; j < row; j += blockDim.x) {
+            if (closer) x_adv[(size_t)i * row + j] = x1[j];
+            x1[j] = __fadd_rn(o[j], __fmul_rn(__fsub_rn(x1[j], o[j]), beta));
+        }
+    }
+}
+
+/* ---- launchers (launch only; the entry point checks) --------------------- */
+
+static void launch_fab_diff(cudaStream_t s, float *diff, float *dlogits, const float *logits,
+                            const int32_t *labels, const int32_t *targets, int n, int classes) {
+    k_fab_diff<<<cuda_blocks((size_t)n, FAB_THREADS), FAB_THREADS, 0, s>>>(
+        diff, dlogits, logits, labels, targets, n, classes);
+}
+
+static void launch_fab_step(cudaStream_t s, float *x, const float *x0, const float *grad,
+                            const float *diff, float eta, float alpha_max, int n, size_t row) {
+    k_fab_step<<<cuda_blocks((size_t)n, 1u), FAB_THREADS, 0, s>>>(x, x0, grad, diff, eta,
+                                                                  alpha_max, n, row);
+}
+
+static void launch_fab_update(cudaStream_t s, float *x_adv, float *dist, float *x,
+                              const float *x0, const int32_t *fooled, float beta, int n,
+                              size_t row) {
+    k_fab_update<<<cuda_blocks((size_t)n, 1u), FAB_THREADS, 0, s>>>(x_adv, dist, x, x0, fooled,
+                                                                    beta, n, row);
+}
+
+/* ---- op entry points ----------------------------------------------------- */
+
+static cudaStream_t stream_of(foil_backend *b) { return cuda_ctx_of(b)->stream; }
+
+static int cuda_fab_diff(foil_backend *b, float *diff, float *dlogits, const float *logits,
+                         const int32_t *labels, const int32_t *targets, int n, int classes) {
+    if (n <= 0) return 0;
+    launch_fab_diff(stream_of(b), diff, dlogits, logits, labels, targets, n, classes);
+    LAUNCH_CHECK(b, "fab_diff");
+    return 0;
+}
+
+static int cuda_fab_step(foil_backend *b, float *x, const float *x0, const float *grad,
+                         const float *diff, float eta, float alpha_max, int n, size_t row) {
+    if (n <= 0 || !row) return 0;
+    launch_fab_step(stream_of(b), x, x0, grad, diff, eta, alpha_max, n, row);
+    LAUNCH_CHECK(b, "fab_step");
+    return 0;
+}
+
+static int cuda_fab_update(foil_backend *b, float *x_adv, float *dist, float *x, const float *x0,
+                           const int32_t *fooled, float beta, int n, size_t row) {
+    if (n <= 0 || !row) return 0;
+    launch_fab_update(stream_of(b), x_adv, dist, x, x0, fooled, beta, n, row);
+    LAUNCH_CHECK(b, "fab_update");
+    return 0;
+}
+
+extern "C" void cuda_register_fab_ops(foil_backend *b) {
+    b->fab_diff = cuda_fab_diff;
+    b->fab_step = cuda_fab_step;
+    b->fab_update = cuda_fab_update;
+}

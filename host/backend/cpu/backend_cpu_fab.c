@@ -1,0 +1,117 @@
+/* CPU reference: FAB-T's ops (Croce and Hein 2020): the logit difference,
+ * the step through the L-inf projections onto the linearised boundary, and
+ * the bookkeeping of the smallest adversarial found (foil/backend.h). The
+ * element math is shared with the CUDA kernels (foil/fab_math.h); row sums
+ * are sequential in double. */
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "backend_cpu.h"
+#include "foil/fab_math.h"
+
+static int cpu_fab_diff(foil_backend *b, float *diff, float *dlogits, const float *logits,
+                        const int32_t *labels, const int32_t *targets, int n, int classes) {
+    for (int i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= classes || targets[i] < 0 || targets[i] >= classes)
+            return foil_fail(&b->err, "fab_diff: label %d or target %d of sample %d is not in "
+                             "[0, %d)", labels[i], targets[i], i, classes);
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * classes;
+        diff[i] = FOIL_SUB(z[targets[i]], z[labels[i]]);
+        if (!dlogits) continue;
+        float *dz = dlogits + (size_t)i * classes;
+        for (int j = 0; j < classes; j++) dz[j] = 0.0f;
+        dz[targets[i]] += 1.0f, dz[labels[i]] -= 1.0f;
+    }
+    return 0;
+}
+
+/* The projection of t onto <w, z> = beta (foil/fab_math.h): its lambda
+ * (FLT_MAX: the corner), delta and max |d_i|. */
+static float project_linf(const float *t, const float *w, double beta, size_t row,
+                          double *delta_out, float *size) {
+    double wt = 0.0, gmax = 0.0, rmax = 0.0;
+    for (size_t j = 0; j < row; j++) wt += (double)w[j] * t[j];
+    const double delta = beta - wt, need = fabs(delta);
+    *delta_out = delta;
+    for (size_t j = 0; j < row; j++) {
+        const float dir = foil_fab_dir(w[j], delta);
+        if (dir == 0.0f) continue;
+        const double room = foil_fab_room(t[j], dir);
+        gmax += fabs((double)w[j]) * room;
+        rmax = room > rmax ? room : rmax;
+    }
+    if (need == 0.0) return *size = 0.0f, 0.0f;
+    if (gmax <= need) return *size = (float)rmax, FLT_MAX; /* out of reach: the corner */
+    double lo = 0.0, hi = rmax;
+    for (int k = 0; k < FOIL_FAB_BISECT; k++) {
+        const double mid = 0.5 * (lo + hi);
+        double g = 0.0;
+        for (size_t j = 0; j < row; j++) g += foil_fab_gain(t[j], w[j], delta, mid);
+        if (g < need) lo = mid;
+        else hi = mid;
+    }
+    double full = 0.0, rest = 0.0; /* rooms at most lo move all the way, the rest lambda */
+    for (size_t j = 0; j < row; j++) {
+        const float dir = foil_fab_dir(w[j], delta);
+        if (dir == 0.0f) continue;
+        const double room = foil_fab_room(t[j], dir);
+        if (room <= lo) full += fabs((double)w[j]) * room;
+        else rest += fabs((double)w[j]);
+    }
+    const float lambda = (float)((need - full) / rest);
+    *size = lambda < (float)rmax ? lambda : (float)rmax;
+    return lambda;
+}
+
+static int cpu_fab_step(foil_backend *b, float *x, const float *x0, const float *grad,
+                        const float *diff, float eta, float alpha_max, int n, size_t row) {
+    (void)b;
+    FOIL_PAR_FOR(n > 8)
+    for (int i = 0; i < n; i++) {
+        float *x1 = x + (size_t)i * row;
+        const float *o = x0 + (size_t)i * row, *w = grad + (size_t)i * row;
+        double beta = 0.0, delta1, delta2;
+        for (size_t j = 0; j < row; j++) beta += (double)w[j] * x1[j];
+        beta -= diff[i];
+        float a1, a2;
+        const float l1 = project_linf(x1, w, beta, row, &delta1, &a1);
+        const float l2 = project_linf(o, w, beta, row, &delta2, &a2);
+        const float alpha = foil_fab_alpha(a1, a2, alpha_max);
+        for (size_t j = 0; j < row; j++) {
+            const float d1 = foil_fab_step(x1[j], w[j], delta1, l1);
+            const float d2 = foil_fab_step(o[j], w[j], delta2, l2);
+            x1[j] = foil_fab_mix(x1[j], d1, o[j], d2, eta, alpha);
+        }
+    }
+    return 0;
+}
+
+static int cpu_fab_update(foil_backend *b, float *x_adv, float *dist, float *x, const float *x0,
+                          const int32_t *fooled, float beta, int n, size_t row) {
+    (void)b;
+    for (int i = 0; i < n; i++) {
+        if (!fooled[i]) continue;
+        float *x1 = x + (size_t)i * row;
+        const float *o = x0 + (size_t)i * row;
+        float t = 0.0f;
+        for (size_t j = 0; j < row; j++) {
+            const float d = fabsf(FOIL_SUB(x1[j], o[j]));
+            t = d > t ? d : t;
+        }
+        if (t < dist[i]) {
+            dist[i] = t;
+            memcpy(x_adv + (size_t)i * row, x1, sizeof(float) * row);
+        }
+        for (size_t j = 0; j < row; j++)
+            x1[j] = FOIL_ADD(o[j], FOIL_MUL(FOIL_SUB(x1[j], o[j]), beta));
+    }
+    return 0;
+}
+
+void cpu_register_fab_ops(foil_backend *b) {
+    b->fab_diff = cpu_fab_diff;
+    b->fab_step = cpu_fab_step;
+    b->fab_update = cpu_fab_update;
+}
