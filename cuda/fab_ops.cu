@@ -1,6 +1,7 @@
-/* CUDA FAB-T ops (Croce and Hein 2020): the logit difference, the step
- * through the L-inf projections onto the linearised boundary, and the
- * bookkeeping of the smallest adversarial found. Same math as
+/* CUDA ops of the minimal-perturbation attacks: FAB-T's (Croce and Hein
+ * 2020) logit difference, step through the L-inf projections onto the
+ * linearised boundary and bookkeeping of the smallest adversarial found, and
+ * DeepFool's step. Same math as
  * host/backend/cpu/backend_cpu_fab.c through foil/fab_math.h; row sums in
  * double with the fixed-order block trees of reduce.cuh (another order than
  * the CPU's: parity within a tolerance). Layout as attack_ops.cu: kernels,
@@ -129,6 +130,40 @@ static __global__ void k_fab_update(float *x_adv, float *dist, float *x, const f
     }
 }
 
+/* One block per row; the class choice is made from block sums, uniform. A
+ * label out of range leaves the row alone (the CPU backend fails). */
+static __global__ void k_deepfool_step(float *x, float *r_tot, const float *x0,
+                                       const float *diffs, const float *grads,
+                                       const int32_t *labels, const int32_t *active, int n,
+                                       int classes, size_t row, float overshoot) {
+    __shared__ double buf[FAB_THREADS];
+    for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
+        const int y = labels[i];
+        if (!active[i] || y < 0 || y >= classes) continue; /* uniform over the block */
+        int best = -1;
+        double best_ratio = INFINITY, best_sq = 0.0;
+        for (int k = 0; k < classes; k++) {
+            if (k == y) continue;
+            const float *g = grads + ((size_t)k * n + i) * row;
+            double sq = 0.0;
+            for (size_t j = threadIdx.x; j < row; j += blockDim.x) sq += (double)g[j] * g[j];
+            sq = block_sum<FAB_THREADS>(sq, buf);
+            const double ratio = fabs((double)diffs[(size_t)k * n + i]) / sqrt(sq);
+            if (sq > 0.0 && ratio < best_ratio) best = k, best_ratio = ratio, best_sq = sq;
+        }
+        if (best < 0) continue;
+        const float scale =
+            (float)((fabs((double)diffs[(size_t)best * n + i]) + 1e-4) / best_sq);
+        const float *g = grads + ((size_t)best * n + i) * row;
+        float *xr = x + (size_t)i * row, *rt = r_tot + (size_t)i * row;
+        const float *o = x0 + (size_t)i * row;
+        for (size_t j = threadIdx.x; j < row; j += blockDim.x) {
+            rt[j] = __fadd_rn(rt[j], __fmul_rn(scale, g[j]));
+            xr[j] = foil_clampf(__fadd_rn(o[j], __fmul_rn(1.0f + overshoot, rt[j])), 0.0f, 1.0f);
+        }
+    }
+}
+
 /* ---- launchers (launch only; the entry point checks) --------------------- */
 
 static void launch_fab_diff(cudaStream_t s, float *diff, float *dlogits, const float *logits,
@@ -148,6 +183,14 @@ static void launch_fab_update(cudaStream_t s, float *x_adv, float *dist, float *
                               size_t row) {
     k_fab_update<<<cuda_blocks((size_t)n, 1u), FAB_THREADS, 0, s>>>(x_adv, dist, x, x0, fooled,
                                                                     beta, n, row);
+}
+
+static void launch_deepfool_step(cudaStream_t s, float *x, float *r_tot, const float *x0,
+                                 const float *diffs, const float *grads, const int32_t *labels,
+                                 const int32_t *active, int n, int classes, size_t row,
+                                 float overshoot) {
+    k_deepfool_step<<<cuda_blocks((size_t)n, 1u), FAB_THREADS, 0, s>>>(
+        x, r_tot, x0, diffs, grads, labels, active, n, classes, row, overshoot);
 }
 
 /* ---- op entry points ----------------------------------------------------- */
@@ -178,7 +221,19 @@ static int cuda_fab_update(foil_backend *b, float *x_adv, float *dist, float *x,
     return 0;
 }
 
+static int cuda_deepfool_step(foil_backend *b, float *x, float *r_tot, const float *x0,
+                              const float *diffs, const float *grads, const int32_t *labels,
+                              const int32_t *active, int n, int classes, size_t row,
+                              float overshoot) {
+    if (n <= 0 || !row) return 0;
+    launch_deepfool_step(stream_of(b), x, r_tot, x0, diffs, grads, labels, active, n, classes,
+                         row, overshoot);
+    LAUNCH_CHECK(b, "deepfool_step");
+    return 0;
+}
+
 extern "C" void cuda_register_fab_ops(foil_backend *b) {
+    b->deepfool_step = cuda_deepfool_step;
     b->fab_diff = cuda_fab_diff;
     b->fab_step = cuda_fab_step;
     b->fab_update = cuda_fab_update;

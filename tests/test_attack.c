@@ -240,7 +240,8 @@ static void test_table(void) {
         TU_CHECK(strcmp(foil_attack_name((foil_attack_kind)k), a->name) == 0, "name of %d", k);
         TU_CHECK(a->default_steps >= 1, "%s: default steps %d", a->name, a->default_steps);
         TU_CHECK(!a->iterative || a->step_factor > 0.0f, "%s: a default step", a->name);
-        TU_CHECK(a->default_steps == 1 || a->iterative || a->apgd || a->fab || a->cascade,
+        TU_CHECK(a->default_steps == 1 || a->iterative || a->apgd || a->fab || a->minimal ||
+                     a->cascade,
                  "%s: several steps, not iterative", a->name);
         TU_CHECK(!a->apgd || !a->iterative, "%s: APGD's schedule, not a fixed step", a->name);
         foil_attack_spec s = {.kind = (foil_attack_kind)k, .eps = 0.3f, .steps = 10};

@@ -146,7 +146,7 @@ static void test_restarts(void) {
     static fixture f;
     static float one[N * IMG], three[N * IMG];
     setup(&f, N);
-    foil_attack_spec s = {.kind = FOIL_ATTACK_SQUARE, .eps = 0.012f, .queries = 60,
+    foil_attack_spec s = {.kind = FOIL_ATTACK_SQUARE, .eps = 0.012f, .queries = 30,
                           .p_init = 0.8f, .restarts = 1, .seed = 7};
     int r1[N], r3[N];
     run(&f, &s, 0, N, one, r1);

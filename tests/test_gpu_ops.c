@@ -26,7 +26,7 @@
  *     relative + 1e-6 (row norms summed in another order);
  *   - Square: the proposals and the bookkeeping exact; FAB-T: the difference
  *     and the bookkeeping exact, the step 1e-5 relative + 1e-6 (row sums in
- *     another order).
+ *     another order); DeepFool's step likewise.
  * TF32: rtol 1e-2, NMSE 1e-5, atol 1e-2 x the RMS of the reference.
  * Backward convolutions and dense layers, dropout and softmax_xent must
  * give the same bits twice. Gradient mode: central differences with h = 1e-2 (1e-3 for relu
@@ -593,6 +593,32 @@ static void fab_update(op_table *tab, int n) {
     op_set(r, B_FOOL, OP_IN, (size_t)n, 0, 2, 1);
 }
 
+/* ---- DeepFool's step ------------------------------------------------------------- */
+
+enum { DF_X, DF_R, DF_X0, DF_DIFF, DF_G, DF_LAB, DF_ACT };
+
+static int deepfool_run(foil_backend *b, void *const *t, const op_row *r) {
+    return b->deepfool_step(b, F(DF_X), F(DF_R), F(DF_X0), F(DF_DIFF), F(DF_G),
+                            (const int32_t *)t[DF_LAB], (const int32_t *)t[DF_ACT], r->n,
+                            r->classes, (size_t)r->in_dim, 0.02f);
+}
+
+static void deepfool_step(op_table *tab, int n, int classes) {
+    char name[64];
+    snprintf(name, sizeof name, "deepfool_step C=%d", classes);
+    op_row *r = op_add(tab, name);
+    const size_t total = (size_t)n * 784;
+    r->n = n, r->in_dim = 784, r->classes = classes, r->run = deepfool_run, r->twice = 1;
+    op_set(r, DF_X, OP_INOUT, total, 0, 1, 0);
+    op_set(r, DF_R, OP_INOUT, total, -0.1f, 0.1f, 0);
+    op_set(r, DF_X0, OP_IN, total, 0, 1, 0);
+    op_set(r, DF_DIFF, OP_IN, (size_t)classes * n, -3, 3, 0);
+    op_set(r, DF_G, OP_IN, (size_t)classes * total, -1, 1, 0);
+    op_set(r, DF_LAB, OP_IN, (size_t)n, 0, (float)classes, 1);
+    op_set(r, DF_ACT, OP_IN, (size_t)n, 0, 2, 1);
+    r->tol = (op_tol){1e-6, 1e-5, 1e-12}; /* row norms in another order */
+}
+
 /* ---- the table --------------------------------------------------------------- */
 
 static void build(op_table *tab) {
@@ -647,6 +673,7 @@ static void build(op_table *tab) {
     fab_step(tab, 37, 3.0f, 0.1f);
     fab_step(tab, 37, 300.0f, 0.5f);
     fab_update(tab, 129);
+    deepfool_step(tab, 37, 10);
 }
 
 static int selected(const op_row *r, const char *word) {

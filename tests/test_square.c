@@ -1,6 +1,7 @@
 /* The Square attack (issue 19) on the CPU backend:
  *   - the square's side follows the reference's schedule (values printed by
- *     pyautoattack 0.2.0's p_selection for 5000 and 100 queries);
+ *     pyautoattack 0.2.0's p_selection: fixed, as AutoAttack runs it, and
+ *     stretched to 5000 and 100 queries);
  *   - square_propose: the start is vertical stripes of +-eps; later
  *     proposals change exactly one s x s square of x_best by +-2 eps per
  *     channel, projected into the ball and [0, 1], at every position;
@@ -23,7 +24,12 @@
 #include "testutil.h"
 
 static void test_schedule(void) {
-    /* (t, side): query t + 1 of 5000, from the reference */
+    /* (t, side): query t + 1, from the reference's p_selection: AutoAttack's
+     * fixed schedule (resc_schedule=False; foil: queries 10000), and the one
+     * stretched to 5000 queries */
+    static const int FIXED[][2] = {{1, 25},    {11, 25},   {12, 18},   {51, 18},
+                                   {52, 13},   {201, 13},  {202, 9},   {1001, 6},
+                                   {1002, 4},  {2001, 4},  {2002, 3},  {4999, 2}};
     static const int REF[][2] = {{1, 25},    {6, 25},    {7, 18},    {26, 18},
                                  {27, 13},   {101, 13},  {102, 9},   {1001, 4},
                                  {1002, 3},  {4001, 2},  {4002, 1},  {4999, 1}};
@@ -31,6 +37,9 @@ static void test_schedule(void) {
         int s = foil_square_size(REF[i][0], 5000, 0.8f, 28, 28);
         TU_CHECK(s == REF[i][1], "5000 queries, t %d: side %d, the reference's %d", REF[i][0], s,
                  REF[i][1]);
+        s = foil_square_size(FIXED[i][0], 10000, 0.8f, 28, 28);
+        TU_CHECK(s == FIXED[i][1], "fixed schedule, t %d: side %d, the reference's %d",
+                 FIXED[i][0], s, FIXED[i][1]);
     }
     TU_CHECK(foil_square_size(1, 100, 0.8f, 28, 28) == 25 &&
                  foil_square_size(2, 100, 0.8f, 28, 28) == 13 &&
@@ -223,11 +232,13 @@ static void test_attack(void) {
     TU_CHECK(broken > 0 && broken < N, "some samples broken, some not (%d): the checks below "
              "need both", broken);
     TU_CHECK(memcmp(a, again, sizeof a) == 0, "same seed, same bits");
+    foil_attack_spec stretched = s;
+    stretched.rescale_schedule = 1;
+    run(&f, &stretched, 0, N, other, NULL, NULL);
+    TU_CHECK(memcmp(a, other, sizeof a) != 0, "rescale_schedule changes the search");
     TU_CHECK(memcmp(a, split, sizeof a) == 0, "batches of 10 give the same bits");
-    /* a sample broken at query q: broken with budget q, not with q - 1 (with
-     * the schedule fixed, a smaller budget runs a prefix of the same search) */
-    s.fixed_schedule = 1;
-    run(&f, &s, 0, N, other, q, wrong);
+    /* a sample broken at query q: broken with budget q, not with q - 1 (the
+     * schedule is fixed: a smaller budget runs a prefix of the same search) */
     int checked = 0;
     for (int i = 0; i < N && checked < 3; i++) {
         if (!wrong[i] || q[i] < 2) continue;

@@ -132,6 +132,47 @@ static void check_oneoff(const char *model, const char *dir, const char *flags,
              acc[0], acc[1]);
 }
 
+/* DeepFool's radii.csv and its sweep rows tell the same story: at each eps
+ * the accuracy is the share of images with no radius or a radius above eps. */
+static void check_radii(const char *model) {
+    char args[4096], last[2048], path[1300], line[4096], *v[16];
+    const double eps[3] = {0.0, 1.0, 2.0};
+    snprintf(args, sizeof args, "attack -q -m '%s' -o '%s/df' --attack deepfool --steps 10 "
+             "--eps 0,1,2 --limit 60", model, tu_tmpdir());
+    TU_CHECK(tu_run_foil(args, last, sizeof last) == 0, "deepfool from flags: %s", last);
+    snprintf(path, sizeof path, "%s/df/radii.csv", tu_tmpdir());
+    FILE *f = fopen(path, "r");
+    TU_CHECK(f != NULL, "%s exists", path);
+    if (!f) return;
+    int rows = 0, above[3] = {0, 0, 0}, found = 0;
+    TU_CHECK(fgets(line, sizeof line, f) &&
+                 !strcmp(line, "attack,variant,index,label,predicted,radius_l2,radius_linf\n"),
+             "radii.csv header: %s", line);
+    while (fgets(line, sizeof line, f)) {
+        int nv = split(line, v, 16);
+        TU_CHECK(nv == 7 && atoi(v[2]) == rows, "radii row %d: %d fields", rows, nv);
+        if (nv != 7) break;
+        const int none = v[5][0] == 0;
+        found += !none;
+        for (int e = 0; e < 3; e++) above[e] += none || atof(v[5]) > eps[e];
+        rows++;
+    }
+    fclose(f);
+    TU_CHECK(rows == 60 && found > 0, "60 radii, %d found", found);
+    snprintf(path, sizeof path, "%s/df/sweep.csv", tu_tmpdir());
+    f = fopen(path, "r");
+    TU_CHECK(f != NULL, "%s exists", path);
+    if (!f) return;
+    char hdr[4096], *h[64], *w[64];
+    int nh = fgets(hdr, sizeof hdr, f) ? split(hdr, h, 64) : 0, ca = column(h, nh, "accuracy");
+    for (int e = 0; e < 3 && ca >= 0 && fgets(line, sizeof line, f); e++) {
+        split(line, w, 64);
+        TU_CHECK(fabs(atof(w[ca]) - above[e] / 60.0) < 1e-6, "eps %g: accuracy %s, radii say %g",
+                 eps[e], w[ca], above[e] / 60.0);
+    }
+    fclose(f);
+}
+
 static void expect_error(const char *what, const char *model, const char *sweep_text,
                          const char *word) {
     char cfg[1024], args[4096], last[2048];
@@ -171,8 +212,11 @@ int main(void) {
                  "linf", "linf_max");
     check_oneoff(model, "fab", "--attack fab_t --steps 10 --eps 0,0.3", "fab_t", "linf",
                  "linf_max");
+    check_oneoff(model, "dfl2", "--attack deepfool --steps 10 --eps 0,3", "deepfool", "l2",
+                 "l2_max");
+    check_radii(model);
 
-    expect_error("unknown attack", model, "eps: [0.1]\nattacks: [deepfool]\n", "deepfool");
+    expect_error("unknown attack", model, "eps: [0.1]\nattacks: [cw_l3]\n", "cw_l3");
     expect_error("negative eps", model, "eps: [0.1, -0.2]\nattacks: [fgsm]\n", "-0.2");
     expect_error("steps = 0", model, "eps: [0.1]\nattacks: [{pgd: {steps: 0}}]\n", "steps");
     expect_error("APGD's step", model, "eps: [0.1]\nattacks: [{apgd_ce: {step: 0.1}}]\n",
@@ -204,6 +248,10 @@ int main(void) {
                  "eps: [0.1]\nattacks: [{autoattack: {attacks: [apgd_ce, pgd]}}]\n", "stage");
     expect_error("AutoAttack L2 Square", model,
                  "eps: [0.1]\nattacks: [{autoattack: {attacks: [square], norm: l2}}]\n", "L2");
+    expect_error("DeepFool's overshoot", model,
+                 "eps: [0.1]\nattacks: [{deepfool: {overshoot: -0.1}}]\n", "overshoot");
+    expect_error("PGD takes no norm", model, "eps: [0.1]\nattacks: [{pgd: {norm: l2}}]\n",
+                 "norm");
     expect_error("unknown key", model, "eps: [0.1]\nattacks: [fgsm]\nepz: 3\n", "epz");
     expect_error("missing checkpoint", "/nonexistent/m.safetensors", "eps: [0.1]\nattacks: [fgsm]\n",
                  "/nonexistent/m.safetensors");

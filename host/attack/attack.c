@@ -51,12 +51,15 @@ int foil_attack_work_create(foil_attack_work *w, foil_net *net, foil_err *err) {
     w->ones_host = malloc(sizeof(int32_t) * (size_t)n);
     w->zeros_host = calloc((size_t)n, sizeof(int32_t));
     w->margin_host = malloc(sizeof(float) * (size_t)n);
+    w->radius_l2_host = malloc(sizeof(float) * (size_t)n);
+    w->radius_linf_host = malloc(sizeof(float) * (size_t)n);
     w->merge = foil_alloc_floats(b, 2 * (size_t)n * row);
     int32_t **host_ints[] = {&w->index_host, &w->map_host, &w->alive_host};
     for (size_t k = 0; k < sizeof host_ints / sizeof *host_ints; k++)
         ok &= (*host_ints[k] = malloc(sizeof(int32_t) * (size_t)n)) != NULL;
     for (int i = 0; w->ones_host && i < n; i++) w->ones_host[i] = 1;
-    if (!ok || !w->ones_host || !w->zeros_host || !w->margin_host || !w->merge || !w->cur || !w->velocity || !w->loss ||
+    if (!ok || !w->ones_host || !w->zeros_host || !w->margin_host || !w->merge ||
+        !w->radius_l2_host || !w->radius_linf_host || !w->cur || !w->velocity || !w->loss ||
         !w->dlogits || !w->goal || !w->pred || !w->active || !w->mask || !w->bad ||
         !w->loss_host || !w->best_loss_host || !w->pred_host || !w->mask_host ||
         !w->best_adv_host || !w->bad_host || !w->logits_host) {
@@ -91,6 +94,8 @@ void foil_attack_work_destroy(foil_attack_work *w, foil_backend *b) {
     free(w->ones_host);
     free(w->zeros_host);
     free(w->margin_host);
+    free(w->radius_l2_host);
+    free(w->radius_linf_host);
     free(w->index_host);
     free(w->map_host);
     free(w->alive_host);
@@ -206,15 +211,30 @@ static int runs_of(const foil_attack_spec *s) {
 static int check_spec(const foil_attack_work *w, const foil_attack_spec *s, foil_err *err) {
     const foil_attack_info *info = foil_attack_info_of(s->kind);
     if (!info) return foil_fail(err, "attack: unknown kind %d", (int)s->kind);
-    if (info->iterative && s->steps < 1)
+    if ((info->iterative || info->apgd || info->fab || info->minimal) && s->steps < 1)
         return foil_fail(err, "attack %s: steps must be >= 1", info->name);
+    if (info->cascade) {
+        if (s->nstages < 1 || s->nstages > FOIL_CASCADE_MAX)
+            return foil_fail(err, "attack autoattack: %d stages (1 to %d)", s->nstages,
+                             FOIL_CASCADE_MAX);
+        for (int k = 0; k < s->nstages; k++) {
+            const foil_attack_info *st = foil_attack_info_of(s->stages[k]);
+            if (!st || !(st->apgd || st->square || st->fab))
+                return foil_fail(err, "attack autoattack: stage %d is not APGD, FAB-T or Square",
+                                 k + 1);
+            foil_attack_spec one = *s;
+            one.kind = s->stages[k];
+            if (check_spec(w, &one, err)) return -1;
+        }
+    }
     if (info->multi_target && (s->target_classes < 1 || s->target_classes >= w->classes))
         return foil_fail(err, "target_classes %d is not in [1, %d] (the model has %d classes)",
                          s->target_classes, w->classes - 1, w->classes);
     if (s->target != FOIL_TARGET_NONE && info->apgd)
         return foil_fail(err, "attack %s: untargeted (apgd_t picks its own targets)",
                          info->name);
-    if (s->target != FOIL_TARGET_NONE && (info->square || info->fab || info->cascade))
+    if (s->target != FOIL_TARGET_NONE &&
+        (info->square || info->fab || info->minimal || info->cascade))
         return foil_fail(err, "attack %s: untargeted", info->name);
     return 0;
 }
@@ -242,12 +262,13 @@ static int run_alive(foil_net *net, foil_attack_work *w, const foil_attack_spec 
     int rc = info->run(net, w, s, w->sub_x0, m, first, r, err);
     w->index_on = NULL;
     if (rc) return -1;
+    const float *logits;
+    if (foil_net_forward(net, w->cur, m, 0, 0, 0, &logits, err)) return -1;
+    FOIL_OP(b, b->flag_nonfinite(b, w->bad, logits, m, (size_t)w->classes), err);
     FOIL_OP(b, b->download(b, w->bad_host, w->bad, ints), err);
     for (int j = 0; j < m; j++)
         if (w->bad_host[j])
             return nonfinite(first + w->index_host[j], "logits or input gradients", err);
-    const float *logits;
-    if (foil_net_forward(net, w->cur, m, 0, 0, 0, &logits, err)) return -1;
     FOIL_OP(b, b->argmax(b, w->pred, logits, m, w->classes), err);
     FOIL_OP(b, b->download(b, w->pred_host, w->pred, ints), err);
     int changed = take_all;
@@ -287,17 +308,18 @@ static int run_cascade(foil_net *net, foil_attack_work *w, const foil_attack_spe
     foil_backend *b = net->b;
     const float *logits;
     if (foil_net_forward(net, x0, n, 0, 0, 0, &logits, err)) return -1;
+    FOIL_OP(b, b->flag_nonfinite(b, w->bad, logits, n, (size_t)w->classes), err);
+    if (check_flags(net, w, n, first, err)) return -1;
     FOIL_OP(b, b->argmax(b, w->pred, logits, n, w->classes), err);
     FOIL_OP(b, b->download(b, w->pred_host, w->pred, sizeof(int32_t) * (size_t)n), err);
     w->clean_robust = 0;
     for (int i = 0; i < n; i++) w->clean_robust += w->alive_host[i] = w->pred_host[i] == goal[i];
     FOIL_OP(b, b->copy(b, x_adv, x0, sizeof(float) * (size_t)n * w->row), err);
     w->nstages = s->nstages;
-    for (int k = 0; k < s->nstages; k++) {
+    for (int k = 0; k < s->nstages; k++) { /* the stages were checked up front (check_spec) */
         foil_attack_spec st = *s;
         st.kind = s->stages[k];
         st.random_start = 1;
-        if (check_spec(w, &st, err)) return -1;
         w->stage_broken[k] = 0;
         for (int r = 0, runs = runs_of(&st); r < runs; r++)
             if (run_alive(net, w, &st, x_adv, x0, goal, n, first, r, 0, &w->stage_broken[k],

@@ -23,6 +23,11 @@ int foil_attack_set_targets(foil_net *net, foil_attack_work *w, const float *x0,
 int foil_attack_fab_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *s,
                         const float *x0, int n, int64_t first, int restart, foil_err *err);
 
+/* deepfool.c: DeepFool (L2) */
+int foil_attack_deepfool_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *s,
+                             const float *x0, int n, int64_t first, int restart,
+                             foil_err *err);
+
 /* square.c: the Square attack */
 int foil_attack_square_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *s,
                            const float *x0, int n, int64_t first, int restart, foil_err *err);

@@ -43,6 +43,9 @@ static const foil_attack_info ATTACKS[FOIL_ATTACK_COUNT] = {
     [FOIL_ATTACK_FAB_T] = {.name = "fab_t", .norm = FOIL_NORM_LINF, .fab = 1, .compacts = 1,
                            .default_steps = 100, .multi_target = 1,
                            .run = foil_attack_fab_run},
+    /* DeepFool: at most 50 iterations, overshoot 0.02 (deepfool.c) */
+    [FOIL_ATTACK_DEEPFOOL] = {.name = "deepfool", .norm = FOIL_NORM_L2, .minimal = 1,
+                              .default_steps = 50, .run = foil_attack_deepfool_run},
     /* the cascade runs its stages' rows (attack.c): no run function of its own */
     [FOIL_ATTACK_AUTOATTACK] = {.name = "autoattack", .norm = FOIL_NORM_LINF, .cascade = 1,
                                 .default_steps = 100},

@@ -4,9 +4,9 @@
  * +-eps, each query changes one square of the best point so far by +-2 eps
  * per channel and keeps the change when the margin z_y - max_{j != y} z_j
  * drops; a sample stops at its first misclassified point or at the query
- * budget. The square's side follows p_init halved at fixed shares of the
- * budget (foil_square_size; fixed_schedule: at fixed query numbers). No gradients: it is the check against gradient
- * masking.
+ * budget. The square's side follows p_init halved at fixed query numbers
+ * (foil_square_size; rescale_schedule: at fixed shares of the budget). No
+ * gradients: it is the check against gradient masking.
  *
  * Only the samples still robust are evaluated: every SQUARE_COMPACT
  * iterations the margins come back to the host and the batch shrinks to the
@@ -89,7 +89,7 @@ int foil_attack_square_run(foil_net *net, foil_attack_work *w, const foil_attack
     for (int t = 1; t < s->queries && rows > 0; t++) {
         if (t % SQUARE_COMPACT == 1 && (rows = compact(b, w, n, rows, first, err)) <= 0) break;
         sq.iteration = t;
-        sq.size = foil_square_size(t, s->fixed_schedule ? 10000 : s->queries, s->p_init,
+        sq.size = foil_square_size(t, s->rescale_schedule ? s->queries : 10000, s->p_init,
                                    d->in_h, d->in_w);
         if (query(net, w, x0, rows, &sq, err)) return -1;
     }

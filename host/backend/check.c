@@ -238,6 +238,16 @@ static int chk_fab_update(foil_backend *b, float *x_adv, float *dist, float *x, 
         return foil_fail(&b->err, "fab_update: beta %g is not in [0, 1]", (double)beta);
     return IMPL(b)->fab_update(b, x_adv, dist, x, x0, fooled, beta, n, row);
 }
+static int chk_deepfool_step(foil_backend *b, float *x, float *r_tot, const float *x0,
+                             const float *diffs, const float *grads, const int32_t *labels,
+                             const int32_t *active, int n, int classes, size_t row,
+                             float overshoot) {
+    if (classes_check(b, "deepfool_step", n, classes)) return -1;
+    if (!(overshoot >= 0.0f))
+        return foil_fail(&b->err, "deepfool_step: overshoot %g must be >= 0", (double)overshoot);
+    return IMPL(b)->deepfool_step(b, x, r_tot, x0, diffs, grads, labels, active, n, classes, row,
+                                  overshoot);
+}
 static int chk_flag_nonfinite(foil_backend *b, int32_t *flags, const float *x, int n,
                               size_t row) {
     if (rows_check(b, "flag_nonfinite", n)) return -1;
@@ -340,7 +350,7 @@ int foil_backend_finish(foil_backend *b, foil_err *err) {
     CHECKED(attack_random_start) CHECKED(attack_step) CHECKED(select_rows)
     CHECKED(dlr_loss) CHECKED(apgd_step) CHECKED(apgd_update) CHECKED(apgd_checkpoint)
     CHECKED(square_propose) CHECKED(square_update)
-    CHECKED(fab_diff) CHECKED(fab_step) CHECKED(fab_update)
+    CHECKED(fab_diff) CHECKED(fab_step) CHECKED(fab_update) CHECKED(deepfool_step)
     CHECKED(flag_nonfinite) CHECKED(target_output) CHECKED(ig_interp) CHECKED(ig_accumulate) CHECKED(lerp_rows)
     CHECKED(gaussian_noise) CHECKED(row_sum) CHECKED(mask_images) CHECKED(occlude)
     CHECKED(destroy)

@@ -63,6 +63,7 @@ void sweep_state_free(sweep_state *st, foil_backend *b) {
     free(st->examples_adv);
     free(st->all_adv);
     foil_sb_free(&st->index);
+    foil_sb_free(&st->radii);
     memset(st, 0, sizeof *st);
 }
 
@@ -85,6 +86,24 @@ static void add_norms(foil_sweep_row *r, const float *adv, const float *x0, int 
 }
 
 /* Attacks one batch and collects predictions, norms and example rows. */
+/* A minimal-perturbation attack's radii of one batch, into radii.csv's rows
+ * (empty where it found no adversarial). */
+static void add_radii(sweep_state *st, const foil_sweep_io *io, const foil_sweep_attack *a,
+                      int start, int bs) {
+    const foil_attack_work *w = &st->work;
+    for (int i = 0; i < bs; i++) {
+        const int k = start + i;
+        foil_sb_put(&st->radii, "%s,%s,%d,%d,%d,", foil_attack_name(a->spec.kind), a->label, k,
+                    (int)io->test->labels[k], (int)st->clean_pred[k]);
+        if (isfinite(w->radius_l2_host[i]))
+            foil_sb_put(&st->radii, "%.6g,%.6g", (double)w->radius_l2_host[i],
+                        (double)w->radius_linf_host[i]);
+        else
+            foil_sb_put(&st->radii, ",");
+        foil_sb_put(&st->radii, "\n");
+    }
+}
+
 static int sweep_batch(sweep_state *st, const foil_sweep *sw, const foil_sweep_io *io,
                        const foil_attack_spec *spec, int start, int bs, foil_sweep_row *r,
                        foil_err *err) {
@@ -172,7 +191,12 @@ static int run_one(sweep_state *st, const foil_sweep *sw, const foil_sweep_io *i
         int bs = io->test->n - start < io->net->max_batch ? io->test->n - start : io->net->max_batch;
         if (sweep_batch(st, sw, io, &spec, start, bs, r, err))
             return foil_fail_prefix(err, "attack %s eps %g", a->label, (double)eps);
+        /* the radii do not depend on eps: recorded at the attack's first eps */
+        if (foil_attack_info_of(spec.kind)->minimal && st->radii_of != a)
+            add_radii(st, io, a, start, bs);
     }
+    if (foil_attack_info_of(spec.kind)->minimal) st->radii_of = a;
+    if (st->radii.failed) return foil_fail(err, "out of memory for radii.csv");
     if (finish_row(st, io, &spec, r, err)) return -1;
     r->seconds = foil_now_s() - t0;
     if (!io->quiet) {
@@ -220,6 +244,7 @@ int foil_sweep_run(const foil_sweep *sw, const foil_sweep_io *io, foil_sweep_row
         for (int e = 0; e < sw->attacks[a].neps && rc == 0; e++, k++)
             rc = run_one(&st, sw, io, &sw->attacks[a], sw->attacks[a].eps[e], &out[k], err);
     if (rc == 0) rc = sweep_write_example_index(&st, io, err);
+    if (rc == 0) rc = sweep_write_radii(&st, io, err);
     sweep_state_free(&st, io->net->b);
     if (rc) {
         free(out);

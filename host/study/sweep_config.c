@@ -53,13 +53,12 @@ static int parse_square(const foil_config *cfg, foil_node *args, foil_attack_spe
                         foil_err *err) {
     long v;
     double d;
-    int rescale;
     if (foil_cfg_int(cfg, args, "queries", FOIL_SQUARE_QUERIES, 1, 10000000, &v, err)) return -1;
     s->queries = (int)v;
     if (foil_cfg_float(cfg, args, "p_init", FOIL_SQUARE_P_INIT, 1e-6, 1.0, &d, err)) return -1;
     s->p_init = (float)d;
-    if (foil_cfg_bool(cfg, args, "rescale_schedule", 1, &rescale, err)) return -1;
-    s->fixed_schedule = !rescale;
+    /* AutoAttack's Square keeps the paper's schedule (resc_schedule=False) */
+    if (foil_cfg_bool(cfg, args, "rescale_schedule", 0, &s->rescale_schedule, err)) return -1;
     return 0;
 }
 
@@ -129,7 +128,10 @@ static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep
     char name[FOIL_NAME_MAX];
     snprintf(name, sizeof name, "%s", info->name);
     if (info->cascade && parse_cascade(cfg, args, s, name, sizeof name, err)) return -1;
-    foil_node *nm = foil_node_get(args, "norm");
+    /* only the attacks with a norm key look it up (a lookup marks it used) */
+    foil_node *nm = info->apgd || info->cascade || info->square || info->fab
+                        ? foil_node_get(args, "norm")
+                        : NULL;
     if (info->apgd || info->cascade) {
         static const char *const NORMS[] = {"linf", "l2", NULL};
         int norm;
@@ -147,7 +149,8 @@ static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep
     }
     /* the label names example and IDX files: it must be a file name */
     if (foil_cfg_name(cfg, args, "label", name, a->label, err)) return -1;
-    const int apgd_keys = info->apgd || info->fab || (info->cascade && has_stage(s, 1));
+    const int apgd_keys =
+        info->apgd || info->fab || info->minimal || (info->cascade && has_stage(s, 1));
     if (apgd_keys || info->iterative)
         if (foil_cfg_int(cfg, args, "steps", info->default_steps, 1, 100000, &v, err)) return -1;
     s->steps = apgd_keys || info->iterative ? (int)v : info->default_steps;
@@ -176,11 +179,16 @@ static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep
             return -1;
         s->target_classes = (int)v;
     }
-    if ((info->apgd || info->square || info->fab || info->cascade) &&
+    if ((info->apgd || info->square || info->fab || info->minimal || info->cascade) &&
         foil_node_get(args, "target"))
         return foil_cfg_fail(cfg, foil_node_get(args, "target"), err,
                              info->multi_target ? "%s chooses its own targets (target_classes)"
                                                 : "%s is untargeted", info->name);
+    if (info->minimal) {
+        if (foil_cfg_float(cfg, args, "overshoot", FOIL_DEEPFOOL_OVERSHOOT, 0.0, 10.0, &d, err))
+            return -1;
+        s->overshoot = (float)d;
+    }
     if (info->momentum) {
         if (foil_cfg_float(cfg, args, "decay", 1.0, 0.0, 10.0, &d, err)) return -1;
         s->decay = (float)d;

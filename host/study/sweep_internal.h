@@ -18,6 +18,8 @@ typedef struct sweep_state {
     float *examples_adv;     /* (nexamples, row) adversarial example images */
     float *all_adv;          /* (n, row) when save_idx */
     foil_strbuf index;       /* examples/index.csv being built */
+    foil_strbuf radii;       /* radii.csv being built (minimal-perturbation attacks) */
+    const foil_sweep_attack *radii_of; /* the attack whose radii are in radii (once each) */
 } sweep_state;
 
 int sweep_state_init(sweep_state *st, const foil_sweep *sw, const foil_sweep_io *io,
@@ -30,5 +32,7 @@ int sweep_save_examples(sweep_state *st, const foil_sweep *sw, const foil_sweep_
 int sweep_save_idx(sweep_state *st, const foil_sweep_io *io, const foil_sweep_row *r,
                    foil_err *err);
 int sweep_write_example_index(sweep_state *st, const foil_sweep_io *io, foil_err *err);
+/* OUTDIR/radii.csv from st->radii (nothing when no attack recorded radii). */
+int sweep_write_radii(sweep_state *st, const foil_sweep_io *io, foil_err *err);
 
 #endif

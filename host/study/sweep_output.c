@@ -80,6 +80,21 @@ int sweep_write_example_index(sweep_state *st, const foil_sweep_io *io, foil_err
     return rc;
 }
 
+int sweep_write_radii(sweep_state *st, const foil_sweep_io *io, foil_err *err) {
+    if (!st->radii.s) return 0;
+    char path[FOIL_PATH_MAX];
+    if (foil_path(path, err, "%s/radii.csv", io->outdir)) return -1;
+    char *body = foil_sb_take(&st->radii);
+    foil_strbuf text = {0};
+    foil_sb_put(&text, "attack,variant,index,label,predicted,radius_l2,radius_linf\n%s",
+                body ? body : "");
+    int rc = !body || text.failed ? foil_fail(err, "out of memory")
+                                  : foil_write_file_atomic(path, text.s, text.len, err);
+    free(body);
+    foil_sb_free(&text);
+    return rc;
+}
+
 /* The adversarial test set as IDX images (rounded to bytes: re-reading gives
  * perturbations within 1/510 of the float ones). */
 int sweep_save_idx(sweep_state *st, const foil_sweep_io *io, const foil_sweep_row *r,

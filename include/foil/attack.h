@@ -22,13 +22,14 @@ typedef enum {
     FOIL_ATTACK_APGD_T,   /* APGD on the targeted DLR loss, over the top target_classes */
     FOIL_ATTACK_SQUARE,   /* the Square attack: random search on the margin, no gradients */
     FOIL_ATTACK_FAB_T,    /* FAB-T: targeted minimal-norm, over the top target_classes */
+    FOIL_ATTACK_DEEPFOOL, /* DeepFool: minimal L2, the nearest linearised boundary */
     FOIL_ATTACK_AUTOATTACK, /* the cascade: its stages in turn, each on the points still robust */
     FOIL_ATTACK_COUNT
 } foil_attack_kind;
 
 /* Lower-case names as used in configs and CSV files: fgsm, bim, pgd, pgd_l2,
- * mifgsm, apgd_ce, apgd_dlr, apgd_t, square, fab_t, autoattack ("?" for a kind out of
- * range). parse: -1 for an unknown name. */
+ * mifgsm, apgd_ce, apgd_dlr, apgd_t, square, fab_t, deepfool, autoattack ("?" for a
+ * kind out of range). parse: -1 for an unknown name. */
 const char *foil_attack_name(foil_attack_kind kind);
 /* "linf" or "l2" (the names of sweep configs and outputs); parsing: 0, or
  * -1 for another name. */
@@ -70,12 +71,13 @@ typedef struct foil_attack_spec {
                            clean logits, each a run of `restarts` (9 in AutoAttack) */
     int queries;        /* Square: evaluations per sample and restart, the start included */
     float p_init;       /* Square: the share of the image the first squares cover (0.8) */
-    int fixed_schedule; /* Square: the side's schedule as for 10000 queries, whatever the
-                           budget (0: rescaled to `queries`, as AutoAttack runs it) */
+    int rescale_schedule; /* Square: the side's schedule stretched to `queries` (0: the
+                             paper's fixed query numbers, as AutoAttack runs it) */
     /* autoattack: the stages in order (APGD-CE, APGD-DLR, APGD-T, FAB-T, Square),
      * each run with this spec's eps, seed, norm, steps, restarts,
      * target_classes, queries and p_init */
     foil_cascade_version version;
+    float overshoot;    /* DeepFool: the step past the boundary (0.02) */
     int nstages;
     foil_attack_kind stages[FOIL_CASCADE_MAX];
 } foil_attack_spec;
@@ -97,10 +99,13 @@ int foil_apgd_checkpoints(int n, int *len, int cap);
  * of a run of `queries` on h x w images, as the reference: p = p_init halved
  * each time t - 1, rescaled to 10000 queries, passes 10, 50, 200, 500, 1000,
  * 2000, 4000, 6000 and 8000; the side round(sqrt(p h w)) (halves to even),
- * in [1, min(h, w)]. queries = 10000: the schedule of the paper, unscaled. */
+ * in [1, min(h, w)]. queries = 10000: the paper's schedule, unscaled, which
+ * AutoAttack uses whatever the budget (foil's default; rescale_schedule
+ * stretches it to the budget). */
 int foil_square_size(int t, int queries, float p_init, int h, int w);
 #define FOIL_SQUARE_QUERIES 5000 /* AutoAttack's budget */
 #define FOIL_SQUARE_P_INIT 0.8 /* a double: configs echo it as written */
+#define FOIL_DEEPFOOL_OVERSHOOT 0.02
 
 /* The step size the attack uses for this spec. */
 float foil_attack_step_size(const foil_attack_spec *s);
@@ -132,6 +137,8 @@ typedef struct foil_attack_info {
     int multi_target;        /* APGD-T: takes target_classes */
     int square;              /* Square: takes queries, p_init and restarts (no steps) */
     int fab;                 /* FAB-T: takes steps, restarts, target_classes (L-inf) */
+    int minimal;             /* looks for the least perturbation (DeepFool): takes steps and
+                                overshoot, records each sample's radius */
     int cascade;             /* autoattack: takes version (or attacks) and its stages' keys */
     int compacts;            /* restarts (and APGD-T's targets) run only on the samples not
                                 yet fooled, as the reference; the first success is kept */
@@ -183,6 +190,9 @@ struct foil_attack_work {
     int32_t *index, *index_host, *map, *map_host, *goal_all, *alive_host;
     const int32_t *index_on;
     float *sub_x0;       /* (max_batch, row) the sub-batch's clean images */
+    /* minimal-perturbation attacks (DeepFool): each sample's radius in the
+     * last batch, L2 and L-inf (+inf: no adversarial found), (max_batch) */
+    float *radius_l2_host, *radius_linf_host;
     float *merge;        /* (2 max_batch, row) the batch's and the sub-batch's results */
     /* autoattack: the samples each stage broke in the last batch (of those
      * still robust before it), and how many were robust at the start */

@@ -263,6 +263,15 @@ struct foil_backend {
      * towards x0). */
     int (*fab_update)(foil_backend *b, float *x_adv, float *dist, float *x, const float *x0,
                       const int32_t *fooled, float beta, int n, size_t row);
+    /* DeepFool's step (L2, Moosavi-Dezfooli et al. 2016), rows with
+     * active[i]: of the classes k != y = labels[i], with f_k = diffs[k * n +
+     * i] (z_k - z_y) and w_k = grads row (k * n + i), the one of least |f_k| /
+     * ||w_k||; r_tot += (|f_k| + 1e-4) / ||w_k||^2 w_k; x = clip(x0 + (1 +
+     * overshoot) r_tot, 0, 1). A row whose gradients all vanish stays. */
+    int (*deepfool_step)(foil_backend *b, float *x, float *r_tot, const float *x0,
+                         const float *diffs, const float *grads, const int32_t *labels,
+                         const int32_t *active, int n, int classes, size_t row,
+                         float overshoot);
     /* flags[i] = 1 where row i of x holds a NaN or an infinity; the other
      * flags keep their value, so calls accumulate (an attack checks its
      * logits and gradients every step without a round trip to the host) */
@@ -316,6 +325,7 @@ struct foil_backend {
     X(gather_labels) X(argmax) X(compare) X(attack_random_start) X(attack_step)         \
     X(select_rows) X(dlr_loss) X(apgd_step) X(apgd_update) X(apgd_checkpoint)          \
     X(square_propose) X(square_update) X(fab_diff) X(fab_step) X(fab_update)            \
+    X(deepfool_step)                                                                    \
     X(flag_nonfinite) X(target_output) X(ig_interp) X(ig_accumulate) X(lerp_rows)     \
     X(gaussian_noise) X(row_sum) X(mask_images) X(occlude) X(destroy)
 

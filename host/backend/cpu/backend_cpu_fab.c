@@ -1,6 +1,7 @@
-/* CPU reference: FAB-T's ops (Croce and Hein 2020): the logit difference,
- * the step through the L-inf projections onto the linearised boundary, and
- * the bookkeeping of the smallest adversarial found (foil/backend.h). The
+/* CPU reference: the minimal-perturbation attacks' ops: FAB-T's (Croce and
+ * Hein 2020) logit difference, step through the L-inf projections onto the
+ * linearised boundary and bookkeeping of the smallest adversarial found,
+ * and DeepFool's step (foil/backend.h). The
  * element math is shared with the CUDA kernels (foil/fab_math.h); row sums
  * are sequential in double. */
 #include <float.h>
@@ -110,7 +111,43 @@ static int cpu_fab_update(foil_backend *b, float *x_adv, float *dist, float *x, 
     return 0;
 }
 
+static int cpu_deepfool_step(foil_backend *b, float *x, float *r_tot, const float *x0,
+                             const float *diffs, const float *grads, const int32_t *labels,
+                             const int32_t *active, int n, int classes, size_t row,
+                             float overshoot) {
+    for (int i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= classes)
+            return foil_fail(&b->err, "deepfool_step: label %d of sample %d is not in [0, %d)",
+                             labels[i], i, classes);
+    FOIL_PAR_FOR(n > 8)
+    for (int i = 0; i < n; i++) {
+        if (!active[i]) continue;
+        int best = -1;
+        double best_ratio = INFINITY, best_sq = 0.0;
+        for (int k = 0; k < classes; k++) {
+            if (k == labels[i]) continue;
+            const float *g = grads + ((size_t)k * n + i) * row;
+            double sq = 0.0;
+            for (size_t j = 0; j < row; j++) sq += (double)g[j] * g[j];
+            const double ratio = fabs((double)diffs[(size_t)k * n + i]) / sqrt(sq);
+            if (sq > 0.0 && ratio < best_ratio) best = k, best_ratio = ratio, best_sq = sq;
+        }
+        if (best < 0) continue;
+        const float scale =
+            (float)((fabs((double)diffs[(size_t)best * n + i]) + 1e-4) / best_sq);
+        const float *g = grads + ((size_t)best * n + i) * row;
+        float *xr = x + (size_t)i * row, *rt = r_tot + (size_t)i * row;
+        const float *o = x0 + (size_t)i * row;
+        for (size_t j = 0; j < row; j++) {
+            rt[j] = FOIL_ADD(rt[j], FOIL_MUL(scale, g[j]));
+            xr[j] = foil_clampf(FOIL_ADD(o[j], FOIL_MUL(1.0f + overshoot, rt[j])), 0.0f, 1.0f);
+        }
+    }
+    return 0;
+}
+
 void cpu_register_fab_ops(foil_backend *b) {
+    b->deepfool_step = cpu_deepfool_step;
     b->fab_diff = cpu_fab_diff;
     b->fab_step = cpu_fab_step;
     b->fab_update = cpu_fab_update;
