@@ -177,7 +177,7 @@ extern "C" foil_backend *foil_backend_cuda_create(int device, foil_err *err) {
     cuda_register_attack_ops(b);
     cuda_register_apgd_ops(b);
     cuda_register_square_ops(b);
-    cuda_register_fab_ops(b);
+    cuda_register_minimal_ops(b);
     cuda_register_explain_ops(b);
     if (init_handles(b, device)) {
         foil_fail(err, "%s", b->err.msg);

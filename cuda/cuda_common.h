@@ -69,7 +69,7 @@ void cuda_register_elementwise_ops(foil_backend *b); /* relu, dropout, loss, opt
 void cuda_register_attack_ops(foil_backend *b);
 void cuda_register_apgd_ops(foil_backend *b);     /* DLR loss, APGD step and bookkeeping */
 void cuda_register_square_ops(foil_backend *b);   /* Square attack proposals and bookkeeping */
-void cuda_register_fab_ops(foil_backend *b);      /* FAB-T, DeepFool: steps and bookkeeping */
+void cuda_register_minimal_ops(foil_backend *b);      /* FAB-T, DeepFool, CW-L2 */
 void cuda_register_explain_ops(foil_backend *b);
 /* Frees the conv plans (cuda/conv_plan.cu). */
 void cuda_conv_plans_free(cuda_ctx *ctx);

@@ -206,7 +206,7 @@ do_test_cpu() { (cd "$B" && with_libs ctest -LE gpu -j"$jobs" --output-on-failur
 
 # foil's own kernels (racecheck is limited to them: a shared-memory hazard
 # in cuDNN's or cuBLAS's kernels is not ours to fix, and they are slow under it)
-FOIL_KERNELS='k_(adam|add|apgd|argmax|attack|axpy|compare|deepfool|dlr|dropout|fab|fill|flag|gather|gaussian|ig|lerp|mask|mul|occlude|random|relu|row|scale|select|sgd|softmax|square|sub|target)|conv_(bias_grad|crop|pad)_kernel|dense_bias_(add|grad)_kernel|maxpool_(fwd|bwd)_kernel'
+FOIL_KERNELS='k_(adam|add|apgd|argmax|attack|axpy|compare|cw|deepfool|dlr|dropout|fab|fill|flag|gather|gaussian|ig|lerp|mask|mul|occlude|random|relu|row|scale|select|sgd|softmax|square|sub|target)|conv_(bias_grad|crop|pad)_kernel|dense_bias_(add|grad)_kernel|maxpool_(fwd|bwd)_kernel'
 
 # compute-sanitizer TOOL TEST [SECONDS]: one GPU test under the sanitizer,
 # with the environment ctest would give it (PGD parity on 200 images: the

@@ -103,6 +103,7 @@ static void test_eps_zero(fixture *f) {
         foil_attack_spec s = {.kind = (foil_attack_kind)k, .eps = 0.0f, .steps = 5,
                               .random_start = 1, .decay = 1.0f, .restarts = 2, .seed = 1,
                               .target_classes = 3, .queries = 20, .p_init = 0.8f,
+                              .overshoot = 0.02f, .search_steps = 2, .c_init = 1e-3f,
                               .nstages = 3,
                               .stages = {FOIL_ATTACK_APGD_CE, FOIL_ATTACK_APGD_T,
                                          FOIL_ATTACK_SQUARE}};

@@ -26,7 +26,8 @@
  *     relative + 1e-6 (row norms summed in another order);
  *   - Square: the proposals and the bookkeeping exact; FAB-T: the difference
  *     and the bookkeeping exact, the step 1e-5 relative + 1e-6 (row sums in
- *     another order); DeepFool's step likewise.
+ *     another order); DeepFool's step likewise; CW-L2's margin exact, its
+ *     bookkeeping and Adam step (tanhf) 1e-5 relative + 1e-6.
  * TF32: rtol 1e-2, NMSE 1e-5, atol 1e-2 x the RMS of the reference.
  * Backward convolutions and dense layers, dropout and softmax_xent must
  * give the same bits twice. Gradient mode: central differences with h = 1e-2 (1e-3 for relu
@@ -619,6 +620,59 @@ static void deepfool_step(op_table *tab, int n, int classes) {
     r->tol = (op_tol){1e-6, 1e-5, 1e-12}; /* row norms in another order */
 }
 
+/* ---- CW-L2: the margin, the bookkeeping, the Adam step in tanh space ------------ */
+
+/* the three rows' tensors: margin, bookkeeping, step */
+enum { W_LOGITS, W_LAB, W_C, W_LOSS, W_DZ };
+enum { U2_BEST, U2_ADV, U2_FOUND, U2_DIST, U2_X, U2_X0, U2_FOOL };
+enum { T_W, T_M, T_V, T_X, T_G, T_X0, T_ACT };
+
+static int cw_margin_run(foil_backend *b, void *const *t, const op_row *r) {
+    return b->cw_margin(b, F(W_LOSS), F(W_DZ), F(W_LOGITS), (const int32_t *)t[W_LAB], F(W_C),
+                        r->alpha, r->n, r->classes);
+}
+static int cw_update_run(foil_backend *b, void *const *t, const op_row *r) {
+    return b->cw_update(b, F(U2_BEST), F(U2_ADV), (int32_t *)t[U2_FOUND], F(U2_DIST), F(U2_X),
+                        F(U2_X0), (const int32_t *)t[U2_FOOL], r->n, (size_t)r->in_dim);
+}
+static int cw_step_run(foil_backend *b, void *const *t, const op_row *r) {
+    const foil_adam_hparams hp = {0.01f, 0.9f, 0.999f, 1e-8f, 0.0f, 3};
+    return b->cw_step(b, F(T_W), F(T_M), F(T_V), F(T_X), F(T_G), F(T_X0),
+                      (const int32_t *)t[T_ACT], r->n, (size_t)r->in_dim, &hp);
+}
+
+static void cw_rows(op_table *tab, int n) {
+    const size_t total = (size_t)n * 784;
+    op_row *r = op_add(tab, "cw_margin kappa 0.5");
+    r->n = n, r->classes = 10, r->alpha = 0.5f, r->run = cw_margin_run, r->tol = EXACT;
+    r->twice = 1;
+    op_set(r, W_LOGITS, OP_IN, (size_t)n * 10, -3, 3, 0);
+    op_set(r, W_LAB, OP_IN, (size_t)n, 0, 10, 1);
+    op_set(r, W_C, OP_IN, (size_t)n, 0, 5, 0);
+    op_set(r, W_LOSS, OP_OUT, (size_t)n, 0, 0, 0);
+    op_set(r, W_DZ, OP_OUT, (size_t)n * 10, 0, 0, 0);
+    r = op_add(tab, "cw_update");
+    r->n = n, r->in_dim = 784, r->run = cw_update_run, r->twice = 1;
+    r->tol = (op_tol){1e-6, 1e-5, 1e-12}; /* the distance: a sum in another order */
+    op_set(r, U2_BEST, OP_INOUT, (size_t)n, 120, 140, 0); /* around the distances */
+    op_set(r, U2_ADV, OP_INOUT, total, 0, 1, 0);
+    op_set(r, U2_FOUND, OP_INOUT, (size_t)n, 0, 2, 1);
+    op_set(r, U2_DIST, OP_OUT, (size_t)n, 0, 0, 0);
+    op_set(r, U2_X, OP_IN, total, 0, 1, 0);
+    op_set(r, U2_X0, OP_IN, total, 0, 1, 0);
+    op_set(r, U2_FOOL, OP_IN, (size_t)n, 0, 2, 1);
+    r = op_add(tab, "cw_step");
+    r->n = n, r->in_dim = 784, r->run = cw_step_run, r->twice = 1;
+    r->tol = (op_tol){1e-6, 1e-5, 1e-12}; /* tanhf and contractions may differ in the last bit */
+    op_set(r, T_W, OP_INOUT, total, -3, 3, 0);
+    op_set(r, T_M, OP_INOUT, total, -0.1f, 0.1f, 0);
+    op_set(r, T_V, OP_INOUT, total, 0, 0.01f, 0);
+    op_set(r, T_X, OP_INOUT, total, 0, 1, 0);
+    op_set(r, T_G, OP_IN, total, -1, 1, 0);
+    op_set(r, T_X0, OP_IN, total, 0, 1, 0);
+    op_set(r, T_ACT, OP_IN, (size_t)n, 0, 2, 1);
+}
+
 /* ---- the table --------------------------------------------------------------- */
 
 static void build(op_table *tab) {
@@ -674,6 +728,7 @@ static void build(op_table *tab) {
     fab_step(tab, 37, 300.0f, 0.5f);
     fab_update(tab, 129);
     deepfool_step(tab, 37, 10);
+    cw_rows(tab, 37);
 }
 
 static int selected(const op_row *r, const char *word) {

@@ -215,6 +215,7 @@ int main(void) {
     check_oneoff(model, "dfl2", "--attack deepfool --steps 10 --eps 0,3", "deepfool", "l2",
                  "l2_max");
     check_radii(model);
+    check_oneoff(model, "cw", "--attack cw_l2 --steps 200 --eps 0,5", "cw_l2", "l2", "l2_max");
 
     expect_error("unknown attack", model, "eps: [0.1]\nattacks: [cw_l3]\n", "cw_l3");
     expect_error("negative eps", model, "eps: [0.1, -0.2]\nattacks: [fgsm]\n", "-0.2");
@@ -250,6 +251,11 @@ int main(void) {
                  "eps: [0.1]\nattacks: [{autoattack: {attacks: [square], norm: l2}}]\n", "L2");
     expect_error("DeepFool's overshoot", model,
                  "eps: [0.1]\nattacks: [{deepfool: {overshoot: -0.1}}]\n", "overshoot");
+    expect_error("CW's kappa", model, "eps: [0.1]\nattacks: [{cw_l2: {kappa: -1}}]\n", "kappa");
+    expect_error("CW's search steps", model,
+                 "eps: [0.1]\nattacks: [{cw_l2: {search_steps: 0}}]\n", "search_steps");
+    expect_error("CW takes no overshoot", model,
+                 "eps: [0.1]\nattacks: [{cw_l2: {overshoot: 0.1}}]\n", "overshoot");
     expect_error("PGD takes no norm", model, "eps: [0.1]\nattacks: [{pgd: {norm: l2}}]\n",
                  "norm");
     expect_error("unknown key", model, "eps: [0.1]\nattacks: [fgsm]\nepz: 3\n", "epz");

@@ -28,6 +28,10 @@ int foil_attack_deepfool_run(foil_net *net, foil_attack_work *w, const foil_atta
                              const float *x0, int n, int64_t first, int restart,
                              foil_err *err);
 
+/* cw.c: CW-L2 */
+int foil_attack_cw_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *s,
+                       const float *x0, int n, int64_t first, int restart, foil_err *err);
+
 /* square.c: the Square attack */
 int foil_attack_square_run(foil_net *net, foil_attack_work *w, const foil_attack_spec *s,
                            const float *x0, int n, int64_t first, int restart, foil_err *err);

@@ -46,6 +46,10 @@ static const foil_attack_info ATTACKS[FOIL_ATTACK_COUNT] = {
     /* DeepFool: at most 50 iterations, overshoot 0.02 (deepfool.c) */
     [FOIL_ATTACK_DEEPFOOL] = {.name = "deepfool", .norm = FOIL_NORM_L2, .minimal = 1,
                               .default_steps = 50, .run = foil_attack_deepfool_run},
+    /* CW-L2: 1000 Adam steps per c (the paper: 10000; saturated pixels move
+     * slowly in tanh space), 9 binary-search steps (cw.c) */
+    [FOIL_ATTACK_CW_L2] = {.name = "cw_l2", .norm = FOIL_NORM_L2, .minimal = 1, .cw = 1,
+                           .default_steps = 1000, .run = foil_attack_cw_run},
     /* the cascade runs its stages' rows (attack.c): no run function of its own */
     [FOIL_ATTACK_AUTOATTACK] = {.name = "autoattack", .norm = FOIL_NORM_LINF, .cascade = 1,
                                 .default_steps = 100},

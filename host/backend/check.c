@@ -248,6 +248,29 @@ static int chk_deepfool_step(foil_backend *b, float *x, float *r_tot, const floa
     return IMPL(b)->deepfool_step(b, x, r_tot, x0, diffs, grads, labels, active, n, classes, row,
                                   overshoot);
 }
+static int chk_cw_margin(foil_backend *b, float *loss, float *dlogits, const float *logits,
+                         const int32_t *labels, const float *c, float kappa, int n,
+                         int classes) {
+    if (classes_check(b, "cw_margin", n, classes)) return -1;
+    if (n > 0 && classes < 2)
+        return foil_fail(&b->err, "cw_margin: %d class; a margin needs at least 2", classes);
+    if (!(kappa >= 0.0f))
+        return foil_fail(&b->err, "cw_margin: kappa %g must be >= 0", (double)kappa);
+    return IMPL(b)->cw_margin(b, loss, dlogits, logits, labels, c, kappa, n, classes);
+}
+static int chk_cw_update(foil_backend *b, float *best, float *best_adv, int32_t *found,
+                         float *dist, const float *x, const float *x0, const int32_t *fooled,
+                         int n, size_t row) {
+    if (rows_check(b, "cw_update", n)) return -1;
+    return IMPL(b)->cw_update(b, best, best_adv, found, dist, x, x0, fooled, n, row);
+}
+static int chk_cw_step(foil_backend *b, float *w, float *m, float *v, float *x, const float *grad,
+                       const float *x0, const int32_t *active, int n, size_t row,
+                       const foil_adam_hparams *hp) {
+    if (rows_check(b, "cw_step", n)) return -1;
+    if (hp->t < 1) return foil_fail(&b->err, "cw_step: Adam step %d (from 1)", hp->t);
+    return IMPL(b)->cw_step(b, w, m, v, x, grad, x0, active, n, row, hp);
+}
 static int chk_flag_nonfinite(foil_backend *b, int32_t *flags, const float *x, int n,
                               size_t row) {
     if (rows_check(b, "flag_nonfinite", n)) return -1;
@@ -351,6 +374,7 @@ int foil_backend_finish(foil_backend *b, foil_err *err) {
     CHECKED(dlr_loss) CHECKED(apgd_step) CHECKED(apgd_update) CHECKED(apgd_checkpoint)
     CHECKED(square_propose) CHECKED(square_update)
     CHECKED(fab_diff) CHECKED(fab_step) CHECKED(fab_update) CHECKED(deepfool_step)
+    CHECKED(cw_margin) CHECKED(cw_update) CHECKED(cw_step)
     CHECKED(flag_nonfinite) CHECKED(target_output) CHECKED(ig_interp) CHECKED(ig_accumulate) CHECKED(lerp_rows)
     CHECKED(gaussian_noise) CHECKED(row_sum) CHECKED(mask_images) CHECKED(occlude)
     CHECKED(destroy)

@@ -30,8 +30,8 @@ static const char HELP[] =
     "--version standard (APGD-CE, APGD-T, FAB-T, Square: the default) or fast\n"
     "(APGD-CE, APGD-T), each stage on the images still robust, and prints what\n"
     "each broke; a sweep entry can list its stages (attacks: [apgd_ce, square]).\n"
-    "deepfool (L2, the least perturbation; --steps, default 50) also writes\n"
-    "OUTDIR/radii.csv: each image's L2 and L-inf radius.\n";
+    "deepfool and cw_l2 (L2, the least perturbation; --steps, default 50 and\n"
+    "1000) also write OUTDIR/radii.csv: each image's L2 and L-inf radius.\n";
 /* then the attacks' names (from the attack table), then */
 static const char HELP_END[] =
     "-m overrides the sweep's model; --limit N attacks the first N test images;\n"

@@ -184,10 +184,19 @@ static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep
         return foil_cfg_fail(cfg, foil_node_get(args, "target"), err,
                              info->multi_target ? "%s chooses its own targets (target_classes)"
                                                 : "%s is untargeted", info->name);
-    if (info->minimal) {
+    if (info->minimal && !info->cw) {
         if (foil_cfg_float(cfg, args, "overshoot", FOIL_DEEPFOOL_OVERSHOOT, 0.0, 10.0, &d, err))
             return -1;
         s->overshoot = (float)d;
+    }
+    if (info->cw) {
+        if (foil_cfg_int(cfg, args, "search_steps", FOIL_CW_SEARCH_STEPS, 1, 100, &v, err))
+            return -1;
+        s->search_steps = (int)v;
+        if (foil_cfg_float(cfg, args, "c_init", FOIL_CW_C_INIT, 1e-12, 1e12, &d, err)) return -1;
+        s->c_init = (float)d;
+        if (foil_cfg_float(cfg, args, "kappa", 0.0, 0.0, 1e6, &d, err)) return -1;
+        s->kappa = (float)d;
     }
     if (info->momentum) {
         if (foil_cfg_float(cfg, args, "decay", 1.0, 0.0, 10.0, &d, err)) return -1;

@@ -23,13 +23,14 @@ typedef enum {
     FOIL_ATTACK_SQUARE,   /* the Square attack: random search on the margin, no gradients */
     FOIL_ATTACK_FAB_T,    /* FAB-T: targeted minimal-norm, over the top target_classes */
     FOIL_ATTACK_DEEPFOOL, /* DeepFool: minimal L2, the nearest linearised boundary */
+    FOIL_ATTACK_CW_L2,    /* CW-L2: minimal L2, Adam in tanh space, binary search over c */
     FOIL_ATTACK_AUTOATTACK, /* the cascade: its stages in turn, each on the points still robust */
     FOIL_ATTACK_COUNT
 } foil_attack_kind;
 
 /* Lower-case names as used in configs and CSV files: fgsm, bim, pgd, pgd_l2,
- * mifgsm, apgd_ce, apgd_dlr, apgd_t, square, fab_t, deepfool, autoattack ("?" for a
- * kind out of range). parse: -1 for an unknown name. */
+ * mifgsm, apgd_ce, apgd_dlr, apgd_t, square, fab_t, deepfool, cw_l2, autoattack ("?" for
+ * a kind out of range). parse: -1 for an unknown name. */
 const char *foil_attack_name(foil_attack_kind kind);
 /* "linf" or "l2" (the names of sweep configs and outputs); parsing: 0, or
  * -1 for another name. */
@@ -78,6 +79,9 @@ typedef struct foil_attack_spec {
      * target_classes, queries and p_init */
     foil_cascade_version version;
     float overshoot;    /* DeepFool: the step past the boundary (0.02) */
+    int search_steps;   /* CW-L2: binary-search steps over c (9) */
+    float c_init;       /* CW-L2: the first c (1e-3) */
+    float kappa;        /* CW-L2: the margin asked for (0) */
     int nstages;
     foil_attack_kind stages[FOIL_CASCADE_MAX];
 } foil_attack_spec;
@@ -106,6 +110,8 @@ int foil_square_size(int t, int queries, float p_init, int h, int w);
 #define FOIL_SQUARE_QUERIES 5000 /* AutoAttack's budget */
 #define FOIL_SQUARE_P_INIT 0.8 /* a double: configs echo it as written */
 #define FOIL_DEEPFOOL_OVERSHOOT 0.02
+#define FOIL_CW_SEARCH_STEPS 9
+#define FOIL_CW_C_INIT 1e-3
 
 /* The step size the attack uses for this spec. */
 float foil_attack_step_size(const foil_attack_spec *s);
@@ -137,8 +143,9 @@ typedef struct foil_attack_info {
     int multi_target;        /* APGD-T: takes target_classes */
     int square;              /* Square: takes queries, p_init and restarts (no steps) */
     int fab;                 /* FAB-T: takes steps, restarts, target_classes (L-inf) */
-    int minimal;             /* looks for the least perturbation (DeepFool): takes steps and
-                                overshoot, records each sample's radius */
+    int minimal;             /* looks for the least perturbation (DeepFool, CW-L2): takes
+                                steps, records each sample's radius */
+    int cw;                  /* CW-L2: takes search_steps, c_init, kappa (DeepFool: overshoot) */
     int cascade;             /* autoattack: takes version (or attacks) and its stages' keys */
     int compacts;            /* restarts (and APGD-T's targets) run only on the samples not
                                 yet fooled, as the reference; the first success is kept */

@@ -272,6 +272,23 @@ struct foil_backend {
                          const float *diffs, const float *grads, const int32_t *labels,
                          const int32_t *active, int n, int classes, size_t row,
                          float overshoot);
+    /* CW-L2 (Carlini and Wagner 2017) on logits: loss[i] = c[i] max(z_y -
+     * max_{j != y} z_j + kappa, 0) (y = labels[i]) and dlogits its gradient
+     * (c[i] at y, -c[i] at the largest other class; 0 where the max is 0). */
+    int (*cw_margin)(foil_backend *b, float *loss, float *dlogits, const float *logits,
+                     const int32_t *labels, const float *c, float kappa, int n, int classes);
+    /* CW-L2's bookkeeping at x, per row: dist[i] = ||x - x0||^2; where
+     * fooled[i] and dist[i] < best[i]: best[i] = dist[i], best_adv = x,
+     * found[i] = 1. */
+    int (*cw_update)(foil_backend *b, float *best, float *best_adv, int32_t *found, float *dist,
+                     const float *x, const float *x0, const int32_t *fooled, int n, size_t row);
+    /* CW-L2's Adam step in tanh space on rows with active[i]: with grad the
+     * margin term's input gradient at x = (tanh(w) + 1) / 2, g = (2 (x - x0) +
+     * grad) (1 - tanh(w)^2) / 2; Adam on w (moments m, v; hp as adam_step,
+     * no weight decay); then x = (tanh(w) + 1) / 2. */
+    int (*cw_step)(foil_backend *b, float *w, float *m, float *v, float *x, const float *grad,
+                   const float *x0, const int32_t *active, int n, size_t row,
+                   const foil_adam_hparams *hp);
     /* flags[i] = 1 where row i of x holds a NaN or an infinity; the other
      * flags keep their value, so calls accumulate (an attack checks its
      * logits and gradients every step without a round trip to the host) */
@@ -325,7 +342,7 @@ struct foil_backend {
     X(gather_labels) X(argmax) X(compare) X(attack_random_start) X(attack_step)         \
     X(select_rows) X(dlr_loss) X(apgd_step) X(apgd_update) X(apgd_checkpoint)          \
     X(square_propose) X(square_update) X(fab_diff) X(fab_step) X(fab_update)            \
-    X(deepfool_step)                                                                    \
+    X(deepfool_step) X(cw_margin) X(cw_update) X(cw_step)                               \
     X(flag_nonfinite) X(target_output) X(ig_interp) X(ig_accumulate) X(lerp_rows)     \
     X(gaussian_noise) X(row_sum) X(mask_images) X(occlude) X(destroy)
 

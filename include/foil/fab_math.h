@@ -57,4 +57,13 @@ FOIL_HD float foil_fab_alpha(float a1, float a2, float alpha_max) {
     return r < alpha_max ? r : alpha_max;
 }
 
+/* CW-L2 in tanh space: x = (tanh(w) + 1) / 2, and the gradient with
+ * respect to w of ||x - x0||^2 + (a term whose input gradient is g). */
+FOIL_HD float foil_cw_x(float w) { return FOIL_MUL(0.5f, FOIL_ADD(tanhf(w), 1.0f)); }
+FOIL_HD float foil_cw_grad(float w, float x, float x0, float g) {
+    const float t = tanhf(w);
+    const float dx = FOIL_ADD(FOIL_MUL(2.0f, FOIL_SUB(x, x0)), g);
+    return FOIL_MUL(dx, FOIL_MUL(0.5f, FOIL_SUB(1.0f, FOIL_MUL(t, t))));
+}
+
 #endif

@@ -256,7 +256,7 @@ foil_backend *foil_backend_cpu_create(foil_err *err) {
     cpu_register_attack_ops(b);
     cpu_register_apgd_ops(b);
     cpu_register_square_ops(b);
-    cpu_register_fab_ops(b);
+    cpu_register_minimal_ops(b);
     cpu_register_explain_ops(b);
     if (foil_backend_finish(b, err)) {
         cpu_destroy(b);

@@ -44,7 +44,7 @@ int cpu_dense_bwd_filter(foil_backend *b, float *dw, float *dbias, const float *
 void cpu_register_attack_ops(foil_backend *b);
 void cpu_register_apgd_ops(foil_backend *b);
 void cpu_register_square_ops(foil_backend *b);
-void cpu_register_fab_ops(foil_backend *b);
+void cpu_register_minimal_ops(foil_backend *b);
 void cpu_register_explain_ops(foil_backend *b);
 
 #endif

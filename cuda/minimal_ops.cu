@@ -1,8 +1,9 @@
 /* CUDA ops of the minimal-perturbation attacks: FAB-T's (Croce and Hein
  * 2020) logit difference, step through the L-inf projections onto the
- * linearised boundary and bookkeeping of the smallest adversarial found, and
- * DeepFool's step. Same math as
- * host/backend/cpu/backend_cpu_fab.c through foil/fab_math.h; row sums in
+ * linearised boundary and bookkeeping of the smallest adversarial found,
+ * DeepFool's step, and CW-L2's margin, bookkeeping and Adam step in tanh
+ * space. Same math as
+ * host/backend/cpu/backend_cpu_minimal.c through foil/fab_math.h; row sums in
  * double with the fixed-order block trees of reduce.cuh (another order than
  * the CPU's: parity within a tolerance). Layout as attack_ops.cu: kernels,
  * launchers, op entry points. Not yet run on a GPU (only on foil's CUDA
@@ -164,6 +165,73 @@ static __global__ void k_deepfool_step(float *x, float *r_tot, const float *x0,
     }
 }
 
+/* One thread per row. A label out of range gives a NaN loss and a zero
+ * gradient (the CPU backend fails; the attack never passes one). */
+static __global__ void k_cw_margin(float *loss, float *dlogits, const float *logits,
+                                   const int32_t *labels, const float *c, float kappa, int n,
+                                   int classes) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        const float *z = logits + (size_t)i * classes;
+        float *dz = dlogits + (size_t)i * classes;
+        const int y = labels[i];
+        for (int j = 0; j < classes; j++) dz[j] = 0.0f;
+        if (y < 0 || y >= classes) {
+            loss[i] = NAN;
+            continue;
+        }
+        int other = y == 0 ? 1 : 0;
+        for (int j = 0; j < classes; j++)
+            if (j != y && z[j] > z[other]) other = j;
+        const float g = __fadd_rn(__fsub_rn(z[y], z[other]), kappa);
+        loss[i] = g > 0.0f ? __fmul_rn(c[i], g) : 0.0f;
+        if (g > 0.0f) dz[y] = c[i], dz[other] = -c[i];
+    }
+}
+
+/* One block per row: the distance is a block sum; every thread reads the
+ * decision before thread 0 changes best. */
+static __global__ void k_cw_update(float *best, float *best_adv, int32_t *found, float *dist,
+                                   const float *x, const float *x0, const int32_t *fooled,
+                                   int n, size_t row) {
+    __shared__ double buf[FAB_THREADS];
+    for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
+        const float *xr = x + (size_t)i * row, *o = x0 + (size_t)i * row;
+        double s = 0.0;
+        for (size_t j = threadIdx.x; j < row; j += blockDim.x) {
+            const double dv = (double)xr[j] - o[j];
+            s += dv * dv;
+        }
+        const float d = (float)block_sum<FAB_THREADS>(s, buf);
+        const int take = fooled[i] && d < best[i];
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            dist[i] = d;
+            if (take) best[i] = d, found[i] = 1;
+        }
+        for (size_t j = threadIdx.x; take && j < row; j += blockDim.x)
+            best_adv[(size_t)i * row + j] = xr[j];
+    }
+}
+
+/* Element-wise over the rows with active[i] (a grid-stride loop over all
+ * elements; the row of an element is j / row). */
+static __global__ void k_cw_step(float *w, float *m, float *v, float *x, const float *grad,
+                                 const float *x0, const int32_t *active, size_t total,
+                                 size_t row, foil_adam_hparams hp, float step_size,
+                                 float bc2_sqrt) {
+    for (size_t j = (size_t)blockIdx.x * blockDim.x + threadIdx.x; j < total;
+         j += (size_t)gridDim.x * blockDim.x) {
+        if (!active[j / row]) continue;
+        float wj = w[j], mj = m[j], vj = v[j];
+        const float g = foil_cw_grad(wj, x[j], x0[j], grad[j]);
+        foil_adam_update(&wj, &mj, &vj, g, hp.lr, hp.beta1, hp.beta2, hp.eps, 0.0f, step_size,
+                         bc2_sqrt);
+        w[j] = wj, m[j] = mj, v[j] = vj;
+        x[j] = foil_cw_x(wj);
+    }
+}
+
 /* ---- launchers (launch only; the entry point checks) --------------------- */
 
 static void launch_fab_diff(cudaStream_t s, float *diff, float *dlogits, const float *logits,
@@ -191,6 +259,30 @@ static void launch_deepfool_step(cudaStream_t s, float *x, float *r_tot, const f
                                  float overshoot) {
     k_deepfool_step<<<cuda_blocks((size_t)n, 1u), FAB_THREADS, 0, s>>>(
         x, r_tot, x0, diffs, grads, labels, active, n, classes, row, overshoot);
+}
+
+static void launch_cw_margin(cudaStream_t s, float *loss, float *dlogits, const float *logits,
+                             const int32_t *labels, const float *c, float kappa, int n,
+                             int classes) {
+    k_cw_margin<<<cuda_blocks((size_t)n, FAB_THREADS), FAB_THREADS, 0, s>>>(
+        loss, dlogits, logits, labels, c, kappa, n, classes);
+}
+
+static void launch_cw_update(cudaStream_t s, float *best, float *best_adv, int32_t *found,
+                             float *dist, const float *x, const float *x0,
+                             const int32_t *fooled, int n, size_t row) {
+    k_cw_update<<<cuda_blocks((size_t)n, 1u), FAB_THREADS, 0, s>>>(best, best_adv, found, dist,
+                                                                   x, x0, fooled, n, row);
+}
+
+static void launch_cw_step(cudaStream_t s, float *w, float *m, float *v, float *x,
+                           const float *grad, const float *x0, const int32_t *active, int n,
+                           size_t row, const foil_adam_hparams *hp) {
+    const float step_size = (float)(hp->lr / (1.0 - pow(hp->beta1, hp->t)));
+    const float bc2_sqrt = (float)sqrt(1.0 - pow(hp->beta2, hp->t));
+    const size_t total = (size_t)n * row;
+    k_cw_step<<<cuda_blocks(total, FAB_THREADS), FAB_THREADS, 0, s>>>(
+        w, m, v, x, grad, x0, active, total, row, *hp, step_size, bc2_sqrt);
 }
 
 /* ---- op entry points ----------------------------------------------------- */
@@ -232,7 +324,37 @@ static int cuda_deepfool_step(foil_backend *b, float *x, float *r_tot, const flo
     return 0;
 }
 
-extern "C" void cuda_register_fab_ops(foil_backend *b) {
+static int cuda_cw_margin(foil_backend *b, float *loss, float *dlogits, const float *logits,
+                          const int32_t *labels, const float *c, float kappa, int n,
+                          int classes) {
+    if (n <= 0) return 0;
+    launch_cw_margin(stream_of(b), loss, dlogits, logits, labels, c, kappa, n, classes);
+    LAUNCH_CHECK(b, "cw_margin");
+    return 0;
+}
+
+static int cuda_cw_update(foil_backend *b, float *best, float *best_adv, int32_t *found,
+                          float *dist, const float *x, const float *x0, const int32_t *fooled,
+                          int n, size_t row) {
+    if (n <= 0) return 0;
+    launch_cw_update(stream_of(b), best, best_adv, found, dist, x, x0, fooled, n, row);
+    LAUNCH_CHECK(b, "cw_update");
+    return 0;
+}
+
+static int cuda_cw_step(foil_backend *b, float *w, float *m, float *v, float *x,
+                        const float *grad, const float *x0, const int32_t *active, int n,
+                        size_t row, const foil_adam_hparams *hp) {
+    if (n <= 0 || !row) return 0;
+    launch_cw_step(stream_of(b), w, m, v, x, grad, x0, active, n, row, hp);
+    LAUNCH_CHECK(b, "cw_step");
+    return 0;
+}
+
+extern "C" void cuda_register_minimal_ops(foil_backend *b) {
+    b->cw_margin = cuda_cw_margin;
+    b->cw_update = cuda_cw_update;
+    b->cw_step = cuda_cw_step;
     b->deepfool_step = cuda_deepfool_step;
     b->fab_diff = cuda_fab_diff;
     b->fab_step = cuda_fab_step;

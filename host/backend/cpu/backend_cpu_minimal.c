@@ -1,7 +1,8 @@
 /* CPU reference: the minimal-perturbation attacks' ops: FAB-T's (Croce and
  * Hein 2020) logit difference, step through the L-inf projections onto the
  * linearised boundary and bookkeeping of the smallest adversarial found,
- * and DeepFool's step (foil/backend.h). The
+ * DeepFool's step, and CW-L2's margin, bookkeeping and Adam step in tanh
+ * space (foil/backend.h). The
  * element math is shared with the CUDA kernels (foil/fab_math.h); row sums
  * are sequential in double. */
 #include <float.h>
@@ -146,7 +147,71 @@ static int cpu_deepfool_step(foil_backend *b, float *x, float *r_tot, const floa
     return 0;
 }
 
-void cpu_register_fab_ops(foil_backend *b) {
+static int cpu_cw_margin(foil_backend *b, float *loss, float *dlogits, const float *logits,
+                         const int32_t *labels, const float *c, float kappa, int n,
+                         int classes) {
+    for (int i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= classes)
+            return foil_fail(&b->err, "cw_margin: label %d of sample %d is not in [0, %d)",
+                             labels[i], i, classes);
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * classes;
+        const int y = labels[i];
+        int other = y == 0 ? 1 : 0;
+        for (int j = 0; j < classes; j++)
+            if (j != y && z[j] > z[other]) other = j;
+        const float g = FOIL_ADD(FOIL_SUB(z[y], z[other]), kappa);
+        loss[i] = g > 0.0f ? FOIL_MUL(c[i], g) : 0.0f;
+        float *dz = dlogits + (size_t)i * classes;
+        for (int j = 0; j < classes; j++) dz[j] = 0.0f;
+        if (g > 0.0f) dz[y] = c[i], dz[other] = -c[i];
+    }
+    return 0;
+}
+
+static int cpu_cw_update(foil_backend *b, float *best, float *best_adv, int32_t *found,
+                         float *dist, const float *x, const float *x0, const int32_t *fooled,
+                         int n, size_t row) {
+    (void)b;
+    for (int i = 0; i < n; i++) {
+        const float *xr = x + (size_t)i * row, *o = x0 + (size_t)i * row;
+        double s = 0.0;
+        for (size_t j = 0; j < row; j++) {
+            const double dv = (double)xr[j] - o[j];
+            s += dv * dv;
+        }
+        dist[i] = (float)s;
+        if (fooled[i] && dist[i] < best[i]) {
+            best[i] = dist[i], found[i] = 1;
+            memcpy(best_adv + (size_t)i * row, xr, sizeof(float) * row);
+        }
+    }
+    return 0;
+}
+
+static int cpu_cw_step(foil_backend *b, float *w, float *m, float *v, float *x, const float *grad,
+                       const float *x0, const int32_t *active, int n, size_t row,
+                       const foil_adam_hparams *hp) {
+    (void)b;
+    const float step_size = (float)(hp->lr / (1.0 - pow(hp->beta1, hp->t)));
+    const float bc2_sqrt = (float)sqrt(1.0 - pow(hp->beta2, hp->t));
+    FOIL_PAR_FOR(n > 8)
+    for (int i = 0; i < n; i++) {
+        if (!active[i]) continue;
+        for (size_t j = (size_t)i * row; j < (size_t)(i + 1) * row; j++) {
+            const float g = foil_cw_grad(w[j], x[j], x0[j], grad[j]);
+            foil_adam_update(&w[j], &m[j], &v[j], g, hp->lr, hp->beta1, hp->beta2, hp->eps, 0.0f,
+                             step_size, bc2_sqrt);
+            x[j] = foil_cw_x(w[j]);
+        }
+    }
+    return 0;
+}
+
+void cpu_register_minimal_ops(foil_backend *b) {
+    b->cw_margin = cpu_cw_margin;
+    b->cw_update = cpu_cw_update;
+    b->cw_step = cpu_cw_step;
     b->deepfool_step = cpu_deepfool_step;
     b->fab_diff = cpu_fab_diff;
     b->fab_step = cpu_fab_step;
