@@ -11,6 +11,7 @@
 
 #include "attack_internal.h"
 #include "foil/attack.h"
+#include "foil/clock.h"
 #include "foil/elementwise.h"
 #include "foil/philox.h"
 
@@ -321,10 +322,13 @@ static int run_cascade(foil_net *net, foil_attack_work *w, const foil_attack_spe
         st.kind = s->stages[k];
         st.random_start = 1;
         w->stage_broken[k] = 0;
+        const double t0 = foil_now_s();
         for (int r = 0, runs = runs_of(&st); r < runs; r++)
             if (run_alive(net, w, &st, x_adv, x0, goal, n, first, r, 0, &w->stage_broken[k],
                           err))
                 return -1;
+        FOIL_OP(b, b->sync(b), err); /* the stage's work done, for its time */
+        w->stage_seconds[k] = foil_now_s() - t0;
     }
     return 0;
 }

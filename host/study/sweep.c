@@ -132,7 +132,8 @@ static int sweep_batch(sweep_state *st, const foil_sweep *sw, const foil_sweep_i
     r->nstages = w->nstages;
     r->clean_right += w->nstages ? w->clean_robust : 0;
     for (int k = 0; k < w->nstages; k++)
-        r->stages[k] = spec->stages[k], r->stage_broken[k] += w->stage_broken[k];
+        r->stages[k] = spec->stages[k], r->stage_broken[k] += w->stage_broken[k],
+        r->stage_seconds[k] += w->stage_seconds[k];
     for (int e = 0; e < sw->nexamples; e++)
         if (sw->examples[e] >= start && sw->examples[e] < start + bs)
             memcpy(st->examples_adv + (size_t)e * row,
@@ -207,8 +208,9 @@ static int run_one(sweep_state *st, const foil_sweep *sw, const foil_sweep_io *i
             fprintf(stderr, "  clean: %d of %d right", robust, r->n);
             for (int k = 0; k < r->nstages; k++) {
                 robust -= r->stage_broken[k];
-                fprintf(stderr, "; %s broke %d (%d left)", foil_attack_name(r->stages[k]),
-                        r->stage_broken[k], robust);
+                fprintf(stderr, "; %s broke %d (%d left, %.1f s)",
+                        foil_attack_name(r->stages[k]), r->stage_broken[k], robust,
+                        r->stage_seconds[k]);
             }
             fprintf(stderr, "\n");
         }

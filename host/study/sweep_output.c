@@ -165,6 +165,7 @@ int foil_sweep_write_json(const foil_sweep_row *rows, int n, const char *path, f
                 cJSON *e = cJSON_CreateObject();
                 cJSON_AddStringToObject(e, "attack", foil_attack_name(r->stages[k]));
                 cJSON_AddNumberToObject(e, "broken", r->stage_broken[k]);
+                cJSON_AddNumberToObject(e, "seconds", r->stage_seconds[k]);
                 cJSON_AddItemToArray(st, e);
             }
             cJSON_AddItemToObject(o, "stages", st);

@@ -204,6 +204,7 @@ struct foil_attack_work {
     /* autoattack: the samples each stage broke in the last batch (of those
      * still robust before it), and how many were robust at the start */
     int nstages, stage_broken[FOIL_CASCADE_MAX], clean_robust;
+    double stage_seconds[FOIL_CASCADE_MAX]; /* each stage's time in the last batch */
 };
 
 int foil_attack_work_create(foil_attack_work *w, foil_net *net, foil_err *err);

@@ -65,6 +65,7 @@ typedef struct foil_sweep_row {
     int nstages;
     foil_attack_kind stages[FOIL_CASCADE_MAX];
     int stage_broken[FOIL_CASCADE_MAX];
+    double stage_seconds[FOIL_CASCADE_MAX];
     int clean_right;
 } foil_sweep_row;
 
