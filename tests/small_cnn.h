@@ -1,9 +1,14 @@
 /* The small CNN of the attack tests: conv 4x5x5 stride 2, ReLU, maxpool 2,
- * dense 16, dense 10 on 28x28 (random weights are enough to attack). */
+ * dense 16, dense 10 on 28x28 (random weights are enough to attack), and
+ * the fixture they share: CNN_N random images labelled with the model's own
+ * predictions, a CPU backend, a net of max_batch and attack buffers. */
 #ifndef FOIL_TEST_SMALL_CNN_H
 #define FOIL_TEST_SMALL_CNN_H
 
+#include "foil/attack.h"
 #include "foil/model.h"
+#include "foil/philox.h"
+#include "testutil.h"
 
 static inline foil_model_def small_cnn_def(void) {
     foil_model_def d = {.in_c = 1, .in_h = 28, .in_w = 28, .classes = 10, .nlayers = 6};
@@ -16,6 +21,41 @@ static inline foil_model_def small_cnn_def(void) {
     d.layers[4] = (foil_layer_def){.kind = FOIL_LAYER_DENSE, .units = 16};
     d.layers[5] = (foil_layer_def){.kind = FOIL_LAYER_DENSE, .units = 10};
     return d;
+}
+
+#define CNN_N 24
+
+typedef struct cnn_fixture {
+    foil_model m;
+    foil_backend *b;
+    foil_net net;
+    foil_attack_work w;
+    float x0[CNN_N * 784];
+    int32_t y[CNN_N];
+} cnn_fixture;
+
+static inline void cnn_setup(cnn_fixture *f, int max_batch) {
+    foil_err err;
+    foil_model_def d = small_cnn_def();
+    TU_CHECK(foil_model_build(&f->m, &d, &err) == 0, "%s", err.msg);
+    f->b = foil_backend_cpu_create(&err);
+    TU_CHECK(f->b && foil_net_create(&f->net, &f->m, f->b, max_batch, &err) == 0, "%s", err.msg);
+    foil_model_init_params(&f->m, f->net.params, 21);
+    for (size_t i = 0; i < f->m.nparams; i++) f->net.params[i] *= 3.0f;
+    for (size_t i = 0; i < CNN_N * f->m.in_size; i++) f->x0[i] = foil_rng_uniform(8, 1, i);
+    TU_CHECK(foil_attack_work_create(&f->w, &f->net, &err) == 0, "%s", err.msg);
+    for (int i0 = 0; i0 < CNN_N; i0 += max_batch) { /* the model's own predictions */
+        const float *logits;
+        int n = CNN_N - i0 < max_batch ? CNN_N - i0 : max_batch;
+        foil_net_forward(&f->net, f->x0 + i0 * f->m.in_size, n, 0, 0, 0, &logits, &err);
+        f->b->argmax(f->b, f->y + i0, logits, n, 10);
+    }
+}
+
+static inline void cnn_teardown(cnn_fixture *f) {
+    foil_attack_work_destroy(&f->w, f->b);
+    foil_net_destroy(&f->net);
+    f->b->destroy(f->b);
 }
 
 #endif

@@ -166,43 +166,11 @@ static void test_dlr_gradient(void) {
     b->destroy(b);
 }
 
-#define N 24
+#define N CNN_N
 
-typedef struct fixture {
-    foil_model m;
-    foil_backend *b;
-    foil_net net;
-    foil_attack_work w;
-    float x0[N * 784];
-    int32_t y[N];
-} fixture;
-
-static void setup(fixture *f, int max_batch) {
-    foil_err err;
-    foil_model_def d = small_cnn_def();
-    TU_CHECK(foil_model_build(&f->m, &d, &err) == 0, "%s", err.msg);
-    f->b = foil_backend_cpu_create(&err);
-    TU_CHECK(f->b && foil_net_create(&f->net, &f->m, f->b, max_batch, &err) == 0, "%s", err.msg);
-    foil_model_init_params(&f->m, f->net.params, 21);
-    for (size_t i = 0; i < f->m.nparams; i++) f->net.params[i] *= 3.0f;
-    for (size_t i = 0; i < N * f->m.in_size; i++) f->x0[i] = foil_rng_uniform(8, 1, i);
-    TU_CHECK(foil_attack_work_create(&f->w, &f->net, &err) == 0, "%s", err.msg);
-    for (int i0 = 0; i0 < N; i0 += max_batch) { /* the model's own predictions */
-        const float *logits;
-        int n = N - i0 < max_batch ? N - i0 : max_batch;
-        foil_net_forward(&f->net, f->x0 + i0 * f->m.in_size, n, 0, 0, 0, &logits, &err);
-        f->b->argmax(f->b, f->y + i0, logits, n, 10);
-    }
-}
-
-static void teardown(fixture *f) {
-    foil_attack_work_destroy(&f->w, f->b);
-    foil_net_destroy(&f->net);
-    f->b->destroy(f->b);
-}
 
 /* Samples [i0, i0 + n) attacked into out; returns how many are misclassified. */
-static int run(fixture *f, const foil_attack_spec *s, int i0, int n, float *out) {
+static int run(cnn_fixture *f, const foil_attack_spec *s, int i0, int n, float *out) {
     foil_err err;
     const size_t row = f->m.in_size;
     int rc = foil_attack_run(&f->net, &f->w, s, out + i0 * row, f->x0 + i0 * row, f->y + i0, n,
@@ -217,7 +185,7 @@ static int run(fixture *f, const foil_attack_spec *s, int i0, int n, float *out)
     return wrong;
 }
 
-static double worst_norm(const fixture *f, const float *adv, foil_norm norm, int *outside) {
+static double worst_norm(const cnn_fixture *f, const float *adv, foil_norm norm, int *outside) {
     const size_t row = f->m.in_size;
     double worst = 0.0;
     *outside = 0;
@@ -234,10 +202,10 @@ static double worst_norm(const fixture *f, const float *adv, foil_norm norm, int
 }
 
 static void test_attacks(void) {
-    static fixture f, g;
+    static cnn_fixture f, g;
     static float a[N * 784], again[N * 784], split[N * 784], pgd_out[N * 784];
-    setup(&f, N);
-    setup(&g, 10); /* batches of at most 10 */
+    cnn_setup(&f, N);
+    cnn_setup(&g, 10); /* batches of at most 10 */
     const foil_attack_kind kinds[] = {FOIL_ATTACK_APGD_CE, FOIL_ATTACK_APGD_DLR, FOIL_ATTACK_APGD_T};
     for (int k = 0; k < 3; k++)
         for (int l2 = 0; l2 < 2; l2++) {
@@ -267,8 +235,8 @@ static void test_attacks(void) {
     int wa = run(&f, &ap, 0, N, a), wp = run(&f, &pgd, 0, N, pgd_out);
     printf("  eps 0.006: APGD-CE-100 misclassifies %d of %d, PGD-40 %d\n", wa, N, wp);
     TU_CHECK(wa >= wp, "APGD-CE (%d) is not weaker than PGD-40 (%d)", wa, wp);
-    teardown(&f);
-    teardown(&g);
+    cnn_teardown(&f);
+    cnn_teardown(&g);
 }
 
 int main(void) {

@@ -20,45 +20,17 @@
 #include "small_cnn.h"
 #include "testutil.h"
 
-#define N 24
+#define N CNN_N
 #define IMG 784
 
-typedef struct fixture {
-    foil_model m;
-    foil_backend *b;
-    foil_net net;
-    foil_attack_work w;
-    float x0[N * IMG];
-    int32_t y[N];
-} fixture;
-
-static void setup(fixture *f, int max_batch) {
-    foil_err err;
-    foil_model_def d = small_cnn_def();
-    TU_CHECK(foil_model_build(&f->m, &d, &err) == 0, "%s", err.msg);
-    f->b = foil_backend_cpu_create(&err);
-    TU_CHECK(f->b && foil_net_create(&f->net, &f->m, f->b, max_batch, &err) == 0, "%s", err.msg);
-    foil_model_init_params(&f->m, f->net.params, 21);
-    for (size_t i = 0; i < f->m.nparams; i++) f->net.params[i] *= 3.0f;
-    for (size_t i = 0; i < N * f->m.in_size; i++) f->x0[i] = foil_rng_uniform(8, 1, i);
-    TU_CHECK(foil_attack_work_create(&f->w, &f->net, &err) == 0, "%s", err.msg);
-    for (int i0 = 0; i0 < N; i0 += max_batch) { /* predictions, every fifth label wrong */
-        const float *logits;
-        int n = N - i0 < max_batch ? N - i0 : max_batch;
-        foil_net_forward(&f->net, f->x0 + i0 * f->m.in_size, n, 0, 0, 0, &logits, &err);
-        f->b->argmax(f->b, f->y + i0, logits, n, 10);
-    }
+/* The shared fixture with every fifth label wrong (some samples start broken). */
+static void setup(cnn_fixture *f, int max_batch) {
+    cnn_setup(f, max_batch);
     for (int i = 0; i < N; i += 5) f->y[i] = (f->y[i] + 1) % 10;
 }
 
-static void teardown(fixture *f) {
-    foil_attack_work_destroy(&f->w, f->b);
-    foil_net_destroy(&f->net);
-    f->b->destroy(f->b);
-}
-
 /* Samples [i0, i0 + n) attacked into out; robust[i] = still classified right. */
-static void run(fixture *f, const foil_attack_spec *s, int i0, int n, float *out, int *robust) {
+static void run(cnn_fixture *f, const foil_attack_spec *s, int i0, int n, float *out, int *robust) {
     foil_err err;
     int rc = foil_attack_run(&f->net, &f->w, s, out + i0 * IMG, f->x0 + i0 * IMG, f->y + i0, n,
                              i0, NULL, &err);
@@ -77,7 +49,7 @@ static int count(const int *flags) {
 }
 
 static void test_cascade(void) {
-    static fixture f, g;
+    static cnn_fixture f, g;
     static float cas[N * IMG], split[N * IMG], alone[N * IMG];
     setup(&f, N);
     setup(&g, 10);
@@ -136,14 +108,14 @@ static void test_cascade(void) {
         }
     }
     TU_CHECK(clean_kept, "robust and clean-misclassified samples keep their clean image");
-    TU_CHECK(outside == 0 && worst <= s.eps * (1 + 1e-5) + 1e-6, "in the ball (%g), %d outside [0, 1]",
-             worst, outside);
-    teardown(&f);
-    teardown(&g);
+    TU_CHECK(outside == 0 && worst <= s.eps * (1 + 1e-5) + 1e-6,
+             "in the ball (%g), %d outside [0, 1]", worst, outside);
+    cnn_teardown(&f);
+    cnn_teardown(&g);
 }
 
 static void test_restarts(void) {
-    static fixture f;
+    static cnn_fixture f;
     static float one[N * IMG], three[N * IMG];
     setup(&f, N);
     foil_attack_spec s = {.kind = FOIL_ATTACK_SQUARE, .eps = 0.012f, .queries = 30,
@@ -161,7 +133,7 @@ static void test_restarts(void) {
            count(r3), more);
     TU_CHECK(kept, "a sample the first run breaks keeps that image");
     TU_CHECK(more > 0, "the later restarts break more samples");
-    teardown(&f);
+    cnn_teardown(&f);
 }
 
 int main(void) {

@@ -43,7 +43,8 @@ static void test_projection(void) {
     }
     for (int i = 0; i < ROWS; i++) { /* the hyperplane: <w, z> = <w, t> + delta */
         double u = foil_rng_uniform(3, 3, (uint64_t)i);
-        delta[i] = (i % 2 ? 1.0 : -1.0) * (i % 10 == 9 ? 40.0 : 6.0 * u); /* every 10th: out of reach */
+        /* every 10th out of reach */
+        delta[i] = (i % 2 ? 1.0 : -1.0) * (i % 10 == 9 ? 40.0 : 6.0 * u);
         diff[i] = (float)-delta[i]; /* beta = <w, x> - diff */
     }
     memcpy(x, t, sizeof x);
@@ -168,43 +169,11 @@ static void test_linear(void) {
     b->destroy(b);
 }
 
-#define N 24
+#define N CNN_N
 #define IMG 784
 
-typedef struct fixture {
-    foil_model m;
-    foil_backend *b;
-    foil_net net;
-    foil_attack_work w;
-    float x0[N * IMG];
-    int32_t y[N];
-} fixture;
 
-static void setup(fixture *f, int max_batch) {
-    foil_err err;
-    foil_model_def d = small_cnn_def();
-    TU_CHECK(foil_model_build(&f->m, &d, &err) == 0, "%s", err.msg);
-    f->b = foil_backend_cpu_create(&err);
-    TU_CHECK(f->b && foil_net_create(&f->net, &f->m, f->b, max_batch, &err) == 0, "%s", err.msg);
-    foil_model_init_params(&f->m, f->net.params, 21);
-    for (size_t i = 0; i < f->m.nparams; i++) f->net.params[i] *= 3.0f;
-    for (size_t i = 0; i < N * f->m.in_size; i++) f->x0[i] = foil_rng_uniform(8, 1, i);
-    TU_CHECK(foil_attack_work_create(&f->w, &f->net, &err) == 0, "%s", err.msg);
-    for (int i0 = 0; i0 < N; i0 += max_batch) {
-        const float *logits;
-        int n = N - i0 < max_batch ? N - i0 : max_batch;
-        foil_net_forward(&f->net, f->x0 + i0 * f->m.in_size, n, 0, 0, 0, &logits, &err);
-        f->b->argmax(f->b, f->y + i0, logits, n, 10);
-    }
-}
-
-static void teardown(fixture *f) {
-    foil_attack_work_destroy(&f->w, f->b);
-    foil_net_destroy(&f->net);
-    f->b->destroy(f->b);
-}
-
-static int run(fixture *f, const foil_attack_spec *s, int i0, int n, float *out) {
+static int run(cnn_fixture *f, const foil_attack_spec *s, int i0, int n, float *out) {
     foil_err err;
     int rc = foil_attack_run(&f->net, &f->w, s, out + i0 * IMG, f->x0 + i0 * IMG, f->y + i0, n,
                              i0, NULL, &err);
@@ -219,10 +188,10 @@ static int run(fixture *f, const foil_attack_spec *s, int i0, int n, float *out)
 }
 
 static void test_cnn(void) {
-    static fixture f, g;
+    static cnn_fixture f, g;
     static float a[N * IMG], again[N * IMG], split[N * IMG];
-    setup(&f, N);
-    setup(&g, 10);
+    cnn_setup(&f, N);
+    cnn_setup(&g, 10);
     foil_attack_spec s = {.kind = FOIL_ATTACK_FAB_T, .eps = 0.008f, .steps = 20, .restarts = 2,
                           .target_classes = 3, .seed = 5};
     const int wrong = run(&f, &s, 0, N, a);
@@ -241,8 +210,8 @@ static void test_cnn(void) {
              outside);
     TU_CHECK(memcmp(a, again, sizeof a) == 0, "same seed, same bits");
     TU_CHECK(memcmp(a, split, sizeof a) == 0, "batches of 10 give the same bits");
-    teardown(&f);
-    teardown(&g);
+    cnn_teardown(&f);
+    cnn_teardown(&g);
 }
 
 int main(void) {

@@ -71,8 +71,8 @@ static void test_propose(void) {
                 const float d0 = o[W + x] - z[W + x]; /* row 1: never clipped */
                 for (int y = 0; y < H; y++) {
                     const float d = o[y * W + x] - z[y * W + x];
-                    stripes &= (fabsf(d - d0) < 1e-6f || (z[y * W + x] > 0.9f && o[y * W + x] == 1.0f)) &&
-                               fabsf(fabsf(d0) - eps) < 1e-6f;
+                    const int clipped = z[y * W + x] > 0.9f && o[y * W + x] == 1.0f;
+                    stripes &= (fabsf(d - d0) < 1e-6f || clipped) && fabsf(fabsf(d0) - eps) < 1e-6f;
                 }
                 both |= d0 > 0 ? 1 : 2;
             }
@@ -142,45 +142,13 @@ static void test_update(void) {
     b->destroy(b);
 }
 
-#define N 24
+#define N CNN_N
 #define IMG 784
 
-typedef struct fixture {
-    foil_model m;
-    foil_backend *b;
-    foil_net net;
-    foil_attack_work w;
-    float x0[N * IMG];
-    int32_t y[N];
-} fixture;
-
-static void setup(fixture *f, int max_batch) {
-    foil_err err;
-    foil_model_def d = small_cnn_def();
-    TU_CHECK(foil_model_build(&f->m, &d, &err) == 0, "%s", err.msg);
-    f->b = foil_backend_cpu_create(&err);
-    TU_CHECK(f->b && foil_net_create(&f->net, &f->m, f->b, max_batch, &err) == 0, "%s", err.msg);
-    foil_model_init_params(&f->m, f->net.params, 21);
-    for (size_t i = 0; i < f->m.nparams; i++) f->net.params[i] *= 3.0f;
-    for (size_t i = 0; i < N * f->m.in_size; i++) f->x0[i] = foil_rng_uniform(8, 1, i);
-    TU_CHECK(foil_attack_work_create(&f->w, &f->net, &err) == 0, "%s", err.msg);
-    for (int i0 = 0; i0 < N; i0 += max_batch) { /* the model's own predictions */
-        const float *logits;
-        int n = N - i0 < max_batch ? N - i0 : max_batch;
-        foil_net_forward(&f->net, f->x0 + i0 * f->m.in_size, n, 0, 0, 0, &logits, &err);
-        f->b->argmax(f->b, f->y + i0, logits, n, 10);
-    }
-}
-
-static void teardown(fixture *f) {
-    foil_attack_work_destroy(&f->w, f->b);
-    foil_net_destroy(&f->net);
-    f->b->destroy(f->b);
-}
 
 /* Samples [i0, i0 + n) attacked into out (their queries into q when not
  * NULL); returns how many are misclassified, their flags into wrong. */
-static int run(fixture *f, const foil_attack_spec *s, int i0, int n, float *out, int32_t *q,
+static int run(cnn_fixture *f, const foil_attack_spec *s, int i0, int n, float *out, int32_t *q,
                int *wrong) {
     foil_err err;
     int rc = foil_attack_run(&f->net, &f->w, s, out + i0 * IMG, f->x0 + i0 * IMG, f->y + i0, n,
@@ -201,12 +169,12 @@ static int run(fixture *f, const foil_attack_spec *s, int i0, int n, float *out,
 }
 
 static void test_attack(void) {
-    static fixture f, g;
+    static cnn_fixture f, g;
     static float a[N * IMG], again[N * IMG], split[N * IMG], other[N * IMG];
     static int32_t q[N], qq[N];
     int wrong[N], wrong_q[N];
-    setup(&f, N);
-    setup(&g, 10);
+    cnn_setup(&f, N);
+    cnn_setup(&g, 10);
     foil_attack_spec s = {.kind = FOIL_ATTACK_SQUARE, .eps = 0.02f, .queries = 300,
                           .p_init = FOIL_SQUARE_P_INIT, .restarts = 1, .seed = 5};
     const int broken = run(&f, &s, 0, N, a, q, wrong);
@@ -266,8 +234,8 @@ static void test_attack(void) {
     s.eps = 0.0f;
     run(&f, &s, 0, N, other, NULL, NULL);
     TU_CHECK(memcmp(other, f.x0, sizeof other) == 0, "eps 0 leaves the images as they are");
-    teardown(&f);
-    teardown(&g);
+    cnn_teardown(&f);
+    cnn_teardown(&g);
 }
 
 int main(void) {
