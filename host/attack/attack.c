@@ -166,7 +166,7 @@ static int set_goals(foil_net *net, foil_attack_work *w, const foil_attack_spec 
 /* APGD-T, FAB-T: w->target = the class of each sample's (rank + 1)-th largest
  * clean logit (rank 1: the second; ties: the lower class first). */
 int foil_attack_set_targets(foil_net *net, foil_attack_work *w, const float *x0, int n, int rank,
-                       foil_err *err) {
+                            foil_err *err) {
     foil_backend *b = net->b;
     const int c = w->classes;
     const float *logits;
