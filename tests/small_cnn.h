@@ -23,6 +23,15 @@ static inline foil_model_def small_cnn_def(void) {
     return d;
 }
 
+/* A linear model on 28x28: flatten, dense `classes` (the minimal-perturbation
+ * tests, where the least distance to the boundary is known exactly). */
+static inline foil_model_def linear_def(int classes) {
+    foil_model_def d = {.in_c = 1, .in_h = 28, .in_w = 28, .classes = classes, .nlayers = 2};
+    d.layers[0] = (foil_layer_def){.kind = FOIL_LAYER_FLATTEN};
+    d.layers[1] = (foil_layer_def){.kind = FOIL_LAYER_DENSE, .units = classes};
+    return d;
+}
+
 #define CNN_N 24
 
 typedef struct cnn_fixture {

@@ -191,9 +191,7 @@ static void test_early_stop(fixture *f) {
  * clip(x + eps * sign(that)), computed here in double. */
 static void test_linear_fgsm(void) {
     fixture *f = calloc(1, sizeof *f);
-    foil_model_def d = {.in_c = 1, .in_h = 28, .in_w = 28, .classes = 10, .nlayers = 2};
-    d.layers[0] = (foil_layer_def){.kind = FOIL_LAYER_FLATTEN};
-    d.layers[1] = (foil_layer_def){.kind = FOIL_LAYER_DENSE, .units = 10};
+    foil_model_def d = linear_def(10);
     setup(f, &d, 1.0f);
     foil_attack_spec s = {.kind = FOIL_ATTACK_FGSM, .eps = 0.2f};
     attack(f, &s, f->adv);

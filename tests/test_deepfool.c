@@ -21,9 +21,7 @@ enum { S = 8, C = 10, IMG = 784 };
 static void test_linear(void) {
     foil_err err;
     foil_model m;
-    foil_model_def d = {.in_c = 1, .in_h = 28, .in_w = 28, .classes = C, .nlayers = 2};
-    d.layers[0] = (foil_layer_def){.kind = FOIL_LAYER_FLATTEN};
-    d.layers[1] = (foil_layer_def){.kind = FOIL_LAYER_DENSE, .units = C};
+    foil_model_def d = linear_def(C);
     TU_CHECK(foil_model_build(&m, &d, &err) == 0, "%s", err.msg);
     foil_backend *b = foil_backend_cpu_create(&err);
     foil_net net;

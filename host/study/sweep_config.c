@@ -149,11 +149,13 @@ static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep
     }
     /* the label names example and IDX files: it must be a file name */
     if (foil_cfg_name(cfg, args, "label", name, a->label, err)) return -1;
-    const int apgd_keys =
-        info->apgd || info->fab || info->minimal || (info->cascade && has_stage(s, 1));
-    if (apgd_keys || info->iterative)
+    const int takes_steps = info->iterative || info->apgd || info->fab || info->minimal ||
+                            (info->cascade && has_stage(s, 1));
+    s->steps = info->default_steps;
+    if (takes_steps) {
         if (foil_cfg_int(cfg, args, "steps", info->default_steps, 1, 100000, &v, err)) return -1;
-    s->steps = apgd_keys || info->iterative ? (int)v : info->default_steps;
+        s->steps = (int)v;
+    }
     if (info->apgd || info->iterative || info->square || info->fab || info->cascade) {
         if (foil_cfg_int(cfg, args, "restarts", 1, 1, 1000, &v, err)) return -1;
         s->restarts = (int)v;
