@@ -108,6 +108,16 @@ static __global__ void k_softmax_xent(float *loss, float *dlogits, const float *
     }
 }
 
+/* One thread per row: TRADES' KL with its gradients (foil_kl_row, as the CPU). */
+static __global__ void k_kl_div(float *loss, float *dp, float *dq, const float *logits_p,
+                                const float *logits_q, int n, int classes, float grad_scale) {
+    GRID_STRIDE(i, (size_t)n) {
+        const size_t o = i * (size_t)classes;
+        loss[i] = foil_kl_row(logits_p + o, logits_q + o, classes, dp ? dp + o : NULL,
+                              dq ? dq + o : NULL, grad_scale);
+    }
+}
+
 /* velocity may be NULL when momentum == 0 (foil_sgd_update does not touch it) */
 static __global__ void k_sgd_step(float *w, float *velocity, const float *grad, size_t n,
                                   foil_sgd_hparams hp) {
@@ -193,6 +203,13 @@ static void launch_softmax_xent(cudaStream_t s, float *loss, float *dlogits,
                                 float grad_scale, unsigned *bad_row) {
     k_softmax_xent<<<cuda_blocks((size_t)n, EW_WARPS), EW_THREADS, 0, s>>>(
         loss, dlogits, logits, labels, n, classes, grad_scale, bad_row);
+}
+
+static void launch_kl_div(cudaStream_t s, float *loss, float *dp, float *dq,
+                          const float *logits_p, const float *logits_q, int n, int classes,
+                          float grad_scale) {
+    k_kl_div<<<cuda_blocks((size_t)n, EW_THREADS), EW_THREADS, 0, s>>>(
+        loss, dp, dq, logits_p, logits_q, n, classes, grad_scale);
 }
 
 static void launch_sgd_step(cudaStream_t s, float *w, float *velocity, const float *grad,
@@ -333,6 +350,14 @@ static int cuda_softmax_xent(foil_backend *b, float *loss, float *dlogits, const
     return cuda_label_check_end(b, bad_row, labels, "softmax_xent", "label", classes);
 }
 
+static int cuda_kl_div(foil_backend *b, float *loss, float *dp, float *dq, const float *logits_p,
+                       const float *logits_q, int n, int classes, float grad_scale) {
+    if (n <= 0) return 0; /* classes checked in front (host/backend/check.c) */
+    launch_kl_div(stream_of(b), loss, dp, dq, logits_p, logits_q, n, classes, grad_scale);
+    LAUNCH_CHECK(b, "kl_div");
+    return 0;
+}
+
 static int cuda_sgd_step(foil_backend *b, float *w, float *velocity, const float *grad,
                          size_t n, const foil_sgd_hparams *hp) {
     if (!n) return 0; /* the velocity buffer checked in front */
@@ -379,6 +404,7 @@ extern "C" void cuda_register_elementwise_ops(foil_backend *b) {
     b->scale = cuda_scale;
     b->axpy = cuda_axpy;
     b->softmax_xent = cuda_softmax_xent;
+    b->kl_div = cuda_kl_div;
     b->sgd_step = cuda_sgd_step;
     b->adam_step = cuda_adam_step;
     b->gather_rows = cuda_gather_rows;

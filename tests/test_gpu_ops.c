@@ -331,6 +331,42 @@ static void softmax_xent(op_table *tab, int n, int classes, int grads) {
     r->npairs = 1, r->pair[0][0] = S_LOGITS, r->pair[0][1] = S_DLOGITS;
 }
 
+/* ---- TRADES' KL: clean logits, adversarial logits, loss, dp, dq, loss scratch ---- */
+
+enum { K_P, K_Q, K_LOSS, K_DP, K_DQ, K_SLOSS };
+
+static int kl_run(foil_backend *b, void *const *t, const op_row *r) {
+    return b->kl_div(b, F(K_LOSS), r->bias ? F(K_DP) : NULL, r->bias ? F(K_DQ) : NULL, F(K_P),
+                     F(K_Q), r->n, r->classes, r->alpha);
+}
+static int kl_fwd(foil_backend *b, void *const *t, const op_row *r) {
+    return b->kl_div(b, F(K_SLOSS), NULL, NULL, F(K_P), F(K_Q), r->n, r->classes, 1.0f);
+}
+
+/* the gradient mode checks both gradients against finite differences */
+static void kl_div(op_table *tab, int n, int classes, int grads) {
+    char name[64];
+    snprintf(name, sizeof name, "kl_div C=%d%s", classes, grads ? "" : " no-grad");
+    op_row *r = op_add(tab, name);
+    size_t total = (size_t)n * classes;
+    r->n = n, r->classes = classes, r->bias = grads, r->alpha = 1.0f / (float)n;
+    r->run = kl_run, r->twice = 1;
+    op_set(r, K_P, OP_IN, total, -6, 6, 0);
+    op_set(r, K_Q, OP_IN, total, -6, 6, 0);
+    op_set(r, K_LOSS, OP_OUT, (size_t)n, 0, 0, 0);
+    r->tol = (op_tol){1e-6, 1e-6, 1e-12};
+    if (!grads) return;
+    op_set(r, K_DP, OP_OUT, total, 0, 0, 0);
+    op_set(r, K_DQ, OP_OUT, total, 0, 0, 0);
+    r->t[K_DP].has_tol = r->t[K_DQ].has_tol = 1;
+    r->t[K_DP].tol = r->t[K_DQ].tol = (op_tol){1e-9, 1e-6, 1e-12};
+    op_set(r, K_SLOSS, OP_SCRATCH, (size_t)n, 0, 0, 0);
+    r->fwd = kl_fwd, r->fd_y = K_SLOSS, r->fd_scale = r->alpha, r->fd_h = 1e-2f, r->fd_smooth = 1;
+    r->fd_tol = (op_tol){2e-6, 1e-3, 0};
+    r->npairs = 2;
+    r->pair[0][0] = K_P, r->pair[0][1] = K_DP, r->pair[1][0] = K_Q, r->pair[1][1] = K_DQ;
+}
+
 /* ---- feature masks: x, fill, segments, masks, out ------------------------------- */
 
 enum { M_X, M_FILL, M_SEG, M_MASK, M_OUT };
@@ -417,6 +453,9 @@ static void build(op_table *tab) {
     softmax_xent(tab, 257, 1000, 1); /* lanes stride over many classes */
     softmax_xent(tab, 257, 10, 0);
     softmax_xent(tab, 257, 1000, 0);
+    kl_div(tab, 257, 10, 1);
+    kl_div(tab, 65, 1000, 1);
+    kl_div(tab, 257, 10, 0);
     mask_images(tab, 5, 7, 3, 29, 49, 1);
     mask_images(tab, 3, 100, 0, 300, 7, 3);
     occlude(tab, 3, 5, 230, 4, 3, 1); /* 9 x 9 windows */

@@ -113,6 +113,11 @@ static int chk_softmax_xent(foil_backend *b, float *loss, float *dlogits, const 
     if (classes_check(b, "softmax_xent", n, classes)) return -1;
     return IMPL(b)->softmax_xent(b, loss, dlogits, logits, labels, n, classes, grad_scale);
 }
+static int chk_kl_div(foil_backend *b, float *loss, float *dp, float *dq, const float *logits_p,
+                      const float *logits_q, int n, int classes, float grad_scale) {
+    if (classes_check(b, "kl_div", n, classes)) return -1;
+    return IMPL(b)->kl_div(b, loss, dp, dq, logits_p, logits_q, n, classes, grad_scale);
+}
 static int chk_sgd_step(foil_backend *b, float *w, float *velocity, const float *grad, size_t n,
                         const foil_sgd_hparams *hp) {
     if (n && hp->momentum != 0.0f && !velocity)
@@ -368,7 +373,7 @@ int foil_backend_finish(foil_backend *b, foil_err *err) {
     CHECKED(conv2d_fwd) CHECKED(conv2d_bwd_data) CHECKED(conv2d_bwd_filter)
     CHECKED(maxpool_fwd) CHECKED(maxpool_bwd)
     CHECKED(dense_fwd) CHECKED(dense_bwd_data) CHECKED(dense_bwd_filter)
-    CHECKED(dropout_fwd) CHECKED(softmax_xent) CHECKED(sgd_step)
+    CHECKED(dropout_fwd) CHECKED(softmax_xent) CHECKED(kl_div) CHECKED(sgd_step)
     CHECKED(gather_rows) CHECKED(gather_labels) CHECKED(argmax) CHECKED(compare)
     CHECKED(attack_random_start) CHECKED(attack_step) CHECKED(select_rows)
     CHECKED(dlr_loss) CHECKED(apgd_step) CHECKED(apgd_update) CHECKED(apgd_checkpoint)

@@ -163,6 +163,13 @@ struct foil_backend {
     int (*softmax_xent)(foil_backend *b, float *loss, float *dlogits, const float *logits,
                         const int32_t *labels, int n, int classes, float grad_scale);
 
+    /* TRADES (Zhang et al. 2019): loss[i] = KL(p || q) with p = softmax(logits_p[i])
+     * and q = softmax(logits_q[i]), computed stably in double; dp and dq (either
+     * may be NULL) = its gradients w.r.t. logits_p and logits_q times grad_scale
+     * (dq = (q - p) grad_scale, dp = p (log p - log q - KL) grad_scale). */
+    int (*kl_div)(foil_backend *b, float *loss, float *dp, float *dq, const float *logits_p,
+                  const float *logits_q, int n, int classes, float grad_scale);
+
     /* optimizers, elementwise over n parameters */
     int (*sgd_step)(foil_backend *b, float *w, float *velocity, const float *grad, size_t n,
                     const foil_sgd_hparams *hp);
@@ -338,7 +345,7 @@ struct foil_backend {
     X(set_precision) X(alloc) X(free) X(upload) X(download) X(copy) X(fill) X(sync)     \
     X(conv2d_fwd) X(conv2d_bwd_data) X(conv2d_bwd_filter) X(maxpool_fwd) X(maxpool_bwd) \
     X(relu_fwd) X(relu_bwd) X(dense_fwd) X(dense_bwd_data) X(dense_bwd_filter)          \
-    X(dropout_fwd) X(mul) X(add) X(sub) X(scale) X(axpy) X(softmax_xent) X(sgd_step) X(adam_step) X(gather_rows)       \
+    X(dropout_fwd) X(mul) X(add) X(sub) X(scale) X(axpy) X(softmax_xent) X(kl_div) X(sgd_step) X(adam_step) X(gather_rows)       \
     X(gather_labels) X(argmax) X(compare) X(attack_random_start) X(attack_step)         \
     X(select_rows) X(dlr_loss) X(apgd_step) X(apgd_update) X(apgd_checkpoint)          \
     X(square_propose) X(square_update) X(fab_diff) X(fab_step) X(fab_update)            \

@@ -192,4 +192,25 @@ FOIL_HD double foil_softmax_sum(const float *z, int c, float mx) {
     return sum;
 }
 
+/* TRADES' KL(p || q) of one row, p = softmax(zp) and q = softmax(zq), in
+ * double from the log-softmaxes; dp and dq (either may be NULL) receive its
+ * gradients times scale: d/dzq = q - p, d/dzp = p (log p - log q - KL). */
+FOIL_HD float foil_kl_row(const float *zp, const float *zq, int c, float *dp, float *dq,
+                          float scale) {
+    const float mp = zp[foil_row_argmax(zp, c)], mq = zq[foil_row_argmax(zq, c)];
+    const double lsp = log(foil_softmax_sum(zp, c, mp)), lsq = log(foil_softmax_sum(zq, c, mq));
+    double kl = 0.0;
+    for (int j = 0; j < c; j++) {
+        const double lp = (double)(zp[j] - mp) - lsp, lq = (double)(zq[j] - mq) - lsq;
+        kl += exp(lp) * (lp - lq);
+    }
+    for (int j = 0; (dp || dq) && j < c; j++) {
+        const double lp = (double)(zp[j] - mp) - lsp, lq = (double)(zq[j] - mq) - lsq;
+        const double p = exp(lp);
+        if (dq) dq[j] = (float)((exp(lq) - p) * scale);
+        if (dp) dp[j] = (float)(p * (lp - lq - kl) * scale);
+    }
+    return (float)kl;
+}
+
 #endif

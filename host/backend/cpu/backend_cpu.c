@@ -166,6 +166,17 @@ static int cpu_softmax_xent(foil_backend *b, float *loss, float *dlogits, const 
     return 0;
 }
 
+static int cpu_kl_div(foil_backend *b, float *loss, float *dp, float *dq, const float *logits_p,
+                      const float *logits_q, int n, int classes, float grad_scale) {
+    (void)b;
+    for (int i = 0; i < n; i++) {
+        const size_t o = (size_t)i * classes;
+        loss[i] = foil_kl_row(logits_p + o, logits_q + o, classes, dp ? dp + o : NULL,
+                              dq ? dq + o : NULL, grad_scale);
+    }
+    return 0;
+}
+
 static int cpu_sgd_step(foil_backend *b, float *w, float *velocity, const float *grad, size_t n,
                         const foil_sgd_hparams *hp) {
     (void)b;
@@ -248,6 +259,7 @@ foil_backend *foil_backend_cpu_create(foil_err *err) {
     b->scale = cpu_scale;
     b->axpy = cpu_axpy;
     b->softmax_xent = cpu_softmax_xent;
+    b->kl_div = cpu_kl_div;
     b->sgd_step = cpu_sgd_step;
     b->adam_step = cpu_adam_step;
     b->gather_rows = cpu_gather_rows;
