@@ -1,5 +1,6 @@
 /* The training job shared by `foil train` and `foil run`. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +46,13 @@ static void on_progress(void *user, const foil_train_event *ev) {
     const progress *p = user;
     if (p->quiet) return;
     if (ev->epoch_done) {
-        fprintf(stderr, "%sepoch %d/%d: loss %.4f, test accuracy %.4f, %.1f s, %.0f images/s\n",
+        char adv[96] = "";
+        if (!isnan(ev->robust_accuracy) || !isnan(ev->guard_accuracy))
+            snprintf(adv, sizeof adv, ", robust %.4f, guard %.4f", ev->robust_accuracy,
+                     ev->guard_accuracy);
+        fprintf(stderr, "%sepoch %d/%d: loss %.4f, test accuracy %.4f%s, %.1f s, %.0f images/s\n",
                 p->tty ? "\r\033[K" : "", ev->epoch, ev->epochs, ev->loss, ev->test_accuracy,
-                ev->epoch_seconds, ev->images_per_s);
+                adv, ev->epoch_seconds, ev->images_per_s);
         return;
     }
     if (p->tty) {
@@ -84,9 +89,26 @@ static int write_metrics(const char *path, const foil_recipe *r, const foil_trai
         cJSON_AddNumberToObject(e, "loss", res->epoch_loss[i]);
         cJSON_AddNumberToObject(e, "test_accuracy", res->epoch_accuracy[i]);
         cJSON_AddNumberToObject(e, "seconds", res->epoch_seconds[i]);
+        if (!isnan(res->epoch_robust[i]))
+            cJSON_AddNumberToObject(e, "robust_accuracy", res->epoch_robust[i]);
+        if (!isnan(res->epoch_guard[i]))
+            cJSON_AddNumberToObject(e, "guard_accuracy", res->epoch_guard[i]);
         cJSON_AddItemToArray(epochs, e);
     }
     cJSON_AddItemToObject(o, "epochs", epochs);
+    if (r->adv.mode != FOIL_ADV_NONE) {
+        static const char *const MODES[] = {"none", "pgd", "fgsm_rs", "trades"};
+        cJSON *adv = cJSON_AddObjectToObject(o, "adversarial");
+        cJSON_AddStringToObject(adv, "mode", MODES[r->adv.mode]);
+        cJSON_AddNumberToObject(adv, "eps", r->adv.eps);
+        cJSON_AddStringToObject(adv, "eval_attack",
+                                foil_attack_name((foil_attack_kind)r->adv.eval_attack));
+        cJSON_AddNumberToObject(adv, "eval_images", r->adv.eval_images);
+        if (res->guard_fired) {
+            cJSON_AddNumberToObject(adv, "guard_stopped_after_epoch", res->guard_epoch);
+            cJSON_AddNumberToObject(adv, "kept_epoch", res->best_epoch);
+        }
+    }
     int rc = foil_write_json_atomic(path, o, err);
     cJSON_Delete(o);
     return rc;
@@ -165,6 +187,10 @@ int train_job_run(train_job *j, const char *outdir, int resume, int quiet,
     cli_stop_end();
     j->stop = NULL;
     if (rc) return -1;
+    if (res->guard_fired && !quiet)
+        fprintf(stderr, "train: catastrophic overfitting: the guard's accuracy fell by more than "
+                        "%g after epoch %d; stopped, model.safetensors holds epoch %d's "
+                        "weights\n", j->r.adv.guard_drop, res->guard_epoch, res->best_epoch);
     if (cli_stop_requested()) {
         res->interrupted = 1;
         j->stopped_late = 1;

@@ -85,7 +85,7 @@ static int parse_train(foil_recipe *r, foil_config *cfg, foil_err *err) {
         return -1;
     if (foil_cfg_int(cfg, t, "lr_decay_epochs", 1, 1, FOIL_MAX_EPOCHS, &v, err)) return -1;
     r->lr_decay_epochs = (int)v;
-    return 0;
+    return foil_recipe_parse_adversarial(r, cfg, t, err);
 }
 
 int foil_recipe_parse(foil_recipe *r, foil_config *cfg, foil_err *err) {

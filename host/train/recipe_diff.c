@@ -1,7 +1,8 @@
 /* What --resume compares: the recipe keys that change what training does
  * from here on, and data.test_limit, whose change would make the epoch log
  * mix accuracies on two test sets (more epochs, another device or another
- * eval batch are no change). */
+ * eval batch are no change); adversarial training's keys and the schedule's
+ * count as changes. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -13,7 +14,15 @@ static const char *const KEYS[] = {
     "seed",               "train.batch_size",   "train.optimizer",    "train.lr",
     "train.momentum",     "train.nesterov",     "train.weight_decay", "train.beta1",
     "train.beta2",        "train.eps",          "train.lr_decay",     "train.lr_decay_epochs",
-    "data.train_limit",   "data.test_limit",    NULL};
+    "data.train_limit",   "data.test_limit",
+    "train.lr_schedule.kind", "train.lr_schedule.peak", "train.lr_schedule.min_lr",
+    "train.lr_schedule.every", "train.lr_schedule.gamma",
+    "train.adversarial.mode", "train.adversarial.eps", "train.adversarial.steps",
+    "train.adversarial.step", "train.adversarial.alpha", "train.adversarial.beta",
+    "train.adversarial.random_start", "train.adversarial.clean_ratio",
+    "train.adversarial.warmup_epochs", "train.adversarial.eval_attack",
+    "train.adversarial.eval_steps", "train.adversarial.eval_images", "train.adversarial.guard",
+    "train.adversarial.guard_images", "train.adversarial.guard_drop", NULL};
 
 /* The scalar at a dotted path, or NULL. */
 static const char *scalar_at(foil_node *root, const char *path) {

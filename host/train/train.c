@@ -12,10 +12,11 @@
 #include "foil/fileio.h"
 #include "foil/philox.h"
 #include "foil/train.h"
+#include "adversarial.h"
 #include "train_state.h"
 
-/* Fisher-Yates shuffle keyed by (seed, epoch): the same order on every backend. */
-static void shuffle(int32_t *perm, int n, uint64_t seed, int epoch) {
+void foil_train_order(int32_t *perm, int n, uint64_t seed, int epoch) {
+    /* Fisher-Yates, keyed by (seed, epoch): the same order on every backend */
     uint64_t stream = FOIL_STREAM(FOIL_RNG_SHUFFLE, (uint64_t)epoch);
     for (int i = 0; i < n; i++) perm[i] = i;
     for (int i = n - 1; i > 0; i--) {
@@ -58,20 +59,31 @@ static void bufs_free(step_bufs *s, foil_backend *b) {
     b->free(b, s->dlogits);
 }
 
-/* One optimisation step on a gathered batch; returns the summed batch loss. */
-static int train_step(foil_net *net, train_state *ts, step_bufs *s, const foil_device_data *d,
-                      int start, int bs, double lr, const foil_recipe *r, double *loss_sum,
-                      foil_err *err) {
+/* One optimisation step on a gathered batch (its adversarial examples under
+ * r->adv at radius eps); returns the summed batch loss. */
+static int train_step(foil_net *net, train_state *ts, step_bufs *s, adv_train *a,
+                      const foil_device_data *d, int start, int bs, double lr, double eps,
+                      const foil_recipe *r, double *loss_sum, foil_err *err) {
     foil_backend *b = net->b;
     const int classes = net->model->def.classes;
-    const float *logits;
+    const float *logits, *x = s->x;
     if (b->gather_rows(b, s->x, d->images, s->perm + start, bs, d->row) ||
         b->gather_labels(b, s->y, d->labels, s->perm + start, bs))
         return foil_fail(err, "%s", b->err.msg);
-    if (foil_net_forward(net, s->x, bs, 1, r->seed, (uint64_t)ts->step, &logits, err)) return -1;
-    if (b->softmax_xent(b, s->loss, s->dlogits, logits, s->y, bs, classes, 1.0f / (float)bs))
-        return foil_fail(err, "%s", b->err.msg);
-    if (foil_net_backward(net, s->dlogits, 1, 0, err)) return -1;
+    if (r->adv.mode != FOIL_ADV_NONE) {
+        if (adv_train_batch(net, a, r, s->x, s->y, bs, eps, ts->step, err)) return -1;
+        x = a->x_adv;
+    }
+    if (r->adv.mode == FOIL_ADV_TRADES) {
+        if (adv_trades_grads(net, a, r, s->x, s->y, bs, s->loss, s->dlogits, ts->step, err))
+            return -1;
+    } else {
+        if (foil_net_forward(net, x, bs, 1, r->seed, (uint64_t)ts->step, &logits, err))
+            return -1;
+        if (b->softmax_xent(b, s->loss, s->dlogits, logits, s->y, bs, classes, 1.0f / (float)bs))
+            return foil_fail(err, "%s", b->err.msg);
+        if (foil_net_backward(net, s->dlogits, 1, 0, err)) return -1;
+    }
     if (train_state_step(ts, net, r, lr, err)) return -1;
     if (b->download(b, s->loss_host, s->loss, sizeof(float) * (size_t)bs))
         return foil_fail(err, "%s", b->err.msg);
@@ -98,16 +110,16 @@ static int evaluate(foil_net *net, const foil_device_data *test, int32_t *pred, 
 /* Runs epoch `epoch` from step ts->epoch_step (non-zero when resuming an
  * interrupted epoch). Returns 0 when the epoch is done, 1 when opt->stop
  * stopped it (ts->epoch_step: the steps done), -1 on error. */
-static int run_epoch(foil_net *net, train_state *ts, step_bufs *s, const foil_recipe *r,
-                     const foil_device_data *train, int epoch, int epochs_left,
-                     const foil_train_options *opt, double *mean_loss, foil_err *err) {
-    double lr = r->lr * pow(r->lr_decay, (double)((epoch - 1) / r->lr_decay_epochs));
+static int run_epoch(foil_net *net, train_state *ts, step_bufs *s, adv_train *a,
+                     const foil_recipe *r, const foil_device_data *train, int epoch,
+                     int epochs_left, const foil_train_options *opt, double *mean_loss,
+                     foil_err *err) {
     const int steps = (train->n + r->batch_size - 1) / r->batch_size;
     if (ts->epoch_step >= steps)
         return foil_fail(err, "%s/train_state.safetensors: saved after step %d of epoch %d, but "
                          "an epoch has %d steps here (other data or data.train_limit?); cannot "
                          "resume", opt->outdir, ts->epoch_step, epoch, steps);
-    shuffle(s->perm_host, train->n, r->seed, epoch);
+    foil_train_order(s->perm_host, train->n, r->seed, epoch);
     if (net->b->upload(net->b, s->perm, s->perm_host, sizeof(int32_t) * (size_t)train->n))
         return foil_fail(err, "%s", net->b->err.msg);
     /* a resumed epoch's mean loss counts the steps done before the save too
@@ -118,7 +130,9 @@ static int run_epoch(foil_net *net, train_state *ts, step_bufs *s, const foil_re
     for (int step = ts->epoch_step; step < steps; step++) {
         int start = step * r->batch_size;
         int bs = train->n - start < r->batch_size ? train->n - start : r->batch_size;
-        if (train_step(net, ts, s, train, start, bs, lr, r, &loss_sum, err)) return -1;
+        const double lr = foil_recipe_lr(r, epoch, step, steps),
+                     eps = foil_recipe_adv_eps(r, epoch, step, steps);
+        if (train_step(net, ts, s, a, train, start, bs, lr, eps, r, &loss_sum, err)) return -1;
         *mean_loss = loss_sum / (start + bs - counted_from);
         if (!isfinite(*mean_loss)) {
             char kept[96] = "no checkpoint written";
@@ -150,14 +164,52 @@ static int run_epoch(foil_net *net, train_state *ts, step_bufs *s, const foil_re
     return 0;
 }
 
+/* The guard's state: the best accuracy so far and its epoch (0: none yet). */
+typedef struct guard_state {
+    double best;
+    int epoch;
+} guard_state;
+
+/* After epoch `epoch` (its log row k): the robust accuracy on the test
+ * subset and the guard's on the training subset. Returns 1 when the guard
+ * fires (the parameters of the best epoch are back in net->params). */
+static int adversarial_eval(foil_net *net, adv_train *a, const foil_recipe *r,
+                            const foil_device_data *train, const foil_device_data *test,
+                            int epoch, int k, guard_state *g, foil_train_result *res,
+                            foil_err *err) {
+    foil_backend *b = net->b;
+    const size_t bytes = sizeof(float) * net->model->nparams;
+    double acc;
+    if (r->adv.eval_images > 0) {
+        if (adv_robust_accuracy(net, a, r, test, r->adv.eval_images, &acc, err)) return -1;
+        res->epoch_robust[k] = acc;
+    }
+    if (!r->adv.guard) return 0;
+    if (adv_robust_accuracy(net, a, r, train, r->adv.guard_images, &acc, err)) return -1;
+    res->epoch_guard[k] = acc;
+    if (g->epoch == 0 || acc >= g->best) {
+        g->best = acc, g->epoch = epoch;
+        FOIL_OP(b, b->copy(b, a->best, net->params, bytes), err);
+        return 0;
+    }
+    if (acc >= g->best - r->adv.guard_drop) return 0;
+    FOIL_OP(b, b->copy(b, net->params, a->best, bytes), err);
+    res->guard_fired = 1, res->guard_epoch = epoch, res->best_epoch = g->epoch;
+    return 1;
+}
+
 int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *train,
                const foil_device_data *test, const foil_train_options *opt,
                foil_train_result *res, foil_err *err) {
     memset(res, 0, sizeof *res);
+    for (int i = 0; i < FOIL_MAX_EPOCHS; i++) res->epoch_robust[i] = res->epoch_guard[i] = NAN;
     step_bufs s;
     train_state ts;
+    adv_train a;
+    guard_state guard = {0.0, 0};
     int32_t *pred = malloc(sizeof(int32_t) * (size_t)test->n + 1);
     int rc = -1;
+    memset(&a, 0, sizeof a);
     if (bufs_alloc(&s, net->b, train->n, train->row, r->batch_size, net->model->def.classes) ||
         !pred) {
         foil_fail(err, "out of memory for training buffers (batch %d)", r->batch_size);
@@ -165,13 +217,15 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
         free(pred);
         return -1;
     }
-    if (train_state_init(&ts, net, r, opt, res, err)) goto done;
+    if (adv_train_init(&a, net, r, err) || train_state_init(&ts, net, r, opt, res, err))
+        goto done;
     double t0 = foil_now_s();
     long images = 0; /* trained by this call */
     for (int epoch = ts.epoch + 1; epoch <= r->epochs; epoch++) {
         double te = foil_now_s(), loss = 0.0, acc;
         const long resumed_at = (long)ts.epoch_step * r->batch_size; /* images already done */
-        int ran = run_epoch(net, &ts, &s, r, train, epoch, r->epochs - epoch, opt, &loss, err);
+        int ran = run_epoch(net, &ts, &s, &a, r, train, epoch, r->epochs - epoch, opt, &loss,
+                            err);
         if (ran < 0) goto done;
         if (ran > 0) {
             if (train_state_save(&ts, net, r, opt, res, err)) goto done;
@@ -183,6 +237,10 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
         double t_train = foil_now_s() - te;
         if (evaluate(net, test, pred, &acc, err)) goto done;
         int k = res->epochs_logged++;
+        int fired = r->adv.mode == FOIL_ADV_NONE
+                        ? 0
+                        : adversarial_eval(net, &a, r, train, test, epoch, k, &guard, res, err);
+        if (fired < 0) goto done;
         res->epochs_run++;
         res->epoch_loss[k] = loss;
         res->epoch_accuracy[k] = acc;
@@ -190,22 +248,26 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
         res->train_seconds += t_train;
         images += train->n - resumed_at;
         res->test_accuracy = acc;
+        if (fired && evaluate(net, test, pred, &res->test_accuracy, err)) goto done;
         ts.epoch = epoch;
         ts.epoch_step = 0;
         ts.part_loss_sum = ts.part_seconds = 0.0;
         if (train_state_save(&ts, net, r, opt, res, err)) goto done;
-        if (opt->stop && *opt->stop && epoch < r->epochs) {
-            res->interrupted = 1;
-            foil_fail(err, "interrupted after epoch %d; saved a checkpoint to resume from", epoch);
-            goto done;
-        }
         if (opt->progress) {
             foil_train_event ev = {.epoch = epoch, .epochs = r->epochs, .epoch_done = 1,
                                    .loss = loss, .test_accuracy = acc,
+                                   .robust_accuracy = res->epoch_robust[k],
+                                   .guard_accuracy = res->epoch_guard[k],
                                    .epoch_seconds = res->epoch_seconds[k],
                                    .images_per_s = (double)(train->n - resumed_at) /
                                                    (t_train > 0 ? t_train : 1e-9)};
             opt->progress(opt->progress_user, &ev);
+        }
+        if (fired) break; /* the caller reports it (res->guard_fired) */
+        if (opt->stop && *opt->stop && epoch < r->epochs) {
+            res->interrupted = 1;
+            foil_fail(err, "interrupted after epoch %d; saved a checkpoint to resume from", epoch);
+            goto done;
         }
     }
     if (res->epochs_run == 0 && evaluate(net, test, pred, &res->test_accuracy, err)) goto done;
@@ -213,6 +275,7 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
     res->images_per_s = res->train_seconds > 0 ? (double)images / res->train_seconds : 0.0;
     rc = 0;
 done:
+    adv_train_free(&a, net->b);
     train_state_free(&ts, net->b);
     bufs_free(&s, net->b);
     free(pred);

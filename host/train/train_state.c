@@ -61,23 +61,27 @@ int foil_train_can_resume(const char *outdir) {
     return paths(outdir, &p, &e) == 0 && matching_state(p.model, p.state, p.prev) != NULL;
 }
 
-/* The finished epochs as text, one line each: "epoch loss accuracy seconds"
- * (%.17g: the numbers read back exactly). malloc'd; NULL when out of memory. */
+/* The finished epochs as text, one line each: "epoch loss accuracy seconds
+ * robust guard" (%.17g: the numbers read back exactly; nan where adversarial
+ * training measured nothing). malloc'd; NULL when out of memory. */
 static char *history_text(const foil_train_result *res) {
-    size_t cap = 96 * (size_t)res->epochs_logged + 1, len = 0;
+    size_t cap = 160 * (size_t)res->epochs_logged + 1, len = 0;
     char *t = malloc(cap);
     if (!t) return NULL;
     t[0] = 0;
     for (int i = 0; i < res->epochs_logged; i++)
-        len += (size_t)snprintf(t + len, cap - len, "%d %.17g %.17g %.17g\n", res->first_epoch + i,
-                                res->epoch_loss[i], res->epoch_accuracy[i], res->epoch_seconds[i]);
+        len += (size_t)snprintf(t + len, cap - len, "%d %.17g %.17g %.17g %.17g %.17g\n",
+                                res->first_epoch + i, res->epoch_loss[i], res->epoch_accuracy[i],
+                                res->epoch_seconds[i], res->epoch_robust[i], res->epoch_guard[i]);
     return t;
 }
 
-/* Reads history_text back into res: a run of consecutive epochs ending at
- * `done` (the last finished one). A run that starts after epoch 1 (the state
- * came from before the history was kept, then was resumed) is kept as it
- * is; anything else (edited, garbled) leaves the log empty from done + 1. */
+/* Reads history_text back into res (lines of four numbers, from before
+ * adversarial training, read with robust and guard NaN): a run of
+ * consecutive epochs ending at `done` (the last finished one). A run that
+ * starts after epoch 1 (the state came from before the history was kept,
+ * then was resumed) is kept as it is; anything else (edited, garbled)
+ * leaves the log empty from done + 1. */
 static void history_load(const char *text, int done, foil_train_result *res) {
     const int cap = (int)(sizeof res->epoch_loss / sizeof res->epoch_loss[0]);
     int n = 0, first = 0;
@@ -85,14 +89,21 @@ static void history_load(const char *text, int done, foil_train_result *res) {
     res->first_epoch = done + 1;
     res->epochs_logged = 0;
     while (p && *p && n < cap) {
-        int e, used = 0;
-        double l, a, s;
-        if (sscanf(p, "%d %lf %lf %lf%n", &e, &l, &a, &s, &used) != 4) return;
+        char line[256];
+        size_t len = strcspn(p, "\n");
+        if (len >= sizeof line) return;
+        memcpy(line, p, len);
+        line[len] = 0;
+        int e, got;
+        double l, a, s, rb = NAN, g = NAN;
+        got = sscanf(line, "%d %lf %lf %lf %lf %lf", &e, &l, &a, &s, &rb, &g);
+        if (got != 4 && got != 6) return;
         if (n == 0) first = e;
         if (e != first + n || e < 1 || e > done) return;
         res->epoch_loss[n] = l, res->epoch_accuracy[n] = a, res->epoch_seconds[n] = s;
+        res->epoch_robust[n] = rb, res->epoch_guard[n] = g;
         n++;
-        p += used;
+        p += len;
         while (*p == '\n' || *p == ' ') p++;
     }
     if (n > 0 && first + n - 1 == done && !(p && *p)) {

@@ -90,7 +90,8 @@ enum {
     FOIL_RNG_ATTACK = 4,  /* id: (restart << 32) | sample */
     FOIL_RNG_NOISE = 5,   /* id: (draw << 32) | sample (baselines, SmoothGrad) */
     FOIL_RNG_FEATURES = 6, /* id: (method << 40) | sample (LIME 0, KernelSHAP 1: feature masks) */
-    FOIL_RNG_SQUARE = 7    /* id: (restart << 32) | sample; element (iteration << 24) + j */
+    FOIL_RNG_SQUARE = 7,   /* id: (restart << 32) | sample; element (iteration << 24) + j */
+    FOIL_RNG_ADV_TRAIN = 8 /* id 0: the key of adversarial training's random starts */
 };
 
 #endif

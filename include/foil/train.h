@@ -17,6 +17,50 @@ typedef enum { FOIL_OPT_SGD, FOIL_OPT_ADAM } foil_optimizer_kind;
 /* train.epochs and lr_decay_epochs are at most this */
 #define FOIL_MAX_EPOCHS 1024
 
+/* Adversarial training (train.adversarial): what replaces each batch. */
+typedef enum {
+    FOIL_ADV_NONE,    /* clean training */
+    FOIL_ADV_PGD,     /* PGD-AT (Madry et al. 2018): the batch's PGD examples */
+    FOIL_ADV_FGSM_RS, /* FGSM-RS (Wong et al. 2020): a random start, one FGSM step of alpha */
+    FOIL_ADV_TRADES   /* TRADES (Zhang et al. 2019): CE(clean) + beta KL(clean || adversarial) */
+} foil_adv_mode;
+
+typedef struct foil_adv_recipe {
+    foil_adv_mode mode;
+    double eps;         /* L-inf radius, pixel units */
+    int steps;          /* PGD and TRADES: inner steps (FGSM-RS: 1) */
+    double step;        /* PGD and TRADES: the inner step size */
+    double alpha;       /* FGSM-RS: the step (default 1.25 eps) */
+    double beta;        /* TRADES: the weight of the KL term */
+    int random_start;   /* PGD: uniform start in the ball (FGSM-RS always; TRADES: Gaussian) */
+    double clean_ratio; /* PGD, FGSM-RS: the share of each batch left clean */
+    int warmup_epochs;  /* eps (and the step sizes with it) ramp up linearly, per step */
+    /* every epoch: robust accuracy, eval_attack (its defaults, steps eval_steps)
+     * at eps on the first eval_images test images */
+    int eval_attack;    /* a foil_attack_kind */
+    int eval_steps, eval_images;
+    /* the catastrophic-overfitting guard: every epoch the same attack on the
+     * first guard_images training images; when its accuracy falls more than
+     * guard_drop below the best so far, training stops and model.safetensors
+     * holds the weights of the best epoch */
+    int guard, guard_images;
+    double guard_drop;
+} foil_adv_recipe;
+
+/* The learning-rate schedule (train.lr_schedule), evaluated every step. */
+typedef enum {
+    FOIL_LR_DECAY,  /* lr * lr_decay^floor((epoch - 1) / lr_decay_epochs) (no lr_schedule) */
+    FOIL_LR_CYCLIC, /* linear from min_lr up to lr at `peak` of the run, then down to min_lr */
+    FOIL_LR_STEP,   /* lr * gamma^floor((epoch - 1) / every) */
+    FOIL_LR_COSINE  /* min_lr + (lr - min_lr) (1 + cos(pi t)) / 2, t the share of the run done */
+} foil_lr_kind;
+
+typedef struct foil_lr_schedule {
+    foil_lr_kind kind;
+    double peak, min_lr, gamma;
+    int every;
+} foil_lr_schedule;
+
 typedef struct foil_recipe {
     char name[FOIL_NAME_MAX];
     char model_path[FOIL_PATH_MAX]; /* where the definition came from ("" when inline) */
@@ -30,6 +74,8 @@ typedef struct foil_recipe {
     int nesterov;
     double lr_decay;        /* lr *= lr_decay every lr_decay_epochs epochs */
     int lr_decay_epochs;
+    foil_lr_schedule schedule;
+    foil_adv_recipe adv;
     uint64_t seed;
     char device[16];        /* auto, cpu, cuda */
     int tf32;               /* precision: tf32 (GPU only) */
@@ -40,6 +86,14 @@ typedef struct foil_recipe {
  * keys anywhere else are errors. Defaults are written into the tree so that
  * emitting it gives the resolved config. */
 int foil_recipe_parse(foil_recipe *r, foil_config *cfg, foil_err *err);
+/* train.adversarial and train.lr_schedule of the train map t (recipe_adv.c). */
+int foil_recipe_parse_adversarial(foil_recipe *r, foil_config *cfg, foil_node *t, foil_err *err);
+
+/* The learning rate of step `step` (0-based) of epoch `epoch` (1-based), of
+ * steps_per_epoch steps, under r's schedule. */
+double foil_recipe_lr(const foil_recipe *r, int epoch, int step, int steps_per_epoch);
+/* The eps of that step (the warm-up's ramp; r->adv.eps after it). */
+double foil_recipe_adv_eps(const foil_recipe *r, int epoch, int step, int steps_per_epoch);
 
 /* One line of progress, for a bar on a TTY or a log line otherwise. */
 typedef struct foil_train_event {
@@ -50,6 +104,8 @@ typedef struct foil_train_event {
     double eta_s;           /* for the whole run */
     int epoch_done;         /* set once per epoch, after evaluation */
     double test_accuracy;   /* valid when epoch_done */
+    double robust_accuracy; /* adversarial training, when epoch_done (NaN: not measured) */
+    double guard_accuracy;  /* the overfitting guard's, likewise */
     double epoch_seconds;
 } foil_train_event;
 
@@ -70,6 +126,13 @@ typedef struct foil_train_result {
     double epoch_loss[FOIL_MAX_EPOCHS];
     double epoch_accuracy[FOIL_MAX_EPOCHS];
     double epoch_seconds[FOIL_MAX_EPOCHS];
+    /* adversarial training (NaN where not measured): the eval attack's
+     * accuracy on the test subset and the guard's on the training subset */
+    double epoch_robust[FOIL_MAX_EPOCHS];
+    double epoch_guard[FOIL_MAX_EPOCHS];
+    /* the guard stopped training after epoch guard_epoch; model.safetensors
+     * holds the weights of epoch best_epoch */
+    int guard_fired, guard_epoch, best_epoch;
 } foil_train_result;
 
 /* Where to write (and resume from). Writes, atomically, after every epoch:
@@ -103,6 +166,16 @@ int foil_recipe_changes(const char *saved_yaml, const char *now_yaml, char **cha
 /* Whether outdir holds a checkpoint and the optimizer state saved with it
  * (what foil_train_options.resume needs). */
 int foil_train_can_resume(const char *outdir);
+
+/* The order of the training images in epoch `epoch` (1-based): batch k is
+ * perm[k * batch_size ...], the same on every backend. */
+void foil_train_order(int32_t *perm, int n, uint64_t seed, int epoch);
+
+/* The Philox key of adversarial training's random starts (PGD-AT, FGSM-RS:
+ * attack_random_start with restart 0 and sample step * batch_size + row;
+ * TRADES: gaussian_noise with draw `step` and sample row), derived from the
+ * seed: streams of their own, apart from the attacks' and the dropout's. */
+uint64_t foil_adv_train_key(uint64_t seed);
 
 int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *train,
                const foil_device_data *test, const foil_train_options *opt,
