@@ -47,9 +47,11 @@ static void on_progress(void *user, const foil_train_event *ev) {
     if (p->quiet) return;
     if (ev->epoch_done) {
         char adv[96] = "";
-        if (!isnan(ev->robust_accuracy) || !isnan(ev->guard_accuracy))
-            snprintf(adv, sizeof adv, ", robust %.4f, guard %.4f", ev->robust_accuracy,
-                     ev->guard_accuracy);
+        int len = 0;
+        if (!isnan(ev->robust_accuracy))
+            len = snprintf(adv, sizeof adv, ", robust accuracy %.4f", ev->robust_accuracy);
+        if (!isnan(ev->guard_accuracy))
+            snprintf(adv + len, sizeof adv - (size_t)len, ", guard %.4f", ev->guard_accuracy);
         fprintf(stderr, "%sepoch %d/%d: loss %.4f, test accuracy %.4f%s, %.1f s, %.0f images/s\n",
                 p->tty ? "\r\033[K" : "", ev->epoch, ev->epochs, ev->loss, ev->test_accuracy,
                 adv, ev->epoch_seconds, ev->images_per_s);

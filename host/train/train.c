@@ -210,6 +210,7 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
     int32_t *pred = malloc(sizeof(int32_t) * (size_t)test->n + 1);
     int rc = -1;
     memset(&a, 0, sizeof a);
+    memset(&ts, 0, sizeof ts); /* freed on every path below */
     if (bufs_alloc(&s, net->b, train->n, train->row, r->batch_size, net->model->def.classes) ||
         !pred) {
         foil_fail(err, "out of memory for training buffers (batch %d)", r->batch_size);
