@@ -258,6 +258,7 @@ static void test_recipe_errors(void) {
         {"  adversarial: {mode: pgd, eval_attack: square}\n", "train.adversarial.eval_attack"},
         {"  adversarial: {mode: pgd, eval_attack: cw_l2}\n", "train.adversarial.eval_attack"},
         {"  adversarial: {eps: 0.3}\n", "missing key 'mode'"},
+        {"  adversarial: {mode: pgd, eps: 0.3, step: 0}\n", "train.adversarial.step"},
         {"  adversarial: {mode: pgd, epsilon: 0.3}\n", "epsilon"},
         {"  lr_schedule: {kind: triangle}\n", "train.lr_schedule.kind"},
         {"  lr_decay: 0.5\n  lr_schedule: {kind: cosine}\n", "train.lr_schedule"},

@@ -66,13 +66,14 @@ static int parse_adv(foil_recipe *r, foil_config *cfg, foil_node *m, foil_err *e
               trades = a->mode == FOIL_ADV_TRADES;
     if (foil_cfg_float(cfg, m, "eps", 0.3, 0.0, 1.0, &a->eps, err)) return -1;
     a->steps = 1;
+    const double least = a->eps > 0 ? 1e-9 : 0.0; /* a step of 0 moves nothing */
     if (!fgsm) {
         if (foil_cfg_int(cfg, m, "steps", 40, 1, 100000, &v, err)) return -1;
         a->steps = (int)v;
-        if (foil_cfg_float(cfg, m, "step", 2.5 * a->eps / a->steps, 0.0, 1.0, &a->step, err))
+        if (foil_cfg_float(cfg, m, "step", 2.5 * a->eps / a->steps, least, 1.0, &a->step, err))
             return -1;
     }
-    if (fgsm && foil_cfg_float(cfg, m, "alpha", 1.25 * a->eps, 0.0, 1.0, &a->alpha, err))
+    if (fgsm && foil_cfg_float(cfg, m, "alpha", 1.25 * a->eps, least, 1.0, &a->alpha, err))
         return -1;
     if (trades && foil_cfg_float(cfg, m, "beta", 1.0, 0.0, 1e6, &a->beta, err)) return -1;
     a->random_start = !pgd;
