@@ -99,9 +99,8 @@ static int write_metrics(const char *path, const foil_recipe *r, const foil_trai
     }
     cJSON_AddItemToObject(o, "epochs", epochs);
     if (r->adv.mode != FOIL_ADV_NONE) {
-        static const char *const MODES[] = {"none", "pgd", "fgsm_rs", "trades"};
         cJSON *adv = cJSON_AddObjectToObject(o, "adversarial");
-        cJSON_AddStringToObject(adv, "mode", MODES[r->adv.mode]);
+        cJSON_AddStringToObject(adv, "mode", foil_adv_mode_name(r->adv.mode));
         cJSON_AddNumberToObject(adv, "eps", r->adv.eps);
         cJSON_AddStringToObject(adv, "eval_attack",
                                 foil_attack_name((foil_attack_kind)r->adv.eval_attack));

@@ -32,13 +32,13 @@ int adv_train_init(adv_train *a, foil_net *net, const foil_recipe *r, foil_err *
     a->dp = foil_alloc_floats(b, rows * c);
     a->dq = foil_alloc_floats(b, rows * c);
     a->kl = foil_alloc_floats(b, rows);
-    a->kl_host = malloc(sizeof(float) * rows);
     a->pred_host = malloc(sizeof(int32_t) * rows);
     a->labels_host = malloc(sizeof(int32_t) * rows);
-    a->grads = foil_alloc_floats(b, net->model->nparams);
+    const int trades = r->adv.mode == FOIL_ADV_TRADES;
+    a->grads = trades ? foil_alloc_floats(b, net->model->nparams) : NULL;
     a->best = r->adv.guard ? foil_alloc_floats(b, net->model->nparams) : NULL;
-    if (!a->x_adv || !a->logits || !a->dp || !a->dq || !a->kl || !a->kl_host || !a->grads ||
-        !a->pred_host || !a->labels_host || (r->adv.guard && !a->best)) {
+    if (!a->x_adv || !a->logits || !a->dp || !a->dq || !a->kl || !a->pred_host ||
+        !a->labels_host || (trades && !a->grads) || (r->adv.guard && !a->best)) {
         adv_train_free(a, b);
         return foil_fail(err, "out of memory for adversarial training (batch %d)",
                          net->max_batch);
@@ -50,7 +50,6 @@ void adv_train_free(adv_train *a, foil_backend *b) {
     if (a->has_work) foil_attack_work_destroy(&a->w, b);
     void *dev[] = {a->x_adv, a->logits, a->dp, a->dq, a->kl, a->grads, a->best};
     for (size_t k = 0; k < sizeof dev / sizeof *dev; k++) b->free(b, dev[k]);
-    free(a->kl_host);
     free(a->pred_host);
     free(a->labels_host);
     memset(a, 0, sizeof *a);

@@ -13,9 +13,8 @@ typedef struct adv_train {
     float *x_adv;         /* (max_batch, row) the batch's adversarial examples */
     float *logits;        /* (max_batch, classes) TRADES: the logits the KL compares with */
     float *dp, *dq, *kl;  /* TRADES: the KL's gradients (max_batch, classes), the KL (max_batch) */
-    float *grads;         /* (nparams) TRADES: the clean part of the gradient */
+    float *grads;         /* (nparams) TRADES only: the clean part of the gradient */
     float *best;          /* (nparams) the guard: the parameters of the best epoch */
-    float *kl_host;
     int32_t *pred_host, *labels_host; /* (max_batch) */
 } adv_train;
 

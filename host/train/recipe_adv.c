@@ -141,6 +141,10 @@ int foil_recipe_parse_adversarial(foil_recipe *r, foil_config *cfg, foil_node *t
     return m ? parse_adv(r, cfg, m, err) : 0;
 }
 
+const char *foil_adv_mode_name(foil_adv_mode mode) {
+    return mode >= FOIL_ADV_NONE && mode <= FOIL_ADV_TRADES ? MODES[mode] : "?";
+}
+
 double foil_recipe_lr(const foil_recipe *r, int epoch, int step, int steps_per_epoch) {
     const foil_lr_schedule *s = &r->schedule;
     /* the share of the run done after this step, in (0, 1] */

@@ -86,6 +86,8 @@ typedef struct foil_recipe {
  * keys anywhere else are errors. Defaults are written into the tree so that
  * emitting it gives the resolved config. */
 int foil_recipe_parse(foil_recipe *r, foil_config *cfg, foil_err *err);
+/* The config name of a mode: none, pgd, fgsm_rs, trades ("?" out of range). */
+const char *foil_adv_mode_name(foil_adv_mode mode);
 /* train.adversarial and train.lr_schedule of the train map t (recipe_adv.c). */
 int foil_recipe_parse_adversarial(foil_recipe *r, foil_config *cfg, foil_node *t, foil_err *err);
 
