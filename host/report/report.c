@@ -82,8 +82,8 @@ void foil_report_link_add(foil_report *r, const char *path, const char *caption)
     snprintf(l->caption, sizeof l->caption, "%s", caption ? caption : "");
 }
 
-static void run_section(rbuf *b, const foil_report *r) {
-    foil_sb_put(b, "<h2 id='run'>Run</h2>\n<div class='row'><table class='facts'>\n");
+void report_facts(rbuf *b, const foil_report *r) {
+    foil_sb_put(b, "<table class='facts'>\n");
     for (int i = 0; i < r->nfacts; i++) {
         foil_sb_put(b, "<tr><th>");
         rb_esc(b, r->facts[i].label);
@@ -91,7 +91,13 @@ static void run_section(rbuf *b, const foil_report *r) {
         rb_esc(b, r->facts[i].value);
         foil_sb_put(b, "</td></tr>\n");
     }
-    foil_sb_put(b, "</table>\n<table class='num'><caption>Steps</caption>\n"
+    foil_sb_put(b, "</table>\n");
+}
+
+static void run_section(rbuf *b, const foil_report *r) {
+    foil_sb_put(b, "<h2 id='run'>Run</h2>\n<div class='row'>");
+    report_facts(b, r);
+    foil_sb_put(b, "<table class='num'><caption>Steps</caption>\n"
               "<tr><th>step</th><th>seconds</th><th>this run</th></tr>\n");
     double total = 0.0;
     for (int i = 0; i < r->nsteps; i++) {
@@ -108,7 +114,7 @@ static void run_section(rbuf *b, const foil_report *r) {
     foil_sb_put(b, "<tr><th>this run</th><td>%.1f</td><td></td></tr>\n</table></div>\n", total);
 }
 
-static void gallery(rbuf *b, const foil_report_images *set) {
+void report_gallery(rbuf *b, const foil_report_images *set) {
     foil_sb_put(b, "<div class='gallery'>\n");
     for (int i = 0; i < set->n; i++) {
         if (i > 0 && strcmp(set->items[i].group, set->items[i - 1].group) != 0)
@@ -124,79 +130,24 @@ static void gallery(rbuf *b, const foil_report_images *set) {
     foil_sb_put(b, "</div>\n");
 }
 
-/* A per-(attack, eps) value to plot. */
-typedef double (*row_value)(const void *rows, int i);
-
-/* Rows of the sweep or the shift table, seen through accessors. */
-typedef struct plot_src {
-    const void *rows;
-    int n;
-    const char *(*label)(const void *rows, int i);
-    int (*is_l2)(const void *rows, int i);
-    float (*eps)(const void *rows, int i);
-} plot_src;
-
-static const char *sweep_label(const void *rows, int i) { return ((const foil_sweep_row *)rows)[i].label; }
-static int sweep_l2(const void *rows, int i) { return ((const foil_sweep_row *)rows)[i].norm == FOIL_NORM_L2; }
-static float sweep_eps(const void *rows, int i) { return ((const foil_sweep_row *)rows)[i].eps; }
-static double sweep_acc(const void *rows, int i) { return ((const foil_sweep_row *)rows)[i].accuracy; }
-static const char *shift_label(const void *rows, int i) { return ((const foil_shift_row *)rows)[i].label; }
-static int shift_l2(const void *rows, int i) { return ((const foil_shift_row *)rows)[i].norm == FOIL_NORM_L2; }
-static float shift_eps(const void *rows, int i) { return ((const foil_shift_row *)rows)[i].eps; }
-static double shift_sp_true(const void *rows, int i) { return ((const foil_shift_row *)rows)[i].spearman_true; }
-static double shift_sp_pred(const void *rows, int i) { return ((const foil_shift_row *)rows)[i].spearman_pred; }
-
-static void plot_init(report_plot *p, const char *title, const char *xlabel, const char *ylabel) {
-    p->title = title;
-    p->xlabel = xlabel;
-    p->ylabel = ylabel;
-    p->ymin = 0.0;
-    p->ymax = 1.0;
-    p->n = 0;
-}
-
-/* Adds one series per attack (consecutive rows with one label) of kind l2. */
-static int add_series(report_plot *p, const plot_src *s, int l2, row_value value, const char *suffix,
-                      int dashed) {
-    int added = 0;
-    for (int i0 = 0; i0 < s->n && p->n < (int)(sizeof p->series / sizeof *p->series);) {
-        int i1 = i0 + 1;
-        while (i1 < s->n && strcmp(s->label(s->rows, i1), s->label(s->rows, i0)) == 0) i1++;
-        if (s->is_l2(s->rows, i0) == l2) {
-            report_series *se = &p->series[p->n];
-            memset(se, 0, sizeof *se);
-            snprintf(se->label, sizeof se->label, "%s%s", s->label(s->rows, i0), suffix);
-            se->colour = added++;
-            se->dashed = dashed;
-            for (int i = i0; i < i1 && se->n < FOIL_SWEEP_MAX_EPS; i++, se->n++) {
-                se->x[se->n] = s->eps(s->rows, i);
-                se->y[se->n] = value(s->rows, i);
-            }
-            p->n++;
-        }
-        i0 = i1;
-    }
-    return added;
-}
-
 static void attack_section(rbuf *b, const foil_report *r, report_plot *p) {
     foil_sb_put(b, "<h2 id='attacks'>Robustness</h2>\n");
     if (r->nsweep == 0) {
         foil_sb_put(b, "<p class='missing'>No sweep results.</p>\n");
         return;
     }
-    plot_src s = {r->sweep, r->nsweep, sweep_label, sweep_l2, sweep_eps};
+    plot_src s = report_sweep_src(r->sweep, r->nsweep);
     for (int l2 = 0; l2 < 2; l2++) {
-        plot_init(p, l2 ? "Robust accuracy vs L2 radius" : "Robust accuracy vs eps (Linf)",
+        report_plot_init(p, l2 ? "Robust accuracy vs L2 radius" : "Robust accuracy vs eps (Linf)",
                   l2 ? "L2 radius (pixel units)" : "eps (pixel units, images in [0, 1])",
                   "accuracy");
-        if (add_series(p, &s, l2, sweep_acc, "", 0)) report_svg_lines(b, p);
+        if (report_add_series(p, &s, l2, report_sweep_accuracy, "", "", -1, 0)) report_svg_lines(b, p);
     }
     report_sweep_table(b, r->sweep, r->nsweep);
     report_recall_heatmap(b, r->sweep, r->nsweep);
     foil_sb_put(b, "<h3>Examples: clean | adversarial | perturbation (blue &lt; 0 &lt; red, full "
               "colour at eps)</h3>\n");
-    gallery(b, &r->examples);
+    report_gallery(b, &r->examples);
 }
 
 static const char *method_of(const foil_report *r) { return r->method[0] ? r->method : "ig"; }
@@ -224,7 +175,7 @@ static void compare_part(rbuf *b, const foil_report *r) {
     }
     foil_sb_put(b, "</table>\n<p class='note'>One row per method, the same clean images: "
               "digit | heatmap (blue &lt; 0 &lt; red) | overlay.</p>\n");
-    gallery(b, &r->compare_maps);
+    report_gallery(b, &r->compare_maps);
 }
 
 static void explain_section(rbuf *b, const foil_report *r) {
@@ -247,7 +198,7 @@ static void explain_section(rbuf *b, const foil_report *r) {
     foil_sb_put(b, "<h3>Clean images: digit | ");
     rb_esc(b, method_of(r));
     foil_sb_put(b, " heatmap (blue &lt; 0 &lt; red) | overlay</h3>\n");
-    gallery(b, &r->heatmaps);
+    report_gallery(b, &r->heatmaps);
     compare_part(b, r);
 }
 
@@ -260,39 +211,34 @@ static void shift_section(rbuf *b, const foil_report *r, report_plot *p) {
         return;
     }
     report_shift_table(b, r->shift, r->nshift, m);
-    plot_src s = {r->shift, r->nshift, shift_label, shift_l2, shift_eps};
+    plot_src s = report_shift_src(r->shift, r->nshift);
     snprintf(title, sizeof title, "Spearman rank correlation of %s, clean vs adversarial", m);
     for (int l2 = 0; l2 < 2; l2++) {
-        plot_init(p, title, l2 ? "L2 radius (pixel units)" : "eps (pixel units)", "Spearman");
-        if (add_series(p, &s, l2, shift_sp_true, " (true class)", 0))
-            add_series(p, &s, l2, shift_sp_pred, " (adv. class)", 1), report_svg_lines(b, p);
+        report_plot_init(p, title, l2 ? "L2 radius (pixel units)" : "eps (pixel units)", "Spearman");
+        if (report_add_series(p, &s, l2, report_shift_spearman_true, "", " (true class)", -1, 0))
+            report_add_series(p, &s, l2, report_shift_spearman_pred, "", " (adv. class)", -1, 1),
+                report_svg_lines(b, p);
     }
     foil_sb_put(b, "<h3>clean | M(clean, true) | adversarial | M(adv, true) | M(adv, predicted) | "
               "perturbation, M = ");
     rb_esc(b, m);
     foil_sb_put(b, "</h3>\n");
-    gallery(b, &r->shift_grids);
+    report_gallery(b, &r->shift_grids);
 }
 
-static void page(rbuf *b, const foil_report *r, report_plot *plot) {
+void report_head(rbuf *b, const char *title, const char *generated) {
     foil_sb_put(b, "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
               "<meta name='viewport' content='width=device-width, initial-scale=1'>\n<title>");
-    rb_esc(b, r->title);
+    rb_esc(b, title);
     foil_sb_put(b, "</title>\n<style>%s</style>\n<script>%s</script>\n</head>\n<body>\n<h1>", CSS, SCRIPT);
-    rb_esc(b, r->title);
+    rb_esc(b, title);
     foil_sb_put(b, "</h1>\n<p class='sub'>foil report");
-    if (r->generated[0]) foil_sb_put(b, ", ");
-    rb_esc(b, r->generated);
-    foil_sb_put(b, "</p>\n<nav><a href='#run'>run</a><a href='#clean'>clean</a><a href='#attacks'>"
-              "robustness</a><a href='#explain'>explanations</a><a href='#shift'>shift</a>"
-              "<a href='#files'>files</a></nav>\n");
-    run_section(b, r);
-    foil_sb_put(b, "<h2 id='clean'>Clean test set</h2>\n");
-    if (r->clean) report_clean_tables(b, r->clean);
-    else foil_sb_put(b, "<p class='missing'>No evaluation.</p>\n");
-    attack_section(b, r, plot);
-    explain_section(b, r);
-    shift_section(b, r, plot);
+    if (generated[0]) foil_sb_put(b, ", ");
+    rb_esc(b, generated);
+    foil_sb_put(b, "</p>\n");
+}
+
+void report_links(rbuf *b, const foil_report *r) {
     foil_sb_put(b, "<h2 id='files'>Files</h2>\n<ul>\n");
     for (int i = 0; i < r->nlinks; i++) {
         foil_sb_put(b, "<li><a href='");
@@ -303,8 +249,28 @@ static void page(rbuf *b, const foil_report *r, report_plot *plot) {
         rb_esc(b, r->links[i].caption);
         foil_sb_put(b, "</li>\n");
     }
-    foil_sb_put(b, "</ul>\n<footer>Generated by foil; no network needed to view this page.</footer>\n"
+    foil_sb_put(b, "</ul>\n");
+}
+
+void report_foot(rbuf *b) {
+    foil_sb_put(b, "<footer>Generated by foil; no network needed to view this page.</footer>\n"
               "</body>\n</html>\n");
+}
+
+static void page(rbuf *b, const foil_report *r, report_plot *plot) {
+    report_head(b, r->title, r->generated);
+    foil_sb_put(b, "<nav><a href='#run'>run</a><a href='#clean'>clean</a><a href='#attacks'>"
+              "robustness</a><a href='#explain'>explanations</a><a href='#shift'>shift</a>"
+              "<a href='#files'>files</a></nav>\n");
+    run_section(b, r);
+    foil_sb_put(b, "<h2 id='clean'>Clean test set</h2>\n");
+    if (r->clean) report_clean_tables(b, r->clean);
+    else foil_sb_put(b, "<p class='missing'>No evaluation.</p>\n");
+    attack_section(b, r, plot);
+    explain_section(b, r);
+    shift_section(b, r, plot);
+    report_links(b, r);
+    report_foot(b);
 }
 
 char *foil_report_html(const foil_report *r) {

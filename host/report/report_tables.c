@@ -5,8 +5,7 @@
 
 #include "report_internal.h"
 
-/* A table cell coloured by v on the red-yellow-green scale (v in [0, 1]). */
-static void scale_cell(rbuf *b, double v, double shown, int digits, const char *cls) {
+void report_scale_cell(rbuf *b, double v, double shown, int digits, const char *cls) {
     char bg[8], fg[8];
     rb_scale_colour(v, bg, fg);
     foil_sb_put(b, "<td class='%s' style='background:%s;color:%s'>", cls ? cls : "", bg, fg);
@@ -76,7 +75,7 @@ void report_sweep_table(rbuf *b, const foil_sweep_row *rows, int n) {
         foil_sb_put(b, "<tr%s><th>", i > 0 && strcmp(r->label, rows[i - 1].label) ? " class='group'" : "");
         rb_esc(b, r->label);
         foil_sb_put(b, "</th><td>%.4g</td><td>%d</td>", (double)r->eps, r->n);
-        scale_cell(b, r->accuracy, r->accuracy, 4, NULL);
+        report_scale_cell(b, r->accuracy, r->accuracy, 4, NULL);
         foil_sb_put(b, "<td>%.4f</td><td>%.4f</td><td>%d (", r->macro_recall, r->success_rate,
                r->least_class);
         rb_num(b, r->recall[r->least_class], 3);
@@ -135,7 +134,7 @@ void report_recall_heatmap(rbuf *b, const foil_sweep_row *rows, int n) {
         rb_esc(b, r->label);
         foil_sb_put(b, "</th><th>%.4g</th>", (double)r->eps);
         for (int c = 0; c < k; c++)
-            scale_cell(b, r->recall[c], r->recall[c], 2, c == r->least_class ? "least" : NULL);
+            report_scale_cell(b, r->recall[c], r->recall[c], 2, c == r->least_class ? "least" : NULL);
         foil_sb_put(b, "</tr>\n");
     }
     foil_sb_put(b, "</table>\n");
@@ -157,8 +156,8 @@ void report_shift_table(rbuf *b, const foil_shift_row *rows, int n, const char *
         foil_sb_put(b, "<tr%s><th>", i > 0 && strcmp(r->label, rows[i - 1].label) ? " class='group'" : "");
         rb_esc(b, r->label);
         foil_sb_put(b, "</th><td>%.4g</td><td>%d</td><td>%.3f</td>", (double)r->eps, r->n, r->accuracy);
-        scale_cell(b, r->spearman_true, r->spearman_true, 3, NULL);
-        scale_cell(b, r->spearman_pred, r->spearman_pred, 3, NULL);
+        report_scale_cell(b, r->spearman_true, r->spearman_true, 3, NULL);
+        report_scale_cell(b, r->spearman_pred, r->spearman_pred, 3, NULL);
         foil_sb_put(b, "<td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.2g</td><td>%.2g</td><td>%.2g</td>"
                   "</tr>\n", r->iou_true, r->iou_pred, r->mass_perturbed, r->rel_delta_clean,
                r->rel_delta_adv_true, r->rel_delta_adv_pred);
