@@ -41,6 +41,17 @@ static const char HELP[] =
     "explain keys}}; each explains the first compare_images (16) test images with\n"
     "the explain section's keys and its own, with faithfulness; the report shows\n"
     "the faithfulness table and compare_shown (6) heatmaps per method).\n"
+    "Several models side by side: a top-level `models` list instead of `model`,\n"
+    "  models:\n"
+    "    - natural: configs/quickstart.yaml             # LABEL: RECIPE\n"
+    "    - robust: {recipe: configs/robust_quickstart.yaml, seed: 0}\n"
+    "    - madry: {model: configs/models/madry.yaml}    # with the study's train\n"
+    "runs each model as a study of its own in RUNDIR/models/<label>/ (its\n"
+    "study.yaml: the study's sections with the entry's model, train and seed; the\n"
+    "entry's seed, else the recipe's, else the study's) and writes RUNDIR/report.html\n"
+    "and summary.md with the models side by side: clean and robust accuracy,\n"
+    "accuracy vs eps, per-class recall, the same images' heatmaps under each\n"
+    "model, faithfulness and the explanation shift. Overrides apply to every model.\n"
     "Ctrl-C leaves no half-written file; running again picks up where it stopped.\n"
     "key=value overrides any config key; --limit N sets data.test_limit.\n";
 
@@ -239,8 +250,7 @@ static int run_steps(run_ctx *c, foil_err *err) {
     return rc;
 }
 
-static int run_all(run_ctx *c, foil_err *err) {
-    if (run_prepare(c, err)) return -1;
+int run_execute(run_ctx *c, foil_err *err) {
     if (!(c->report = calloc(1, sizeof *c->report))) return foil_fail(err, "out of memory");
     if (cli_mkdirs(c->rundir, err) || cli_lock_dir(c->rundir, err) ||
         run_state_load(&c->st, c->rundir, err))
@@ -253,6 +263,13 @@ static int run_all(run_ctx *c, foil_err *err) {
         return -1;
     printf("report: %s/report.html\n", c->rundir);
     return 0;
+}
+
+static int run_all(run_ctx *c, foil_err *err) {
+    int models = run_models_present(&c->a, err);
+    if (models < 0) return -1;
+    if (models) return run_models(&c->a, &c->interrupted, err);
+    return run_prepare(c, err) || run_execute(c, err) ? -1 : 0;
 }
 
 int cmd_run(int argc, char **argv) {
@@ -281,6 +298,7 @@ int cmd_run(int argc, char **argv) {
     }
     if (c) {
         run_prepared_free(c);
+        run_loaded_free(&c->loaded);
         run_state_free(&c->st);
         free(c->report);
         free(c);

@@ -47,6 +47,17 @@ typedef struct run_cfg {
     foil_node *hidden;
 } run_cfg;
 
+/* Results read back for the report (run_write_report), kept for a study
+ * of several models, which shows them side by side. */
+typedef struct run_loaded {
+    foil_metrics clean;
+    int have_clean;
+    foil_sweep_row *sweep;
+    int nsweep;
+    foil_shift_row *shift;
+    int nshift;
+} run_loaded;
+
 /* Step results as written by an earlier or this run (RUNDIR/state.json):
  * {"steps": {"<step>": {"fingerprint", "seconds", "device"}}}. */
 typedef struct run_state {
@@ -72,8 +83,19 @@ typedef struct run_ctx {
     char *compare_resolved;  /* every entry's resolved config, for the fingerprint */
     run_state st;
     foil_report *report;     /* step timings gathered on the way */
+    run_loaded loaded;       /* what report points at (run_write_report) */
     int interrupted;         /* training stopped by SIGINT/SIGTERM, checkpoint saved */
 } run_ctx;
+
+/* host/cli/cmd_run.c: a prepared study's steps and report, in c->rundir. */
+int run_execute(run_ctx *c, foil_err *err);
+
+/* host/cli/run_models.c: a study of several models (`models`, a list of
+ * recipes or model definitions), each run as a study of its own in
+ * RUNDIR/models/<label>/, then RUNDIR/report.html side by side.
+ * present: 1 when the study has `models`, 0 when not, -1 on an error. */
+int run_models_present(const run_args *a, foil_err *err);
+int run_models(const run_args *a, int *interrupted, foil_err *err);
 
 /* host/cli/run_config.c */
 int run_config_load(run_cfg *rc, const run_args *a, foil_err *err);
@@ -129,8 +151,10 @@ void run_compare_free(run_ctx *c);
 int run_step_dir(const run_ctx *c, const char *sub, const char *resolved,
                  char dir[FOIL_PATH_MAX], foil_err *err);
 
-/* host/cli/run_report.c: reads the results back and writes report.html. */
+/* host/cli/run_report.c: reads the results back and writes report.html;
+ * c->report and c->loaded keep them until run_loaded_free. */
 int run_write_report(run_ctx *c, foil_err *err);
+void run_loaded_free(run_loaded *l);
 
 /* host/cli/run_summary.c: RUNDIR/summary.md, the headline table in Markdown. */
 int run_write_summary(const run_ctx *c, const foil_report *r, foil_err *err);

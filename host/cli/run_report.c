@@ -9,15 +9,6 @@
 
 #include "run.h"
 
-typedef struct loaded {
-    foil_metrics clean;
-    int have_clean;
-    foil_sweep_row *sweep;
-    int nsweep;
-    foil_shift_row *shift;
-    int nshift;
-} loaded;
-
 /* Adds <rundir>/<rel> to set when the file is there. */
 static void add_image(const run_ctx *c, foil_report_images *set, const char *rel,
                       const char *caption, const char *group) {
@@ -136,7 +127,7 @@ static void method_facts(const run_ctx *c, foil_report *r) {
         snprintf(cp->method, sizeof cp->method, "%s", info->name);
 }
 
-static void load_results(const run_ctx *c, loaded *l, foil_report *r) {
+static void load_results(const run_ctx *c, run_loaded *l, foil_report *r) {
     char path[FOIL_PATH_MAX];
     foil_err e = {{0}};
     if (foil_path(path, &e, "%s/eval.json", c->rundir) == 0 && run_file_exists(path) &&
@@ -180,22 +171,26 @@ static void links(const run_ctx *c, foil_report *r) {
             foil_report_link_add(r, FILES[i][0], FILES[i][1]);
 }
 
+void run_loaded_free(run_loaded *l) {
+    if (l->have_clean) foil_metrics_free(&l->clean);
+    free(l->sweep);
+    free(l->shift);
+    memset(l, 0, sizeof *l);
+}
+
 int run_write_report(run_ctx *c, foil_err *err) {
     foil_report *r = c->report;
-    loaded l = {0};
+    run_loaded *l = &c->loaded;
     time_t now = time(NULL);
     struct tm tm;
+    run_loaded_free(l);
     snprintf(r->title, sizeof r->title, "foil study: %s", c->train->r.name);
     if (localtime_r(&now, &tm)) strftime(r->generated, sizeof r->generated, "%Y-%m-%d %H:%M %Z", &tm);
     run_report_facts(c, r);
-    load_results(c, &l, r);
+    load_results(c, l, r);
     links(c, r);
     char path[FOIL_PATH_MAX];
     int rc = foil_path(path, err, "%s/report.html", c->rundir) ? -1
                                                                : foil_report_write(r, path, err);
-    if (rc == 0) rc = run_write_summary(c, r, err);
-    if (l.have_clean) foil_metrics_free(&l.clean);
-    free(l.sweep);
-    free(l.shift);
-    return rc;
+    return rc ? rc : run_write_summary(c, r, err);
 }

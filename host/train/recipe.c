@@ -14,10 +14,8 @@ static int file_exists(const char *p) {
     return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-/* A model path is tried as given (relative to the working folder) and then
- * relative to the config file's folder and its parent; a candidate too long
- * to be a path is not one. */
-static int resolve_model_path(char out[FOIL_PATH_MAX], const char *cfg_path, const char *rel) {
+/* A candidate too long to be a path is not one. */
+int foil_recipe_find_file(char out[FOIL_PATH_MAX], const char *cfg_path, const char *rel) {
     foil_err e;
     if (foil_path(out, &e, "%s", rel) == 0 && (rel[0] == '/' || file_exists(out))) return 0;
     const char *slash = strrchr(cfg_path, '/');
@@ -38,7 +36,7 @@ static int parse_model(foil_recipe *r, foil_config *cfg, foil_err *err) {
     if (strlen(m->value) >= FOIL_PATH_MAX)
         return foil_cfg_fail(cfg, m, err, "path too long (%zu bytes, at most %d)",
                              strlen(m->value), FOIL_PATH_MAX - 1);
-    if (resolve_model_path(r->model_path, cfg->path, m->value))
+    if (foil_recipe_find_file(r->model_path, cfg->path, m->value))
         return foil_cfg_fail(cfg, m, err, "model file '%s' not found", m->value);
     return foil_model_def_load(&r->model, r->model_path, err);
 }

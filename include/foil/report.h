@@ -89,6 +89,34 @@ typedef struct foil_report {
     foil_report_image links[FOIL_REPORT_MAX_LINKS];
 } foil_report;
 
+/* A study of several models side by side (foil run with `models`): one
+ * page over the models' own reports, each in its folder beside the page.
+ *   run          the study's facts; the models: training, clean and robust
+ *                accuracy, time, a link to each model's own report
+ *   robustness   accuracy vs eps of every model and attack in one plot, the
+ *                accuracies side by side, per-class recall
+ *   explanations the same clean images' heatmaps under each model, the
+ *                faithfulness of the compared methods per model
+ *   shift        the explanation shift of each model side by side */
+#define FOIL_REPORT_MAX_MODELS 8
+
+typedef struct foil_report_model {
+    char label[FOIL_NAME_MAX];
+    char dir[256];            /* its folder, relative to the study's page */
+    char training[192];       /* how it was trained, in words */
+    const foil_report *r;     /* its own report (image paths relative to dir) */
+} foil_report_model;
+
+typedef struct foil_report_study {
+    const foil_report *head;  /* title, generated, facts and links of the study */
+    int shown;                /* heatmaps per model in the explanation rows */
+    int nmodels;
+    foil_report_model models[FOIL_REPORT_MAX_MODELS];
+} foil_report_study;
+
+char *foil_report_study_html(const foil_report_study *s);
+int foil_report_study_write(const foil_report_study *s, const char *path, foil_err *err);
+
 /* Adds a fact / step / image (silently ignored past the array sizes; text is
  * truncated to the field). */
 void foil_report_fact_add(foil_report *r, const char *label, const char *fmt, ...)

@@ -86,6 +86,10 @@ typedef struct foil_recipe {
  * keys anywhere else are errors. Defaults are written into the tree so that
  * emitting it gives the resolved config. */
 int foil_recipe_parse(foil_recipe *r, foil_config *cfg, foil_err *err);
+/* A file a config names (its model, a recipe): tried as given (relative to
+ * the working folder), then relative to the config file's folder and its
+ * parent. 0 and the path in out, or -1 when none is a file. */
+int foil_recipe_find_file(char out[FOIL_PATH_MAX], const char *cfg_path, const char *rel);
 /* The config name of a mode: none, pgd, fgsm_rs, trades ("?" out of range). */
 const char *foil_adv_mode_name(foil_adv_mode mode);
 /* train.adversarial and train.lr_schedule of the train map t (recipe_adv.c). */
