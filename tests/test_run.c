@@ -239,6 +239,46 @@ static void check_compare(const char *cfg, const char *data) {
              "a second run reuses the comparison: %s", out);
 }
 
+/* A minimal-perturbation attack in the sweep: the report's radii table
+ * agrees with sweep/radii.csv read here (images, right when clean,
+ * adversarials found, their median L2 radius). */
+static void check_radii(const char *cfg, const char *data) {
+    char dir[1024], args[8192], out[65536], path[1200];
+    tu_path(dir, sizeof dir, "radii_run");
+    snprintf(args, sizeof args, "run '%s' -o '%s' --data '%s' -q 'attack.attacks=[{deepfool: "
+             "{label: df}}]' attack.examples=0 report.shift=false", cfg, dir, data);
+    TU_CHECK(foil(args, out, sizeof out) == 0, "foil run with DeepFool: %s", out);
+    snprintf(path, sizeof path, "%s/sweep/radii.csv", dir);
+    char *csv = tu_slurp(path, NULL);
+    double radii[200];
+    int n = 0, right = 0, found = 0;
+    for (const char *line = csv ? strchr(csv, '\n') : NULL; line && line[1]; line = strchr(line + 1, '\n')) {
+        int idx, truth, pred, used = 0;
+        double l2;
+        if (sscanf(line + 1, "deepfool,df,%d,%d,%d,%n", &idx, &truth, &pred, &used) != 3) continue;
+        n++;
+        if (truth != pred) continue;
+        right++;
+        if (sscanf(line + 1 + used, "%lf", &l2) == 1 && found < 200) radii[found++] = l2;
+    }
+    free(csv);
+    for (int i = 1; i < found; i++) /* insertion sort: a few hundred values */
+        for (int j = i; j > 0 && radii[j - 1] > radii[j]; j--) {
+            double t = radii[j];
+            radii[j] = radii[j - 1], radii[j - 1] = t;
+        }
+    TU_CHECK(n == 100 && found > 0, "radii.csv: %d images, %d adversarials", n, found);
+    double median = found ? 0.5 * (radii[(found - 1) / 2] + radii[found / 2]) : NAN;
+    char want[256];
+    snprintf(want, sizeof want, "<tr><th>df</th><td style='text-align:left'>deepfool</td><td>%d"
+             "</td><td>%d</td><td>%d</td><td>%.4f</td>", n, right, found, median);
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    char *html = tu_slurp(path, NULL);
+    TU_CHECK(html && strstr(html, "Robustness radii") && strstr(html, "Accuracy vs L2 radius") &&
+                 strstr(html, want), "the report's radii: %s", want);
+    free(html);
+}
+
 /* Headless Chromium: the page loads, every image decodes, a screenshot. */
 static void check_browser(const char *dir) {
     if (system("command -v chromium >/dev/null 2>&1") != 0) {
@@ -301,6 +341,7 @@ int main(void) {
     expect_error(cfg, data, "'attack.attacks=[fgsmm]'", "fgsmm");
     expect_error(cfg, data, "report.grid_eps=0", "report.grid_eps");
     check_compare(cfg, data);
+    check_radii(cfg, data);
     expect_error(cfg, data, "'report.compare=[saliency, limee]'", "limee");
     expect_error(cfg, data, "'report.compare=[lime, lime]'", "label 'lime'");
     expect_error(cfg, data, "'report.compare=[{lime: {images: 4}}]'", "report.compare");

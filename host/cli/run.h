@@ -167,5 +167,7 @@ void run_report_facts(const run_ctx *c, foil_report *r);
 int run_load_metrics(const char *path, foil_metrics *m, foil_err *err);
 int run_load_sweep(const char *path, foil_sweep_row **rows, int *n, foil_err *err);
 int run_load_shift(const char *path, foil_shift_row **rows, int *n, foil_err *err);
+/* host/cli/run_radii.c: sweep/radii.csv into r->radii (r->nradii of them). */
+int run_load_radii(const char *path, foil_report *r, foil_err *err);
 
 #endif

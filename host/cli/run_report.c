@@ -127,6 +127,14 @@ static void method_facts(const run_ctx *c, foil_report *r) {
         snprintf(cp->method, sizeof cp->method, "%s", info->name);
 }
 
+/* Whether the sweep has a minimal-perturbation attack (else a radii.csv on
+ * disk is an earlier run's). */
+static int has_minimal(const foil_sweep *sw) {
+    for (int i = 0; sw && i < sw->nattacks; i++)
+        if (foil_attack_info_of(sw->attacks[i].spec.kind)->minimal) return 1;
+    return 0;
+}
+
 static void load_results(const run_ctx *c, run_loaded *l, foil_report *r) {
     char path[FOIL_PATH_MAX];
     foil_err e = {{0}};
@@ -138,6 +146,9 @@ static void load_results(const run_ctx *c, run_loaded *l, foil_report *r) {
         fprintf(stderr, "foil: note: %s\n", e.msg);
     if (c->shift_sweep && foil_path(path, &e, "%s/shift/shift.json", c->rundir) == 0 &&
         run_file_exists(path) && run_load_shift(path, &l->shift, &l->nshift, &e))
+        fprintf(stderr, "foil: note: %s\n", e.msg);
+    if (has_minimal(c->sweep) && foil_path(path, &e, "%s/sweep/radii.csv", c->rundir) == 0 &&
+        run_file_exists(path) && run_load_radii(path, r, &e))
         fprintf(stderr, "foil: note: %s\n", e.msg);
     r->clean = l->have_clean ? &l->clean : NULL;
     r->sweep = l->sweep, r->nsweep = l->nsweep;

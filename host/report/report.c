@@ -145,6 +145,7 @@ static void attack_section(rbuf *b, const foil_report *r, report_plot *p) {
     }
     report_sweep_table(b, r->sweep, r->nsweep);
     report_recall_heatmap(b, r->sweep, r->nsweep);
+    report_radii_part(b, r, p);
     foil_sb_put(b, "<h3>Examples: clean | adversarial | perturbation (blue &lt; 0 &lt; red, full "
               "colour at eps)</h3>\n");
     report_gallery(b, &r->examples);

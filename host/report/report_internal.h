@@ -77,6 +77,8 @@ void report_facts(rbuf *b, const foil_report *r);
 void report_gallery(rbuf *b, const foil_report_images *set);
 void report_links(rbuf *b, const foil_report *r);
 void report_foot(rbuf *b);
+/* The minimal-perturbation attacks' accuracy vs radius (report_radii.c). */
+void report_radii_part(rbuf *b, const foil_report *r, report_plot *p);
 /* A table cell coloured by v on the red-yellow-green scale, showing shown. */
 void report_scale_cell(rbuf *b, double v, double shown, int digits, const char *cls);
 

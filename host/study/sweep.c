@@ -85,7 +85,6 @@ static void add_norms(foil_sweep_row *r, const float *adv, const float *x0, int 
     }
 }
 
-/* Attacks one batch and collects predictions, norms and example rows. */
 /* A minimal-perturbation attack's radii of one batch, into radii.csv's rows
  * (empty where it found no adversarial). */
 static void add_radii(sweep_state *st, const foil_sweep_io *io, const foil_sweep_attack *a,
@@ -104,6 +103,7 @@ static void add_radii(sweep_state *st, const foil_sweep_io *io, const foil_sweep
     }
 }
 
+/* Attacks one batch and collects predictions, norms and example rows. */
 static int sweep_batch(sweep_state *st, const foil_sweep *sw, const foil_sweep_io *io,
                        const foil_attack_spec *spec, int start, int bs, foil_sweep_row *r,
                        foil_err *err) {

@@ -4,7 +4,9 @@
  *   run      model, data, device, precision, seed, version, commit; step timings
  *   clean    accuracy, per-class precision/recall/F1, the confusion matrix
  *   attacks  robust accuracy vs eps per attack (SVG line plot), the sweep
- *            table, per-class recall vs eps as a heatmap table, example grids
+ *            table, per-class recall vs eps as a heatmap table, the radii of
+ *            the minimal-perturbation attacks (accuracy vs radius), example
+ *            grids
  *   explain  heatmaps of clean images (the explain section's method), the
  *            completeness error; the methods compared (report.compare): one
  *            heatmap row per method for the same images, the faithfulness table
@@ -64,6 +66,22 @@ typedef struct foil_report_faith {
     double deletion, insertion, infidelity, sensitivity, seconds;
 } foil_report_faith;
 
+/* A minimal-perturbation attack's radii (sweep/radii.csv): per norm (0: L2,
+ * 1: L-inf), the share of the test images still classified right within
+ * radius r, at npts radii from 0 to the largest found. */
+#define FOIL_REPORT_MAX_RADII 4
+#define FOIL_REPORT_RADIUS_POINTS 64
+typedef struct foil_report_radii {
+    char label[FOIL_NAME_MAX];
+    char attack[32];
+    int n;            /* images */
+    int right;        /* classified right when clean */
+    int found;        /* of those, with an adversarial found */
+    double median[2]; /* the median radius of those found */
+    int npts;
+    double r[2][FOIL_REPORT_RADIUS_POINTS], acc[2][FOIL_REPORT_RADIUS_POINTS];
+} foil_report_radii;
+
 typedef struct foil_report {
     char title[128];
     char generated[64];                 /* date and time, shown in the header */
@@ -76,6 +94,8 @@ typedef struct foil_report {
     int nsweep;
     const foil_shift_row *shift;
     int nshift;
+    int nradii;                         /* minimal-perturbation attacks of the sweep */
+    foil_report_radii radii[FOIL_REPORT_MAX_RADII];
     foil_report_images examples;        /* sweep grids: clean | adversarial | perturbation */
     char method[32];                    /* the explain section's method ("" : none) */
     int completeness_applies;           /* the method's attributions sum to F(x) - F(base) */
