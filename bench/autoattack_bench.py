@@ -7,7 +7,8 @@ accuracy and seconds of each, and the ratio of the times measured in one run.
         [--eps 0.1,0.2,0.3] [--rows apgd-ce,standard] [--threads 2]
         [--data DIR] [--json OUT.json]
 
-Rows (--rows): apgd-ce, apgd-t, fab-t, square (single attacks, the
+Rows (--rows): apgd-ce, apgd-t, fab-t, square, and the L2 rows apgd-ce-l2 and
+square-l2 (eps is then an L2 radius: run them with their own --eps), single attacks with the
 reference's standard settings: 100 iterations, 9 targets, 5000 queries),
 fast (APGD-CE then APGD-T on what is left), nofab (APGD-CE, APGD-T, Square)
 and standard (APGD-CE, APGD-T, FAB-T, Square: AutoAttack's standard version).
@@ -33,15 +34,17 @@ import torch_ref as tr  # noqa: E402
 import torch  # noqa: E402
 
 PROG = "autoattack_bench"
-# row -> (foil's sweep entry, the reference's attack name)
+# row -> (foil's sweep entry, the reference's attack name, the norm)
 ROWS = {
-    "apgd-ce": ("apgd_ce", "apgd-ce"),
-    "apgd-t": ("apgd_t", "apgd-t"),
-    "square": ("square", "square"),
-    "fab-t": ("fab_t", "fab-t"),
-    "fast": ("{autoattack: {version: fast}}", "fast"),
-    "nofab": ("{autoattack: {attacks: [apgd_ce, apgd_t, square]}}", "nofab"),
-    "standard": ("{autoattack: {version: standard}}", "standard"),
+    "apgd-ce": ("apgd_ce", "apgd-ce", "Linf"),
+    "apgd-t": ("apgd_t", "apgd-t", "Linf"),
+    "square": ("square", "square", "Linf"),
+    "fab-t": ("fab_t", "fab-t", "Linf"),
+    "fast": ("{autoattack: {version: fast}}", "fast", "Linf"),
+    "nofab": ("{autoattack: {attacks: [apgd_ce, apgd_t, square]}}", "nofab", "Linf"),
+    "standard": ("{autoattack: {version: standard}}", "standard", "Linf"),
+    "apgd-ce-l2": ("{apgd_ce: {norm: l2}}", "apgd-ce", "L2"),
+    "square-l2": ("{square: {norm: l2}}", "square", "L2"),
 }
 
 
@@ -89,7 +92,7 @@ def main(argv=None):
         head = {"checkpoint": os.path.abspath(a.model), "n": x.shape[0], "threads": a.threads,
                 "device": tr.device_name(torch.device("cpu")), "versions": ar.versions(),
                 "commit": commit, "date": datetime.datetime.now().isoformat(timespec="seconds")}
-        print(f"# foil vs the AutoAttack reference: {a.model}, first {head['n']} test images, Linf,"
+        print(f"# foil vs the AutoAttack reference: {a.model}, first {head['n']} test images, Linf (L2: the -l2 rows),"
               f" {a.threads} threads, {head['device']}, commit {commit}, {head['date']}\n")
         print("| row | eps | foil robust % | reference robust % | foil s | reference s | "
               "reference / foil |")
@@ -97,12 +100,12 @@ def main(argv=None):
         out = []
         with tempfile.TemporaryDirectory() as tmp:
             for row in rows:
-                entry, ref_name = ROWS[row]
+                entry, ref_name, norm = ROWS[row]
                 for eps in eps_list:
                     acc, secs, wall, stages = run_foil(a.foil, a.model, a.data, a.n, eps, entry,
                                                        a.threads, tmp)
                     t0 = time.perf_counter()
-                    x_adv = ar.run_reference(model, x, y, ref_name, eps, "Linf", a.seed, 500)
+                    x_adv = ar.run_reference(model, x, y, ref_name, eps, norm, a.seed, 500)
                     ref_s = time.perf_counter() - t0
                     ref_acc = ar.robust_accuracy(model, x_adv, y, 500)
                     r = {"row": row, "eps": eps, "foil_robust": acc, "ref_robust": ref_acc,

@@ -6,6 +6,7 @@
  * GPU (only on foil's CUDA emulator). */
 #include "cuda_common.h"
 #include "foil/elementwise.h"
+#include "foil/square_l2.h"
 
 #define SQ_THREADS 256u
 
@@ -43,6 +44,27 @@ static __global__ void k_square_propose(float *x_new, const float *x_best, const
     }
 }
 
+/* L2: one thread per proposal, the whole row in the order of the CPU
+ * reference (foil/square_l2.h: its norms are sums over the row; a few
+ * thousand operations per sample next to the network's forward pass). */
+static __global__ void k_square_propose_l2(float *x_new, const float *x_best, const float *x0,
+                                           const int32_t *ids, int n, foil_square_params sq) {
+    const size_t row = (size_t)sq.h * sq.w * sq.channels;
+    for (int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; r < n;
+         r += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t k = ids[r];
+        const int64_t id = sq.first + (sq.index ? sq.index[k] : k);
+        const uint64_t st = FOIL_STREAM(FOIL_RNG_SQUARE, (sq.restart << 32) | (uint64_t)id);
+        float *out = x_new + (size_t)r * row;
+        if (sq.iteration == 0)
+            foil_square_l2_start(out, x0 + (size_t)k * row, sq.channels, sq.h, sq.w, sq.eps,
+                                 sq.seed, st);
+        else
+            foil_square_l2_step(out, x_best + (size_t)k * row, x0 + (size_t)k * row, sq.channels,
+                                sq.h, sq.w, sq.iteration, sq.size, sq.eps, sq.seed, st);
+    }
+}
+
 /* One block per proposal: every thread reads the decision before thread 0
  * changes the margin it was made from. A label out of range leaves the
  * sample alone (the CPU backend fails; the attack never passes one). */
@@ -70,8 +92,12 @@ static __global__ void k_square_update(float *x_best, float *margin_best, int32_
 static void launch_square_propose(cudaStream_t s, float *x_new, const float *x_best,
                                   const float *x0, const int32_t *ids, int n,
                                   const foil_square_params *sq) {
-    k_square_propose<<<cuda_blocks((size_t)n, 1u), SQ_THREADS, 0, s>>>(x_new, x_best, x0, ids,
-                                                                      n, *sq);
+    if (sq->norm == FOIL_NORM_L2)
+        k_square_propose_l2<<<cuda_blocks((size_t)n, 64u), 64u, 0, s>>>(x_new, x_best, x0, ids,
+                                                                       n, *sq);
+    else
+        k_square_propose<<<cuda_blocks((size_t)n, 1u), SQ_THREADS, 0, s>>>(x_new, x_best, x0,
+                                                                          ids, n, *sq);
 }
 
 static void launch_square_update(cudaStream_t s, float *x_best, float *margin_best,

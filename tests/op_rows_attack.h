@@ -119,8 +119,8 @@ static int square_ids(foil_backend *b, void *const *t, const op_row *r) {
     return 0;
 }
 static int square_propose_run(foil_backend *b, void *const *t, const op_row *r) {
-    foil_square_params sq = {FOIL_NORM_LINF, r->alpha, r->cs.c, r->cs.h, r->cs.w, r->classes,
-                             (int)r->len, 11, 2, 1000, NULL};
+    foil_square_params sq = {r->bias ? FOIL_NORM_L2 : FOIL_NORM_LINF, r->alpha, r->cs.c,
+                             r->cs.h, r->cs.w, r->classes, (int)r->len, 11, 2, 1000, NULL};
     return b->square_propose(b, F(Q_XN), F(Q_XB), F(Q_X0), (const int32_t *)t[Q_IDS], r->n, &sq);
 }
 static int square_update_run(foil_backend *b, void *const *t, const op_row *r) {
@@ -130,16 +130,18 @@ static int square_update_run(foil_backend *b, void *const *t, const op_row *r) {
 }
 
 /* n proposals for samples of c x h x w (in_dim samples, 7 must not divide
- * it), iteration t (0: the start) with a square of side s */
+ * it), iteration t (0: the start) with a square of side s; l2: the L2
+ * version (foil/square_l2.h; r->bias carries it), eps 1.5 */
 static void square_propose(op_table *tab, int n, int samples, int c, int h, int w, int t,
-                           int side) {
+                           int side, int l2) {
     char name[80];
-    snprintf(name, sizeof name, "square_propose %d of %d, %dx%dx%d, t %d side %d", n, samples, c,
-             h, w, t, side);
+    snprintf(name, sizeof name, "square_propose%s %d of %d, %dx%dx%d, t %d side %d",
+             l2 ? " l2" : "", n, samples, c, h, w, t, side);
     op_row *r = op_add(tab, name);
     const size_t row = (size_t)c * h * w;
     r->n = n, r->in_dim = samples, r->cs.c = c, r->cs.h = h, r->cs.w = w, r->len = (size_t)t;
-    r->classes = side, r->alpha = 0.3f, r->run = square_propose_run, r->prep = square_ids;
+    r->classes = side, r->alpha = l2 ? 1.5f : 0.3f, r->bias = l2;
+    r->run = square_propose_run, r->prep = square_ids;
     r->tol = EXACT, r->twice = 1;
     op_set(r, Q_XN, OP_OUT, (size_t)n * row, 0, 0, 0);
     op_set(r, Q_XB, OP_IN, (size_t)samples * row, 0, 1, 0);

@@ -24,7 +24,7 @@
  *     double sum is reduced in another order); dlr_loss 1e-5 relative + 1e-6;
  *   - APGD: the L-inf step and the bookkeeping exact, the L2 step 1e-5
  *     relative + 1e-6 (row norms summed in another order);
- *   - Square: the proposals and the bookkeeping exact; FAB-T: the difference
+ *   - Square: the proposals (L-inf and L2) and the bookkeeping exact; FAB-T: the difference
  *     and the bookkeeping exact, the step 1e-5 relative + 1e-6 (row sums in
  *     another order); DeepFool's step likewise; CW-L2's margin exact, its
  *     bookkeeping and Adam step (tanhf) 1e-5 relative + 1e-6.
@@ -469,9 +469,12 @@ static void build(op_table *tab) {
     apgd_step(tab, 37, 1, 100, 1.0f);
     apgd_book(tab, 129, 0, 0);
     apgd_book(tab, 129, 1, 22);
-    square_propose(tab, 37, 50, 1, 28, 28, 0, 25);
-    square_propose(tab, 37, 50, 1, 28, 28, 9, 4);
-    square_propose(tab, 20, 30, 3, 10, 12, 1, 10); /* the square spans the height */
+    square_propose(tab, 37, 50, 1, 28, 28, 0, 25, 0);
+    square_propose(tab, 37, 50, 1, 28, 28, 9, 4, 0);
+    square_propose(tab, 20, 30, 3, 10, 12, 1, 10, 0); /* the square spans the height */
+    square_propose(tab, 37, 50, 1, 28, 28, 0, 25, 1);
+    square_propose(tab, 37, 50, 1, 28, 28, 9, 5, 1);
+    square_propose(tab, 20, 30, 3, 10, 12, 1, 9, 1);
     square_update(tab, 129, 200, 10);
     fab_diff(tab, 257, 10);
     fab_step(tab, 37, 3.0f, 0.1f);

@@ -7,7 +7,8 @@
  *     channel, projected into the ball and [0, 1], at every position;
  *   - square_update: counts queries and takes proposals only for samples
  *     still robust, and only when the margin drops;
- *   - the attack: in the eps-ball and [0, 1]; eps 0 leaves the images as
+ *   - the attack, L-inf and L2 (its proposals: test_square_l2): in the
+ *     eps-ball and [0, 1]; eps 0 leaves the images as
  *     they are; a robust sample takes exactly the query budget, and a
  *     sample broken at query q is broken with a budget of q and not of q - 1
  *     (schedule fixed);
@@ -168,33 +169,44 @@ static int run(cnn_fixture *f, const foil_attack_spec *s, int i0, int n, float *
     return count;
 }
 
-static void test_attack(void) {
+/* The largest distance of a sample from x0 in the attack's norm. */
+static double worst_distance(const float *a, const float *x0, foil_norm norm) {
+    double worst = 0.0;
+    for (int i = 0; i < N; i++) {
+        double d = 0.0;
+        for (int k = 0; k < IMG; k++) {
+            const double v = fabs((double)a[i * IMG + k] - x0[i * IMG + k]);
+            d = norm == FOIL_NORM_L2 ? d + v * v : fmax(d, v);
+        }
+        worst = fmax(worst, norm == FOIL_NORM_L2 ? sqrt(d) : d);
+    }
+    return worst;
+}
+
+static void test_attack(foil_norm norm, float eps) {
     static cnn_fixture f, g;
     static float a[N * IMG], again[N * IMG], split[N * IMG], other[N * IMG];
     static int32_t q[N], qq[N];
     int wrong[N], wrong_q[N];
     cnn_setup(&f, N);
     cnn_setup(&g, 10);
-    foil_attack_spec s = {.kind = FOIL_ATTACK_SQUARE, .eps = 0.02f, .queries = 300,
-                          .p_init = FOIL_SQUARE_P_INIT, .restarts = 1, .seed = 5};
+    foil_attack_spec s = {.kind = FOIL_ATTACK_SQUARE, .eps = eps, .queries = 300,
+                          .p_init = FOIL_SQUARE_P_INIT, .restarts = 1, .seed = 5, .norm = norm};
     const int broken = run(&f, &s, 0, N, a, q, wrong);
     run(&f, &s, 0, N, again, NULL, NULL);
     run(&g, &s, 0, 10, split, NULL, NULL), run(&g, &s, 10, 10, split, NULL, NULL);
     run(&g, &s, 20, 4, split, NULL, NULL);
-    double worst = 0.0;
+    const double worst = worst_distance(a, f.x0, norm);
     int outside = 0, budget = 1, qmax = 0;
-    for (int i = 0; i < N * IMG; i++) {
-        outside += !(a[i] >= 0.0f && a[i] <= 1.0f);
-        worst = fmax(worst, fabs(a[i] - f.x0[i]));
-    }
+    for (int i = 0; i < N * IMG; i++) outside += !(a[i] >= 0.0f && a[i] <= 1.0f);
     for (int i = 0; i < N; i++) {
         budget &= wrong[i] ? q[i] >= 1 && q[i] <= s.queries : q[i] == s.queries;
         qmax = q[i] > qmax ? q[i] : qmax;
     }
-    printf("  eps %.3f, %d queries: %d of %d broken, largest perturbation %.6f\n", (double)s.eps,
-           s.queries, broken, N, worst);
-    TU_CHECK(outside == 0 && worst <= s.eps * (1 + 1e-6), "in the ball (%g) and [0, 1] (%d "
-             "outside)", worst, outside);
+    printf("  %s eps %.3f, %d queries: %d of %d broken, largest perturbation %.6f\n",
+           foil_norm_name(norm), (double)s.eps, s.queries, broken, N, worst);
+    TU_CHECK(outside == 0 && worst <= s.eps * (1 + (norm == FOIL_NORM_L2 ? 1e-5 : 1e-6)),
+             "in the ball (%g) and [0, 1] (%d outside)", worst, outside);
     TU_CHECK(budget, "a robust sample takes exactly %d queries, a broken one at most that",
              s.queries);
     TU_CHECK(broken > 0 && broken < N, "some samples broken, some not (%d): the checks below "
@@ -246,6 +258,8 @@ int main(void) {
     printf("update\n");
     test_update();
     printf("attack\n");
-    test_attack();
+    test_attack(FOIL_NORM_LINF, 0.02f);
+    printf("attack, L2\n");
+    test_attack(FOIL_NORM_L2, 0.3f);
     return tu_finish("test_square");
 }

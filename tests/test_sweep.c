@@ -99,7 +99,7 @@ static void check_files(const char *out) {
 
 /* A one-off attack from the flags (--eps 0,E): its two rows name the variant
  * and the norm, stay in the ball (column max_col), and the attack lowers
- * the accuracy. APGD-CE L2 (default label apgd_ce_l2) and Square. */
+ * the accuracy. APGD-CE L2 (default label apgd_ce_l2), Square L-inf and L2. */
 static void check_oneoff(const char *model, const char *dir, const char *flags,
                          const char *variant, const char *norm, const char *max_col) {
     char args[4096], last[2048], path[1300], hdr[4096], line[4096];
@@ -208,6 +208,8 @@ int main(void) {
                  "l2", "l2_max");
     check_oneoff(model, "square", "--attack square --queries 200 --eps 0,0.3", "square", "linf",
                  "linf_max");
+    check_oneoff(model, "square_l2", "--attack square --norm l2 --queries 200 --eps 0,6",
+                 "square_l2", "l2", "l2_max");
     check_oneoff(model, "aa", "--attack autoattack --version fast --steps 5 --eps 0,0.3", "autoattack_fast",
                  "linf", "linf_max");
     check_oneoff(model, "fab", "--attack fab_t --steps 10 --eps 0,0.3", "fab_t", "linf",
@@ -231,7 +233,7 @@ int main(void) {
                  "queries");
     expect_error("Square's p_init", model, "eps: [0.1]\nattacks: [{square: {p_init: 1.5}}]\n",
                  "p_init");
-    expect_error("Square's norm", model, "eps: [0.1]\nattacks: [{square: {norm: l2}}]\n",
+    expect_error("Square's norm", model, "eps: [0.1]\nattacks: [{square: {norm: l1}}]\n",
                  "norm");
     expect_error("Square is untargeted", model,
                  "eps: [0.1]\nattacks: [{square: {target: 3}}]\n", "target");
@@ -247,8 +249,9 @@ int main(void) {
                  "eps: [0.1]\nattacks: [{autoattack: {version: slow}}]\n", "version");
     expect_error("AutoAttack's stages", model,
                  "eps: [0.1]\nattacks: [{autoattack: {attacks: [apgd_ce, pgd]}}]\n", "stage");
-    expect_error("AutoAttack L2 Square", model,
-                 "eps: [0.1]\nattacks: [{autoattack: {attacks: [square], norm: l2}}]\n", "L2");
+    expect_error("AutoAttack L2 FAB-T", model,
+                 "eps: [0.1]\nattacks: [{autoattack: {attacks: [apgd_ce, fab_t], norm: l2}}]\n",
+                 "L2");
     expect_error("DeepFool's overshoot", model,
                  "eps: [0.1]\nattacks: [{deepfool: {overshoot: -0.1}}]\n", "overshoot");
     expect_error("CW's kappa", model, "eps: [0.1]\nattacks: [{cw_l2: {kappa: -1}}]\n", "kappa");

@@ -1,6 +1,8 @@
 /* The Square attack (Andriushchenko et al. 2020, "Square Attack: a
- * query-efficient black-box adversarial attack via random search"), L-inf,
- * as the AutoAttack reference (square.py) runs it: from vertical stripes of
+ * query-efficient black-box adversarial attack via random search"), as the
+ * AutoAttack reference (square.py) runs it; L2's proposals are in
+ * foil/square_l2.h (two windows of side foil_square_size_l2, the mass of
+ * both moved into one), the loop below is the same. L-inf: from vertical stripes of
  * +-eps, each query changes one square of the best point so far by +-2 eps
  * per channel and keeps the change when the margin z_y - max_{j != y} z_j
  * drops; a sample stops at its first misclassified point or at the query
@@ -25,14 +27,28 @@
 
 enum { SQUARE_COMPACT = 8 }; /* iterations between compactions of the batch */
 
-int foil_square_size(int t, int queries, float p_init, int h, int w) {
+/* The share of the image a square covers at iteration t (the reference's
+ * p_selection). */
+static double square_p(int t, int queries, float p_init) {
     static const int AT[] = {10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000};
     const int it = (int)((double)(t - 1) / (double)queries * 10000.0); /* the reference's */
     double p = p_init;
     for (size_t k = 0; k < sizeof AT / sizeof *AT && it > AT[k]; k++) p *= 0.5;
-    int s = (int)nearbyint(sqrt(p * (double)h * (double)w));
+    return p;
+}
+
+int foil_square_size(int t, int queries, float p_init, int h, int w) {
+    int s = (int)nearbyint(sqrt(square_p(t, queries, p_init) * (double)h * (double)w));
     s = s > 1 ? s : 1;
     return s < h && s < w ? s : (h < w ? h : w);
+}
+
+int foil_square_size_l2(int t, int queries, float p_init, int h, int w) {
+    int s = (int)nearbyint(sqrt(square_p(t, queries, p_init) * (double)h * (double)w));
+    s = s > 3 ? s : 3;
+    s += s % 2 == 0;
+    const int m = h < w ? h : w;
+    return s <= m ? s : m - (m % 2 == 0);
 }
 
 /* The rows still robust into w->ids (host copy in w->mask_host); fails on a
@@ -89,8 +105,10 @@ int foil_attack_square_run(foil_net *net, foil_attack_work *w, const foil_attack
     for (int t = 1; t < s->queries && rows > 0; t++) {
         if (t % SQUARE_COMPACT == 1 && (rows = compact(b, w, n, rows, first, err)) <= 0) break;
         sq.iteration = t;
-        sq.size = foil_square_size(t, s->rescale_schedule ? s->queries : 10000, s->p_init,
-                                   d->in_h, d->in_w);
+        const int budget = s->rescale_schedule ? s->queries : 10000;
+        sq.size = sq.norm == FOIL_NORM_L2
+                      ? foil_square_size_l2(t, budget, s->p_init, d->in_h, d->in_w)
+                      : foil_square_size(t, budget, s->p_init, d->in_h, d->in_w);
         if (query(net, w, x0, rows, &sq, err)) return -1;
     }
     if (rows < 0) return -1;

@@ -209,8 +209,8 @@ static int chk_square_propose(foil_backend *b, float *x_new, const float *x_best
                          sq->iteration, sq->size, sq->h, sq->w);
     if (!(sq->eps >= 0.0f))
         return foil_fail(&b->err, "square_propose: eps %g must be >= 0", (double)sq->eps);
-    if (sq->norm != FOIL_NORM_LINF)
-        return foil_fail(&b->err, "square_propose: only the L-inf ball so far");
+    if (sq->norm != FOIL_NORM_LINF && sq->norm != FOIL_NORM_L2)
+        return foil_fail(&b->err, "square_propose: norm %d is neither L-inf nor L2", (int)sq->norm);
     return IMPL(b)->square_propose(b, x_new, x_best, x0, ids, n, sq);
 }
 static int chk_square_update(foil_backend *b, float *x_best, float *margin_best,

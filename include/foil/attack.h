@@ -67,7 +67,7 @@ typedef struct foil_attack_spec {
     int target_class;   /* FOIL_TARGET_CLASS */
     int use_predicted;  /* attack the model's clean predictions instead of the labels */
     uint64_t seed;
-    foil_norm norm;     /* attacks that take either norm (APGD): the threat model */
+    foil_norm norm;     /* attacks that take either norm (APGD, Square): the threat model */
     int target_classes; /* APGD-T: the classes of the 2nd..(target_classes + 1)-th largest
                            clean logits, each a run of `restarts` (9 in AutoAttack) */
     int queries;        /* Square: evaluations per sample and restart, the start included */
@@ -107,6 +107,9 @@ int foil_apgd_checkpoints(int n, int *len, int cap);
  * AutoAttack uses whatever the budget (foil's default; rescale_schedule
  * stretches it to the budget). */
 int foil_square_size(int t, int queries, float p_init, int h, int w);
+/* The L2 version's window side: max(round(sqrt(p h w)), 3) made odd (plus
+ * one when even), at most min(h, w) (the largest odd side that fits). */
+int foil_square_size_l2(int t, int queries, float p_init, int h, int w);
 #define FOIL_SQUARE_QUERIES 5000 /* AutoAttack's budget */
 #define FOIL_SQUARE_P_INIT 0.8 /* a double: configs echo it as written */
 #define FOIL_DEEPFOOL_OVERSHOOT 0.02

@@ -88,7 +88,7 @@ typedef struct foil_apgd_state {
 /* One iteration of the Square attack (Andriushchenko et al. 2020) for a
  * batch of samples of channels x h x w pixels. */
 typedef struct foil_square_params {
-    foil_norm norm;  /* FOIL_NORM_LINF (FOIL_NORM_L2: not yet) */
+    foil_norm norm;  /* FOIL_NORM_LINF or FOIL_NORM_L2 (foil/square_l2.h) */
     float eps;       /* radius, pixel units */
     int channels, h, w;
     int size;        /* the side of this iteration's square, in [1, min(h, w)] */
@@ -233,7 +233,8 @@ struct foil_backend {
     int (*apgd_checkpoint)(foil_backend *b, const foil_apgd_state *st, float *x, float *grad,
                            const float *x_best, const float *g_best, int k, float rho, int n,
                            size_t row);
-    /* The Square attack's proposals (L-inf): row r of x_new (n rows) is a
+    /* The Square attack's proposals (L-inf; L2: foil/square_l2.h, the same
+     * streams and rows): row r of x_new (n rows) is a
      * candidate for sample k = ids[r] (ids distinct) of x_best and x0 (rows
      * of channels * h * w). Iteration 0, the start: x0[k] + eps times a
      * random sign per channel and column (vertical stripes); iteration t >=

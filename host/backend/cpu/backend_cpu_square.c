@@ -1,5 +1,6 @@
 /* CPU reference: the Square attack's ops (Andriushchenko et al. 2020), the
- * proposals and the bookkeeping after their evaluation (foil/backend.h).
+ * proposals (L-inf here, L2 in foil/square_l2.h) and the bookkeeping after
+ * their evaluation (foil/backend.h).
  * The element math and the draws are shared with the CUDA kernels
  * (foil/elementwise.h). */
 #include <math.h>
@@ -7,6 +8,7 @@
 
 #include "backend_cpu.h"
 #include "foil/elementwise.h"
+#include "foil/square_l2.h"
 
 /* One proposal: row out for sample k of x_best and x0. */
 static void propose_row(float *out, const float *xb, const float *x0, int64_t k,
@@ -15,6 +17,14 @@ static void propose_row(float *out, const float *xb, const float *x0, int64_t k,
     const int64_t id = sq->first + (sq->index ? sq->index[k] : k);
     const uint64_t st = FOIL_STREAM(FOIL_RNG_SQUARE, (sq->restart << 32) | (uint64_t)id);
     const size_t plane = (size_t)h * w;
+    if (sq->norm == FOIL_NORM_L2 && t == 0) {
+        foil_square_l2_start(out, x0, c, h, w, sq->eps, sq->seed, st);
+        return;
+    }
+    if (sq->norm == FOIL_NORM_L2) {
+        foil_square_l2_step(out, xb, x0, c, h, w, t, sq->size, sq->eps, sq->seed, st);
+        return;
+    }
     if (t == 0) { /* vertical stripes: a sign per channel and column */
         for (int ch = 0; ch < c; ch++)
             for (int col = 0; col < w; col++) {
