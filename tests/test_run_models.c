@@ -4,7 +4,8 @@
  * trains exactly as `foil train -c RECIPE` does (the same parameters, the
  * same epoch log); the side-by-side report names every model and references
  * only files beside it; a second run reuses every step, a changed attack key
- * redoes the sweeps and no training; a bad list is a one-line error. */
+ * redoes the sweeps and no training; report.compare adds each method's
+ * heatmap rows under every model; a bad list is a one-line error. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,18 @@ static void check_rerun(const char *base, const char *dir) {
     char *html = slurp2(dir, "report.html");
     TU_CHECK(html && strstr(html, "<th>fgsm</th><td>0.2</td>") &&
                  !strstr(html, "<th>fgsm</th><td>0.1</td>"), "the page shows the new eps");
+    free(html);
+    /* report.compare: each method's heatmaps, one row per model, and its faithfulness */
+    snprintf(args, sizeof args, "%s 'report.compare=[saliency]' report.compare_images=2 "
+             "report.compare_shown=2", base);
+    TU_CHECK(tu_run_logged(args, 0, 0, out, sizeof out) == 0, "with report.compare: %s", out);
+    html = slurp2(dir, "report.html");
+    TU_CHECK(html && strstr(html, "Methods compared, under each model") &&
+                 strstr(html, "robust: saliency, test image 1") &&
+                 strstr(html, "Faithfulness of the compared methods under each model"),
+             "the page compares the methods under each model");
+    int images = html ? references(html, dir) : 0;
+    TU_CHECK(images == 3 * 2 + 3 * 2, "2 IG and 2 saliency heatmaps per model: %d (12)", images);
     free(html);
 }
 

@@ -228,6 +228,36 @@ static void faith_table(rbuf *b, const foil_report_study *s) {
     foil_sb_put(b, "</table>\n");
 }
 
+/* The compared methods' heatmaps: per method (model 0's order), one row per
+ * model, as many images each as fit the gallery. */
+static void compare_rows(rbuf *b, const foil_report_study *s, foil_report_images *rows) {
+    const foil_report *ref = s->models[0].r;
+    if (ref->ncompare == 0) return;
+    int per = FOIL_REPORT_MAX_IMAGES / (ref->ncompare * s->nmodels);
+    per = per < s->shown ? per : s->shown;
+    rows->n = 0;
+    for (int i = 0; i < ref->ncompare && per > 0; i++)
+        for (int m = 0; m < s->nmodels; m++) {
+            const foil_report_images *maps = &s->models[m].r->compare_maps;
+            char group[2 * FOIL_NAME_MAX];
+            snprintf(group, sizeof group, "%s/%s", ref->compare[i].label, s->models[m].label);
+            for (int k = 0, taken = 0; k < maps->n && taken < per; k++) {
+                if (strcmp(maps->items[k].group, ref->compare[i].label) != 0) continue;
+                char path[sizeof maps->items[k].path], caption[sizeof maps->items[k].caption];
+                snprintf(path, sizeof path, "%s/%s", s->models[m].dir, maps->items[k].path);
+                snprintf(caption, sizeof caption, "%s: %s", s->models[m].label,
+                         maps->items[k].caption);
+                foil_report_image_add(rows, path, caption, group);
+                taken++;
+            }
+        }
+    if (rows->n == 0) return;
+    foil_sb_put(b, "<h3>Methods compared, under each model</h3>\n<p class='note'>Per method "
+                   "(report.compare), one row per model, the same clean images. Saliency "
+                   "(the plain gradient) shows the difference best.</p>\n");
+    report_gallery(b, rows);
+}
+
 static void explain_section(rbuf *b, const foil_report_study *s, foil_report_images *rows) {
     const char *method = "ig";
     for (int m = 0; m < s->nmodels; m++)
@@ -252,6 +282,7 @@ static void explain_section(rbuf *b, const foil_report_study *s, foil_report_ima
                        "al. 2019).</p>\n");
         report_gallery(b, rows);
     }
+    compare_rows(b, s, rows);
     faith_table(b, s);
 }
 
