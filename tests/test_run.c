@@ -63,26 +63,6 @@ static int exists(const char *dir, const char *rel) {
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-/* Every src='...' and href='...' that is not an anchor names a file beside
- * the page; nothing points at the network. Returns the number of images. */
-static int check_references(const char *html, const char *dir) {
-    int images = 0;
-    static const char *const ATTRS[] = {"src='", "href='"};
-    for (int a = 0; a < 2; a++)
-        for (const char *p = strstr(html, ATTRS[a]); p; p = strstr(p + 1, ATTRS[a])) {
-            const char *v = p + strlen(ATTRS[a]), *end = strchr(v, '\'');
-            char rel[1024];
-            if (!end || end - v >= (long)sizeof rel) continue;
-            snprintf(rel, sizeof rel, "%.*s", (int)(end - v), v);
-            if (rel[0] == '#') continue;
-            TU_CHECK(!strstr(rel, "://"), "no network reference: %s", rel);
-            TU_CHECK(exists(dir, rel), "referenced file exists: %s", rel);
-            images += a == 0;
-        }
-    TU_CHECK(!strstr(html, "src=\"") && !strstr(html, "href=\"http"), "all references checked");
-    return images;
-}
-
 static void check_report(const char *dir, int want_images) {
     char path[1200];
     snprintf(path, sizeof path, "%s/report.html", dir);
@@ -96,7 +76,7 @@ static void check_report(const char *dir, int want_images) {
         "</svg>", "fp32", "precision", "seed", "foil version", "commit", "pgd3", "</html>"};
     for (size_t i = 0; i < sizeof KEYS / sizeof *KEYS; i++)
         TU_CHECK(strstr(html, KEYS[i]) != NULL, "the page holds '%s'", KEYS[i]);
-    int images = check_references(html, dir);
+    int images = tu_check_references(html, dir);
     TU_CHECK(images == want_images, "%d images on the page (%d)", want_images, images);
     free(html);
 }
@@ -232,7 +212,7 @@ static void check_compare(const char *cfg, const char *data) {
     char *html = tu_slurp(path, NULL);
     TU_CHECK(html && strstr(html, "Methods compared") && strstr(html, "lime_black (lime)") &&
                  strstr(html, "max-sensitivity"), "the report's comparison section");
-    int images = html ? check_references(html, dir) : 0;
+    int images = html ? tu_check_references(html, dir) : 0;
     TU_CHECK(images == 12 + 3 * 2, "report with the comparison: %d images (18)", images);
     free(html);
     TU_CHECK(foil(args, out, sizeof out) == 0 && strstr(out, "compare: unchanged"),

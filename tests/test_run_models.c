@@ -95,23 +95,6 @@ static void digest(const char *path, char *out, size_t cap) {
     foil_st_free(&st);
 }
 
-/* Every src='...' and href='...' (not an anchor) is a file beside the page;
- * returns the number of images. */
-static int references(const char *html, const char *dir) {
-    int images = 0;
-    static const char *const ATTRS[] = {"src='", "href='"};
-    for (int a = 0; a < 2; a++)
-        for (const char *p = strstr(html, ATTRS[a]); p; p = strstr(p + 1, ATTRS[a])) {
-            const char *v = p + strlen(ATTRS[a]), *end = strchr(v, '\'');
-            char path[2048];
-            if (!end || v[0] == '#') continue;
-            snprintf(path, sizeof path, "%s/%.*s", dir, (int)(end - v), v);
-            TU_CHECK(tu_exists(path), "the page's reference exists: %s", path);
-            images += a == 0;
-        }
-    return images;
-}
-
 static void check_outputs(const char *dir, const char *out) {
     char want[1200], sub[1200];
     snprintf(want, sizeof want, "report: %s/report.html (3 models side by side)", dir);
@@ -153,7 +136,7 @@ static void check_outputs(const char *dir, const char *out) {
         snprintf(sub, sizeof sub, "href='models/%s/report.html'", LABELS[i]);
         TU_CHECK(strstr(html, sub) != NULL, "links %s's own report", LABELS[i]);
     }
-    int images = html ? references(html, dir) : 0;
+    int images = html ? tu_check_references(html, dir) : 0;
     TU_CHECK(images == 3 * 4, "the same 4 images' heatmaps under each model: %d (12)", images);
     free(html);
     char *md = slurp2(dir, "summary.md");
@@ -206,7 +189,7 @@ static void check_rerun(const char *base, const char *dir) {
                  strstr(html, "robust: saliency, test image 1") &&
                  strstr(html, "Faithfulness of the compared methods under each model"),
              "the page compares the methods under each model");
-    int images = html ? references(html, dir) : 0;
+    int images = html ? tu_check_references(html, dir) : 0;
     TU_CHECK(images == 3 * 2 + 3 * 2, "2 IG and 2 saliency heatmaps per model: %d (12)", images);
     free(html);
 }

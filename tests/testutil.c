@@ -263,3 +263,22 @@ void tu_sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
+
+int tu_check_references(const char *html, const char *dir) {
+    int images = 0;
+    static const char *const ATTRS[] = {"src='", "href='"};
+    for (int a = 0; a < 2; a++)
+        for (const char *p = strstr(html, ATTRS[a]); p; p = strstr(p + 1, ATTRS[a])) {
+            const char *v = p + strlen(ATTRS[a]), *end = strchr(v, '\'');
+            char rel[1024], path[2048];
+            if (!end || end - v >= (long)sizeof rel) continue;
+            snprintf(rel, sizeof rel, "%.*s", (int)(end - v), v);
+            if (rel[0] == '#') continue;
+            snprintf(path, sizeof path, "%s/%s", dir, rel);
+            TU_CHECK(!strstr(rel, "://"), "no network reference: %s", rel);
+            TU_CHECK(tu_exists(path), "referenced file exists: %s", rel);
+            images += a == 0;
+        }
+    TU_CHECK(!strstr(html, "src=\"") && !strstr(html, "href=\"http"), "all references checked");
+    return images;
+}

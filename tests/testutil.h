@@ -84,6 +84,10 @@ int tu_run_logged(const char *args, long as_mb, uid_t uid, char *out, size_t cap
  * after any "foil: note: ..." lines. */
 int tu_one_line_error(const char *out, const char *w1, const char *w2);
 int tu_exists(const char *path);
+/* An HTML page's src='...' and href='...' (not anchors) each name a file
+ * under dir and nothing points at the network (checked); the number of
+ * images. */
+int tu_check_references(const char *html, const char *dir);
 void tu_sleep_ms(long ms);
 
 #endif

@@ -112,22 +112,32 @@ static void model_header(rbuf *b, const foil_report_study *s, int span) {
     foil_sb_put(b, "</tr>\n");
 }
 
-static void robust_plot(rbuf *b, const foil_report_study *s, report_plot *p) {
+/* One line per model and attack of the sweep's rows (shift = 0) or the
+ * shift's, L-inf then L2 (a plot where there are rows of that norm). */
+static void every_model_plot(rbuf *b, const foil_report_study *s, report_plot *p, int shift,
+                             const char *const title[2], const char *const xlabel[2],
+                             const char *ylabel, row_value value) {
     for (int l2 = 0; l2 < 2; l2++) {
-        report_plot_init(p, l2 ? "Robust accuracy vs L2 radius, every model"
-                               : "Robust accuracy vs eps (Linf), every model",
-                         l2 ? "L2 radius (pixel units)" : "eps (pixel units, images in [0, 1])",
-                         "accuracy");
+        report_plot_init(p, title[l2], xlabel[l2], ylabel);
         int any = 0;
         for (int m = 0; m < s->nmodels; m++) {
             const foil_report *r = s->models[m].r;
-            plot_src src = report_sweep_src(r->sweep, r->nsweep);
+            plot_src src = shift ? report_shift_src(r->shift, r->nshift)
+                                 : report_sweep_src(r->sweep, r->nsweep);
             char prefix[FOIL_NAME_MAX + 4];
             snprintf(prefix, sizeof prefix, "%s: ", s->models[m].label);
-            any += report_add_series(p, &src, l2, report_sweep_accuracy, prefix, "", m, -1);
+            any += report_add_series(p, &src, l2, value, prefix, "", m, -1);
         }
         if (any) report_svg_lines(b, p);
     }
+}
+
+static void robust_plot(rbuf *b, const foil_report_study *s, report_plot *p) {
+    static const char *const TITLE[2] = {"Robust accuracy vs eps (Linf), every model",
+                                         "Robust accuracy vs L2 radius, every model"};
+    static const char *const X[2] = {"eps (pixel units, images in [0, 1])",
+                                     "L2 radius (pixel units)"};
+    every_model_plot(b, s, p, 0, TITLE, X, "accuracy", report_sweep_accuracy);
 }
 
 static void robust_section(rbuf *b, const foil_report_study *s, report_plot *p) {
@@ -315,19 +325,11 @@ static void shift_section(rbuf *b, const foil_report_study *s, report_plot *p) {
         foil_sb_put(b, "</tr>\n");
     }
     foil_sb_put(b, "</table>\n");
-    for (int l2 = 0; l2 < 2; l2++) {
-        report_plot_init(p, "Spearman rank correlation, clean vs adversarial (true class)",
-                         l2 ? "L2 radius (pixel units)" : "eps (pixel units)", "Spearman");
-        int any = 0;
-        for (int m = 0; m < s->nmodels; m++) {
-            const foil_report *r = s->models[m].r;
-            plot_src src = report_shift_src(r->shift, r->nshift);
-            char prefix[FOIL_NAME_MAX + 4];
-            snprintf(prefix, sizeof prefix, "%s: ", s->models[m].label);
-            any += report_add_series(p, &src, l2, report_shift_spearman_true, prefix, "", m, -1);
-        }
-        if (any) report_svg_lines(b, p);
-    }
+    static const char *const TITLE[2] = {
+        "Spearman rank correlation, clean vs adversarial (true class)",
+        "Spearman rank correlation, clean vs adversarial (true class), L2"};
+    static const char *const X[2] = {"eps (pixel units)", "L2 radius (pixel units)"};
+    every_model_plot(b, s, p, 1, TITLE, X, "Spearman", report_shift_spearman_true);
 }
 
 static void page(rbuf *b, const foil_report_study *s, report_plot *plot,
