@@ -283,10 +283,13 @@ char *foil_report_html(const foil_report *r) {
     return foil_sb_take(&b);
 }
 
-int foil_report_write(const foil_report *r, const char *path, foil_err *err) {
-    char *html = foil_report_html(r);
+int report_write_html(char *html, const char *path, foil_err *err) {
     if (!html) return foil_fail(err, "%s: out of memory", path);
     int rc = foil_write_file_atomic(path, html, strlen(html), err);
     free(html);
     return rc;
+}
+
+int foil_report_write(const foil_report *r, const char *path, foil_err *err) {
+    return report_write_html(foil_report_html(r), path, err);
 }

@@ -77,6 +77,8 @@ void report_facts(rbuf *b, const foil_report *r);
 void report_gallery(rbuf *b, const foil_report_images *set);
 void report_links(rbuf *b, const foil_report *r);
 void report_foot(rbuf *b);
+/* Writes a page atomically and frees it (NULL: out of memory). */
+int report_write_html(char *html, const char *path, foil_err *err);
 /* The minimal-perturbation attacks' accuracy vs radius (report_radii.c). */
 void report_radii_part(rbuf *b, const foil_report *r, report_plot *p);
 /* A table cell coloured by v on the red-yellow-green scale, showing shown. */

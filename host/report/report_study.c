@@ -361,9 +361,5 @@ char *foil_report_study_html(const foil_report_study *s) {
 }
 
 int foil_report_study_write(const foil_report_study *s, const char *path, foil_err *err) {
-    char *html = foil_report_study_html(s);
-    if (!html) return foil_fail(err, "%s: out of memory", path);
-    int rc = foil_write_file_atomic(path, html, strlen(html), err);
-    free(html);
-    return rc;
+    return report_write_html(foil_report_study_html(s), path, err);
 }
