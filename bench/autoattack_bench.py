@@ -7,8 +7,9 @@ accuracy and seconds of each, and the ratio of the times measured in one run.
         [--eps 0.1,0.2,0.3] [--rows apgd-ce,standard] [--threads 2]
         [--data DIR] [--json OUT.json]
 
-Rows (--rows): apgd-ce, apgd-t, fab-t, square, and the L2 rows apgd-ce-l2 and
-square-l2 (eps is then an L2 radius: run them with their own --eps), single attacks with the
+Rows (--rows): apgd-ce, apgd-t, fab-t, square, and the L2 rows apgd-ce-l2,
+square-l2, fab-t-l2 and standard-l2 (eps is then an L2 radius: run them with
+their own --eps), single attacks with the
 reference's standard settings: 100 iterations, 9 targets, 5000 queries),
 fast (APGD-CE then APGD-T on what is left), nofab (APGD-CE, APGD-T, Square)
 and standard (APGD-CE, APGD-T, FAB-T, Square: AutoAttack's standard version).
@@ -45,6 +46,8 @@ ROWS = {
     "standard": ("{autoattack: {version: standard}}", "standard", "Linf"),
     "apgd-ce-l2": ("{apgd_ce: {norm: l2}}", "apgd-ce", "L2"),
     "square-l2": ("{square: {norm: l2}}", "square", "L2"),
+    "fab-t-l2": ("{fab_t: {norm: l2}}", "fab-t", "L2"),
+    "standard-l2": ("{autoattack: {version: standard, norm: l2}}", "standard", "L2"),
 }
 
 

@@ -37,54 +37,67 @@ static __global__ void k_fab_diff(float *diff, float *dlogits, const float *logi
     }
 }
 
-/* The projection of row t onto <w, z> = beta (every thread of the block
- * calls it with the same beta): its lambda (FLT_MAX: the corner), delta and
- * max |d_i|, as project_linf of the CPU backend. */
-static __device__ float project_linf(const float *t, const float *w, double beta, size_t row,
-                                     double *delta_out, float *size, double *buf) {
+/* The projection of row t onto <w, z> = beta, L-inf or L2 (every thread of
+ * the block calls it with the same beta): its lambda (FLT_MAX: the corner),
+ * delta and the step's norm, as project of the CPU backend. */
+static __device__ float project(const float *t, const float *w, double beta, size_t row, int l2,
+                                double *delta_out, float *size, double *buf) {
     double wt = 0.0;
     for (size_t j = threadIdx.x; j < row; j += blockDim.x) wt += (double)w[j] * t[j];
     const double delta = beta - block_sum<FAB_THREADS>(wt, buf), need = fabs(delta);
     *delta_out = delta;
-    double gmax = 0.0, rmax = 0.0;
+    double gmax = 0.0, kmax = 0.0, rmax = 0.0;
     for (size_t j = threadIdx.x; j < row; j += blockDim.x) {
         const float dir = foil_fab_dir(w[j], delta);
         if (dir == 0.0f) continue;
-        const double room = foil_fab_room(t[j], dir);
+        const double room = foil_fab_room(t[j], dir), knee = foil_fab_knee(w[j], room, l2);
         gmax += fabs((double)w[j]) * room;
+        kmax = knee > kmax ? knee : kmax;
         rmax = room > rmax ? room : rmax;
     }
     gmax = block_sum<FAB_THREADS>(gmax, buf);
+    kmax = block_max<FAB_THREADS>(kmax, buf);
     rmax = block_max<FAB_THREADS>(rmax, buf);
     if (need == 0.0) return *size = 0.0f, 0.0f;
-    if (gmax <= need) return *size = (float)rmax, FLT_MAX;
-    double lo = 0.0, hi = rmax;
-    for (int k = 0; k < FOIL_FAB_BISECT; k++) {
-        const double mid = 0.5 * (lo + hi);
-        double g = 0.0;
-        for (size_t j = threadIdx.x; j < row; j += blockDim.x)
-            g += foil_fab_gain(t[j], w[j], delta, mid);
-        if (block_sum<FAB_THREADS>(g, buf) < need) lo = mid;
-        else hi = mid;
+    float lambda = FLT_MAX;
+    if (gmax > need) {
+        double lo = 0.0, hi = kmax;
+        for (int k = 0; k < FOIL_FAB_BISECT; k++) {
+            const double mid = 0.5 * (lo + hi);
+            double g = 0.0;
+            for (size_t j = threadIdx.x; j < row; j += blockDim.x)
+                g += foil_fab_gain(t[j], w[j], delta, mid, l2);
+            if (block_sum<FAB_THREADS>(g, buf) < need) lo = mid;
+            else hi = mid;
+        }
+        double full = 0.0, rest = 0.0;
+        for (size_t j = threadIdx.x; j < row; j += blockDim.x) {
+            const float dir = foil_fab_dir(w[j], delta);
+            if (dir == 0.0f) continue;
+            const double room = foil_fab_room(t[j], dir);
+            if (foil_fab_knee(w[j], room, l2) <= lo) full += fabs((double)w[j]) * room;
+            else rest += foil_fab_slope(w[j], l2);
+        }
+        full = block_sum<FAB_THREADS>(full, buf);
+        rest = block_sum<FAB_THREADS>(rest, buf);
+        lambda = (float)((need - full) / rest);
     }
-    double full = 0.0, rest = 0.0;
+    if (!l2) {
+        *size = lambda < (float)rmax ? lambda : (float)rmax;
+        return lambda;
+    }
+    double ss = 0.0;
     for (size_t j = threadIdx.x; j < row; j += blockDim.x) {
-        const float dir = foil_fab_dir(w[j], delta);
-        if (dir == 0.0f) continue;
-        const double room = foil_fab_room(t[j], dir);
-        if (room <= lo) full += fabs((double)w[j]) * room;
-        else rest += fabs((double)w[j]);
+        const double d = foil_fab_step(t[j], w[j], delta, lambda, 1);
+        ss += d * d;
     }
-    full = block_sum<FAB_THREADS>(full, buf);
-    rest = block_sum<FAB_THREADS>(rest, buf);
-    const float lambda = (float)((need - full) / rest);
-    *size = lambda < (float)rmax ? lambda : (float)rmax;
+    *size = (float)sqrt(block_sum<FAB_THREADS>(ss, buf));
     return lambda;
 }
 
 /* One block per row; every branch on the block's sums is uniform. */
 static __global__ void k_fab_step(float *x, const float *x0, const float *grad,
-                                  const float *diff, float eta, float alpha_max, int n,
+                                  const float *diff, float eta, float alpha_max, int l2, int n,
                                   size_t row) {
     __shared__ double buf[FAB_THREADS];
     for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
@@ -94,12 +107,12 @@ static __global__ void k_fab_step(float *x, const float *x0, const float *grad,
         for (size_t j = threadIdx.x; j < row; j += blockDim.x) beta += (double)w[j] * x1[j];
         beta = block_sum<FAB_THREADS>(beta, buf) - diff[i];
         float a1, a2;
-        const float l1 = project_linf(x1, w, beta, row, &delta1, &a1, buf);
-        const float l2 = project_linf(o, w, beta, row, &delta2, &a2, buf);
+        const float l1 = project(x1, w, beta, row, l2, &delta1, &a1, buf);
+        const float lo = project(o, w, beta, row, l2, &delta2, &a2, buf);
         const float alpha = foil_fab_alpha(a1, a2, alpha_max);
         for (size_t j = threadIdx.x; j < row; j += blockDim.x) { /* own elements: no sync */
-            const float d1 = foil_fab_step(x1[j], w[j], delta1, l1);
-            const float d2 = foil_fab_step(o[j], w[j], delta2, l2);
+            const float d1 = foil_fab_step(x1[j], w[j], delta1, l1, l2);
+            const float d2 = foil_fab_step(o[j], w[j], delta2, lo, l2);
             x1[j] = foil_fab_mix(x1[j], d1, o[j], d2, eta, alpha);
         }
         __syncthreads(); /* the next row's sums reuse buf */
@@ -109,7 +122,8 @@ static __global__ void k_fab_step(float *x, const float *x0, const float *grad,
 /* One block per row: the distance is a block maximum, every thread reads
  * the decision before thread 0 changes dist. */
 static __global__ void k_fab_update(float *x_adv, float *dist, float *x, const float *x0,
-                                    const int32_t *fooled, float beta, int n, size_t row) {
+                                    const int32_t *fooled, float beta, int l2, int n,
+                                    size_t row) {
     __shared__ double buf[FAB_THREADS];
     for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
         if (!fooled[i]) continue; /* uniform over the block */
@@ -118,9 +132,10 @@ static __global__ void k_fab_update(float *x_adv, float *dist, float *x, const f
         double t = 0.0;
         for (size_t j = threadIdx.x; j < row; j += blockDim.x) {
             const double d = fabsf(__fsub_rn(x1[j], o[j]));
-            t = d > t ? d : t;
+            if (l2) t += d * d;
+            else t = d > t ? d : t;
         }
-        t = block_max<FAB_THREADS>(t, buf);
+        t = l2 ? sqrt(block_sum<FAB_THREADS>(t, buf)) : block_max<FAB_THREADS>(t, buf);
         const int closer = (float)t < dist[i];
         __syncthreads();
         if (threadIdx.x == 0 && closer) dist[i] = (float)t;
@@ -241,16 +256,17 @@ static void launch_fab_diff(cudaStream_t s, float *diff, float *dlogits, const f
 }
 
 static void launch_fab_step(cudaStream_t s, float *x, const float *x0, const float *grad,
-                            const float *diff, float eta, float alpha_max, int n, size_t row) {
+                            const float *diff, float eta, float alpha_max, int l2, int n,
+                            size_t row) {
     k_fab_step<<<cuda_blocks((size_t)n, 1u), FAB_THREADS, 0, s>>>(x, x0, grad, diff, eta,
-                                                                  alpha_max, n, row);
+                                                                  alpha_max, l2, n, row);
 }
 
 static void launch_fab_update(cudaStream_t s, float *x_adv, float *dist, float *x,
-                              const float *x0, const int32_t *fooled, float beta, int n,
+                              const float *x0, const int32_t *fooled, float beta, int l2, int n,
                               size_t row) {
     k_fab_update<<<cuda_blocks((size_t)n, 1u), FAB_THREADS, 0, s>>>(x_adv, dist, x, x0, fooled,
-                                                                    beta, n, row);
+                                                                    beta, l2, n, row);
 }
 
 static void launch_deepfool_step(cudaStream_t s, float *x, float *r_tot, const float *x0,
@@ -298,17 +314,20 @@ static int cuda_fab_diff(foil_backend *b, float *diff, float *dlogits, const flo
 }
 
 static int cuda_fab_step(foil_backend *b, float *x, const float *x0, const float *grad,
-                         const float *diff, float eta, float alpha_max, int n, size_t row) {
+                         const float *diff, float eta, float alpha_max, foil_norm norm, int n,
+                         size_t row) {
     if (n <= 0 || !row) return 0;
-    launch_fab_step(stream_of(b), x, x0, grad, diff, eta, alpha_max, n, row);
+    launch_fab_step(stream_of(b), x, x0, grad, diff, eta, alpha_max, norm == FOIL_NORM_L2, n,
+                    row);
     LAUNCH_CHECK(b, "fab_step");
     return 0;
 }
 
 static int cuda_fab_update(foil_backend *b, float *x_adv, float *dist, float *x, const float *x0,
-                           const int32_t *fooled, float beta, int n, size_t row) {
+                           const int32_t *fooled, float beta, foil_norm norm, int n, size_t row) {
     if (n <= 0 || !row) return 0;
-    launch_fab_update(stream_of(b), x_adv, dist, x, x0, fooled, beta, n, row);
+    launch_fab_update(stream_of(b), x_adv, dist, x, x0, fooled, beta, norm == FOIL_NORM_L2, n,
+                      row);
     LAUNCH_CHECK(b, "fab_update");
     return 0;
 }

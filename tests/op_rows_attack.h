@@ -174,13 +174,14 @@ static int fab_diff_run(foil_backend *b, void *const *t, const op_row *r) {
     return b->fab_diff(b, F(B_DIFF), F(B_DZ), F(B_LOGITS), (const int32_t *)t[B_LAB],
                        (const int32_t *)t[B_TGT], r->n, r->classes);
 }
+/* r->bias: 1 for the L2 versions */
 static int fab_step_run(foil_backend *b, void *const *t, const op_row *r) {
-    return b->fab_step(b, F(B_X), F(B_X0), F(B_G), F(B_DIFF), 1.05f, r->alpha, r->n,
-                       (size_t)r->in_dim);
+    return b->fab_step(b, F(B_X), F(B_X0), F(B_G), F(B_DIFF), 1.05f, r->alpha,
+                       r->bias ? FOIL_NORM_L2 : FOIL_NORM_LINF, r->n, (size_t)r->in_dim);
 }
 static int fab_update_run(foil_backend *b, void *const *t, const op_row *r) {
     return b->fab_update(b, F(B_ADV), F(B_DIST), F(B_X), F(B_X0), (const int32_t *)t[B_FOOL], 0.9f,
-                         r->n, (size_t)r->in_dim);
+                         r->bias ? FOIL_NORM_L2 : FOIL_NORM_LINF, r->n, (size_t)r->in_dim);
 }
 
 static void fab_diff(op_table *tab, int n, int classes) {
@@ -197,12 +198,14 @@ static void fab_diff(op_table *tab, int n, int classes) {
 
 /* diff in [-d, d]: small, every hyperplane within reach; large, some rows
  * go to the box's corner */
-static void fab_step(op_table *tab, int n, float d, float alpha_max) {
+static void fab_step(op_table *tab, int n, float d, float alpha_max, int l2) {
     char name[64];
-    snprintf(name, sizeof name, "fab_step diff +-%g alpha_max %g", (double)d, (double)alpha_max);
+    snprintf(name, sizeof name, "fab_step%s diff +-%g alpha_max %g", l2 ? " l2" : "", (double)d,
+             (double)alpha_max);
     op_row *r = op_add(tab, name);
     const size_t total = (size_t)n * 784;
     r->n = n, r->in_dim = 784, r->alpha = alpha_max, r->run = fab_step_run, r->twice = 1;
+    r->bias = l2;
     op_set(r, B_X, OP_INOUT, total, 0, 1, 0);
     op_set(r, B_X0, OP_IN, total, 0, 1, 0);
     op_set(r, B_G, OP_IN, total, -1, 1, 0);
@@ -210,14 +213,18 @@ static void fab_step(op_table *tab, int n, float d, float alpha_max) {
     r->tol = (op_tol){1e-6, 1e-5, 1e-12}; /* row sums in another order */
 }
 
-static void fab_update(op_table *tab, int n) {
-    op_row *r = op_add(tab, "fab_update");
+/* L2: the distance is a row sum, in another order on the GPU; the rows'
+ * distances are far enough from dist's range edges that the decisions agree */
+static void fab_update(op_table *tab, int n, int l2) {
+    op_row *r = op_add(tab, l2 ? "fab_update l2" : "fab_update");
     const size_t total = (size_t)n * 784;
-    r->n = n, r->in_dim = 784, r->run = fab_update_run, r->tol = EXACT, r->twice = 1;
+    r->n = n, r->in_dim = 784, r->run = fab_update_run, r->twice = 1, r->bias = l2;
+    r->tol = l2 ? (op_tol){1e-6, 1e-5, 1e-12} : EXACT;
     op_set(r, B_X, OP_INOUT, total, 0, 1, 0);
     op_set(r, B_X0, OP_IN, total, 0, 1, 0);
     op_set(r, B_ADV, OP_INOUT, total, 0, 1, 0);
-    op_set(r, B_DIST, OP_INOUT, (size_t)n, 0.9f, 1.0f, 0); /* some rows closer, some not */
+    /* some rows closer, some not (L2: x - x0 of uniform rows has norm ~ 11.4) */
+    op_set(r, B_DIST, OP_INOUT, (size_t)n, l2 ? 10.0f : 0.9f, l2 ? 13.0f : 1.0f, 0);
     op_set(r, B_FOOL, OP_IN, (size_t)n, 0, 2, 1);
 }
 

@@ -251,9 +251,9 @@ static void test_table(void) {
         TU_CHECK(foil_attack_step_size(&s) == (a->apgd ? 0.6f : a->iterative ? 0.05f : 0.3f),
                  "%s: a given step", a->name);
         TU_CHECK(foil_attack_norm(&s) == a->norm, "%s: the table's norm by default", a->name);
-        s.norm = FOIL_NORM_L2; /* only APGD, Square and the cascade take the spec's norm */
+        s.norm = FOIL_NORM_L2; /* only APGD, Square, FAB-T and the cascade take the spec's */
         TU_CHECK(foil_attack_norm(&s) ==
-                     (a->apgd || a->cascade || a->square ? FOIL_NORM_L2 : a->norm),
+                     (a->apgd || a->cascade || a->square || a->fab ? FOIL_NORM_L2 : a->norm),
                  "%s: spec norm",
                  a->name);
     }

@@ -49,7 +49,8 @@ static void test_projection(void) {
     }
     memcpy(x, t, sizeof x);
     memcpy(o, t, sizeof o);
-    TU_CHECK(b->fab_step(b, x, o, w, diff, 1.0f, 0.0f, ROWS, M) == 0, "%s", b->err.msg);
+    TU_CHECK(b->fab_step(b, x, o, w, diff, 1.0f, 0.0f, FOIL_NORM_LINF, ROWS, M) == 0, "%s",
+             b->err.msg);
     int on = 1, box = 1, minimal = 1, corner = 1, reachable = 0;
     for (int i = 0; i < ROWS; i++) {
         const float *ti = t + i * M, *wi = w + i * M, *xi = x + i * M;
@@ -87,7 +88,8 @@ static void test_update(void) {
     float x[3 * 2] = {0.5f, 0.9f, 0.2f, 0.2f, 0.0f, 1.0f}, o[3 * 2] = {0.5f, 0.5f, 0, 0, 0, 0};
     float adv[3 * 2] = {7, 7, 7, 7, 7, 7}, dist[3] = {INFINITY, 0.1f, 1.0f};
     int32_t fooled[3] = {1, 1, 0};
-    TU_CHECK(b->fab_update(b, adv, dist, x, o, fooled, 0.5f, 3, 2) == 0, "%s", b->err.msg);
+    TU_CHECK(b->fab_update(b, adv, dist, x, o, fooled, 0.5f, FOIL_NORM_LINF, 3, 2) == 0, "%s",
+             b->err.msg);
     TU_CHECK(fabsf(dist[0] - 0.4f) < 1e-6f && adv[0] == 0.5f && adv[1] == 0.9f,
              "a closer adversarial is kept (%g)", dist[0]);
     TU_CHECK(dist[1] == 0.1f && adv[2] == 7.0f, "a farther one is not");

@@ -477,9 +477,12 @@ static void build(op_table *tab) {
     square_propose(tab, 20, 30, 3, 10, 12, 1, 9, 1);
     square_update(tab, 129, 200, 10);
     fab_diff(tab, 257, 10);
-    fab_step(tab, 37, 3.0f, 0.1f);
-    fab_step(tab, 37, 300.0f, 0.5f);
-    fab_update(tab, 129);
+    fab_step(tab, 37, 3.0f, 0.1f, 0);
+    fab_step(tab, 37, 300.0f, 0.5f, 0);
+    fab_step(tab, 37, 3.0f, 0.1f, 1);
+    fab_step(tab, 37, 300.0f, 0.5f, 1);
+    fab_update(tab, 129, 0);
+    fab_update(tab, 129, 1);
     deepfool_step(tab, 37, 10);
     cw_rows(tab, 37);
 }

@@ -99,7 +99,8 @@ static void check_files(const char *out) {
 
 /* A one-off attack from the flags (--eps 0,E): its two rows name the variant
  * and the norm, stay in the ball (column max_col), and the attack lowers
- * the accuracy. APGD-CE L2 (default label apgd_ce_l2), Square L-inf and L2. */
+ * the accuracy. APGD-CE L2 (default label apgd_ce_l2), Square and FAB-T in
+ * L-inf and L2. */
 static void check_oneoff(const char *model, const char *dir, const char *flags,
                          const char *variant, const char *norm, const char *max_col) {
     char args[4096], last[2048], path[1300], hdr[4096], line[4096];
@@ -214,6 +215,8 @@ int main(void) {
                  "linf", "linf_max");
     check_oneoff(model, "fab", "--attack fab_t --steps 10 --eps 0,0.3", "fab_t", "linf",
                  "linf_max");
+    check_oneoff(model, "fab_l2", "--attack fab_t --norm l2 --steps 10 --eps 0,3", "fab_t_l2",
+                 "l2", "l2_max");
     check_oneoff(model, "dfl2", "--attack deepfool --steps 10 --eps 0,3", "deepfool", "l2",
                  "l2_max");
     check_radii(model);
@@ -237,10 +240,7 @@ int main(void) {
                  "norm");
     expect_error("Square is untargeted", model,
                  "eps: [0.1]\nattacks: [{square: {target: 3}}]\n", "target");
-    expect_error("AutoAttack standard L2", model,
-                 "eps: [0.1]\nattacks: [{autoattack: {version: standard, norm: l2}}]\n",
-                 "FAB-T");
-    expect_error("FAB-T's norm", model, "eps: [0.1]\nattacks: [{fab_t: {norm: l2}}]\n", "norm");
+    expect_error("FAB-T's norm", model, "eps: [0.1]\nattacks: [{fab_t: {norm: l3}}]\n", "norm");
     expect_error("FAB-T is untargeted", model,
                  "eps: [0.1]\nattacks: [{fab_t: {target: next}}]\n", "target");
     expect_error("FAB-T's steps", model, "eps: [0.1]\nattacks: [{fab_t: {steps: 0}}]\n",
@@ -249,9 +249,6 @@ int main(void) {
                  "eps: [0.1]\nattacks: [{autoattack: {version: slow}}]\n", "version");
     expect_error("AutoAttack's stages", model,
                  "eps: [0.1]\nattacks: [{autoattack: {attacks: [apgd_ce, pgd]}}]\n", "stage");
-    expect_error("AutoAttack L2 FAB-T", model,
-                 "eps: [0.1]\nattacks: [{autoattack: {attacks: [apgd_ce, fab_t], norm: l2}}]\n",
-                 "L2");
     expect_error("DeepFool's overshoot", model,
                  "eps: [0.1]\nattacks: [{deepfool: {overshoot: -0.1}}]\n", "overshoot");
     expect_error("CW's kappa", model, "eps: [0.1]\nattacks: [{cw_l2: {kappa: -1}}]\n", "kappa");

@@ -84,7 +84,9 @@ int foil_norm_parse(const char *name, foil_norm *norm) {
 
 foil_norm foil_attack_norm(const foil_attack_spec *s) {
     const foil_attack_info *a = foil_attack_info_of(s->kind);
-    return a && (a->apgd || a->cascade || a->square) ? s->norm : a ? a->norm : FOIL_NORM_LINF;
+    return a && (a->apgd || a->cascade || a->square || a->fab) ? s->norm
+           : a                                                 ? a->norm
+                                                               : FOIL_NORM_LINF;
 }
 
 float foil_attack_pixel_bound(foil_norm norm, float eps) {

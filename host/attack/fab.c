@@ -1,10 +1,10 @@
 /* FAB-T (Croce and Hein 2020, "Minimally distorted adversarial examples with
- * a fast adaptive boundary attack"), L-inf, targeted, as the AutoAttack
+ * a fast adaptive boundary attack"), L-inf or L2, targeted, as the AutoAttack
  * reference's FABAttack (fab_base.py) runs it in the standard version: for
  * the target t of the run (the (rank + 1)-th largest clean logit, as
  * APGD-T), `steps` iterations of
- *   the linearisation of z_t - z_y at x: a hyperplane; d1, d2 the L-inf
- *   projections of x and x0 onto it within [0, 1]; alpha = min(|d1| / (|d1|
+ *   the linearisation of z_t - z_y at x: a hyperplane; d1, d2 the
+ *   projections (in the attack's norm) of x and x0 onto it within [0, 1]; alpha = min(|d1| / (|d1|
  *   + |d2|), 0.1); x = clip((x + 1.05 d1)(1 - alpha) + (x0 + 1.05 d2) alpha);
  *   when x is misclassified: keep it if it is the closest to x0 so far, and
  *   go back to x0 + 0.9 (x - x0).
@@ -49,9 +49,10 @@ int foil_attack_fab_run(foil_net *net, foil_attack_work *w, const foil_attack_sp
     const int per_target = s->restarts > 1 ? s->restarts : 1;
     float *x = w->x_prev; /* the iterate */
     if (foil_attack_set_targets(net, w, x0, n, restart / per_target + 1, err)) return -1;
+    const foil_norm norm = foil_attack_norm(s);
     if (restart % per_target) {
-        const foil_attack_hparams hp = {FOIL_NORM_LINF, FOIL_STEP_SIGN, 0.5f * s->eps, 0.0f,
-                                        0.0f};
+        const foil_attack_hparams hp = {norm, norm == FOIL_NORM_L2 ? FOIL_STEP_L2 : FOIL_STEP_SIGN,
+                                        0.5f * s->eps, 0.0f, 0.0f};
         FOIL_OP(b, b->attack_random_start(b, x, x0, n, row, &hp, s->seed, (uint64_t)restart,
                                           first, w->index_on), err);
     } else {
@@ -62,13 +63,14 @@ int foil_attack_fab_run(foil_net *net, foil_attack_work *w, const foil_attack_sp
     for (int it = 0; it < s->steps; it++) {
         const float *logits;
         if (linearise(net, w, x, n, err)) return -1;
-        FOIL_OP(b, b->fab_step(b, x, x0, w->grad, w->loss, FAB_ETA, FAB_ALPHA_MAX, n, row), err);
+        FOIL_OP(b, b->fab_step(b, x, x0, w->grad, w->loss, FAB_ETA, FAB_ALPHA_MAX, norm, n, row),
+                err);
         if (foil_net_forward(net, x, n, 0, 0, 0, &logits, err)) return -1;
         FOIL_OP(b, b->flag_nonfinite(b, w->bad, logits, n, (size_t)w->classes), err);
         FOIL_OP(b, b->argmax(b, w->pred, logits, n, w->classes), err);
         FOIL_OP(b, b->compare(b, w->fooled, w->pred, w->goal, n, 0), err);
-        FOIL_OP(b, b->fab_update(b, w->x_adv, w->margin, x, x0, w->fooled, FAB_BETA, n, row),
-                err);
+        FOIL_OP(b, b->fab_update(b, w->x_adv, w->margin, x, x0, w->fooled, FAB_BETA, norm, n,
+                                 row), err);
     }
     /* the result: the closest adversarial when it is within eps, else x0 */
     FOIL_OP(b, b->download(b, w->margin_host, w->margin, sizeof(float) * (size_t)n), err);

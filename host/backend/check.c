@@ -196,6 +196,10 @@ static int chk_apgd_checkpoint(foil_backend *b, const foil_apgd_state *st, float
                          "[0, 1])", k, (double)rho);
     return IMPL(b)->apgd_checkpoint(b, st, x, grad, x_best, g_best, k, rho, n, row);
 }
+static int norm_check(foil_backend *b, const char *op, foil_norm norm) {
+    if (norm == FOIL_NORM_LINF || norm == FOIL_NORM_L2) return 0;
+    return foil_fail(&b->err, "%s: norm %d is neither L-inf nor L2", op, (int)norm);
+}
 static int chk_square_propose(foil_backend *b, float *x_new, const float *x_best,
                               const float *x0, const int32_t *ids, int n,
                               const foil_square_params *sq) {
@@ -209,8 +213,7 @@ static int chk_square_propose(foil_backend *b, float *x_new, const float *x_best
                          sq->iteration, sq->size, sq->h, sq->w);
     if (!(sq->eps >= 0.0f))
         return foil_fail(&b->err, "square_propose: eps %g must be >= 0", (double)sq->eps);
-    if (sq->norm != FOIL_NORM_LINF && sq->norm != FOIL_NORM_L2)
-        return foil_fail(&b->err, "square_propose: norm %d is neither L-inf nor L2", (int)sq->norm);
+    if (norm_check(b, "square_propose", sq->norm)) return -1;
     return IMPL(b)->square_propose(b, x_new, x_best, x0, ids, n, sq);
 }
 static int chk_square_update(foil_backend *b, float *x_best, float *margin_best,
@@ -229,19 +232,20 @@ static int chk_fab_diff(foil_backend *b, float *diff, float *dlogits, const floa
     return IMPL(b)->fab_diff(b, diff, dlogits, logits, labels, targets, n, classes);
 }
 static int chk_fab_step(foil_backend *b, float *x, const float *x0, const float *grad,
-                        const float *diff, float eta, float alpha_max, int n, size_t row) {
-    if (rows_check(b, "fab_step", n)) return -1;
+                        const float *diff, float eta, float alpha_max, foil_norm norm, int n,
+                        size_t row) {
+    if (rows_check(b, "fab_step", n) || norm_check(b, "fab_step", norm)) return -1;
     if (!(eta > 0.0f) || !(alpha_max >= 0.0f && alpha_max <= 1.0f))
         return foil_fail(&b->err, "fab_step: eta %g, alpha_max %g (need eta > 0, alpha_max in "
                          "[0, 1])", (double)eta, (double)alpha_max);
-    return IMPL(b)->fab_step(b, x, x0, grad, diff, eta, alpha_max, n, row);
+    return IMPL(b)->fab_step(b, x, x0, grad, diff, eta, alpha_max, norm, n, row);
 }
 static int chk_fab_update(foil_backend *b, float *x_adv, float *dist, float *x, const float *x0,
-                          const int32_t *fooled, float beta, int n, size_t row) {
-    if (rows_check(b, "fab_update", n)) return -1;
+                          const int32_t *fooled, float beta, foil_norm norm, int n, size_t row) {
+    if (rows_check(b, "fab_update", n) || norm_check(b, "fab_update", norm)) return -1;
     if (!(beta >= 0.0f && beta <= 1.0f))
         return foil_fail(&b->err, "fab_update: beta %g is not in [0, 1]", (double)beta);
-    return IMPL(b)->fab_update(b, x_adv, dist, x, x0, fooled, beta, n, row);
+    return IMPL(b)->fab_update(b, x_adv, dist, x, x0, fooled, beta, norm, n, row);
 }
 static int chk_deepfool_step(foil_backend *b, float *x, float *r_tot, const float *x0,
                              const float *diffs, const float *grads, const int32_t *labels,

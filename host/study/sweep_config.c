@@ -107,11 +107,11 @@ static int parse_cascade(const foil_config *cfg, foil_node *args, foil_attack_sp
 }
 
 /* Whether a stage of the cascade is Square (what = 0), APGD or FAB-T (1:
- * takes steps), FAB-T (2: L-inf only). */
+ * takes steps). */
 static int has_stage(const foil_attack_spec *s, int what) {
     for (int k = 0; k < s->nstages; k++) {
         const foil_attack_info *st = foil_attack_info_of(s->stages[k]);
-        if (what == 0 ? st->square : what == 1 ? st->apgd || st->fab : st->fab)
+        if (what == 0 ? st->square : st->apgd || st->fab)
             return 1;
     }
     return 0;
@@ -128,24 +128,14 @@ static int parse_attack_args(const foil_config *cfg, foil_node *args, foil_sweep
     char name[FOIL_NAME_MAX];
     snprintf(name, sizeof name, "%s", info->name);
     if (info->cascade && parse_cascade(cfg, args, s, name, sizeof name, err)) return -1;
-    /* only the attacks with a norm key look it up (a lookup marks it used) */
-    foil_node *nm = info->apgd || info->cascade || info->square || info->fab
-                        ? foil_node_get(args, "norm")
-                        : NULL;
-    if (info->apgd || info->cascade || info->square) {
+    /* only the attacks with a norm key look it up (a lookup marks it used;
+     * for the others check_used names it) */
+    if (info->apgd || info->cascade || info->square || info->fab) {
         static const char *const NORMS[] = {"linf", "l2", NULL};
         int norm;
         if (foil_cfg_enum(cfg, args, "norm", 0, NORMS, &norm, err)) return -1;
         s->norm = norm ? FOIL_NORM_L2 : FOIL_NORM_LINF;
-        if (norm && info->cascade && has_stage(s, 2))
-            return foil_cfg_fail(cfg, nm, err, "autoattack: norm l2 with a FAB-T stage (its "
-                                 "L2 version is not implemented yet)");
         if (norm) snprintf(name + strlen(name), sizeof name - strlen(name), "_l2");
-    } else if (info->fab && nm) {
-        if (nm->kind != FOIL_NODE_SCALAR || strcmp(nm->value, "linf"))
-            return foil_cfg_fail(cfg, nm, err, "%s: only norm linf so far (its L2 version is "
-                                 "not implemented yet)", info->name);
-        nm->used = 1;
     }
     /* the label names example and IDX files: it must be a file name */
     if (foil_cfg_name(cfg, args, "label", name, a->label, err)) return -1;

@@ -259,18 +259,19 @@ struct foil_backend {
      * labels[i]) and dlogits = d diff / d logits (may be NULL). */
     int (*fab_diff)(foil_backend *b, float *diff, float *dlogits, const float *logits,
                     const int32_t *labels, const int32_t *targets, int n, int classes);
-    /* FAB's step (L-inf), per row: the hyperplane where the linearisation of
-     * diff at x vanishes, <grad, z> = <grad, x> - diff; d1, d2 the L-inf
-     * projections of x and x0 onto it within [0, 1] (foil/fab_math.h);
-     * alpha = min(|d1| / (|d1| + |d2|), alpha_max) (max norms); x = clip((x +
-     * eta d1)(1 - alpha) + (x0 + eta d2) alpha, 0, 1). */
+    /* FAB's step, per row: the hyperplane where the linearisation of diff
+     * at x vanishes, <grad, z> = <grad, x> - diff; d1, d2 the projections
+     * (L-inf or L2: norm) of x and x0 onto it within [0, 1]
+     * (foil/fab_math.h); alpha = min(|d1| / (|d1| + |d2|), alpha_max) (in
+     * that norm); x = clip((x + eta d1)(1 - alpha) + (x0 + eta d2) alpha, 0, 1). */
     int (*fab_step)(foil_backend *b, float *x, const float *x0, const float *grad,
-                    const float *diff, float eta, float alpha_max, int n, size_t row);
-    /* After FAB's step, rows with fooled[i]: where ||x - x0||_inf < dist[i],
-     * dist[i] = that and x_adv = x; then x = x0 + beta (x - x0) (back
-     * towards x0). */
+                    const float *diff, float eta, float alpha_max, foil_norm norm, int n,
+                    size_t row);
+    /* After FAB's step, rows with fooled[i]: where ||x - x0|| (L-inf or L2)
+     * < dist[i], dist[i] = that and x_adv = x; then x = x0 + beta (x - x0)
+     * (back towards x0). */
     int (*fab_update)(foil_backend *b, float *x_adv, float *dist, float *x, const float *x0,
-                      const int32_t *fooled, float beta, int n, size_t row);
+                      const int32_t *fooled, float beta, foil_norm norm, int n, size_t row);
     /* DeepFool's step (L2, Moosavi-Dezfooli et al. 2016), rows with
      * active[i]: of the classes k != y = labels[i], with f_k = diffs[k * n +
      * i] (z_k - z_y) and w_k = grads row (k * n + i), the one of least |f_k| /

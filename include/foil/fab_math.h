@@ -13,7 +13,14 @@
  * solved exactly on the coordinates whose room exceeds it; when even
  * g(max room) < |delta| the hyperplane is out of reach and the step goes to
  * the box's corner (dir_i room_i), as the reference's projection_linf.
- * Coordinates with w_i = 0 never move. */
+ * Coordinates with w_i = 0 never move.
+ *
+ * The L2 projection (l2 = 1, the reference's projection_l2) is the same
+ * search with coordinate i moving dir_i min(lambda |w_i|, room_i) (the
+ * least-norm step is lambda w clipped to the box): its knee, the lambda
+ * from which it has moved all its room, is room_i / |w_i| instead of
+ * room_i, and a free coordinate adds w_i^2 lambda to <w, d> instead of
+ * |w_i| lambda. */
 #ifndef FOIL_FAB_MATH_H
 #define FOIL_FAB_MATH_H
 
@@ -27,18 +34,29 @@ FOIL_HD float foil_fab_dir(float w, double delta) {
 }
 FOIL_HD float foil_fab_room(float t, float dir) { return dir > 0.0f ? 1.0f - t : t; }
 
-/* One coordinate's step for radius lambda (corner: lambda >= every room). */
-FOIL_HD float foil_fab_step(float t, float w, double delta, float lambda) {
-    const float dir = foil_fab_dir(w, delta), room = foil_fab_room(t, dir);
-    return dir * (room < lambda ? room : lambda);
+/* Where a coordinate has moved all its room, and what it adds per unit of
+ * lambda before that. */
+FOIL_HD double foil_fab_knee(float w, double room, int l2) {
+    return l2 ? room / fabs((double)w) : room;
+}
+FOIL_HD double foil_fab_slope(float w, int l2) {
+    return l2 ? (double)w * w : fabs((double)w);
 }
 
-/* |w_i| min(lambda, room_i) in double: g's terms. */
-FOIL_HD double foil_fab_gain(float t, float w, double delta, double lambda) {
+/* One coordinate's step for lambda (corner: lambda at least every knee). */
+FOIL_HD float foil_fab_step(float t, float w, double delta, float lambda, int l2) {
+    const float dir = foil_fab_dir(w, delta), room = foil_fab_room(t, dir);
+    const float move = l2 ? lambda * fabsf(w) : lambda;
+    return dir * (room < move ? room : move);
+}
+
+/* |w_i| min(lambda (|w_i|), room_i) in double: g's terms. */
+FOIL_HD double foil_fab_gain(float t, float w, double delta, double lambda, int l2) {
     const float dir = foil_fab_dir(w, delta);
     if (dir == 0.0f) return 0.0;
     const double room = foil_fab_room(t, dir);
-    return fabs((double)w) * (room < lambda ? room : lambda);
+    const double move = l2 ? lambda * fabs((double)w) : lambda;
+    return fabs((double)w) * (room < move ? room : move);
 }
 
 /* FAB's next iterate from the projections d1 of x1 and d2 of x0 (both on
@@ -50,7 +68,7 @@ FOIL_HD float foil_fab_mix(float x1, float d1, float x0, float d2, float eta, fl
                        1.0f);
 }
 
-/* alpha = min(max(a1 / (a1 + a2), 0), alpha_max), a = max(||d||_inf, 1e-8). */
+/* alpha = min(max(a1 / (a1 + a2), 0), alpha_max), a = max(||d||, 1e-8). */
 FOIL_HD float foil_fab_alpha(float a1, float a2, float alpha_max) {
     a1 = a1 > 1e-8f ? a1 : 1e-8f, a2 = a2 > 1e-8f ? a2 : 1e-8f;
     const float r = a1 / (a1 + a2);

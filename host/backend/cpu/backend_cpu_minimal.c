@@ -1,5 +1,5 @@
 /* CPU reference: the minimal-perturbation attacks' ops: FAB-T's (Croce and
- * Hein 2020) logit difference, step through the L-inf projections onto the
+ * Hein 2020) logit difference, step through the L-inf or L2 projections onto the
  * linearised boundary and bookkeeping of the smallest adversarial found,
  * DeepFool's step, and CW-L2's margin, bookkeeping and Adam step in tanh
  * space (foil/backend.h). The
@@ -29,47 +29,61 @@ static int cpu_fab_diff(foil_backend *b, float *diff, float *dlogits, const floa
     return 0;
 }
 
-/* The projection of t onto <w, z> = beta (foil/fab_math.h): its lambda
- * (FLT_MAX: the corner), delta and max |d_i|. */
-static float project_linf(const float *t, const float *w, double beta, size_t row,
-                          double *delta_out, float *size) {
-    double wt = 0.0, gmax = 0.0, rmax = 0.0;
+/* The projection of t onto <w, z> = beta (foil/fab_math.h), L-inf or L2:
+ * its lambda (FLT_MAX: the corner), delta and the step's norm. */
+static float project(const float *t, const float *w, double beta, size_t row, int l2,
+                     double *delta_out, float *size) {
+    double wt = 0.0, gmax = 0.0, kmax = 0.0, rmax = 0.0;
     for (size_t j = 0; j < row; j++) wt += (double)w[j] * t[j];
     const double delta = beta - wt, need = fabs(delta);
     *delta_out = delta;
     for (size_t j = 0; j < row; j++) {
         const float dir = foil_fab_dir(w[j], delta);
         if (dir == 0.0f) continue;
-        const double room = foil_fab_room(t[j], dir);
+        const double room = foil_fab_room(t[j], dir), knee = foil_fab_knee(w[j], room, l2);
         gmax += fabs((double)w[j]) * room;
+        kmax = knee > kmax ? knee : kmax;
         rmax = room > rmax ? room : rmax;
     }
     if (need == 0.0) return *size = 0.0f, 0.0f;
-    if (gmax <= need) return *size = (float)rmax, FLT_MAX; /* out of reach: the corner */
-    double lo = 0.0, hi = rmax;
-    for (int k = 0; k < FOIL_FAB_BISECT; k++) {
-        const double mid = 0.5 * (lo + hi);
-        double g = 0.0;
-        for (size_t j = 0; j < row; j++) g += foil_fab_gain(t[j], w[j], delta, mid);
-        if (g < need) lo = mid;
-        else hi = mid;
+    float lambda = FLT_MAX; /* out of reach: the corner */
+    if (gmax > need) {
+        double lo = 0.0, hi = kmax;
+        for (int k = 0; k < FOIL_FAB_BISECT; k++) {
+            const double mid = 0.5 * (lo + hi);
+            double g = 0.0;
+            for (size_t j = 0; j < row; j++) g += foil_fab_gain(t[j], w[j], delta, mid, l2);
+            if (g < need) lo = mid;
+            else hi = mid;
+        }
+        double full = 0.0, rest = 0.0; /* knees at most lo move all the way, the rest lambda */
+        for (size_t j = 0; j < row; j++) {
+            const float dir = foil_fab_dir(w[j], delta);
+            if (dir == 0.0f) continue;
+            const double room = foil_fab_room(t[j], dir);
+            if (foil_fab_knee(w[j], room, l2) <= lo) full += fabs((double)w[j]) * room;
+            else rest += foil_fab_slope(w[j], l2);
+        }
+        lambda = (float)((need - full) / rest);
     }
-    double full = 0.0, rest = 0.0; /* rooms at most lo move all the way, the rest lambda */
+    if (!l2) {
+        *size = lambda < (float)rmax ? lambda : (float)rmax;
+        return lambda;
+    }
+    double ss = 0.0;
     for (size_t j = 0; j < row; j++) {
-        const float dir = foil_fab_dir(w[j], delta);
-        if (dir == 0.0f) continue;
-        const double room = foil_fab_room(t[j], dir);
-        if (room <= lo) full += fabs((double)w[j]) * room;
-        else rest += fabs((double)w[j]);
+        const double d = foil_fab_step(t[j], w[j], delta, lambda, 1);
+        ss += d * d;
     }
-    const float lambda = (float)((need - full) / rest);
-    *size = lambda < (float)rmax ? lambda : (float)rmax;
+    *size = (float)sqrt(ss);
     return lambda;
 }
 
 static int cpu_fab_step(foil_backend *b, float *x, const float *x0, const float *grad,
-                        const float *diff, float eta, float alpha_max, int n, size_t row) {
+                        const float *diff, float eta, float alpha_max, foil_norm norm, int n,
+                        size_t row) {
     (void)b;
+    const int l2 = norm == FOIL_NORM_L2;
     FOIL_PAR_FOR(n > 8)
     for (int i = 0; i < n; i++) {
         float *x1 = x + (size_t)i * row;
@@ -78,12 +92,12 @@ static int cpu_fab_step(foil_backend *b, float *x, const float *x0, const float 
         for (size_t j = 0; j < row; j++) beta += (double)w[j] * x1[j];
         beta -= diff[i];
         float a1, a2;
-        const float l1 = project_linf(x1, w, beta, row, &delta1, &a1);
-        const float l2 = project_linf(o, w, beta, row, &delta2, &a2);
+        const float l1 = project(x1, w, beta, row, l2, &delta1, &a1);
+        const float lo = project(o, w, beta, row, l2, &delta2, &a2);
         const float alpha = foil_fab_alpha(a1, a2, alpha_max);
         for (size_t j = 0; j < row; j++) {
-            const float d1 = foil_fab_step(x1[j], w[j], delta1, l1);
-            const float d2 = foil_fab_step(o[j], w[j], delta2, l2);
+            const float d1 = foil_fab_step(x1[j], w[j], delta1, l1, l2);
+            const float d2 = foil_fab_step(o[j], w[j], delta2, lo, l2);
             x1[j] = foil_fab_mix(x1[j], d1, o[j], d2, eta, alpha);
         }
     }
@@ -91,19 +105,21 @@ static int cpu_fab_step(foil_backend *b, float *x, const float *x0, const float 
 }
 
 static int cpu_fab_update(foil_backend *b, float *x_adv, float *dist, float *x, const float *x0,
-                          const int32_t *fooled, float beta, int n, size_t row) {
+                          const int32_t *fooled, float beta, foil_norm norm, int n, size_t row) {
     (void)b;
     for (int i = 0; i < n; i++) {
         if (!fooled[i]) continue;
         float *x1 = x + (size_t)i * row;
         const float *o = x0 + (size_t)i * row;
-        float t = 0.0f;
+        double t = 0.0;
         for (size_t j = 0; j < row; j++) {
-            const float d = fabsf(FOIL_SUB(x1[j], o[j]));
-            t = d > t ? d : t;
+            const double d = fabsf(FOIL_SUB(x1[j], o[j]));
+            if (norm == FOIL_NORM_L2) t += d * d;
+            else t = d > t ? d : t;
         }
-        if (t < dist[i]) {
-            dist[i] = t;
+        const float dn = (float)(norm == FOIL_NORM_L2 ? sqrt(t) : t);
+        if (dn < dist[i]) {
+            dist[i] = dn;
             memcpy(x_adv + (size_t)i * row, x1, sizeof(float) * row);
         }
         for (size_t j = 0; j < row; j++)
