@@ -5,6 +5,7 @@ same weights, images and features (issue 16's check).
     explain_ref.py compare -m CKPT --lime DIR --kernelshap DIR [--data D]
                            [--samples 1000] [--seeds 2] [--limit N]
     explain_ref.py occlusion -m CKPT DIR [--data D]
+    explain_ref.py gradshap -m CKPT DIR [--again DIR2] [--data D]
 
 DIR: the output folder of `foil explain --method lime|kernelshap --baseline
 black explain.samples=N` on the test images [0, n) (their attributions.
@@ -23,6 +24,13 @@ per image (its first seed). Needs torch, numpy, lime, shap, scikit-image
 stride and black baseline from the resolved config in the file) with
 Captum's Occlusion (window (1, w, w), strides (1, s, s), baselines 0) on
 the same images and targets: the largest difference of an attribution.
+
+`gradshap` compares `foil explain --method gradshap` (DIR, and DIR2 run
+with another explain.seed) with Captum's GradientShap (stdevs 0, the same
+background of the first `background` training images, the same samples per
+image, seeds 0 and 1): both are Monte Carlo estimates of one expectation,
+so the check is that foil agrees with Captum as closely as each agrees with
+itself (median Pearson r over the images).
 """
 import argparse
 import statistics
@@ -148,6 +156,50 @@ def occlusion(args):
     print(f"| {len(idx)} | {win} | {stride} | {diff:.3e} | {scale:.3e} | {secs / len(idx):.3f} |")
 
 
+def gradshap(args):
+    """foil's GradientSHAP (two runs with different seeds: DIR and --again)
+    next to Captum's GradientShap (stdevs 0, the same background: the first
+    `background` training images, the same samples per image, two seeds):
+    both estimate E_{b, alpha}[(x - b) dF/dx(b + alpha (x - b))], so foil vs
+    Captum should agree as well as each agrees with itself."""
+    from captum.attr import GradientShap
+    torch.set_num_threads(1)
+    model, _ = torch_ref.load_checkpoint(args.model)
+    model.eval()
+    x, _ = torch_ref.load_split(torch_ref.data_dir(args.data), "t10k", 0)
+    t, meta = torch_ref.read_safetensors(f"{args.dir}/attributions.safetensors")
+    cfg = torch_ref.yaml_load(meta["config"], "config")["explain"]
+    samples, nbg = int(cfg["samples"]), int(cfg["background"])
+    bg, _ = torch_ref.load_split(torch_ref.data_dir(args.data), "train", nbg)
+    idx, tgt = t["indices"].long(), t["targets"].long()
+    ours = t["attributions"].reshape(len(idx), -1).numpy()
+    again = None
+    if args.again:
+        t2, _ = torch_ref.read_safetensors(f"{args.again}/attributions.safetensors")
+        again = t2["attributions"].reshape(len(idx), -1).numpy()
+    gs = GradientShap(model)
+    ref = []
+    t0 = time.perf_counter()
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        ref.append(np.concatenate([
+            gs.attribute(x[idx[i:i + 1]], baselines=bg, n_samples=samples, stdevs=0.0,
+                         target=int(tgt[i])).reshape(1, -1).detach().numpy()
+            for i in range(len(idx))]))
+    secs = (time.perf_counter() - t0) / 2
+    n = len(idx)
+    r_fc = [pearson(ours[i], ref[0][i]) for i in range(n)]
+    r_cc = [pearson(ref[1][i], ref[0][i]) for i in range(n)]
+    r_ff = [pearson(ours[i], again[i]) for i in range(n)] if again is not None else []
+    mean_f, mean_c = np.abs(ours).sum(1).mean(), np.abs(ref[0]).sum(1).mean()
+    print("| images | samples | background | median r, foil vs Captum | median r, Captum seed 0 "
+          "vs 1 | median r, foil seed vs seed | mean sum abs, foil / Captum | captum s/image |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    ff = f"{statistics.median(r_ff):.4f}" if r_ff else "-"
+    print(f"| {n} | {samples} | {nbg} | {statistics.median(r_fc):.4f} | "
+          f"{statistics.median(r_cc):.4f} | {ff} | {mean_f / mean_c:.4f} | {secs / n:.3f} |")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -163,9 +215,14 @@ def main():
     o.add_argument("-m", "--model", required=True)
     o.add_argument("dir")
     o.add_argument("--data")
+    g = sub.add_parser("gradshap")
+    g.add_argument("-m", "--model", required=True)
+    g.add_argument("dir")
+    g.add_argument("--again", help="a second foil run with another explain.seed")
+    g.add_argument("--data")
     args = p.parse_args()
     try:
-        compare(args) if args.cmd == "compare" else occlusion(args)
+        {"compare": compare, "occlusion": occlusion, "gradshap": gradshap}[args.cmd](args)
     except torch_ref.RefError as e:
         print(f"explain_ref: {e}", file=sys.stderr)
         sys.exit(1)
