@@ -150,6 +150,13 @@ static void check_variants(const char *model, const char *data) {
     TU_CHECK(run(args, model, out, data) == 0, "a baseline file");
     read_csv(&c, out);
     TU_CHECK(c.rows == 3 && c.v[2][3] == 7 && !isnan(c.v[2][8]), "given target, grad x input");
+    char again[1024], a[1200], b[1200];
+    tu_path(again, sizeof again, "run4c");
+    TU_CHECK(run("explain -q -m '%s' -o '%s' --data '%s' --baseline 0.5 --method grad_x_input "
+                 "--target 7 --limit 3", model, again, data) == 0, "a constant baseline");
+    snprintf(a, sizeof a, "%s/explain.csv", out);
+    snprintf(b, sizeof b, "%s/explain.csv", again);
+    TU_CHECK(tu_same_file(a, b), "--baseline 0.5 gives the all-0.5 image's results");
 
     tu_path(out, sizeof out, "run5");
     TU_CHECK(run("explain -q -m '%s' -o '%s' --data '%s' --limit 2 --steps 2 --rule left "
@@ -246,6 +253,7 @@ int main(void) {
     expect_error("zero steps", model, data, "--steps 0", "explain.steps");
     expect_error("unknown rule", model, data, "--rule simpson", "simpson");
     expect_error("unknown baseline", model, data, "--baseline gray", "gray");
+    expect_error("constant out of range", model, data, "--baseline 1.5", "explain.baseline");
     expect_error("index past the end", model, data, "--indices 5,40", "past the end");
     expect_exit(2, "bad indices", model, data, "--indices 1,,2", "--indices");
     expect_error("unknown key", model, data, "explain.colour=red", "explain.colour");

@@ -2,7 +2,8 @@
  * on the CPU backend, against exact answers:
  *   - on a linear model, KernelSHAP (sampled and fully enumerated) and
  *     ablation equal sum over a feature's pixels of w * (x - baseline), with
- *     a black and with the per-segment-mean baseline;
+ *     a black and with the per-segment-mean baseline (KernelSHAP also with a
+ *     constant 0.3);
  *   - on a small CNN with 8 features, KernelSHAP with a budget of 2^8 - 2
  *     equals the Shapley values computed by brute force over all 256
  *     coalitions;
@@ -77,10 +78,12 @@ static void test_linear(void) {
                  {FOIL_EXPLAIN_KERNELSHAP, 65534, FOIL_BASELINE_BLACK, "kernelshap enumerated"},
                  {FOIL_EXPLAIN_ABLATION, 0, FOIL_BASELINE_BLACK, "ablation"},
                  {FOIL_EXPLAIN_KERNELSHAP, 0, FOIL_BASELINE_MEAN, "kernelshap, mean fill"},
-                 {FOIL_EXPLAIN_ABLATION, 0, FOIL_BASELINE_MEAN, "ablation, mean fill"}};
+                 {FOIL_EXPLAIN_ABLATION, 0, FOIL_BASELINE_MEAN, "ablation, mean fill"},
+                 {FOIL_EXPLAIN_KERNELSHAP, 65534, FOIL_BASELINE_CONSTANT, "kernelshap, 0.3 fill"}};
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         foil_explain_spec s = fspec(cases[k].m, 2, cases[k].samples); /* 16 features */
         s.baseline = cases[k].base;
+        s.baseline_value = 0.3f;
         TU_CHECK(run(&t, &s, 3, attr, st, &seg, &fw, &stride, &err) == 0, "%s: %s",
                  cases[k].what, err.msg);
         double worst = 0.0, scale = 0.0, map = 0.0;
@@ -93,7 +96,12 @@ static void test_linear(void) {
                     if (si[q] == si[p]) sum += t.x[i * row + q], cnt++;
                 mean[p] = (float)(sum / cnt);
             }
-            const float *base = cases[k].base == FOIL_BASELINE_MEAN ? mean : zero;
+            for (size_t p = 0; p < row && cases[k].base == FOIL_BASELINE_CONSTANT; p++)
+                mean[p] = 0.3f;
+            const float *base = cases[k].base == FOIL_BASELINE_MEAN ||
+                                        cases[k].base == FOIL_BASELINE_CONSTANT
+                                    ? mean
+                                    : zero;
             TU_CHECK(st[i].features == 16, "%s: %d features, 16 expected", cases[k].what,
                      st[i].features);
             for (int j = 0; j < 16; j++) {

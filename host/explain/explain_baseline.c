@@ -128,8 +128,13 @@ int ex_fill_baseline(foil_explain_work *w, const foil_explain_spec *s, float *ba
     switch (s->baseline) {
     case FOIL_BASELINE_BLACK:
     case FOIL_BASELINE_WHITE:
-        FOIL_OP(b, b->fill(b, base, s->baseline == FOIL_BASELINE_WHITE ? 1.0f : 0.0f, n * row), err);
+    case FOIL_BASELINE_CONSTANT: {
+        const float v = s->baseline == FOIL_BASELINE_WHITE      ? 1.0f
+                        : s->baseline == FOIL_BASELINE_CONSTANT ? s->baseline_value
+                                                                : 0.0f;
+        FOIL_OP(b, b->fill(b, base, v, n * row), err);
         return 0;
+    }
     case FOIL_BASELINE_UNIFORM:
         uniform_rows(w->host, index_host, n, row, s->seed);
         break;

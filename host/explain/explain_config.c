@@ -63,19 +63,36 @@ static int parse_target(foil_explain_config *c, foil_config *cfg, foil_node *e, 
     return 0;
 }
 
-/* baseline: black | white | uniform | blur | mean | a file name (lime: mean,
- * as the lime package; else black) */
+/* A number in [0, 1] (unquoted): the constant baseline's value. */
+static int baseline_number(const foil_node *n, double *v) {
+    char *end;
+    if (!n || n->kind != FOIL_NODE_SCALAR || n->quoted || !n->value[0]) return 0;
+    *v = strtod(n->value, &end);
+    return *end == 0;
+}
+
+/* baseline: black | white | uniform | blur | mean | a number in [0, 1] (every
+ * pixel that value, as lime's hide_color) | a file name (lime: mean, as the
+ * lime package; else black) */
 static int parse_baseline(foil_explain_config *c, foil_config *cfg, foil_node *e, foil_err *err) {
     const char *s;
-    double sigma;
+    double sigma, value;
     const char *dflt = c->spec.method == FOIL_EXPLAIN_LIME ? "mean" : "black";
-    if (foil_cfg_string(cfg, e, "baseline", dflt, &s, err)) return -1;
-    if (foil_baseline_parse(s, &c->spec.baseline) != 0) {
+    foil_node *given = foil_node_get(e, "baseline");
+    if (baseline_number(given, &value)) {
+        if (!(value >= 0.0 && value <= 1.0))
+            return foil_cfg_fail(cfg, given, err, "a constant baseline is a pixel value in "
+                                 "[0, 1], not %s", given->value);
+        c->spec.baseline = FOIL_BASELINE_CONSTANT;
+        c->spec.baseline_value = (float)value;
+    } else if (foil_cfg_string(cfg, e, "baseline", dflt, &s, err)) {
+        return -1;
+    } else if (foil_baseline_parse(s, &c->spec.baseline) != 0) {
         struct stat sb;
         if (stat(s, &sb) != 0)
             return foil_cfg_fail(cfg, foil_node_get(e, "baseline"), err,
                                  "unknown baseline '%s' (choose one of: black, white, uniform, "
-                                 "blur, mean, or an image file)", s);
+                                 "blur, mean, a pixel value in [0, 1], or an image file)", s);
         if (!S_ISREG(sb.st_mode))
             return foil_cfg_fail(cfg, foil_node_get(e, "baseline"), err,
                                  "'%s' is not a regular file", s);

@@ -8,7 +8,7 @@
 static const char *const RULES[FOIL_RULE_COUNT] = {"left", "right", "midpoint", "trapezoid",
                                                    "gauss-legendre"};
 static const char *const BASELINES[FOIL_BASELINE_COUNT] = {"black", "white", "uniform", "blur",
-                                                           "mean", "image"};
+                                                           "mean", "image", "constant"};
 
 static int find(const char *const *names, int n, const char *name) {
     for (int i = 0; name && i < n; i++)

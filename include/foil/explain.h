@@ -63,6 +63,7 @@ typedef enum {
     FOIL_BASELINE_BLUR,    /* the image blurred with a Gaussian of blur_sigma pixels */
     FOIL_BASELINE_MEAN,    /* feature methods: each segment's mean (lime's default) */
     FOIL_BASELINE_IMAGE,   /* a given image (baseline_image) */
+    FOIL_BASELINE_CONSTANT, /* every pixel baseline_value (a number in the config, as lime's hide_color) */
     FOIL_BASELINE_COUNT
 } foil_baseline_kind;
 
@@ -75,7 +76,8 @@ const char *foil_quad_rule_name(foil_quad_rule r);
 const char *foil_baseline_name(foil_baseline_kind k);
 int foil_explain_method_parse(const char *name, foil_explain_method *m);
 int foil_quad_rule_parse(const char *name, foil_quad_rule *r);
-/* black, white, uniform, blur; anything else is not a keyword (-1). */
+/* black, white, uniform, blur, mean; anything else is not a keyword (-1)
+ * ("image" and "constant" are what a file name and a number give). */
 int foil_baseline_parse(const char *name, foil_baseline_kind *k);
 
 /* Nodes alpha (ascending, in [0, 1]) and weights (summing to 1) of a rule
@@ -95,6 +97,7 @@ typedef struct foil_explain_spec {
     foil_baseline_kind baseline; /* IG and grad_x_input */
     float blur_sigma;            /* FOIL_BASELINE_BLUR, pixels */
     const float *baseline_image; /* FOIL_BASELINE_IMAGE: host, (in_size) */
+    float baseline_value;        /* FOIL_BASELINE_CONSTANT, in [0, 1] */
     int smooth_samples;          /* SmoothGrad: noisy copies x + N(0, sigma^2) averaged;
                                     0 = off (the method on x itself) */
     float smooth_sigma;          /* noise std in pixel units (inputs are in [0, 1]) */
