@@ -30,7 +30,7 @@ LEVEL = {
 
 HEADERS = {
     "error": "core", "strbuf": "core", "fileio": "core", "hash": "core",
-    "config": "core", "philox": "core", "elementwise": "core", "fab_math": "core",
+    "config": "core", "philox": "core", "elementwise": "core", "fab_math": "core", "square_l2": "core",
     "clock": "core",
     "backend": "backend",
     "data": "data",
