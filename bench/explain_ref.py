@@ -72,11 +72,13 @@ def logit_fn(model, target, batch=100):
 def lime_weights(model, image, target, seg, samples, seed):
     from lime import lime_image
     explainer = lime_image.LimeImageExplainer(random_state=seed)
+    quiet = {}  # progress_bar exists in some builds of lime 0.2.0.1 and not in others
+    if "progress_bar" in __import__("inspect").signature(explainer.explain_instance).parameters:
+        quiet["progress_bar"] = False
     exp = explainer.explain_instance(image.astype(np.float64), logit_fn(model, target),
                                      labels=(int(target),), top_labels=None, hide_color=0,
                                      num_features=100000, num_samples=samples, batch_size=100,
-                                     segmentation_fn=lambda img: seg, random_seed=seed,
-                                     progress_bar=False)
+                                     segmentation_fn=lambda img: seg, random_seed=seed, **quiet)
     w = np.zeros(int(seg.max()) + 1)
     for j, v in exp.local_exp[int(target)]:
         w[j] = v
