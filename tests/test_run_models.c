@@ -222,6 +222,16 @@ int main(void) {
     check_same_training(dir, recipe, data);
     check_rerun(base, dir);
 
+    /* the list from the command line (and a study name there): one model */
+    char one[1024];
+    tu_path(one, sizeof one, "one");
+    snprintf(base, sizeof base, "run '%s' -o '%s' --data '%s' -q 'models=[{solo: natural.yaml}]' "
+             "name=renamed", cfg, one, data);
+    TU_CHECK(tu_run_logged(base, 0, 0, out, sizeof out) == 0 && strstr(out, "(1 models side by side)"),
+             "models= on the command line: %s", out);
+    char solo[1200];
+    snprintf(solo, sizeof solo, "%s/models/solo/report.html", one);
+    TU_CHECK(tu_exists(solo), "the command line's model ran: %s", solo);
     expect_error(cfg, data, "'models=[{a: natural.yaml}, {a: robust.yaml}]'", "label 'a'", "twice");
     expect_error(cfg, data, "'models=[{a: nothere.yaml}]'", "nothere.yaml", "not found");
     expect_error(cfg, data, "'models=[{a: {seed: 1}}]'", "models", "needs a recipe");

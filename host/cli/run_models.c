@@ -201,8 +201,11 @@ int run_models(const run_args *a, int *interrupted, foil_err *err) {
     run_study *s = calloc(1, sizeof *s);
     if (!s) return foil_fail(err, "out of memory");
     s->config = a->config;
-    for (int i = 0; i < a->over.n; i++) /* the study's name is not each model's */
-        if (strncmp(a->over.v[i], "name=", 5) != 0) s->over.v[s->over.n++] = a->over.v[i];
+    for (int i = 0; i < a->over.n; i++) { /* the study's name and list are not each model's */
+        const char *o = a->over.v[i];
+        if (strncmp(o, "name=", 5) && strncmp(o, "models=", 7) && strncmp(o, "models.", 7))
+            s->over.v[s->over.n++] = o;
+    }
     s->all_over = a->over;
     int rc = parse_study(s, a, err) || foil_check_outdir(a->rundir ? "-o" : "rundir", s->rundir, err) ||
              cli_mkdirs(s->rundir, err) || cli_lock_dir(s->rundir, err) || prepare(s, a, err);

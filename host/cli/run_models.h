@@ -20,7 +20,7 @@ typedef struct run_study {
     char name[FOIL_NAME_MAX];
     char rundir[FOIL_PATH_MAX];
     cli_overrides all_over;     /* the command line's */
-    cli_overrides over;         /* those each model's study gets (less name=) */
+    cli_overrides over;         /* those each model's study gets (less name and models) */
     int n;
     run_model_entry e[RUN_MAX_MODELS];
     run_ctx *ctx[RUN_MAX_MODELS]; /* each model's run, prepared, then run */
