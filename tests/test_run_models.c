@@ -227,7 +227,7 @@ int main(void) {
     tu_path(one, sizeof one, "one");
     snprintf(base, sizeof base, "run '%s' -o '%s' --data '%s' -q 'models=[{solo: natural.yaml}]' "
              "name=renamed", cfg, one, data);
-    TU_CHECK(tu_run_logged(base, 0, 0, out, sizeof out) == 0 && strstr(out, "(1 models side by side)"),
+    TU_CHECK(tu_run_logged(base, 0, 0, out, sizeof out) == 0 && strstr(out, "(1 model side by side)"),
              "models= on the command line: %s", out);
     char solo[1200];
     snprintf(solo, sizeof solo, "%s/models/solo/report.html", one);

@@ -219,7 +219,9 @@ int run_models(const run_args *a, int *interrupted, foil_err *err) {
         }
     }
     if (!rc) rc = run_models_write_report(s, err);
-    if (!rc) printf("report: %s/report.html (%d models side by side)\n", s->rundir, s->n);
+    if (!rc)
+        printf("report: %s/report.html (%d model%s side by side)\n", s->rundir, s->n,
+               s->n == 1 ? "" : "s");
     study_free(s);
     return rc ? -1 : 0;
 }

@@ -64,7 +64,7 @@ static char *summary_text(const foil_report_study *st, const run_study *s) {
     const foil_report *ref = NULL;
     for (int m = 0; m < st->nmodels && !ref; m++)
         if (st->models[m].r->nsweep) ref = st->models[m].r;
-    foil_sb_put(b, "### foil run %s (%d models)\n\n", s->config, s->n);
+    foil_sb_put(b, "### foil run %s (%d model%s)\n\n", s->config, s->n, s->n == 1 ? "" : "s");
     for (int i = 0; i < st->head->nfacts; i++)
         foil_sb_put(b, "- %s: %s\n", st->head->facts[i].label, st->head->facts[i].value);
     foil_sb_put(b, "- %s\n\n| model | training | clean accuracy |", st->head->generated);
@@ -101,7 +101,8 @@ int run_models_write_report(const run_study *s, foil_err *err) {
     if (!head || !st) return free(head), free(st), foil_fail(err, "out of memory");
     time_t now = time(NULL);
     struct tm tm;
-    snprintf(head->title, sizeof head->title, "foil study: %s (%d models)", s->name, s->n);
+    snprintf(head->title, sizeof head->title, "foil study: %s (%d model%s)", s->name, s->n,
+             s->n == 1 ? "" : "s");
     if (localtime_r(&now, &tm))
         strftime(head->generated, sizeof head->generated, "%Y-%m-%d %H:%M %Z", &tm);
     head_facts(s, head);
