@@ -32,6 +32,35 @@ static inline foil_model_def linear_def(int classes) {
     return d;
 }
 
+/* That model with two classes on the CPU backend: biases 0, weights
+ * scale * (U[0, 1) - 1/2) from seed, v = W_1 - W_0 (the boundary's normal). */
+typedef struct linear_fixture {
+    foil_model m;
+    foil_backend *b;
+    foil_net net;
+    float v[784];
+} linear_fixture;
+
+static inline void linear_setup(linear_fixture *f, int max_batch, uint64_t seed, float scale) {
+    foil_err err;
+    foil_model_def d = linear_def(2);
+    TU_CHECK(foil_model_build(&f->m, &d, &err) == 0, "%s", err.msg);
+    f->b = foil_backend_cpu_create(&err);
+    TU_CHECK(f->b && foil_net_create(&f->net, &f->m, f->b, max_batch, &err) == 0, "%s", err.msg);
+    float *W = f->net.params + f->m.layers[1].w_off, *c = f->net.params + f->m.layers[1].b_off;
+    for (int j = 0; j < 784; j++) {
+        W[j] = scale * (foil_rng_uniform(seed, 1, (uint64_t)j) - 0.5f);
+        W[784 + j] = scale * (foil_rng_uniform(seed, 2, (uint64_t)j) - 0.5f);
+        f->v[j] = W[784 + j] - W[j];
+    }
+    c[0] = c[1] = 0.0f;
+}
+
+static inline void linear_teardown(linear_fixture *f) {
+    foil_net_destroy(&f->net);
+    f->b->destroy(f->b);
+}
+
 #define CNN_N 24
 
 typedef struct cnn_fixture {

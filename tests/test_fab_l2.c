@@ -103,21 +103,13 @@ static void test_projection(void) {
 
 static void test_linear(void) {
     foil_err err;
-    foil_model m;
-    foil_model_def d = linear_def(2);
-    TU_CHECK(foil_model_build(&m, &d, &err) == 0, "%s", err.msg);
-    foil_backend *b = foil_backend_cpu_create(&err);
-    foil_net net;
     enum { S = 6 };
-    TU_CHECK(foil_net_create(&net, &m, b, S, &err) == 0, "%s", err.msg);
-    float *W = net.params + m.layers[1].w_off, *c = net.params + m.layers[1].b_off;
-    static float x0[S * 784], adv[S * 784], v[784];
-    for (int j = 0; j < 784; j++) {
-        W[j] = 0.02f * (foil_rng_uniform(6, 1, (uint64_t)j) - 0.5f);
-        W[784 + j] = 0.02f * (foil_rng_uniform(6, 2, (uint64_t)j) - 0.5f);
-        v[j] = W[784 + j] - W[j];
-    }
-    c[0] = c[1] = 0.0f;
+    static linear_fixture f;
+    linear_setup(&f, S, 6, 0.02f);
+    foil_backend *b = f.b;
+    foil_net *net = &f.net;
+    const float *v = f.v;
+    static float x0[S * 784], adv[S * 784];
     int32_t y[S];
     double best[S];
     for (int i = 0; i < S; i++) {
@@ -142,10 +134,10 @@ static void test_linear(void) {
         best[i] = sqrt(ss);
     }
     foil_attack_work w;
-    TU_CHECK(foil_attack_work_create(&w, &net, &err) == 0, "%s", err.msg);
+    TU_CHECK(foil_attack_work_create(&w, net, &err) == 0, "%s", err.msg);
     foil_attack_spec s = {.kind = FOIL_ATTACK_FAB_T, .eps = 30.0f, .steps = 100, .restarts = 1,
                           .target_classes = 1, .seed = 3, .norm = FOIL_NORM_L2};
-    TU_CHECK(foil_attack_run(&net, &w, &s, adv, x0, y, S, 0, NULL, &err) == 0, "%s", err.msg);
+    TU_CHECK(foil_attack_run(net, &w, &s, adv, x0, y, S, 0, NULL, &err) == 0, "%s", err.msg);
     int close = 1;
     double worst = 0.0;
     for (int i = 0; i < S; i++) {
@@ -157,8 +149,7 @@ static void test_linear(void) {
            worst, best[0]);
     TU_CHECK(close, "FAB-T finds the least L2 distance within 1%%");
     foil_attack_work_destroy(&w, b);
-    foil_net_destroy(&net);
-    b->destroy(b);
+    linear_teardown(&f);
 }
 
 #define N CNN_N
