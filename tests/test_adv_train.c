@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "foil/attack.h"
+#include "foil/checkpoint.h"
 #include "foil/config.h"
 #include "foil/train.h"
 #include "small_cnn.h"
@@ -217,11 +218,51 @@ static void test_guard(world *w) {
                  res.epochs_logged == 2,
              "the guard fires after epoch 2 and keeps epoch 1");
     TU_CHECK(res.epoch_guard[1] < res.epoch_guard[0] - 0.2, "the collapse is in the log");
+    const foil_train_result res_kept = res;
     foil_recipe r1 = r;
     r1.epochs = 1;
     r1.schedule.kind = FOIL_LR_DECAY; /* epoch 1 is the same either way */
     TU_CHECK(train(w, &r1, w->x, w->y, "guard_one", 0, 0, one, &res) == 0, "one epoch");
     TU_CHECK(same(p, one, np), "the kept weights are epoch 1's");
+    /* the checkpoint says so: its accuracy is the kept weights', and it is
+     * finished (a resume is refused, the weights stay) */
+    char path[1024], want[32];
+    tu_path(path, sizeof path, "guard/model.safetensors");
+    foil_safetensors st;
+    foil_err err;
+    TU_CHECK(foil_st_read(path, &st, &err) == 0, "%s", err.msg);
+    snprintf(want, sizeof want, "%.6f", res_kept.test_accuracy);
+    const char *acc = foil_st_meta(&st, "test_accuracy"), *gs = foil_st_meta(&st, "guard_stopped");
+    TU_CHECK(acc && !strcmp(acc, want) && gs && !strcmp(gs, "2"),
+             "model.safetensors: test_accuracy %s (the kept weights' %s), guard_stopped %s",
+             acc ? acc : "-", want, gs ? gs : "-");
+    foil_st_free(&st);
+    float *again = malloc(sizeof(float) * np);
+    size_t n0, n1;
+    char *before = tu_slurp(path, &n0);
+    TU_CHECK(train(w, &r, w->x, w->y, "guard", 1, 0, again, &res) != 0 && !res.interrupted,
+             "resuming a run the guard stopped is refused");
+    char *after = tu_slurp(path, &n1);
+    TU_CHECK(before && after && n0 == n1 && !memcmp(before, after, n0),
+             "and leaves its checkpoint as it was");
+    free(before);
+    free(after);
+    /* a resume after epoch 1 (one step per epoch: the stop comes at the
+     * epoch's end) keeps the guard's memory: the same stop, the same weights */
+    float *straight = malloc(sizeof(float) * np);
+    foil_train_result rs, rr;
+    TU_CHECK(train_n(w, &r, BATCH, w->x, w->y, "guard_straight", 0, 0, straight, &rs) == 0 &&
+                 rs.guard_fired, "one-step epochs: the guard fires");
+    TU_CHECK(train_n(w, &r, BATCH, w->x, w->y, "guard_resumed", 0, 1, again, &rr) != 0 &&
+                 rr.interrupted && rr.epochs_logged == 1, "stopped after epoch 1");
+    TU_CHECK(train_n(w, &r, BATCH, w->x, w->y, "guard_resumed", 1, 0, again, &rr) == 0,
+             "resumed");
+    TU_CHECK(rr.guard_fired && rr.guard_epoch == rs.guard_epoch &&
+                 rr.best_epoch == rs.best_epoch && same(again, straight, np),
+             "resumed: fired after epoch %d keeping %d (straight: %d, %d), the same weights",
+             rr.guard_epoch, rr.best_epoch, rs.guard_epoch, rs.best_epoch);
+    free(again);
+    free(straight);
     /* without the guard the wrecked weights stay */
     r.adv.guard = 0;
     r.epochs = 2;

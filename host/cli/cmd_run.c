@@ -140,17 +140,21 @@ static int checkpoint_status(const run_ctx *c, int *epoch, int *epoch_step, foil
     const char *cfg = foil_st_meta(&st, "config"), *ep = foil_st_meta(&st, "epoch");
     const char *es = foil_st_meta(&st, "epoch_step"), *sp = foil_st_meta(&st, "step");
     int same = cfg && ep && sp && strcmp(cfg, c->train->resolved) == 0;
+    /* the overfitting guard's stop is an end: the file holds the kept weights */
+    const int stopped = same && foil_st_meta(&st, "guard_stopped") != NULL;
     *epoch = same ? atoi(ep) : -1;
     *epoch_step = same && es ? atoi(es) : 0;
     long step = same ? atol(sp) : -1;
     foil_st_free(&st);
-    int resumable = step >= 1 && foil_train_can_resume(c->rundir);
+    int resumable = !stopped && step >= 1 && foil_train_can_resume(c->rundir);
     if (!same) foil_fail(why, "was trained with another config");
+    else if (stopped) foil_fail(why, "was stopped by the overfitting guard before its run finished");
     else if (!resumable) foil_fail(why, "has no readable optimizer state saved with it");
     /* done only once state.json says so: a kill after the last checkpoint
      * but before metrics.json leaves training to finish (it re-evaluates) */
     char metrics[FOIL_PATH_MAX];
-    if (*epoch >= c->train->r.epochs && run_state_matches(&c->st, "train", c->train->resolved) &&
+    if ((*epoch >= c->train->r.epochs || stopped) &&
+        run_state_matches(&c->st, "train", c->train->resolved) &&
         foil_path(metrics, &e, "%s/metrics.json", c->rundir) == 0 && run_file_exists(metrics))
         return TRAIN_REUSE;
     return resumable ? TRAIN_RESUME : TRAIN_FRESH;

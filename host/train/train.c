@@ -218,8 +218,14 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
         free(pred);
         return -1;
     }
-    if (adv_train_init(&a, net, r, err) || train_state_init(&ts, net, r, opt, res, err))
+    if (adv_train_init(&a, net, r, err) ||
+        train_state_init(&ts, net, r, opt, res, r->adv.guard ? a.best : NULL, err))
         goto done;
+    if (ts.guard_epoch > 0) { /* resumed: the guard's best from the log */
+        const int k = ts.guard_epoch - res->first_epoch;
+        if (k >= 0 && k < res->epochs_logged && !isnan(res->epoch_guard[k]))
+            guard = (guard_state){res->epoch_guard[k], ts.guard_epoch};
+    }
     double t0 = foil_now_s();
     long images = 0; /* trained by this call */
     for (int epoch = ts.epoch + 1; epoch <= r->epochs; epoch++) {
@@ -228,6 +234,7 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
         int ran = run_epoch(net, &ts, &s, &a, r, train, epoch, r->epochs - epoch, opt, &loss,
                             err);
         if (ran < 0) goto done;
+        ts.guard_epoch = guard.epoch;
         if (ran > 0) {
             if (train_state_save(&ts, net, r, opt, res, err)) goto done;
             res->interrupted = 1;
@@ -253,6 +260,7 @@ int foil_train(const foil_recipe *r, foil_net *net, const foil_device_data *trai
         ts.epoch = epoch;
         ts.epoch_step = 0;
         ts.part_loss_sum = ts.part_seconds = 0.0;
+        ts.guard_epoch = guard.epoch;
         if (train_state_save(&ts, net, r, opt, res, err)) goto done;
         if (opt->progress) {
             foil_train_event ev = {.epoch = epoch, .epochs = r->epochs, .epoch_done = 1,

@@ -122,6 +122,24 @@ static int meta_int(const char *text, long lo, long hi, long *out) {
     return 1;
 }
 
+/* The guard's best parameters and epoch, when the state has them and the
+ * caller keeps a guard (buf: room for nparams floats). */
+static int load_guard(train_state *ts, foil_net *net, const foil_safetensors *st,
+                      const char *path, float *buf, foil_err *err) {
+    const foil_st_tensor *g = foil_st_find(st, "guard_best");
+    const char *epoch = foil_st_meta(st, "guard_epoch");
+    long e;
+    ts->guard_epoch = 0;
+    if (!ts->guard_best || !g || !epoch) return 0;
+    if (g->count != net->model->nvalues || g->i32 || !meta_int(epoch, 1, ts->epoch, &e))
+        return foil_fail(err, "%s: corrupt guard state (epoch '%s'); cannot resume", path, epoch);
+    foil_model_unpack(net->model, buf, g->data);
+    if (net->b->upload(net->b, ts->guard_best, buf, net->model->nparams * sizeof(float)))
+        return foil_fail(err, "%s", net->b->err.msg);
+    ts->guard_epoch = (int)e;
+    return 0;
+}
+
 static int load_state(train_state *ts, foil_net *net, const char *path, foil_train_result *res,
                       foil_err *err) {
     foil_safetensors st;
@@ -164,7 +182,7 @@ static int load_state(train_state *ts, foil_net *net, const char *path, foil_tra
         ts->part_loss_sum = !ts->epoch_step ? 0.0 : ls ? strtod(ls, NULL) : NAN;
         ts->part_seconds = ts->epoch_step && secs ? strtod(secs, NULL) : 0.0;
         history_load(foil_st_meta(&st, "history"), ts->epoch, res);
-        rc = 0;
+        rc = load_guard(ts, net, &st, path, buf, err);
     }
     free(buf);
     foil_st_free(&st);
@@ -172,12 +190,13 @@ static int load_state(train_state *ts, foil_net *net, const char *path, foil_tra
 }
 
 /* What the checkpoint was trained with: meta[0] its step, meta[1] its
- * resolved config, meta[2] the changes earlier resumes accepted. */
-enum { META_STEP, META_CONFIG, META_CHANGES, META_COUNT };
+ * resolved config, meta[2] the changes earlier resumes accepted, meta[3]
+ * the epoch after which the guard stopped it. */
+enum { META_STEP, META_CONFIG, META_CHANGES, META_GUARD, META_COUNT };
 
 /* Loads the parameters (the definition must be the config's) and meta. */
 static int load_model(foil_net *net, const char *path, char *meta[META_COUNT], foil_err *err) {
-    static const char *const KEYS[] = {"step", "config", "resume_changes", NULL};
+    static const char *const KEYS[] = {"step", "config", "resume_changes", "guard_stopped", NULL};
     foil_model m;
     float *params;
     if (foil_model_load_meta(path, &m, &params, KEYS, meta, err)) return -1;
@@ -239,8 +258,10 @@ static int check_recipe(train_state *ts, const ckpt_paths *pa, char *meta[META_C
 }
 
 int train_state_init(train_state *ts, foil_net *net, const foil_recipe *r,
-                     const foil_train_options *opt, foil_train_result *res, foil_err *err) {
+                     const foil_train_options *opt, foil_train_result *res, float *guard_best,
+                     foil_err *err) {
     memset(ts, 0, sizeof *ts);
+    ts->guard_best = guard_best;
     size_t n = net->model->nparams;
     ts->m = foil_alloc_floats(net->b, n);
     ts->v = foil_alloc_floats(net->b, n);
@@ -251,8 +272,12 @@ int train_state_init(train_state *ts, foil_net *net, const foil_recipe *r,
     char *meta[META_COUNT] = {NULL};
     if (paths(opt->outdir, &pa, err) || load_model(net, pa.model, meta, err)) return -1;
     const char *use = matching_state(pa.model, pa.state, pa.prev);
-    int rc = !use ? no_state(&pa, meta[META_STEP], err)
-                  : load_state(ts, net, use, res, err) || check_recipe(ts, &pa, meta, opt, err);
+    int rc = meta[META_GUARD]
+                 ? foil_fail(err, "%s: the overfitting guard stopped this run after epoch %s "
+                                  "and kept its best epoch's weights; it is finished, nothing to "
+                                  "resume", pa.model, meta[META_GUARD])
+             : !use ? no_state(&pa, meta[META_STEP], err)
+                    : load_state(ts, net, use, res, err) || check_recipe(ts, &pa, meta, opt, err);
     for (int i = 0; i < META_COUNT; i++) free(meta[i]);
     if (rc) return -1;
     /* the pair is model + train_state again, so the next save keeps the right one */
@@ -293,7 +318,8 @@ int train_state_save(train_state *ts, foil_net *net, const foil_recipe *r,
      * m and v: the moments packed in file order, as load_state reads them */
     const foil_model *md = net->model;
     size_t nb = md->nparams, n = md->nvalues;
-    float *host = malloc((3 * nb + 2 * n) * sizeof(float) + 1);
+    const int guard = ts->guard_best && ts->guard_epoch > 0;
+    float *host = malloc((3 * nb + 2 * n + (guard ? nb + n : 0)) * sizeof(float) + 1);
     char *history = history_text(res);
     if (!host || !history) {
         free(host);
@@ -311,8 +337,15 @@ int train_state_save(train_state *ts, foil_net *net, const foil_recipe *r,
     }
     foil_model_pack(md, m, mb);
     foil_model_pack(md, v, vb);
+    float *gb = v + n, *g = gb + nb; /* the guard's best, padded then packed */
+    if (guard && b->download(b, gb, ts->guard_best, nb * sizeof(float))) {
+        foil_fail(err, "%s", b->err.msg);
+        goto done;
+    }
+    if (guard) foil_model_pack(md, g, gb);
     ckpt_paths pa;
     char epoch[32], epoch_step[32], step[32], acc[32], seed[32], batch[32], id[96];
+    char gepoch[32], stopped[32];
     char loss_sum[40], secs[40];
     char sha[FOIL_SHA256_HEX];
     if (paths(opt->outdir, &pa, err) || foil_model_params_sha256(md, p, sha, err))
@@ -322,27 +355,41 @@ int train_state_save(train_state *ts, foil_net *net, const foil_recipe *r,
     snprintf(epoch, sizeof epoch, "%d", ts->epoch);
     snprintf(epoch_step, sizeof epoch_step, "%d", ts->epoch_step);
     snprintf(step, sizeof step, "%ld", ts->step);
-    /* the accuracy of the last finished epoch (NaN before the first) */
+    /* the accuracy of the last finished epoch (NaN before the first); after
+     * the guard fired, that of the weights it kept */
     double last = res->epochs_logged ? res->epoch_accuracy[res->epochs_logged - 1] : NAN;
-    snprintf(acc, sizeof acc, "%.6f", last);
+    snprintf(acc, sizeof acc, "%.6f", res->guard_fired ? res->test_accuracy : last);
+    snprintf(gepoch, sizeof gepoch, "%d", ts->guard_epoch);
+    snprintf(stopped, sizeof stopped, "%d", res->guard_epoch);
     snprintf(loss_sum, sizeof loss_sum, "%.17g", ts->part_loss_sum);
     snprintf(secs, sizeof secs, "%.17g", ts->part_seconds);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
-    foil_st_entry e[2] = {{"m", 1, {(int64_t)n}, m, 0}, {"v", 1, {(int64_t)n}, v, 0}};
+    foil_st_entry e[3] = {{"m", 1, {(int64_t)n}, m, 0}, {"v", 1, {(int64_t)n}, v, 0},
+                          {"guard_best", 1, {(int64_t)n}, g, 0}};
     const char *smeta[] = {"epoch", epoch, "epoch_step", epoch_step, "step", step,
                            "save_id", id, "batch_size", batch, "seed", seed,
                            "epoch_loss_sum", loss_sum, "epoch_seconds", secs,
-                           "history", history};
+                           "history", history, "guard_epoch", gepoch, "guard_stopped", stopped};
+    const int nsmeta = 9 + guard + (guard && res->guard_fired);
     if (rename(pa.state, pa.prev) != 0 && errno != ENOENT) {
         foil_fail(err, "%s: cannot keep it as %s: %s", pa.state, pa.prev, strerror(errno));
         goto done;
     }
-    if (foil_st_write(pa.state, e, 2, smeta, 9, err)) goto done;
+    if (foil_st_write(pa.state, e, guard ? 3 : 2, smeta, nsmeta, err)) goto done;
     const char *mmeta[] = {"epoch", epoch, "epoch_step", epoch_step, "step", step,
                            "save_id", id, "test_accuracy", acc, "seed", seed,
                            "config", opt->resolved_config ? opt->resolved_config : "",
-                           "foil_version", FOIL_VERSION, "resume_changes", ts->changes};
-    rc = foil_model_save(pa.model, net->model, p, mmeta, ts->changes ? 9 : 8, err);
+                           "foil_version", FOIL_VERSION, "guard_stopped", stopped,
+                           "resume_changes", ts->changes};
+    /* guard_stopped only when it fired; resume_changes only when there are some */
+    const char *const *mm = mmeta;
+    const char *mcopy[20];
+    int nm = 0;
+    for (int i = 0; i < 10; i++) {
+        if ((i == 8 && !res->guard_fired) || (i == 9 && !ts->changes)) continue;
+        mcopy[2 * nm] = mm[2 * i], mcopy[2 * nm + 1] = mm[2 * i + 1], nm++;
+    }
+    rc = foil_model_save(pa.model, net->model, p, mcopy, nm, err);
     if (rc == 0) {
         ts->saved = 1, ts->saved_epoch = ts->epoch, ts->saved_epoch_step = ts->epoch_step;
         remove(pa.prev);
