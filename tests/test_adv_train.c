@@ -1,9 +1,11 @@
 /* Adversarial training (PGD-AT, FGSM-RS, TRADES) through foil_train on the
- * CPU backend: a PGD-AT step is a clean step on the adversarial batch made
- * separately; with eps 0 every mode is clean training, bit for bit; resuming
- * mid-epoch gives the weights of a straight run; the overfitting guard fires
- * on a scripted collapse and keeps the best epoch's weights; the recipe
- * keys' errors name the key; the schedules' values. */
+ * CPU backend: a PGD-AT (and an FGSM-RS) step is a clean step on the
+ * adversarial batch made separately; with eps 0 every mode is clean
+ * training, bit for bit; resuming mid-epoch gives the weights of a straight
+ * run; the overfitting guard fires on a scripted collapse and keeps the best
+ * epoch's weights, its checkpoint is finished (resume refused, accuracy of
+ * the kept weights), and a run resumed before it fires stops the same way;
+ * the recipe keys' errors name the key; the schedules' values. */
 #include <errno.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -125,7 +127,7 @@ static void test_eps_zero(world *w) {
  * (foil_adv_train_key, sample step * batch + row), placed where the epoch's
  * order (foil_train_order) takes the batch from. clean_ratio: the first rows
  * stay clean. */
-static void test_pgd_step(world *w, double clean_ratio) {
+static void test_pgd_step(world *w, foil_adv_mode mode, double clean_ratio) {
     foil_err err;
     const size_t np = w->m.nparams, row = w->m.in_size;
     float *a = malloc(sizeof(float) * np), *b = malloc(sizeof(float) * np);
@@ -133,10 +135,13 @@ static void test_pgd_step(world *w, double clean_ratio) {
     float *x2 = malloc(sizeof(float) * BATCH * row);
     int32_t yb[BATCH], perm[BATCH];
     foil_train_result res;
-    foil_recipe r = recipe(FOIL_ADV_PGD, 0.15, 1);
+    const int fgsm = mode == FOIL_ADV_FGSM_RS;
+    foil_recipe r = recipe(mode, 0.15, 1);
     r.adv.clean_ratio = clean_ratio;
     r.adv.step = 0.04;
-    TU_CHECK(train_n(w, &r, BATCH, w->x, w->y, "pgd_step_a", 0, 0, a, &res) == 0, "PGD-AT");
+    r.adv.alpha = 0.18; /* FGSM-RS: one step of alpha from the uniform start */
+    TU_CHECK(train_n(w, &r, BATCH, w->x, w->y, "pgd_step_a", 0, 0, a, &res) == 0, "%s",
+             foil_adv_mode_name(mode));
     foil_train_order(perm, BATCH, r.seed, 1);
     for (int i = 0; i < BATCH; i++) {
         memcpy(xb + i * row, w->x + (size_t)perm[i] * row, sizeof(float) * row);
@@ -149,9 +154,9 @@ static void test_pgd_step(world *w, double clean_ratio) {
                  foil_attack_work_create(&aw, &net, &err) == 0,
              "%s", err.msg);
     memcpy(net.params, w->init, sizeof(float) * np);
-    foil_attack_spec s = {.kind = FOIL_ATTACK_PGD, .eps = 0.15f, .step = 0.04f, .steps = 3,
-                          .random_start = 1, .restarts = 1, .seed = foil_adv_train_key(r.seed),
-                          .norm = FOIL_NORM_LINF};
+    foil_attack_spec s = {.kind = FOIL_ATTACK_PGD, .eps = 0.15f, .step = fgsm ? 0.18f : 0.04f,
+                          .steps = fgsm ? 1 : 3, .random_start = 1, .restarts = 1,
+                          .seed = foil_adv_train_key(r.seed), .norm = FOIL_NORM_LINF};
     memcpy(xa, xb, sizeof(float) * BATCH * row);
     TU_CHECK(foil_attack_run(&net, &aw, &s, xa + clean * row, xb + clean * row, yb + clean,
                              BATCH - clean, clean, NULL, &err) == 0,
@@ -166,8 +171,8 @@ static void test_pgd_step(world *w, double clean_ratio) {
         memcpy(x2 + (size_t)perm[i] * row, xa + i * row, sizeof(float) * row);
     foil_recipe c = recipe(FOIL_ADV_NONE, 0.0, 1);
     TU_CHECK(train_n(w, &c, BATCH, x2, w->y, "pgd_step_b", 0, 0, b, &res) == 0, "clean step");
-    TU_CHECK(same(a, b, np), "clean_ratio %g: a PGD-AT step = a clean step on the PGD batch",
-             clean_ratio);
+    TU_CHECK(same(a, b, np), "%s, clean_ratio %g: a training step = a clean step on the "
+             "attacked batch", foil_adv_mode_name(mode), clean_ratio);
     free(a);
     free(b);
     free(xb);
@@ -352,8 +357,9 @@ int main(void) {
     world w;
     world_setup(&w);
     test_eps_zero(&w);
-    test_pgd_step(&w, 0.0);
-    test_pgd_step(&w, 0.25);
+    test_pgd_step(&w, FOIL_ADV_PGD, 0.0);
+    test_pgd_step(&w, FOIL_ADV_PGD, 0.25);
+    test_pgd_step(&w, FOIL_ADV_FGSM_RS, 0.0);
     test_resume(&w, FOIL_ADV_PGD, "pgd");
     test_resume(&w, FOIL_ADV_TRADES, "trades");
     test_guard(&w);
