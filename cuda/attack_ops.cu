@@ -47,8 +47,9 @@ static __global__ void k_compare(int32_t *out, const int32_t *a, const int32_t *
  * k), k = first + index[i] (first + i without index), element j at index j; the L2 radius uniform at index
  * 2*ceil(row/2), past the normals (which use indices in pairs). */
 static __global__ void k_random_start(float *x_adv, const float *x0, int n, size_t row, int norm,
-                                      float eps, uint64_t seed, uint64_t restart,
+                                      float eps, int unclipped, uint64_t seed, uint64_t restart,
                                       int64_t first, const int32_t *index) {
+    const float lo = unclipped ? -INFINITY : 0.0f, hi = unclipped ? INFINITY : 1.0f;
     __shared__ double buf[AT_THREADS];
     for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
         const int64_t k = first + (index ? index[i] : i);
@@ -58,7 +59,7 @@ static __global__ void k_random_start(float *x_adv, const float *x0, int n, size
         if (norm == FOIL_NORM_LINF) { /* uniform in the box: x0 + (2u - 1) eps */
             for (size_t j = threadIdx.x; j < row; j += blockDim.x) {
                 float t = __fsub_rn(__fmul_rn(2.0f, foil_rng_uniform(seed, stream, j)), 1.0f);
-                x[j] = foil_clampf(__fadd_rn(o[j], __fmul_rn(t, eps)), 0.0f, 1.0f);
+                x[j] = foil_clampf(__fadd_rn(o[j], __fmul_rn(t, eps)), lo, hi);
             }
             continue;
         }
@@ -74,7 +75,7 @@ static __global__ void k_random_start(float *x_adv, const float *x0, int n, size
         float u = foil_rng_uniform(seed, stream, 2 * ((row + 1) / 2));
         float r = eps * powf(u, 1.0f / (float)row) / (float)(sqrt(s) + 1e-12);
         for (size_t j = threadIdx.x; j < row; j += blockDim.x) /* own elements: no sync */
-            x[j] = foil_clampf(__fadd_rn(o[j], __fmul_rn(x[j], r)), 0.0f, 1.0f);
+            x[j] = foil_clampf(__fadd_rn(o[j], __fmul_rn(x[j], r)), lo, hi);
     }
 }
 
@@ -165,7 +166,7 @@ static void launch_random_start(cudaStream_t s, float *x_adv, const float *x0, i
                                 size_t row, const foil_attack_hparams *hp, uint64_t seed,
                                 uint64_t restart, int64_t first, const int32_t *index) {
     k_random_start<<<cuda_blocks((size_t)n, 1u), AT_THREADS, 0, s>>>(
-        x_adv, x0, n, row, (int)hp->norm, hp->eps, seed, restart, first, index);
+        x_adv, x0, n, row, (int)hp->norm, hp->eps, hp->unclipped, seed, restart, first, index);
 }
 
 static void launch_attack_step(cudaStream_t s, float *x_adv, float *velocity, const float *grad,

@@ -43,7 +43,7 @@ enum { A_X, A_XP, A_G, A_X0, A_STEP };
 
 static int apgd_step_run(foil_backend *b, void *const *t, const op_row *r) {
     foil_attack_hparams hp = {r->bias ? FOIL_NORM_L2 : FOIL_NORM_LINF, FOIL_STEP_SIGN,
-                              (float)r->len / 1000.0f, 0.0f, 0.0f};
+                              (float)r->len / 1000.0f, 0.0f, 0.0f, 0};
     return b->apgd_step(b, F(A_X), F(A_XP), F(A_G), F(A_X0), F(A_STEP), r->alpha, r->n,
                         (size_t)r->in_dim, &hp);
 }

@@ -15,6 +15,8 @@
 #include "foil/attack.h"
 #include "foil/checkpoint.h"
 #include "foil/config.h"
+#include "foil/elementwise.h"
+#include "foil/philox.h"
 #include "foil/train.h"
 #include "small_cnn.h"
 
@@ -127,7 +129,38 @@ static void test_eps_zero(world *w) {
  * (foil_adv_train_key, sample step * batch + row), placed where the epoch's
  * order (foil_train_order) takes the batch from. clean_ratio: the first rows
  * stay clean. */
-static void test_pgd_step(world *w, foil_adv_mode mode, double clean_ratio) {
+/* FGSM-RS from the unclipped start, on the host (Wong et al.'s MNIST code):
+ * delta uniform in [-eps, eps] from the attack's stream of sample k, the
+ * cross-entropy's input gradient g at x0 + delta (not clipped), then
+ * x0 + delta + alpha sign(g) projected onto the eps-box and into [0, 1]. */
+static void wong_fgsm(foil_net *net, float *xa, const float *x0, const int32_t *y, int n,
+                      int64_t first, float eps, float alpha, uint64_t key) {
+    foil_err err;
+    const size_t row = net->model->in_size;
+    const int c = net->model->def.classes;
+    float *delta = malloc(sizeof(float) * n * row), *loss = malloc(sizeof(float) * n);
+    float *dz = malloc(sizeof(float) * n * c);
+    for (int i = 0; i < n; i++) {
+        const uint64_t st = FOIL_STREAM(FOIL_RNG_ATTACK, (uint64_t)(first + i));
+        for (size_t j = 0; j < row; j++) {
+            delta[i * row + j] = (2.0f * foil_rng_uniform(key, st, j) - 1.0f) * eps;
+            xa[i * row + j] = x0[i * row + j] + delta[i * row + j];
+        }
+    }
+    const float *logits;
+    TU_CHECK(foil_net_forward(net, xa, n, 0, 0, 0, &logits, &err) == 0 &&
+                 net->b->softmax_xent(net->b, loss, dz, logits, y, n, c, 1.0f) == 0 &&
+                 foil_net_backward(net, dz, 0, 1, &err) == 0, "FGSM-RS's gradient");
+    for (size_t j = 0; j < (size_t)n * row; j++) { /* in the attack step's rounding order */
+        const float g = net->dx[j];
+        xa[j] = foil_project_linf(xa[j] + alpha * (float)((g > 0) - (g < 0)), x0[j], eps);
+    }
+    free(delta);
+    free(loss);
+    free(dz);
+}
+
+static void test_pgd_step(world *w, foil_adv_mode mode, double clean_ratio, int clip) {
     foil_err err;
     const size_t np = w->m.nparams, row = w->m.in_size;
     float *a = malloc(sizeof(float) * np), *b = malloc(sizeof(float) * np);
@@ -140,6 +173,7 @@ static void test_pgd_step(world *w, foil_adv_mode mode, double clean_ratio) {
     r.adv.clean_ratio = clean_ratio;
     r.adv.step = 0.04;
     r.adv.alpha = 0.18; /* FGSM-RS: one step of alpha from the uniform start */
+    r.adv.clip_start = clip;
     TU_CHECK(train_n(w, &r, BATCH, w->x, w->y, "pgd_step_a", 0, 0, a, &res) == 0, "%s",
              foil_adv_mode_name(mode));
     foil_train_order(perm, BATCH, r.seed, 1);
@@ -158,9 +192,13 @@ static void test_pgd_step(world *w, foil_adv_mode mode, double clean_ratio) {
                           .steps = fgsm ? 1 : 3, .random_start = 1, .restarts = 1,
                           .seed = foil_adv_train_key(r.seed), .norm = FOIL_NORM_LINF};
     memcpy(xa, xb, sizeof(float) * BATCH * row);
-    TU_CHECK(foil_attack_run(&net, &aw, &s, xa + clean * row, xb + clean * row, yb + clean,
-                             BATCH - clean, clean, NULL, &err) == 0,
-             "%s", err.msg);
+    if (fgsm && !clip)
+        wong_fgsm(&net, xa + clean * row, xb + clean * row, yb + clean, BATCH - clean, clean,
+                  0.15f, 0.18f, s.seed);
+    else
+        TU_CHECK(foil_attack_run(&net, &aw, &s, xa + clean * row, xb + clean * row, yb + clean,
+                                 BATCH - clean, clean, NULL, &err) == 0,
+                 "%s", err.msg);
     foil_attack_work_destroy(&aw, w->b);
     foil_net_destroy(&net);
     double moved = 0;
@@ -171,8 +209,9 @@ static void test_pgd_step(world *w, foil_adv_mode mode, double clean_ratio) {
         memcpy(x2 + (size_t)perm[i] * row, xa + i * row, sizeof(float) * row);
     foil_recipe c = recipe(FOIL_ADV_NONE, 0.0, 1);
     TU_CHECK(train_n(w, &c, BATCH, x2, w->y, "pgd_step_b", 0, 0, b, &res) == 0, "clean step");
-    TU_CHECK(same(a, b, np), "%s, clean_ratio %g: a training step = a clean step on the "
-             "attacked batch", foil_adv_mode_name(mode), clean_ratio);
+    TU_CHECK(same(a, b, np), "%s%s, clean_ratio %g: a training step = a clean step on the "
+             "attacked batch", foil_adv_mode_name(mode), fgsm ? (clip ? " clip_start" :
+             " (unclipped start)") : "", clean_ratio);
     free(a);
     free(b);
     free(xb);
@@ -357,9 +396,10 @@ int main(void) {
     world w;
     world_setup(&w);
     test_eps_zero(&w);
-    test_pgd_step(&w, FOIL_ADV_PGD, 0.0);
-    test_pgd_step(&w, FOIL_ADV_PGD, 0.25);
-    test_pgd_step(&w, FOIL_ADV_FGSM_RS, 0.0);
+    test_pgd_step(&w, FOIL_ADV_PGD, 0.0, 0);
+    test_pgd_step(&w, FOIL_ADV_PGD, 0.25, 0);
+    test_pgd_step(&w, FOIL_ADV_FGSM_RS, 0.0, 1);
+    test_pgd_step(&w, FOIL_ADV_FGSM_RS, 0.25, 0);
     test_resume(&w, FOIL_ADV_PGD, "pgd");
     test_resume(&w, FOIL_ADV_TRADES, "trades");
     test_guard(&w);

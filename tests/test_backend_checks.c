@@ -50,7 +50,7 @@ static void test_refusals(foil_backend *b, bufs *u) {
             b->target_output(b, f, NULL, f, i, 1, 0, FOIL_TARGET_LOGIT), "target_output");
     foil_sgd_hparams sgd = {0.1f, 0.9f, 0.0f, 0};
     refused(b, "sgd_step momentum, no velocity", b->sgd_step(b, f, NULL, f, 4, &sgd), "velocity");
-    foil_attack_hparams mi = {FOIL_NORM_LINF, FOIL_STEP_MOMENTUM_SIGN, 0.1f, 0.01f, 1.0f};
+    foil_attack_hparams mi = {FOIL_NORM_LINF, FOIL_STEP_MOMENTUM_SIGN, 0.1f, 0.01f, 1.0f, 0};
     refused(b, "attack_step MI-FGSM, no velocity",
             b->attack_step(b, f, NULL, f, f, NULL, 1, 4, &mi), "velocity");
     refused(b, "gather_rows -1", b->gather_rows(b, f, f, i, -1, 4), "gather_rows");

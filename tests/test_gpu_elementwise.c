@@ -252,8 +252,8 @@ static void test_attack(pair p) {
     float *dgrad = upf(g, grad, total);
     int32_t *dact = upi(g, active, n);
     float *start[2], *dstart = parity_poisoned(g, total), *dstart2 = parity_poisoned(g, total);
-    const foil_attack_hparams balls[2] = {{FOIL_NORM_LINF, FOIL_STEP_SIGN, 0.3f, 0.05f, 1.0f},
-                                          {FOIL_NORM_L2, FOIL_STEP_SIGN, 2.0f, 0.5f, 1.0f}};
+    const foil_attack_hparams balls[2] = {{FOIL_NORM_LINF, FOIL_STEP_SIGN, 0.3f, 0.05f, 1.0f, 0},
+                                          {FOIL_NORM_L2, FOIL_STEP_SIGN, 2.0f, 0.5f, 1.0f, 0}};
     for (int k = 0; k < 2; k++) {
         start[k] = malloc(sizeof(float) * total);
         OK(c, c->attack_random_start(c, start[k], x0, n, row, &balls[k], 11, 2, 5, NULL));

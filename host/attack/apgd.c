@@ -74,7 +74,7 @@ int foil_attack_apgd_run(foil_net *net, foil_attack_work *w, const foil_attack_s
     const foil_attack_info *info = foil_attack_info_of(s->kind);
     foil_backend *b = net->b;
     const size_t row = w->row, bytes = sizeof(float) * (size_t)n * row;
-    const foil_attack_hparams hp = {foil_attack_norm(s), FOIL_STEP_SIGN, s->eps, 0.0f, 0.0f};
+    const foil_attack_hparams hp = {foil_attack_norm(s), FOIL_STEP_SIGN, s->eps, 0.0f, 0.0f, 0};
     int len[64];
     const int nck = foil_apgd_checkpoints(s->steps, len, 64);
     if (nck > 64) return foil_fail(err, "attack %s: %d steps, too many checkpoints", info->name,

@@ -52,7 +52,7 @@ int foil_attack_fab_run(foil_net *net, foil_attack_work *w, const foil_attack_sp
     const foil_norm norm = foil_attack_norm(s);
     if (restart % per_target) {
         const foil_attack_hparams hp = {norm, norm == FOIL_NORM_L2 ? FOIL_STEP_L2 : FOIL_STEP_SIGN,
-                                        0.5f * s->eps, 0.0f, 0.0f};
+                                        0.5f * s->eps, 0.0f, 0.0f, 0};
         FOIL_OP(b, b->attack_random_start(b, x, x0, n, row, &hp, s->seed, (uint64_t)restart,
                                           first, w->index_on), err);
     } else {

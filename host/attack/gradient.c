@@ -11,7 +11,8 @@ int foil_attack_gradient_run(foil_net *net, foil_attack_work *w, const foil_atta
     foil_backend *b = net->b;
     const size_t bytes = sizeof(float) * (size_t)n * w->row;
     const int targeted = s->target != FOIL_TARGET_NONE;
-    foil_attack_hparams hp = {info->norm, info->rule, s->eps, foil_attack_step_size(s), s->decay};
+    foil_attack_hparams hp = {info->norm, info->rule, s->eps, foil_attack_step_size(s), s->decay,
+                              0};
     if (targeted) hp.step = -hp.step; /* descend the loss of the target class */
     int steps = info->iterative ? s->steps : 1;
     if (s->random_start && info->iterative)

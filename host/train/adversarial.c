@@ -55,6 +55,26 @@ void adv_train_free(adv_train *a, foil_backend *b) {
     memset(a, 0, sizeof *a);
 }
 
+/* FGSM-RS as Wong et al.'s MNIST code (clip_start false): from the uniform
+ * start x0 + delta left unclipped, the cross-entropy's gradient there (eval
+ * mode), one signed step of alpha projected onto the eps-ball and into
+ * [0, 1], into xa. The start draws what the PGD run of clip_start draws. */
+static int fgsm_unclipped(foil_net *net, adv_train *a, const float *x0, const int32_t *y, int n,
+                          double eps, double alpha, int64_t first, float *xa, foil_err *err) {
+    foil_backend *b = net->b;
+    const size_t row = net->model->in_size;
+    const int c = net->model->def.classes;
+    const foil_attack_hparams hp = {FOIL_NORM_LINF, FOIL_STEP_SIGN, (float)eps, (float)alpha,
+                                    0.0f, 1};
+    const float *logits;
+    FOIL_OP(b, b->attack_random_start(b, xa, x0, n, row, &hp, a->key, 0, first, NULL), err);
+    if (foil_net_forward(net, xa, n, 0, 0, 0, &logits, err)) return -1;
+    FOIL_OP(b, b->softmax_xent(b, a->kl, a->dq, logits, y, n, c, 1.0f), err);
+    if (foil_net_backward(net, a->dq, 0, 1, err)) return -1;
+    FOIL_OP(b, b->attack_step(b, xa, NULL, net->dx, x0, NULL, n, row, &hp), err);
+    return 0;
+}
+
 /* PGD-AT and FGSM-RS: x_adv = x for the first `clean` rows, the attack's
  * examples at eps (the step sizes scaled with it) for the rest. */
 static int pgd_batch(foil_net *net, adv_train *a, const foil_recipe *r, const float *x,
@@ -66,13 +86,16 @@ static int pgd_batch(foil_net *net, adv_train *a, const foil_recipe *r, const fl
     const int fgsm = r->adv.mode == FOIL_ADV_FGSM_RS;
     if (clean > 0) FOIL_OP(b, b->copy(b, a->x_adv, x, sizeof(float) * (size_t)clean * row), err);
     if (clean >= bs) return 0;
+    /* the sample numbers (the streams' ids) of this step: step * batch + row */
+    const int64_t first = (int64_t)step * r->batch_size + clean;
+    if (fgsm && !r->adv.clip_start)
+        return fgsm_unclipped(net, a, x + (size_t)clean * row, y + clean, bs - clean, eps,
+                              r->adv.alpha * scale, first, a->x_adv + (size_t)clean * row, err);
     foil_attack_spec s = {.kind = FOIL_ATTACK_PGD, .eps = (float)eps,
                           .step = (float)((fgsm ? r->adv.alpha : r->adv.step) * scale),
                           .steps = fgsm ? 1 : r->adv.steps,
                           .random_start = fgsm || r->adv.random_start, .restarts = 1,
                           .seed = a->key, .norm = FOIL_NORM_LINF};
-    /* the sample numbers (the streams' ids) of this step: step * batch + row */
-    const int64_t first = (int64_t)step * r->batch_size + clean;
     return foil_attack_run(net, &a->w, &s, a->x_adv + (size_t)clean * row, x + (size_t)clean * row,
                            y + clean, bs - clean, first, NULL, err);
 }
@@ -87,7 +110,7 @@ static int trades_batch(foil_net *net, adv_train *a, const foil_recipe *r, const
     const int c = net->model->def.classes;
     const double scale = r->adv.eps > 0 ? eps / r->adv.eps : 0.0;
     foil_attack_hparams hp = {FOIL_NORM_LINF, FOIL_STEP_SIGN, (float)eps,
-                              (float)(r->adv.step * scale), 0.0f};
+                              (float)(r->adv.step * scale), 0.0f, 0};
     const float *logits;
     if (foil_net_forward(net, x, bs, 0, 0, 0, &logits, err)) return -1;
     FOIL_OP(b, b->copy(b, a->logits, logits, sizeof(float) * (size_t)bs * c), err);

@@ -21,7 +21,7 @@ static const struct {
 } ADV_KEYS[] = {
     {"mode", M_ALL},           {"eps", M_ALL},         {"steps", M_PGD | M_TRADES},
     {"step", M_PGD | M_TRADES}, {"alpha", M_FGSM},     {"beta", M_TRADES},
-    {"random_start", M_PGD},   {"clean_ratio", M_PGD | M_FGSM},
+    {"random_start", M_PGD},   {"clean_ratio", M_PGD | M_FGSM}, {"clip_start", M_FGSM},
     {"warmup_epochs", M_ALL},  {"eval_attack", M_ALL}, {"eval_steps", M_ALL},
     {"eval_images", M_ALL},    {"guard", M_ALL},       {"guard_images", M_ALL},
     {"guard_drop", M_ALL},
@@ -73,7 +73,8 @@ static int parse_adv(foil_recipe *r, foil_config *cfg, foil_node *m, foil_err *e
         if (foil_cfg_float(cfg, m, "step", 2.5 * a->eps / a->steps, least, 1.0, &a->step, err))
             return -1;
     }
-    if (fgsm && foil_cfg_float(cfg, m, "alpha", 1.25 * a->eps, least, 1.0, &a->alpha, err))
+    if (fgsm && (foil_cfg_float(cfg, m, "alpha", 1.25 * a->eps, least, 1.0, &a->alpha, err) ||
+                 foil_cfg_bool(cfg, m, "clip_start", 0, &a->clip_start, err)))
         return -1;
     if (trades && foil_cfg_float(cfg, m, "beta", 1.0, 0.0, 1e6, &a->beta, err)) return -1;
     a->random_start = !pgd;

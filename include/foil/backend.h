@@ -71,6 +71,8 @@ typedef struct foil_attack_hparams {
     float eps;           /* radius, pixel units */
     float step;          /* step size; negative descends (targeted attacks) */
     float decay;         /* MI-FGSM momentum decay */
+    int unclipped;       /* attack_random_start: leave the start outside [0, 1] (FGSM-RS as
+                            Wong et al.'s MNIST code: the gradient at the unclipped start) */
 } foil_attack_hparams;
 
 /* APGD's per-sample bookkeeping (Croce and Hein 2020), in backend memory,
@@ -187,7 +189,8 @@ struct foil_backend {
     /* out[i] = equal ? (a[i] == c[i]) : (a[i] != c[i]) */
     int (*compare)(foil_backend *b, int32_t *out, const int32_t *a, const int32_t *c, int n,
                    int equal);
-    /* Uniform random point of the eps-ball around x0, clipped to [0, 1]. Row i
+    /* Uniform random point of the eps-ball around x0, clipped to [0, 1]
+     * (unless hp->unclipped). Row i
      * is sample k = first + index[i] (first + i when index is NULL; index in
      * backend memory: a batch of some samples of another) and draws from
      * stream (seed, FOIL_RNG_ATTACK, (restart << 32) | k), so the start of a

@@ -31,6 +31,8 @@ typedef struct foil_adv_recipe {
     int steps;          /* PGD and TRADES: inner steps (FGSM-RS: 1) */
     double step;        /* PGD and TRADES: the inner step size */
     double alpha;       /* FGSM-RS: the step (default 1.25 eps) */
+    int clip_start;     /* FGSM-RS: clip the random start to [0, 1] before the gradient
+                           (default 0: Wong et al.'s MNIST code takes it unclipped) */
     double beta;        /* TRADES: the weight of the KL term */
     int random_start;   /* PGD: uniform start in the ball (FGSM-RS always; TRADES: Gaussian) */
     double clean_ratio; /* PGD, FGSM-RS: the share of each batch left clean */

@@ -45,10 +45,11 @@ static int cpu_attack_random_start(foil_backend *b, float *x_adv, const float *x
         uint64_t stream = FOIL_STREAM(FOIL_RNG_ATTACK, (restart << 32) | (uint64_t)k);
         float *x = x_adv + (size_t)i * row;
         const float *o = x0 + (size_t)i * row;
+        const float lo = hp->unclipped ? -INFINITY : 0.0f, hi = hp->unclipped ? INFINITY : 1.0f;
         if (hp->norm == FOIL_NORM_LINF) {
             for (size_t j = 0; j < row; j++)
                 x[j] = foil_clampf(o[j] + (2.0f * foil_rng_uniform(seed, stream, j) - 1.0f) *
-                                              hp->eps, 0.0f, 1.0f);
+                                              hp->eps, lo, hi);
             continue;
         }
         /* uniform in the L2 ball: a normal direction, radius eps * u^(1/d) */
@@ -59,7 +60,7 @@ static int cpu_attack_random_start(foil_backend *b, float *x_adv, const float *x
         }
         float u = foil_rng_uniform(seed, stream, 2 * ((row + 1) / 2)); /* past the normals */
         float r = hp->eps * powf(u, 1.0f / (float)row) / (float)(sqrt(s) + 1e-12);
-        for (size_t j = 0; j < row; j++) x[j] = foil_clampf(o[j] + x[j] * r, 0.0f, 1.0f);
+        for (size_t j = 0; j < row; j++) x[j] = foil_clampf(o[j] + x[j] * r, lo, hi);
     }
     return 0;
 }
