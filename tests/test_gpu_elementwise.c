@@ -271,6 +271,15 @@ static void test_attack(pair p) {
     OK(c, c->attack_random_start(c, start[0], x0, n, row, &balls[0], 11, 2, 5, index));
     OK(g, g->attack_random_start(g, dstart, dx0, n, row, &balls[0], 11, 2, 5, dindex));
     parity_check(g, "random_start linf, indexed rows", start[0], dstart, total, EXACT);
+    foil_attack_hparams open_box = balls[0]; /* FGSM-RS's start: not clipped to [0, 1] */
+    open_box.unclipped = 1;
+    OK(c, c->attack_random_start(c, start[0], x0, n, row, &open_box, 11, 2, 5, NULL));
+    OK(g, g->attack_random_start(g, dstart, dx0, n, row, &open_box, 11, 2, 5, NULL));
+    parity_check(g, "random_start linf, unclipped", start[0], dstart, total, EXACT);
+    int outside = 0;
+    for (size_t j = 0; j < total; j++) outside += start[0][j] < 0.0f || start[0][j] > 1.0f;
+    TU_CHECK(outside > 0, "the unclipped start leaves [0, 1] (%d values)", outside);
+    OK(c, c->attack_random_start(c, start[0], x0, n, row, &balls[0], 11, 2, 5, NULL));
     free(index);
     g->free(g, dindex);
 
