@@ -337,7 +337,7 @@ int train_state_save(train_state *ts, foil_net *net, const foil_recipe *r,
     }
     foil_model_pack(md, m, mb);
     foil_model_pack(md, v, vb);
-    float *gb = v + n, *g = gb + nb; /* the guard's best, padded then packed */
+    float *gb = guard ? v + n : NULL, *g = guard ? gb + nb : NULL; /* padded, then packed */
     if (guard && b->download(b, gb, ts->guard_best, nb * sizeof(float))) {
         foil_fail(err, "%s", b->err.msg);
         goto done;
