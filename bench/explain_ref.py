@@ -132,14 +132,20 @@ def compare(args):
         print(f"| {name} | {n} | {s} | {med:.4f} | {lo:.4f} | {self_med:.4f} | {spi:.3f} |")
 
 
-def occlusion(args):
-    from captum.attr import Occlusion
+def foil_run(args):
+    """The model (one torch thread), the test images, and foil's run in
+    args.dir: its tensors and its explain config."""
     torch.set_num_threads(1)
     model, _ = torch_ref.load_checkpoint(args.model)
     model.eval()
     x, _ = torch_ref.load_split(torch_ref.data_dir(args.data), "t10k", 0)
     t, meta = torch_ref.read_safetensors(f"{args.dir}/attributions.safetensors")
-    cfg = torch_ref.yaml_load(meta["config"], "config")["explain"]
+    return model, x, t, torch_ref.yaml_load(meta["config"], "config")["explain"]
+
+
+def occlusion(args):
+    from captum.attr import Occlusion
+    model, x, t, cfg = foil_run(args)
     if cfg.get("baseline", "black") != "black":
         raise torch_ref.RefError("occlusion: compare a run with baseline black")
     win, stride = int(cfg["window"]), int(cfg["stride"])
@@ -165,12 +171,7 @@ def gradshap(args):
     both estimate E_{b, alpha}[(x - b) dF/dx(b + alpha (x - b))], so foil vs
     Captum should agree as well as each agrees with itself."""
     from captum.attr import GradientShap
-    torch.set_num_threads(1)
-    model, _ = torch_ref.load_checkpoint(args.model)
-    model.eval()
-    x, _ = torch_ref.load_split(torch_ref.data_dir(args.data), "t10k", 0)
-    t, meta = torch_ref.read_safetensors(f"{args.dir}/attributions.safetensors")
-    cfg = torch_ref.yaml_load(meta["config"], "config")["explain"]
+    model, x, t, cfg = foil_run(args)
     samples, nbg = int(cfg["samples"]), int(cfg["background"])
     bg, _ = torch_ref.load_split(torch_ref.data_dir(args.data), "train", nbg)
     idx, tgt = t["indices"].long(), t["targets"].long()
