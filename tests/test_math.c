@@ -112,11 +112,36 @@ static void test_softmax_xent(void) {
     b->destroy(b);
 }
 
+static void test_kl_row(void) {
+    /* TRADES' KL between two nearly equal rows (x_adv ~ x): the KL is ~1e-9,
+     * far below float rounding of the logits' shifts; against long double. */
+    enum { C = 10 };
+    const float zp[C] = {0.5f, -0.3f, 0.1f, -0.7f, 0.2f, 0.45f, -0.05f, 0.3f, -1.1f, 0.0f};
+    float zq[C], dp[C], dq[C];
+    for (int j = 0; j < C; j++) zq[j] = zp[j] + 1e-4f * (float)((j * 7) % 5 - 2);
+    long double lp[C], lq[C], sp = 0, sq = 0, kl = 0;
+    for (int j = 0; j < C; j++) sp += expl((long double)zp[j]), sq += expl((long double)zq[j]);
+    for (int j = 0; j < C; j++) {
+        lp[j] = (long double)zp[j] - logl(sp), lq[j] = (long double)zq[j] - logl(sq);
+        kl += expl(lp[j]) * (lp[j] - lq[j]);
+    }
+    const float got = foil_kl_row(zp, zq, C, dp, dq, 2.0f);
+    TU_CHECK(kl > 0 && fabsl(got - kl) < 1e-4L * kl, "KL %.9g vs %.9Lg", got, kl);
+    for (int j = 0; j < C; j++) {
+        long double p = expl(lp[j]), q = expl(lq[j]);
+        long double gq = 2 * (q - p), gp = 2 * p * (lp[j] - lq[j] - kl);
+        TU_CHECK(fabsl(dq[j] - gq) < 1e-6L * fabsl(gq) + 1e-12L, "dq[%d] %g vs %Lg", j, dq[j], gq);
+        TU_CHECK(fabsl(dp[j] - gp) < 1e-4L * fabsl(gp) + 1e-12L, "dp[%d] %g vs %Lg", j, dp[j], gp);
+    }
+    TU_CHECK(foil_kl_row(zp, zp, C, NULL, NULL, 1.0f) == 0.0f, "KL of a row with itself is 0");
+}
+
 int main(void) {
     test_philox_kat();
     test_sgd();
     test_adam();
     test_dropout();
     test_softmax_xent();
+    test_kl_row();
     return tu_finish("test_math");
 }

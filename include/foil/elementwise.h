@@ -192,20 +192,29 @@ FOIL_HD double foil_softmax_sum(const float *z, int c, float mx) {
     return sum;
 }
 
+/* log sum_j exp(z_j - mx), the shifts taken in double (foil_kl_row). */
+FOIL_HD double foil_log_softmax_sum_d(const float *z, int c, double mx) {
+    double sum = 0.0;
+    for (int j = 0; j < c; j++) sum += exp((double)z[j] - mx);
+    return log(sum);
+}
+
 /* TRADES' KL(p || q) of one row, p = softmax(zp) and q = softmax(zq), in
  * double from the log-softmaxes; dp and dq (either may be NULL) receive its
- * gradients times scale: d/dzq = q - p, d/dzp = p (log p - log q - KL). */
+ * gradients times scale: d/dzq = q - p, d/dzp = p (log p - log q - KL).
+ * The shifts z_j - max are taken in double: near x_adv = x the KL is of the
+ * order of the squared logit change, below a float subtraction's rounding. */
 FOIL_HD float foil_kl_row(const float *zp, const float *zq, int c, float *dp, float *dq,
                           float scale) {
-    const float mp = zp[foil_row_argmax(zp, c)], mq = zq[foil_row_argmax(zq, c)];
-    const double lsp = log(foil_softmax_sum(zp, c, mp)), lsq = log(foil_softmax_sum(zq, c, mq));
+    const double mp = zp[foil_row_argmax(zp, c)], mq = zq[foil_row_argmax(zq, c)];
+    const double lsp = foil_log_softmax_sum_d(zp, c, mp), lsq = foil_log_softmax_sum_d(zq, c, mq);
     double kl = 0.0;
     for (int j = 0; j < c; j++) {
-        const double lp = (double)(zp[j] - mp) - lsp, lq = (double)(zq[j] - mq) - lsq;
+        const double lp = (double)zp[j] - mp - lsp, lq = (double)zq[j] - mq - lsq;
         kl += exp(lp) * (lp - lq);
     }
     for (int j = 0; (dp || dq) && j < c; j++) {
-        const double lp = (double)(zp[j] - mp) - lsp, lq = (double)(zq[j] - mq) - lsq;
+        const double lp = (double)zp[j] - mp - lsp, lq = (double)zq[j] - mq - lsq;
         const double p = exp(lp);
         if (dq) dq[j] = (float)((exp(lq) - p) * scale);
         if (dp) dp[j] = (float)(p * (lp - lq - kl) * scale);
