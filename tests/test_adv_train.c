@@ -5,7 +5,8 @@
  * run; the overfitting guard fires on a scripted collapse and keeps the best
  * epoch's weights, its checkpoint is finished (resume refused, accuracy of
  * the kept weights), and a run resumed before it fires stops the same way;
- * the recipe keys' errors name the key; the schedules' values. */
+ * the recipe keys' errors name the key; the schedules' values; TRADES'
+ * whole gradient is the derivative of its loss (central differences). */
 #include <errno.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -19,6 +20,7 @@
 #include "foil/philox.h"
 #include "foil/train.h"
 #include "small_cnn.h"
+#include "../host/train/adversarial.h"
 
 #define N 48    /* training images: 3 batches of 16 */
 #define BATCH 16
@@ -392,6 +394,72 @@ static void test_schedules(void) {
              "the eps warm-up: linear over 2 epochs, then eps");
 }
 
+/* TRADES' loss at fixed x_adv, L = mean CE(f(x)) + beta mean KL(f(x) ||
+ * f(x_adv)), both forwards in train mode with the masks of (seed, step). */
+static double trades_loss(foil_net *net, const float *x, const float *xa, const int32_t *y,
+                          double beta, uint64_t seed, uint64_t step) {
+    foil_err err;
+    const float *lg;
+    float lx[BATCH * 10], la[BATCH * 10], ce[BATCH], kl[BATCH];
+    TU_CHECK(foil_net_forward(net, x, BATCH, 1, seed, step, &lg, &err) == 0, "%s", err.msg);
+    memcpy(lx, lg, sizeof lx);
+    TU_CHECK(foil_net_forward(net, xa, BATCH, 1, seed, step, &lg, &err) == 0, "%s", err.msg);
+    memcpy(la, lg, sizeof la);
+    net->b->softmax_xent(net->b, ce, NULL, lx, y, BATCH, 10, 1.0f);
+    net->b->kl_div(net->b, kl, NULL, NULL, lx, la, BATCH, 10, 1.0f);
+    double l = 0;
+    for (int i = 0; i < BATCH; i++) l += (ce[i] + beta * kl[i]) / BATCH;
+    return l;
+}
+
+/* TRADES' whole gradient (the clean and the adversarial backward added) is
+ * the derivative of its loss: along random directions of the parameters,
+ * against central differences at the batch's real x_adv. */
+static void test_trades_gradient(world *w) {
+    foil_err err;
+    foil_net net;
+    adv_train a;
+    foil_recipe r = recipe(FOIL_ADV_TRADES, 0.3, 1);
+    r.adv.beta = 6.0;
+    const uint64_t step = 7;
+    TU_CHECK(foil_net_create(&net, &w->m, w->b, BATCH, &err) == 0, "%s", err.msg);
+    for (size_t i = 0; i < w->m.nparams; i++) net.params[i] = w->init[i] / 3.0f;
+    TU_CHECK(adv_train_init(&a, &net, &r, &err) == 0, "%s", err.msg);
+    TU_CHECK(adv_train_batch(&net, &a, &r, w->x, w->y, BATCH, 0.3, (long)step, &err) == 0, "%s",
+             err.msg);
+    float loss[BATCH], dl[BATCH * 10];
+    TU_CHECK(adv_trades_grads(&net, &a, &r, w->x, w->y, BATCH, loss, dl, (long)step, &err) == 0,
+             "%s", err.msg);
+    const size_t np = w->m.ntrain;
+    float *g = malloc(sizeof(float) * np), *p0 = malloc(sizeof(float) * np),
+          *d = malloc(sizeof(float) * np);
+    memcpy(g, net.grads, sizeof(float) * np);
+    memcpy(p0, net.params, sizeof(float) * np);
+    double l0 = trades_loss(&net, w->x, a.x_adv, w->y, r.adv.beta, r.seed, step), lsum = 0;
+    for (int i = 0; i < BATCH; i++) lsum += loss[i] / BATCH;
+    TU_CHECK(fabs(lsum - l0) < 1e-5 * fabs(l0), "TRADES loss %g, recomputed %g", lsum, l0);
+    for (int trial = 0; trial < 3; trial++) {
+        double gd = 0, nd = 0;
+        for (size_t i = 0; i < np; i++) {
+            d[i] = foil_rng_uniform(99, (uint64_t)trial, i) - 0.5f;
+            gd += (double)g[i] * d[i], nd += (double)d[i] * d[i];
+        }
+        const double h = 1e-3 / sqrt(nd / (double)np);
+        for (size_t i = 0; i < np; i++) net.params[i] = p0[i] + (float)(h * d[i]);
+        const double lp = trades_loss(&net, w->x, a.x_adv, w->y, r.adv.beta, r.seed, step);
+        for (size_t i = 0; i < np; i++) net.params[i] = p0[i] - (float)(h * d[i]);
+        const double lm = trades_loss(&net, w->x, a.x_adv, w->y, r.adv.beta, r.seed, step);
+        const double fd = (lp - lm) / (2 * h);
+        TU_CHECK(fabs(gd - fd) < 3e-2 * fabs(fd), "direction %d: gradient %g, differences %g",
+                 trial, gd, fd);
+        printf("TRADES direction %d: gradient %.6g differences %.6g\n", trial, gd, fd);
+    }
+    memcpy(net.params, p0, sizeof(float) * np);
+    free(g), free(p0), free(d);
+    adv_train_free(&a, w->b);
+    foil_net_destroy(&net);
+}
+
 int main(void) {
     world w;
     world_setup(&w);
@@ -402,6 +470,7 @@ int main(void) {
     test_pgd_step(&w, FOIL_ADV_FGSM_RS, 0.25, 0);
     test_resume(&w, FOIL_ADV_PGD, "pgd");
     test_resume(&w, FOIL_ADV_TRADES, "trades");
+    test_trades_gradient(&w);
     test_guard(&w);
     test_recipe_errors();
     test_schedules();
