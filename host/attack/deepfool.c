@@ -6,8 +6,9 @@
  * smallest L2 perturbation: the run records each sample's radius (the L2
  * and L-inf norms of the adversarial it found; +inf when none) in
  * w->radius_*_host, and its result is that adversarial when the L2 radius
- * is within eps, else x0. The per-iteration check of which samples are
- * still right stays on the device. */
+ * is within eps, else x0. Which samples are still right is computed on
+ * the device; the loop ends early once none is (one download of n flags
+ * per iteration: the iterations after that would not move any sample). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,16 @@ static int linearise(foil_net *net, foil_attack_work *w, const df_bufs *d, const
                            sizeof(float) * (size_t)n * w->row), err);
     }
     return 0;
+}
+
+/* 1 when no sample is still right (w->active, downloaded into w->mask_host):
+ * the remaining iterations would change nothing. 0 when some is, -1 on failure. */
+static int all_fooled(foil_backend *b, foil_attack_work *w, int n, foil_err *err) {
+    if (b->download(b, w->mask_host, w->active, sizeof(int32_t) * (size_t)n))
+        return foil_fail(err, "%s", b->err.msg);
+    for (int i = 0; i < n; i++)
+        if (w->mask_host[i]) return 0;
+    return 1;
 }
 
 /* The radii of x (into w->radius_*_host), and the result: x where fooled
@@ -116,6 +127,9 @@ int foil_attack_deepfool_run(foil_net *net, foil_attack_work *w, const foil_atta
     }
     for (int it = 0; it < s->steps; it++) {
         if (linearise(net, w, &d, x, n, err)) goto done;
+        const int fooled = all_fooled(b, w, n, err);
+        if (fooled < 0) goto done;
+        if (fooled) break; /* the rest would not move a sample: the same bits */
         if (b->deepfool_step(b, x, r_tot, x0, d.diffs, d.grads, w->goal, w->active, n, c, row,
                              s->overshoot)) {
             foil_fail(err, "%s", b->err.msg);
