@@ -166,11 +166,30 @@ static void check_radii(const char *model) {
     if (!f) return;
     char hdr[4096], *h[64], *w[64];
     int nh = fgets(hdr, sizeof hdr, f) ? split(hdr, h, 64) : 0, ca = column(h, nh, "accuracy");
+    char last_row[4096] = "";
     for (int e = 0; e < 3 && ca >= 0 && fgets(line, sizeof line, f); e++) {
+        snprintf(last_row, sizeof last_row, "%s", line);
         split(line, w, 64);
         TU_CHECK(fabs(atof(w[ca]) - above[e] / 60.0) < 1e-6, "eps %g: accuracy %s, radii say %g",
                  eps[e], w[ca], above[e] / 60.0);
     }
+    fclose(f);
+    /* the attack runs once for all eps: its eps-2 row is that of a sweep of eps 2 alone */
+    snprintf(args, sizeof args, "attack -q -m '%s' -o '%s/df2' --attack deepfool --steps 10 "
+             "--eps 2 --limit 60", model, tu_tmpdir());
+    TU_CHECK(tu_run_foil(args, last, sizeof last) == 0, "deepfool at eps 2: %s", last);
+    snprintf(path, sizeof path, "%s/df2/sweep.csv", tu_tmpdir());
+    f = fopen(path, "r");
+    TU_CHECK(f != NULL, "%s exists", path);
+    if (!f) return;
+    char *a[64];
+    const int cs = column(h, nh, "seconds");
+    int na = fgets(line, sizeof line, f) && fgets(line, sizeof line, f) ? split(line, a, 64) : 0,
+        nb = split(last_row, w, 64);
+    TU_CHECK(na == nh && nb == nh && cs >= 0, "rows of %d and %d fields, header %d", na, nb, nh);
+    for (int k = 0; k < na && k < nb; k++)
+        TU_CHECK(k == cs || !strcmp(a[k], w[k]), "eps 2 alone vs in the sweep: %s %s vs %s", h[k],
+                 a[k], w[k]);
     fclose(f);
 }
 

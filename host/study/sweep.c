@@ -62,6 +62,8 @@ void sweep_state_free(sweep_state *st, foil_backend *b) {
     free(st->logits_host);
     free(st->examples_adv);
     free(st->all_adv);
+    free(st->found);
+    free(st->found_l2);
     foil_sb_free(&st->index);
     foil_sb_free(&st->radii);
     memset(st, 0, sizeof *st);
@@ -103,6 +105,57 @@ static void add_radii(sweep_state *st, const foil_sweep_io *io, const foil_sweep
     }
 }
 
+/* A minimal-perturbation attack over the whole test set at no bound, once:
+ * what it found and its radii into st->found, st->found_l2 and radii.csv. */
+static int find_minimal(sweep_state *st, const foil_sweep_io *io, const foil_sweep_attack *a,
+                        foil_err *err) {
+    foil_net *net = io->net;
+    const int n = io->test->n;
+    const size_t row = net->model->in_size;
+    if (!st->found) st->found = malloc(sizeof(float) * (size_t)n * row);
+    if (!st->found_l2) st->found_l2 = malloc(sizeof(float) * (size_t)n);
+    if (!st->found || !st->found_l2)
+        return foil_fail(err, "out of memory for %s's results (%d images)", a->label, n);
+    foil_attack_spec spec = a->spec;
+    spec.eps = INFINITY;
+    for (int start = 0; start < n; start += net->max_batch) {
+        const int bs = n - start < net->max_batch ? n - start : net->max_batch;
+        if (foil_attack_run(net, &st->work, &spec, st->x_adv,
+                            io->dtest->images + (size_t)start * row, io->dtest->labels + start,
+                            bs, start, st->targets + start, err))
+            return foil_fail_prefix(err, "attack %s", a->label);
+        if (net->b->download(net->b, st->found + (size_t)start * row, st->x_adv,
+                             sizeof(float) * (size_t)bs * row))
+            return foil_fail(err, "%s", net->b->err.msg);
+        memcpy(st->found_l2 + start, st->work.radius_l2_host, sizeof(float) * (size_t)bs);
+        add_radii(st, io, a, start, bs);
+    }
+    if (st->radii.failed) return foil_fail(err, "out of memory for radii.csv");
+    st->found_of = st->radii_of = a;
+    return 0;
+}
+
+/* The batch's adversarial images into st->x_adv: the attack's, or for a
+ * minimal-perturbation attack what it found within eps (else x0). */
+static int attack_batch(sweep_state *st, const foil_sweep_io *io, const foil_attack_spec *spec,
+                        int start, int bs, foil_err *err) {
+    foil_net *net = io->net;
+    const size_t row = net->model->in_size;
+    if (!foil_attack_info_of(spec->kind)->minimal)
+        return foil_attack_run(net, &st->work, spec, st->x_adv,
+                               io->dtest->images + (size_t)start * row,
+                               io->dtest->labels + start, bs, start, st->targets + start, err);
+    for (int i = 0; i < bs; i++) {
+        const int k = start + i;
+        const float *src = st->found_l2[k] <= spec->eps ? st->found : io->test->images;
+        memcpy(st->x_host + (size_t)i * row, src + (size_t)k * row, sizeof(float) * row);
+    }
+    if (net->b->upload(net->b, st->x_adv, st->x_host, sizeof(float) * (size_t)bs * row))
+        return foil_fail(err, "%s", net->b->err.msg);
+    st->work.nstages = 0;
+    return 0;
+}
+
 /* Attacks one batch and collects predictions, norms and example rows. */
 static int sweep_batch(sweep_state *st, const foil_sweep *sw, const foil_sweep_io *io,
                        const foil_attack_spec *spec, int start, int bs, foil_sweep_row *r,
@@ -112,8 +165,7 @@ static int sweep_batch(sweep_state *st, const foil_sweep *sw, const foil_sweep_i
     const size_t row = net->model->in_size;
     const int c = net->model->def.classes;
     const float *logits;
-    if (foil_attack_run(net, &st->work, spec, st->x_adv, io->dtest->images + (size_t)start * row,
-                        io->dtest->labels + start, bs, start, st->targets + start, err) ||
+    if (attack_batch(st, io, spec, start, bs, err) ||
         foil_net_forward(net, st->x_adv, bs, 0, 0, 0, &logits, err))
         return -1;
     if (b->download(b, st->logits_host, logits, sizeof(float) * (size_t)bs * c) ||
@@ -188,16 +240,15 @@ static int run_one(sweep_state *st, const foil_sweep *sw, const foil_sweep_io *i
         return foil_fail(err, "attack %s: target class %d, the model has %d classes", a->label,
                          spec.target_class, r->classes);
     double t0 = foil_now_s();
+    /* the radii do not depend on eps: the attack runs at its first eps only */
+    if (foil_attack_info_of(spec.kind)->minimal && st->found_of != a &&
+        find_minimal(st, io, a, err))
+        return -1;
     for (int start = 0; start < io->test->n; start += io->net->max_batch) {
         int bs = io->test->n - start < io->net->max_batch ? io->test->n - start : io->net->max_batch;
         if (sweep_batch(st, sw, io, &spec, start, bs, r, err))
             return foil_fail_prefix(err, "attack %s eps %g", a->label, (double)eps);
-        /* the radii do not depend on eps: recorded at the attack's first eps */
-        if (foil_attack_info_of(spec.kind)->minimal && st->radii_of != a)
-            add_radii(st, io, a, start, bs);
     }
-    if (foil_attack_info_of(spec.kind)->minimal) st->radii_of = a;
-    if (st->radii.failed) return foil_fail(err, "out of memory for radii.csv");
     if (finish_row(st, io, &spec, r, err)) return -1;
     r->seconds = foil_now_s() - t0;
     if (!io->quiet) {
