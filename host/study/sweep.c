@@ -131,7 +131,7 @@ static int find_minimal(sweep_state *st, const foil_sweep_io *io, const foil_swe
         add_radii(st, io, a, start, bs);
     }
     if (st->radii.failed) return foil_fail(err, "out of memory for radii.csv");
-    st->found_of = st->radii_of = a;
+    st->found_of = a;
     return 0;
 }
 

@@ -19,10 +19,9 @@ typedef struct sweep_state {
     float *all_adv;          /* (n, row) when save_idx */
     foil_strbuf index;       /* examples/index.csv being built */
     foil_strbuf radii;       /* radii.csv being built (minimal-perturbation attacks) */
-    const foil_sweep_attack *radii_of; /* the attack whose radii are in radii (once each) */
     /* A minimal-perturbation attack runs once, at no bound; each eps of it
      * takes what it found where the L2 radius is within eps, else x0. */
-    const foil_sweep_attack *found_of; /* the attack whose result found holds */
+    const foil_sweep_attack *found_of; /* the attack found holds (its radii are in radii) */
     float *found;            /* (n, row) host: what it found (x0 where nothing) */
     float *found_l2;         /* (n) host: its L2 radii (+inf where nothing) */
 } sweep_state;
