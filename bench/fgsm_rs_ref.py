@@ -34,7 +34,7 @@ def lr_at(t, epochs, lr_max):
     """np.interp(t, [0, epochs * 2 // 5, epochs], [0, lr_max, 0])."""
     peak = epochs * 2 // 5
     if t <= peak:
-        return lr_max * t / peak if peak > 0 else lr_max
+        return lr_max * t / peak
     return lr_max * max(0.0, (epochs - t) / (epochs - peak))
 
 
@@ -81,6 +81,8 @@ def main():
     ap.add_argument("--model", default="configs/models/wong.yaml")
     ap.add_argument("--data", default=os.environ.get("FOIL_DATA", "data/raw/mnist"))
     a = ap.parse_args()
+    if a.epochs < 1 or a.batch < 1 or a.threads < 1:
+        sys.exit("fgsm_rs_ref: --epochs, --batch and --threads must be at least 1")
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     try:
@@ -103,7 +105,10 @@ def main():
             "test_accuracy": f"{acc:.6f}", "seed": a.seed, "config": "",
             "trainer": f"bench/fgsm_rs_ref.py --init {a.init} --seed {a.seed}, "
                        f"torch {torch.__version__}"}
-    tr.write_safetensors(a.output, dict(model.state_dict()), meta)
+    try:
+        tr.write_safetensors(a.output, dict(model.state_dict()), meta)
+    except OSError as e:
+        sys.exit(f"fgsm_rs_ref: {a.output}: {e.strerror}")
     print(f"wrote {a.output}")
 
 
