@@ -239,7 +239,9 @@ static void test_attacks(void) {
     cnn_teardown(&g);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    foil_cpu_restart(argv); /* OpenBLAS's kernels as foil picks them (same bits per batch) */
     printf("checkpoints\n");
     test_checkpoints();
     printf("schedule on scripted losses\n");

@@ -136,7 +136,9 @@ static void test_restarts(void) {
     cnn_teardown(&f);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    foil_cpu_restart(argv); /* OpenBLAS's kernels as foil picks them (same bits per batch) */
     printf("cascade\n");
     test_cascade();
     printf("restarts on the samples not yet fooled\n");

@@ -140,7 +140,9 @@ static void test_cnn(void) {
     b->destroy(b);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    foil_cpu_restart(argv); /* OpenBLAS's kernels as foil picks them (same bits per batch) */
     printf("linear model\n");
     test_linear();
     printf("small CNN\n");

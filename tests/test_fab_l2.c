@@ -195,7 +195,9 @@ static void test_cnn(void) {
     cnn_teardown(&g);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    foil_cpu_restart(argv); /* OpenBLAS's kernels as foil picks them (same bits per batch) */
     printf("projection and update\n");
     test_projection();
     printf("linear model\n");

@@ -250,7 +250,9 @@ static void test_attack(foil_norm norm, float eps) {
     cnn_teardown(&g);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    foil_cpu_restart(argv); /* OpenBLAS's kernels as foil picks them (same bits per batch) */
     printf("schedule\n");
     test_schedule();
     printf("proposals\n");

@@ -45,9 +45,18 @@ void foil_cpu_describe(char *out, size_t cap) {
 #endif
 }
 
+/* The kernels to restart with, or NULL to keep OpenBLAS's choice. Besides
+ * the Prescott fallback: OpenBLAS 0.3.21's Haswell and Zen SGEMM kernels
+ * (AVX2 + FMA) round a row differently with the matrix's size and the
+ * thread split, so a batch of 10 gave other bits than one of 40 and two
+ * threads others than three (an AVX2 AMD EPYC, 2026-12-06: test_apgd,
+ * test_square, test_threads, ...); the Sandybridge kernels (AVX) keep
+ * foil's same-bits promises there. OPENBLAS_CORETYPE set by the user wins. */
 const char *foil_cpu_blas_better_core(void) {
 #if defined(OPENBLAS_VERSION) && defined(__x86_64__) && defined(__GNUC__)
-    if (strcasecmp(foil_cpu_blas_core(), "prescott") != 0) return NULL;
+    const char *core = foil_cpu_blas_core();
+    if (strcasecmp(core, "haswell") == 0 || strcasecmp(core, "zen") == 0) return "Sandybridge";
+    if (strcasecmp(core, "prescott") != 0) return NULL;
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
