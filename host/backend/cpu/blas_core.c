@@ -4,7 +4,8 @@
  * machines the CPU model is hidden (e.g. "Intel Xeon Processor") and OpenBLAS
  * falls back to its generic Prescott (SSE3) kernels, which run foil's GEMMs
  * at half the speed or less although the CPU has AVX2 or AVX-512 (measured in
- * docs/benchmarks.md). The kernels can only be chosen before OpenBLAS loads,
+ * docs/benchmarks.md); where it picks its AVX2 kernels, their bits depend on
+ * the batch size (foil_cpu_blas_better_core). The kernels can only be chosen before OpenBLAS loads,
  * through OPENBLAS_CORETYPE, and the OpenMP runtime reads OMP_WAIT_POLICY
  * when it loads too, so the programs (foil, the benches) call
  * foil_cpu_restart first thing in main. */
